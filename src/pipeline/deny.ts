@@ -1,0 +1,27 @@
+// The one table of deny reasons: stable code → HTTP status → what it means. Clients see the status
+// and the code (body and `x-gatehouse-reason`), the log and metrics see the code; nothing else in
+// the code base spells a status for a denial. Protocol libraries add their own tables here as they
+// are wired in as filters.
+
+export interface DenyReason {
+  readonly status: number;
+  /** one line for operators and for the client-facing body */
+  readonly message: string;
+}
+
+export const DENY_REASONS = {
+  route_not_found: { status: 404, message: 'no route matches this request' },
+  bad_request_headers: { status: 400, message: 'the request headers are malformed' },
+  processing_timeout: { status: 504, message: 'gatehouse did not decide within the route budget' },
+  internal_error: { status: 500, message: 'gatehouse failed while processing the request' },
+  body_too_large: { status: 413, message: 'the request body is larger than the route allows' },
+  dependency_unavailable: { status: 503, message: 'a service gatehouse depends on is unavailable' },
+  circuit_open: { status: 503, message: 'the route is shedding load; retry later' },
+  shutting_down: { status: 503, message: 'gatehouse is shutting down' },
+} as const satisfies Record<string, DenyReason>;
+
+export type DenyReasonCode = keyof typeof DENY_REASONS;
+
+export function denyReason(code: DenyReasonCode): DenyReason {
+  return DENY_REASONS[code];
+}

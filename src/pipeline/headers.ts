@@ -1,0 +1,101 @@
+// Header names gatehouse itself reads or writes (one place for each), a read-once header map, and
+// the edit list filters build and the adapters translate into Envoy mutations.
+
+export const HEADER = {
+  requestId: 'x-request-id',
+  traceparent: 'traceparent',
+  tracestate: 'tracestate',
+  /** on every denial: the stable reason code */
+  reason: 'x-gatehouse-reason',
+  /** on every denial: the decision id a client can quote (= the request id) */
+  decisionId: 'x-gatehouse-decision-id',
+  contentType: 'content-type',
+  contentLength: 'content-length',
+} as const;
+
+/** Request headers as Envoy sent them: lower-case names, repeated headers kept in order. */
+export class HeaderMap {
+  private readonly values = new Map<string, string[]>();
+
+  constructor(entries: Iterable<readonly [string, string]> = []) {
+    for (const [name, value] of entries) this.add(name, value);
+  }
+
+  add(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const existing = this.values.get(key);
+    if (existing) existing.push(value);
+    else this.values.set(key, [value]);
+  }
+
+  /** the first value, as most single-valued headers are read */
+  get(name: string): string | undefined {
+    return this.values.get(name)?.[0];
+  }
+
+  getAll(name: string): readonly string[] {
+    return this.values.get(name) ?? [];
+  }
+
+  has(name: string): boolean {
+    return this.values.has(name);
+  }
+
+  /** apply edits so later filters see what upstream will see */
+  apply(edits: HeaderEdits): void {
+    for (const name of edits.removals) this.values.delete(name);
+    for (const edit of edits.sets) {
+      if (edit.append) this.add(edit.name, edit.value);
+      else this.values.set(edit.name, [edit.value]);
+    }
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (const [name, list] of this.values) for (const value of list) yield [name, value];
+  }
+}
+
+export interface HeaderSet {
+  readonly name: string;
+  readonly value: string;
+  /** true: add another value; false: replace every existing value */
+  readonly append: boolean;
+}
+
+/**
+ * Edits to one header map, in the order Envoy applies them: all removals, then sets in order
+ * (envoy-behaviours 5.1). Names are lower-cased here so a filter cannot send a name Envoy would
+ * treat differently.
+ */
+export class HeaderEdits {
+  readonly removals: string[] = [];
+  readonly sets: HeaderSet[] = [];
+
+  set(name: string, value: string): this {
+    this.sets.push({ name: name.toLowerCase(), value, append: false });
+    return this;
+  }
+
+  append(name: string, value: string): this {
+    this.sets.push({ name: name.toLowerCase(), value, append: true });
+    return this;
+  }
+
+  remove(name: string): this {
+    const key = name.toLowerCase();
+    this.removals.push(key);
+    // a later remove cancels an earlier set of the same header
+    for (let i = this.sets.length - 1; i >= 0; i--) if (this.sets[i]!.name === key) this.sets.splice(i, 1);
+    return this;
+  }
+
+  get isEmpty(): boolean {
+    return this.removals.length === 0 && this.sets.length === 0;
+  }
+
+  /** take the edits made so far (the adapter sends them with one answer) and start afresh */
+  drain(): { removals: string[]; sets: HeaderSet[] } {
+    const out = { removals: this.removals.splice(0), sets: this.sets.splice(0) };
+    return out;
+  }
+}

@@ -1,0 +1,121 @@
+// The filter model: what a filter sees (RequestContext), what it answers (Outcome), and how it is
+// declared (FilterDefinition). Filters never see protobuf; the Envoy adapters translate.
+import type { z } from 'zod';
+import type { DenyReasonCode } from './deny.js';
+import type { HeaderMap, HeaderEdits } from './headers.js';
+
+export type Phase = 'requestHeaders' | 'requestBody' | 'responseHeaders' | 'responseBody';
+
+/** What a filter may answer in any phase. The first `deny` or `respond` ends the chain. */
+export type Outcome =
+  | { readonly kind: 'continue' }
+  | {
+      readonly kind: 'deny';
+      readonly reason: DenyReasonCode;
+      /** for the log only; never sent to the client */
+      readonly detail?: string;
+      /** extra response headers, e.g. `www-authenticate` */
+      readonly headers?: Readonly<Record<string, string>>;
+    }
+  | {
+      /** gatehouse answers the client itself, e.g. a challenge endpoint */
+      readonly kind: 'respond';
+      readonly status: number;
+      readonly headers?: Readonly<Record<string, string>>;
+      readonly body?: Buffer;
+    };
+
+export const CONTINUE: Outcome = Object.freeze({ kind: 'continue' });
+
+/** Which messages a filter needs from Envoy beyond request headers; decides the processing mode. */
+export interface FilterNeeds {
+  readonly requestBody?: boolean;
+  readonly responseHeaders?: boolean;
+  readonly responseBody?: boolean;
+}
+
+/** Facts about the downstream connection that Envoy hands over (attributes / ext_authz peer). */
+export interface PeerInfo {
+  readonly sourceAddress?: string;
+  /** first URI SAN, else DNS SAN, else subject of the client certificate (mTLS) */
+  readonly principal?: string;
+  /** URL-encoded PEM of the client certificate, when Envoy forwards it */
+  readonly certificate?: string;
+}
+
+/** One per HTTP request (= one ext_proc stream, or one ext_authz Check). */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly method: string;
+  readonly authority: string;
+  readonly scheme: string;
+  /** `:path` as Envoy sent it, query included */
+  readonly path: string;
+  /** the path without the query */
+  readonly pathname: string;
+  /** the raw query without `?`, '' when absent */
+  readonly query: string;
+  readonly requestHeaders: HeaderMap;
+  /** set once response headers have been seen */
+  responseStatus?: number;
+  responseHeaders?: HeaderMap;
+  readonly peer: PeerInfo;
+  /** route id (or `unmatched`) and the path template used as a metric label */
+  readonly routeId: string;
+  readonly pathTemplate: string;
+  /** path params captured by the route's template */
+  readonly params: Readonly<Record<string, string>>;
+  /** header edits the chain asks Envoy to make; the adapter turns them into Envoy mutations */
+  readonly requestEdits: HeaderEdits;
+  readonly responseEdits: HeaderEdits;
+  /** scratch space for filters to hand facts to later filters (e.g. the resolved identity) */
+  readonly state: Map<string, unknown>;
+  /** cancelled when the stream ends early (client gone, budget exceeded): pass it to I/O */
+  readonly signal: AbortSignal;
+}
+
+export interface Filter {
+  onRequestHeaders?(ctx: RequestContext): Outcome | Promise<Outcome>;
+  /** returns the outcome and optionally a replacement body */
+  onRequestBody?(ctx: RequestContext, body: Buffer): BodyOutcome | Promise<BodyOutcome>;
+  onResponseHeaders?(ctx: RequestContext): Outcome | Promise<Outcome>;
+  onResponseBody?(ctx: RequestContext, body: Buffer): BodyOutcome | Promise<BodyOutcome>;
+}
+
+export type BodyOutcome = Outcome | { readonly kind: 'replaceBody'; readonly body: Buffer };
+
+/** Shared services a filter may use; grows as stores and clients land. */
+export interface FilterDeps {
+  readonly now: () => number;
+}
+
+export interface FilterDefinition<S extends z.ZodType = z.ZodType> {
+  /** the key in a route's `filters:` list, and the metric label */
+  readonly name: string;
+  /** position in the chain, from FILTER_ORDER: never from config */
+  readonly order: number;
+  /** validated at load; unknown keys are an error */
+  readonly configSchema: S;
+  /** may depend on the filter's config (e.g. only when it rewrites the body) */
+  needs(config: z.infer<S>): FilterNeeds;
+  create(config: z.infer<S>, deps: FilterDeps): Filter;
+}
+
+/** A filter of a compiled route: its definition's name and order, and its live instance. */
+export interface RouteFilter {
+  readonly name: string;
+  readonly order: number;
+  readonly filter: Filter;
+}
+
+/** A route after validation and compilation: what the hot path uses. */
+export interface CompiledRoute {
+  readonly id: string;
+  readonly filters: readonly RouteFilter[];
+  /** the union of the filters' needs: decides what gatehouse asks Envoy to send */
+  readonly needs: Required<FilterNeeds>;
+  /** gatehouse must answer each message within this many ms (below Envoy's message_timeout) */
+  readonly budgetMs: number;
+  /** largest request/response body the route's filters accept, bytes */
+  readonly maxBodyBytes: number;
+}
