@@ -1,0 +1,8 @@
+// Every filter gatehouse knows, by config name. A route naming a filter not listed here is a config
+// error. New filters are added here and get their place in the chain from FILTER_ORDER.
+import type { FilterDefinition } from '../pipeline/types.js';
+import { headersFilter } from './headers/headers.js';
+
+export const FILTER_REGISTRY: ReadonlyMap<string, FilterDefinition> = new Map<string, FilterDefinition>(
+  [headersFilter as unknown as FilterDefinition].map((definition) => [definition.name, definition]),
+);
