@@ -1,0 +1,45 @@
+// The one table of dynamic-security failure codes: code → HTTP status → meaning. The future deny-reason
+// table imports it; docs/protocol/signing.md prints it (a test keeps the two equal).
+
+export const SIGNING_FAILURES = {
+  // Per-request verification, in the order the verifier checks.
+  signature_missing: { status: 401, meaning: 'The request carries no gatehouse signature (no Signature-Input member tagged "gatehouse-v1", or no Signature).' },
+  signature_malformed: { status: 400, meaning: 'Signature, Signature-Input or their parameters are not valid for this profile (structured-field syntax, more than one gatehouse signature, missing or mistyped created/expires/nonce/keyid/alg).' },
+  component_missing: { status: 400, meaning: 'A component the profile requires is not covered, a covered component is not allowed, or a covered header is absent from the request.' },
+  credential_missing: { status: 401, meaning: 'The Device-Credential header is absent.' },
+  credential_invalid: { status: 401, meaning: 'The credential is not a valid gatehouse credential (syntax, issuer signature, unknown or rotated issuer key, type, issuer, claims).' },
+  credential_expired: { status: 401, meaning: 'The credential is past its exp (or not yet valid); obtain a new one.' },
+  credential_wrong_device: { status: 401, meaning: 'The key that signed is not the key the credential binds (keyid differs from cnf.jkt), or a credential request is signed by a key other than the enrolled device key.' },
+  algorithm_not_allowed: { status: 401, meaning: 'The alg parameter is unknown, disallowed by configuration, or does not match the type of the key the credential binds.' },
+  signature_stale: { status: 401, meaning: 'created is older than the freshness window, or expires has passed.' },
+  signature_future_dated: { status: 401, meaning: 'created is later than now plus the allowed clock skew.' },
+  signature_invalid: { status: 401, meaning: 'The signature does not verify over the signature base (including ECDSA signatures that are not 64-byte raw r‖s, e.g. DER).' },
+  digest_malformed: { status: 400, meaning: 'Content-Digest is not a dictionary with a sha-256 or sha-512 byte sequence of the right length.' },
+  digest_mismatch: { status: 400, meaning: 'The body does not match Content-Digest.' },
+  // Enrollment and credential issuance.
+  challenge_invalid: { status: 400, meaning: 'The challenge is not one gatehouse issued for this purpose (syntax, MAC, purpose).' },
+  challenge_expired: { status: 400, meaning: 'The challenge is past its expiry; ask for a new one.' },
+  enrollment_malformed: { status: 400, meaning: 'The enrollment request is not well formed (JSON shape, device key, proof).' },
+  attestation_invalid: { status: 403, meaning: 'The app-integrity verdict is not valid (signature, issuer, audience, expiry, or not bound to this challenge and device key).' },
+  attestation_insufficient: { status: 403, meaning: 'The verdict is valid but its integrity level is below what the deployment requires.' },
+  device_proof_invalid: { status: 401, meaning: 'The device-key signature over the enrollment or credential request does not verify.' },
+  credential_request_malformed: { status: 400, meaning: 'The credential request is not a well-formed JWS with the expected header and claims.' },
+  key_not_allowed: { status: 400, meaning: 'A device or ephemeral key is not an allowed type (P-256 or Ed25519 public key as a JWK without private members).' },
+} as const satisfies Record<string, { status: 400 | 401 | 403; meaning: string }>;
+
+export type SigningFailureCode = keyof typeof SIGNING_FAILURES;
+
+export interface SigningFailure {
+  readonly ok: false;
+  readonly code: SigningFailureCode;
+  /** For logs only, never for the client: the code is the contract. */
+  readonly detail: string;
+}
+
+export function fail(code: SigningFailureCode, detail: string): SigningFailure {
+  return { ok: false, code, detail };
+}
+
+export function httpStatusOf(code: SigningFailureCode): 400 | 401 | 403 {
+  return SIGNING_FAILURES[code].status;
+}

@@ -1,0 +1,76 @@
+// The gatehouse profile of RFC 9421: every fixed name and limit of the protocol, in one place. Pure
+// (no node:crypto), so the app SDK imports the same facts the verifier enforces.
+
+/** The `tag` parameter that marks the one signature gatehouse verifies (RFC 9421 §2.3). */
+export const SIGNATURE_TAG = 'gatehouse-v1';
+/** Header carrying the gatehouse-issued credential that binds the request-signing key. */
+export const CREDENTIAL_HEADER = 'device-credential';
+
+/** Components every signature must cover; any order, each exactly once. */
+export const REQUIRED_COMPONENTS = ['@method', '@authority', '@path', '@query', 'content-digest', CREDENTIAL_HEADER] as const;
+/** Derived components the profile knows how to rebuild; anything else starting with '@' is refused. */
+export const DERIVED_COMPONENTS = ['@method', '@authority', '@path', '@query'] as const;
+/** Signature parameters that must all be present; no others are accepted. */
+export const REQUIRED_PARAMETERS = ['created', 'expires', 'nonce', 'keyid', 'alg', 'tag'] as const;
+
+export const SIGNATURE_ALGORITHMS = ['ecdsa-p256-sha256', 'ed25519'] as const;
+export type SignatureAlgorithm = (typeof SIGNATURE_ALGORITHMS)[number];
+
+/** The JOSE name of each algorithm, used for device-signed JWS (credential requests, proofs). */
+export const JOSE_ALGORITHM: Readonly<Record<SignatureAlgorithm, 'ES256' | 'EdDSA'>> = {
+  'ecdsa-p256-sha256': 'ES256',
+  ed25519: 'EdDSA',
+};
+
+/** Nonce: 16–64 characters of the base64url alphabet (≥ 96 bits when random). */
+export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+export const CREDENTIAL_TYPE = 'gh-credential+jwt';
+export const CREDENTIAL_REQUEST_TYPE = 'gh-credential-request+jwt';
+export const ENROLLMENT_PROOF_TYPE = 'gh-enrollment+jwt';
+/** Credentials live at most this long; the issuer may choose shorter. */
+export const MAX_CREDENTIAL_LIFETIME_SECONDS = 600;
+
+/** Defaults the verifier applies unless configured otherwise. */
+export const DEFAULT_FRESHNESS = {
+  /** created may be this far in the past … */
+  maxAgeSeconds: 30,
+  /** … or this far in the future (client clock skew). */
+  maxSkewSeconds: 5,
+  /** expires − created may not exceed this. */
+  maxLifetimeSeconds: 60,
+} as const;
+
+/** A public key as JSON Web Key, only the members RFC 7638 hashes. */
+export type PublicJwk =
+  | { readonly kty: 'EC'; readonly crv: 'P-256'; readonly x: string; readonly y: string }
+  | { readonly kty: 'OKP'; readonly crv: 'Ed25519'; readonly x: string };
+
+const B64URL_32 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+/**
+ * Accepts a P-256 or Ed25519 public JWK and returns just its required members; undefined for any
+ * other key type, private keys, or coordinates that are not 32 bytes of canonical base64url.
+ */
+export function normalizePublicJwk(value: unknown): PublicJwk | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const jwk = value as Record<string, unknown>;
+  if ('d' in jwk) return undefined;
+  const { kty, crv, x, y } = jwk;
+  if (typeof x !== 'string' || !B64URL_32.test(x)) return undefined;
+  if (kty === 'EC' && crv === 'P-256' && typeof y === 'string' && B64URL_32.test(y)) return { kty, crv, x, y };
+  if (kty === 'OKP' && crv === 'Ed25519' && y === undefined) return { kty, crv, x };
+  return undefined;
+}
+
+/** The algorithm is a property of the key, never of the message that claims it. */
+export function algorithmOfJwk(jwk: PublicJwk): SignatureAlgorithm {
+  return jwk.kty === 'EC' ? 'ecdsa-p256-sha256' : 'ed25519';
+}
+
+/** RFC 7638 §3: the required members in lexicographic order, no whitespace. SHA-256 of this is the thumbprint. */
+export function thumbprintInput(jwk: PublicJwk): string {
+  return jwk.kty === 'EC'
+    ? `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}","y":"${jwk.y}"}`
+    : `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}"}`;
+}
