@@ -1,0 +1,339 @@
+// RFC 9180 HPKE on synchronous node:crypto: DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, and the
+// AEADs AES-128-GCM and ChaCha20-Poly1305; modes base (0x00) and auth (0x02).
+// Synchronous on purpose: WebCrypto-based HPKE costs ~1 ms a request in promise plumbing, the same
+// steps here cost ~0.1 ms. Proven byte for byte against RFC 9180 Appendix A (hpke.test.ts).
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  type KeyObject,
+} from 'node:crypto';
+import { u16, utf8 } from './bytes.js';
+
+export const KEM_DHKEM_X25519_HKDF_SHA256 = 0x0020;
+export const KDF_HKDF_SHA256 = 0x0001;
+export const AEAD_AES_128_GCM = 0x0001;
+export const AEAD_CHACHA20_POLY1305 = 0x0003;
+
+export const MODE_BASE = 0x00;
+export const MODE_AUTH = 0x02;
+export type HpkeMode = typeof MODE_BASE | typeof MODE_AUTH;
+
+/** X25519: Nsecret = Nenc = Npk = Nsk = 32. */
+export const X25519_KEY_LENGTH = 32;
+const HASH_LENGTH = 32; // Nh of HKDF-SHA256
+const TAG_LENGTH = 16; // Nt of both AEADs
+
+export interface AeadAlgorithm {
+  readonly id: number;
+  readonly name: string;
+  readonly nodeCipher: 'aes-128-gcm' | 'chacha20-poly1305';
+  /** key length */
+  readonly Nk: number;
+  /** nonce length */
+  readonly Nn: number;
+  /** tag length */
+  readonly Nt: number;
+}
+
+export const AEADS: ReadonlyMap<number, AeadAlgorithm> = new Map<number, AeadAlgorithm>([
+  [AEAD_AES_128_GCM, { id: AEAD_AES_128_GCM, name: 'AES-128-GCM', nodeCipher: 'aes-128-gcm', Nk: 16, Nn: 12, Nt: TAG_LENGTH }],
+  [AEAD_CHACHA20_POLY1305, { id: AEAD_CHACHA20_POLY1305, name: 'ChaCha20-Poly1305', nodeCipher: 'chacha20-poly1305', Nk: 32, Nn: 12, Nt: TAG_LENGTH }],
+]);
+
+/** The KEM and KDF are fixed; a suite differs only in its AEAD. */
+export interface HpkeSuite {
+  readonly kemId: number;
+  readonly kdfId: number;
+  readonly aead: AeadAlgorithm;
+  /** "HPKE" ‖ I2OSP(kem_id, 2) ‖ I2OSP(kdf_id, 2) ‖ I2OSP(aead_id, 2) */
+  readonly suiteId: Buffer;
+  /** LabeledExtract("", "psk_id_hash", "") — constant for modes without a PSK, so computed once. */
+  readonly emptyPskIdHash: Buffer;
+}
+
+const HPKE_V1 = utf8('HPKE-v1');
+const KEM_SUITE_ID = Buffer.concat([utf8('KEM'), u16(KEM_DHKEM_X25519_HKDF_SHA256)]);
+const EMPTY = Buffer.alloc(0);
+
+const suites = new Map<number, HpkeSuite>();
+
+/** The suite for an AEAD id, or undefined when we do not offer it. */
+export function suiteFor(aeadId: number): HpkeSuite | undefined {
+  const cached = suites.get(aeadId);
+  if (cached !== undefined) return cached;
+  const aead = AEADS.get(aeadId);
+  if (aead === undefined) return undefined;
+  const suiteId = Buffer.concat([utf8('HPKE'), u16(KEM_DHKEM_X25519_HKDF_SHA256), u16(KDF_HKDF_SHA256), u16(aeadId)]);
+  const suite: HpkeSuite = {
+    kemId: KEM_DHKEM_X25519_HKDF_SHA256,
+    kdfId: KDF_HKDF_SHA256,
+    aead,
+    suiteId,
+    emptyPskIdHash: labeledExtract(suiteId, EMPTY, 'psk_id_hash', EMPTY),
+  };
+  suites.set(aeadId, suite);
+  return suite;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HKDF-SHA256 (RFC 5869) and the labelled forms of RFC 9180 §4.
+
+/** HKDF-Extract. An empty salt equals HashLen zero bytes: HMAC zero-pads its key either way. */
+export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Buffer {
+  return createHmac('sha256', salt).update(ikm).digest();
+}
+
+/** HKDF-Expand for L ≤ 255·32; our callers never ask for more than 32. */
+export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+  const blocks: Buffer[] = [];
+  let previous = EMPTY;
+  for (let counter = 1; blocks.length * HASH_LENGTH < length; counter++) {
+    previous = createHmac('sha256', prk).update(previous).update(info).update(Uint8Array.of(counter)).digest();
+    blocks.push(previous);
+  }
+  const out = blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
+  return out.length === length ? out : out.subarray(0, length);
+}
+
+function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
+  return createHmac('sha256', salt).update(HPKE_V1).update(suiteId).update(label).update(ikm).digest();
+}
+
+function labeledExpand(suiteId: Buffer, prk: Uint8Array, label: string, info: Uint8Array, length: number): Buffer {
+  return hkdfExpand(prk, Buffer.concat([u16(length), HPKE_V1, suiteId, utf8(label), info]), length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// X25519 keys as node KeyObjects. Raw 32-byte keys are wrapped in their fixed DER prefixes
+// (RFC 8410), which node imports without any parsing surprises.
+
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+/** Throws on a wrong length; callers on untrusted input check the length first. */
+export function x25519PrivateKeyFromRaw(raw: Uint8Array): KeyObject {
+  if (raw.length !== X25519_KEY_LENGTH) throw new RangeError(`X25519 private key must be 32 bytes, got ${raw.length}`);
+  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' });
+}
+
+export function x25519PublicKeyFromRaw(raw: Uint8Array): KeyObject {
+  if (raw.length !== X25519_KEY_LENGTH) throw new RangeError(`X25519 public key must be 32 bytes, got ${raw.length}`);
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: 'der', type: 'spki' });
+}
+
+/** SerializePublicKey: the raw 32 bytes, from a public or a private KeyObject. */
+export function x25519RawPublicKey(key: KeyObject): Buffer {
+  const publicKey = key.type === 'private' ? createPublicKey(key) : key;
+  return publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519_PREFIX.length);
+}
+
+/** SerializePrivateKey: the raw 32 bytes. */
+export function x25519RawPrivateKey(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'pkcs8' }).subarray(PKCS8_X25519_PREFIX.length);
+}
+
+export function generateX25519KeyPair(): { privateKey: KeyObject; publicKey: Buffer } {
+  const { privateKey } = generateKeyPairSync('x25519');
+  return { privateKey, publicKey: x25519RawPublicKey(privateKey) };
+}
+
+/** RFC 9180 §7.1.3 DeriveKeyPair for X25519: deterministic keys for test vectors and examples. */
+export function deriveX25519KeyPair(ikm: Uint8Array): { privateKey: KeyObject; publicKey: Buffer } {
+  const dkpPrk = labeledExtract(KEM_SUITE_ID, EMPTY, 'dkp_prk', ikm);
+  const privateKey = x25519PrivateKeyFromRaw(labeledExpand(KEM_SUITE_ID, dkpPrk, 'sk', EMPTY, X25519_KEY_LENGTH));
+  return { privateKey, publicKey: x25519RawPublicKey(privateKey) };
+}
+
+/** Signals a failed DH (small-order peer point); carried up as a stable code, never as a throw. */
+export class HpkeError extends Error {
+  constructor(readonly reason: 'dh_failed' | 'open_failed', message: string) {
+    super(message);
+  }
+}
+
+function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey, publicKey });
+  } catch (error) {
+    throw new HpkeError('dh_failed', `X25519 failed: ${(error as Error).message}`);
+  }
+  // RFC 9180 §7.1.4: an all-zero X25519 output means a small-order point and MUST be rejected.
+  if (shared.every((byte) => byte === 0)) throw new HpkeError('dh_failed', 'X25519 output is all zero');
+  return shared;
+}
+
+function extractAndExpand(dhValue: Buffer, kemContext: Buffer): Buffer {
+  const eaePrk = labeledExtract(KEM_SUITE_ID, EMPTY, 'eae_prk', dhValue);
+  return labeledExpand(KEM_SUITE_ID, eaePrk, 'shared_secret', kemContext, X25519_KEY_LENGTH);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key schedule and context (RFC 9180 §5.1–5.3).
+
+export interface KeySchedule {
+  readonly keyScheduleContext: Buffer;
+  readonly secret: Buffer;
+  readonly key: Buffer;
+  readonly baseNonce: Buffer;
+  readonly exporterSecret: Buffer;
+}
+
+export function keySchedule(suite: HpkeSuite, mode: HpkeMode, sharedSecret: Uint8Array, info: Uint8Array): KeySchedule {
+  // Modes base and auth carry no PSK: psk = psk_id = "" (§5.1), so psk_id_hash is the suite constant.
+  const infoHash = labeledExtract(suite.suiteId, EMPTY, 'info_hash', info);
+  const keyScheduleContext = Buffer.concat([Uint8Array.of(mode), suite.emptyPskIdHash, infoHash]);
+  const secret = labeledExtract(suite.suiteId, sharedSecret, 'secret', EMPTY);
+  return {
+    keyScheduleContext,
+    secret,
+    key: labeledExpand(suite.suiteId, secret, 'key', keyScheduleContext, suite.aead.Nk),
+    baseNonce: labeledExpand(suite.suiteId, secret, 'base_nonce', keyScheduleContext, suite.aead.Nn),
+    exporterSecret: labeledExpand(suite.suiteId, secret, 'exp', keyScheduleContext, HASH_LENGTH),
+  };
+}
+
+/** An HPKE encryption context. One request uses sequence number 0 only; the KATs walk several. */
+export class HpkeContext {
+  private sequence = 0;
+
+  constructor(
+    readonly suite: HpkeSuite,
+    readonly schedule: KeySchedule,
+  ) {}
+
+  /** base_nonce XOR I2OSP(seq, Nn) */
+  nonceFor(sequence: number): Buffer {
+    const nonce = Buffer.from(this.schedule.baseNonce);
+    let value = sequence;
+    for (let index = nonce.length - 1; value > 0 && index >= 0; index--) {
+      nonce[index]! ^= value & 0xff;
+      value = Math.floor(value / 256);
+    }
+    return nonce;
+  }
+
+  seal(aad: Uint8Array, plaintext: Uint8Array): Buffer {
+    return this.sealAt(this.sequence++, aad, plaintext);
+  }
+
+  /** Answers undefined on authentication failure. */
+  open(aad: Uint8Array, ciphertext: Uint8Array): Buffer | undefined {
+    const plaintext = this.openAt(this.sequence, aad, ciphertext);
+    if (plaintext !== undefined) this.sequence++;
+    return plaintext;
+  }
+
+  sealAt(sequence: number, aad: Uint8Array, plaintext: Uint8Array): Buffer {
+    return aeadSeal(this.suite.aead, this.schedule.key, this.nonceFor(sequence), aad, plaintext);
+  }
+
+  openAt(sequence: number, aad: Uint8Array, ciphertext: Uint8Array): Buffer | undefined {
+    return aeadOpen(this.suite.aead, this.schedule.key, this.nonceFor(sequence), aad, ciphertext);
+  }
+
+  /** Secret export (§5.3): LabeledExpand(exporter_secret, "sec", exporter_context, L). */
+  export(exporterContext: Uint8Array, length: number): Buffer {
+    return labeledExpand(this.suite.suiteId, this.schedule.exporterSecret, 'sec', exporterContext, length);
+  }
+}
+
+export function aeadSeal(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
+  const cipher = createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
+  if (aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintext.length });
+  const body = cipher.update(plaintext);
+  const final = cipher.final();
+  return Buffer.concat([body, final, cipher.getAuthTag()]);
+}
+
+/** Answers undefined when the tag does not verify or the ciphertext is shorter than a tag. */
+export function aeadOpen(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Buffer | undefined {
+  if (ciphertext.length < aead.Nt) return undefined;
+  const bodyLength = ciphertext.length - aead.Nt;
+  const decipher = createDecipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
+  decipher.setAuthTag(ciphertext.subarray(bodyLength));
+  if (aad.length > 0) decipher.setAAD(aad, { plaintextLength: bodyLength });
+  const body = decipher.update(ciphertext.subarray(0, bodyLength));
+  try {
+    const final = decipher.final();
+    return final.length === 0 ? body : Buffer.concat([body, final]);
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup (RFC 9180 §5.1.1 base, §5.1.3 auth).
+
+export interface SenderSetup {
+  readonly enc: Buffer;
+  readonly sharedSecret: Buffer;
+  readonly context: HpkeContext;
+}
+
+export interface SetupSenderInput {
+  readonly suite: HpkeSuite;
+  readonly recipientPublicKey: Uint8Array;
+  readonly info: Uint8Array;
+  /** present: mode auth with this static sender key; absent: mode base. */
+  readonly senderPrivateKey?: KeyObject;
+  /** a fixed ephemeral key, for known-answer tests and the worked example only. */
+  readonly ephemeralPrivateKey?: KeyObject;
+}
+
+/** Throws HpkeError('dh_failed') for a small-order recipient key. */
+export function setupSender(input: SetupSenderInput): SenderSetup {
+  const ephemeral = input.ephemeralPrivateKey ?? generateKeyPairSync('x25519').privateKey;
+  const enc = x25519RawPublicKey(ephemeral);
+  const recipient = x25519PublicKeyFromRaw(input.recipientPublicKey);
+  const dhEphemeral = dh(ephemeral, recipient);
+  let sharedSecret: Buffer;
+  let mode: HpkeMode;
+  if (input.senderPrivateKey === undefined) {
+    mode = MODE_BASE;
+    sharedSecret = extractAndExpand(dhEphemeral, Buffer.concat([enc, input.recipientPublicKey]));
+  } else {
+    mode = MODE_AUTH;
+    const dhStatic = dh(input.senderPrivateKey, recipient);
+    const senderPublic = x25519RawPublicKey(input.senderPrivateKey);
+    sharedSecret = extractAndExpand(Buffer.concat([dhEphemeral, dhStatic]), Buffer.concat([enc, input.recipientPublicKey, senderPublic]));
+  }
+  return { enc, sharedSecret, context: new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)) };
+}
+
+export interface SetupRecipientInput {
+  readonly suite: HpkeSuite;
+  readonly recipientPrivateKey: KeyObject;
+  /** pkRm, kept beside the private key so it is not re-derived per request. */
+  readonly recipientPublicKey: Uint8Array;
+  /** exactly 32 bytes; the caller has checked the length. */
+  readonly enc: Uint8Array;
+  readonly info: Uint8Array;
+  /** present: mode auth, authenticating the holder of this static key (raw pkSm and its KeyObject). */
+  readonly sender?: { readonly publicKey: Uint8Array; readonly keyObject: KeyObject };
+}
+
+/** Throws HpkeError('dh_failed') for a small-order enc or sender key. */
+export function setupRecipient(input: SetupRecipientInput): { sharedSecret: Buffer; context: HpkeContext } {
+  const ephemeral = x25519PublicKeyFromRaw(input.enc);
+  const dhEphemeral = dh(input.recipientPrivateKey, ephemeral);
+  let sharedSecret: Buffer;
+  let mode: HpkeMode;
+  if (input.sender === undefined) {
+    mode = MODE_BASE;
+    sharedSecret = extractAndExpand(dhEphemeral, Buffer.concat([input.enc, input.recipientPublicKey]));
+  } else {
+    mode = MODE_AUTH;
+    const dhStatic = dh(input.recipientPrivateKey, input.sender.keyObject);
+    sharedSecret = extractAndExpand(
+      Buffer.concat([dhEphemeral, dhStatic]),
+      Buffer.concat([input.enc, input.recipientPublicKey, input.sender.publicKey]),
+    );
+  }
+  return { sharedSecret, context: new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)) };
+}
