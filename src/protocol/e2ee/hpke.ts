@@ -244,7 +244,11 @@ export class HpkeContext {
 }
 
 export function aeadSeal(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
-  const cipher = createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
+  // Two calls because node's typings take one literal cipher name per overload.
+  const cipher =
+    aead.nodeCipher === 'chacha20-poly1305'
+      ? createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt })
+      : createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
   if (aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
   const final = cipher.final();
@@ -255,7 +259,10 @@ export function aeadSeal(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array
 export function aeadOpen(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Buffer | undefined {
   if (ciphertext.length < aead.Nt) return undefined;
   const bodyLength = ciphertext.length - aead.Nt;
-  const decipher = createDecipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
+  const decipher =
+    aead.nodeCipher === 'chacha20-poly1305'
+      ? createDecipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt })
+      : createDecipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
   decipher.setAuthTag(ciphertext.subarray(bodyLength));
   if (aad.length > 0) decipher.setAAD(aad, { plaintextLength: bodyLength });
   const body = decipher.update(ciphertext.subarray(0, bodyLength));
