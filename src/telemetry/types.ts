@@ -54,6 +54,11 @@ export interface RequestSpan {
   readonly traceId: string;
   /** the traceparent to hand upstream (child of the request's span) */
   readonly traceparent: string;
+  /**
+   * the tracestate to hand upstream: the incoming one validated and normalised, or undefined when
+   * it was absent or invalid, or the trace is new (then upstream must get none: remove the header)
+   */
+  readonly tracestate?: string | undefined;
   setAttribute(key: string, value: string | number | boolean): void;
   end(decision: Decision, status?: number): void;
 }

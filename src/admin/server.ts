@@ -1,0 +1,149 @@
+// The admin HTTP server: Prometheus scrape, liveness and readiness probes, and routes other parts
+// of gatehouse add (e.g. /.well-known/jwks.json). Plain node:http: a handful of fixed paths.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Metrics } from '../telemetry/types.js';
+
+export interface Health {
+  /** false: the process is wedged and should be restarted (liveness) */
+  live(): boolean;
+  /** false: don't send traffic (config not loaded yet, draining, dependency down) */
+  ready(): boolean;
+  /** why: merged into the /readyz body, e.g. `{ config: "loaded", draining: false }` */
+  details?(): object;
+}
+
+/** Answers a GET or HEAD on its path (a HEAD's body is dropped by node:http). */
+export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface AdminServerOptions {
+  readonly host: string;
+  /** 0 picks a free port (tests) */
+  readonly port: number;
+  readonly metrics: Pick<Metrics, 'render' | 'contentType'>;
+  readonly health: Health;
+  /** path (no query) → handler; may not shadow the built-in paths */
+  readonly extraRoutes?: ReadonlyMap<string, AdminHandler>;
+  /** handler failures are reported here; the client gets a 500 */
+  readonly onError?: (err: unknown, path: string) => void;
+}
+
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': JSON_TYPE,
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const { metrics, health } = options;
+
+  const builtIn = new Map<string, AdminHandler>([
+    [
+      '/metrics',
+      async (_req, res) => {
+        const text = await metrics.render();
+        res.writeHead(200, {
+          'content-type': metrics.contentType,
+          'content-length': Buffer.byteLength(text),
+          'cache-control': 'no-store',
+        });
+        res.end(text);
+      },
+    ],
+    [
+      '/healthz',
+      (_req, res) => {
+        const live = safeProbe(() => health.live());
+        sendJson(res, live ? 200 : 503, { status: live ? 'ok' : 'unhealthy' });
+      },
+    ],
+    [
+      '/readyz',
+      (_req, res) => {
+        const ready = safeProbe(() => health.ready());
+        let details: object = {};
+        try {
+          details = health.details?.() ?? {};
+        } catch (err) {
+          details = { details_error: err instanceof Error ? err.message : String(err) };
+        }
+        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', ...details });
+      },
+    ],
+  ]);
+  const routes = new Map(builtIn);
+  for (const [path, handler] of options.extraRoutes ?? []) {
+    if (builtIn.has(path)) throw new Error(`admin route ${path} is built in`);
+    routes.set(path, handler);
+  }
+
+  const server = createServer((req, res) => {
+    const path = pathOf(req.url);
+    const handler = routes.get(path);
+    if (handler === undefined) {
+      sendJson(res, 404, { error: 'not_found', path });
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, HEAD' });
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(req, res))
+      .catch((err: unknown) => {
+        options.onError?.(err, path);
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' });
+        else res.destroy();
+      });
+  });
+  // probes and scrapes are small and quick; don't let idle or slow clients hold sockets
+  server.keepAliveTimeout = 5_000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => { reject(err); };
+    server.once('error', onError);
+    server.listen(options.port, options.host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    port,
+    close() {
+      return new Promise<void>((resolve, reject) => {
+        server.close((err) => { if (err) reject(err); else resolve(); });
+        server.closeIdleConnections();
+      });
+    },
+  };
+}
+
+function safeProbe(probe: () => boolean): boolean {
+  try {
+    return probe();
+  } catch {
+    return false;
+  }
+}

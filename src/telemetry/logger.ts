@@ -1,0 +1,162 @@
+// The process logger (pino, JSON lines on stdout) and the access log: one line per HTTP request.
+// Secrets never reach a line: credential headers are censored wherever a `headers` object is
+// logged, and query values are replaced in the access log's path (names kept, for debugging).
+import { pino, type DestinationStream, type Level, type Logger } from 'pino';
+import type { AccessLogEntry } from './types.js';
+
+export const REDACTED = '[Redacted]';
+
+/** Headers whose values are credentials or bind to them. Lower case, as Envoy hands them over. */
+export const SECRET_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-passport',
+  'x-api-key',
+  'signature',
+  'signature-input',
+];
+
+/** Where a headers object may sit in a log call's merge object; each secret header is censored there. */
+const HEADER_CONTAINERS: readonly string[] = ['headers', 'requestHeaders', 'responseHeaders', 'req.headers', 'res.headers'];
+
+function redactPaths(): string[] {
+  const paths: string[] = [];
+  for (const container of HEADER_CONTAINERS) {
+    for (const name of SECRET_HEADERS) paths.push(`${container}["${name}"]`);
+  }
+  // a header logged on its own, e.g. `log.warn({ authorization }, ...)`
+  for (const name of SECRET_HEADERS) paths.push(`["${name}"]`);
+  return paths;
+}
+
+export interface LoggerOptions {
+  readonly level: Level | 'silent';
+  /** defaults to stdout (asynchronous writes; flushed by `flushLogger`) */
+  readonly destination?: DestinationStream;
+  /** the `service` base field; defaults to `gatehouse` */
+  readonly service?: string;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const destination = options.destination ?? pino.destination({ dest: 1, sync: false });
+  return pino(
+    {
+      level: options.level,
+      base: { service: options.service ?? 'gatehouse' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: redactPaths(), censor: REDACTED },
+    },
+    destination,
+  );
+}
+
+/** Best effort: pushes buffered lines out before exit. */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      logger.flush(() => { resolve(); });
+    } catch {
+      // a destination without flush support has nothing buffered
+      resolve();
+    }
+  });
+}
+
+/** Longest path written to the access log; the rest is cut (attackers choose path length). */
+export const MAX_LOGGED_PATH = 2048;
+
+/**
+ * The path with each query parameter's value replaced by `[Redacted]`; names stay. Parameters
+ * without `=` and empty values are kept as they are (they carry nothing to hide).
+ */
+export function redactQuery(path: string): string {
+  const clipped = path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path;
+  const q = clipped.indexOf('?');
+  if (q < 0 || q === clipped.length - 1) return clipped;
+  let out = clipped.slice(0, q + 1);
+  let start = q + 1;
+  while (start <= clipped.length) {
+    let end = clipped.indexOf('&', start);
+    if (end < 0) end = clipped.length;
+    const param = clipped.slice(start, end);
+    const eq = param.indexOf('=');
+    out += eq >= 0 && eq < param.length - 1 ? `${param.slice(0, eq + 1)}${REDACTED}` : param;
+    if (end < clipped.length) out += '&';
+    start = end + 1;
+  }
+  return out;
+}
+
+/** Per-phase processing time, ms, as logged (`phases_ms`). */
+type PhasesMs = AccessLogEntry['phases'];
+
+/** The access-log line's shape: snake_case fields, absent values omitted by pino. */
+interface AccessLine {
+  protocol: AccessLogEntry['protocol'];
+  route_id: string;
+  path_template: string;
+  method: string;
+  authority: string;
+  path: string;
+  status: number | undefined;
+  decision: AccessLogEntry['decision'];
+  reason: string | undefined;
+  detail: string | undefined;
+  processing_ms: number;
+  phases_ms: PhasesMs | undefined;
+  request_id: string;
+  decision_id: string;
+  trace_id: string | undefined;
+  source: string | undefined;
+  principal: string | undefined;
+}
+
+/**
+ * Returns the access-log writer bound to `logger`: one `info` line with `msg: "request"` per call.
+ * `detail` is written only for denials (it explains the reason to operators, never to clients).
+ */
+export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void {
+  return (entry) => {
+    if (!logger.isLevelEnabled('info')) return;
+    const line: AccessLine = {
+      protocol: entry.protocol,
+      route_id: entry.routeId,
+      path_template: entry.pathTemplate,
+      method: entry.method,
+      authority: entry.authority,
+      path: redactQuery(entry.path),
+      status: entry.status,
+      decision: entry.decision,
+      reason: entry.reason,
+      detail: entry.decision === 'deny' ? entry.detail : undefined,
+      processing_ms: roundMs(entry.processingMs),
+      phases_ms: hasPhases(entry.phases) ? roundPhases(entry.phases) : undefined,
+      request_id: entry.requestId,
+      decision_id: entry.requestId,
+      trace_id: entry.traceId,
+      source: entry.sourceAddress,
+      principal: entry.principal,
+    };
+    logger.info(line, 'request');
+  };
+}
+
+/** µs resolution is plenty and keeps lines short. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function hasPhases(phases: PhasesMs): boolean {
+  for (const _ in phases) return true;
+  return false;
+}
+
+function roundPhases(phases: PhasesMs): PhasesMs {
+  const out: Record<string, number> = {};
+  for (const [phase, ms] of Object.entries(phases)) out[phase] = roundMs(ms);
+  return out;
+}
