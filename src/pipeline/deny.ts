@@ -1,3 +1,5 @@
+import { HEADER } from './headers.js';
+
 // The one table of deny reasons: stable code → HTTP status → what it means. Clients see the status
 // and the code (body and `x-gatehouse-reason`), the log and metrics see the code; nothing else in
 // the code base spells a status for a denial. Protocol libraries add their own tables here as they
@@ -24,4 +26,30 @@ export type DenyReasonCode = keyof typeof DENY_REASONS;
 
 export function denyReason(code: DenyReasonCode): DenyReason {
   return DENY_REASONS[code];
+}
+
+/** What the client receives for a denial: the status, the stable code and the decision id. */
+export interface RenderedDenial {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Buffer;
+}
+
+export function renderDenial(
+  code: DenyReasonCode,
+  decisionId: string,
+  extraHeaders: Readonly<Record<string, string>> = {},
+): RenderedDenial {
+  const reason = DENY_REASONS[code];
+  const body = Buffer.from(JSON.stringify({ error: code, message: reason.message, decision_id: decisionId }));
+  return {
+    status: reason.status,
+    headers: {
+      ...extraHeaders,
+      [HEADER.contentType]: 'application/json',
+      [HEADER.reason]: code,
+      [HEADER.decisionId]: decisionId,
+    },
+    body,
+  };
 }

@@ -1,0 +1,115 @@
+// Runs one phase of a route's filter chain. Request phases run filters in FILTER_ORDER; response
+// phases unwind in reverse (Spring Cloud Gateway's post-filters), so a filter that decrypts the
+// request body early encrypts the response body last. The first deny or respond ends the chain.
+// Filters that answer synchronously are run without an await, so a headers-only chain costs no
+// promise allocations.
+import type { BodyOutcome, CompiledRoute, Outcome, Phase, RequestContext, RouteFilter } from './types.js';
+import { CONTINUE } from './types.js';
+
+export interface PhaseResult {
+  readonly outcome: Outcome;
+  /** set when a filter replaced the body in a body phase */
+  readonly body?: Buffer;
+}
+
+const CONTINUED: PhaseResult = Object.freeze({ outcome: CONTINUE });
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+type Step = (ctx: RequestContext, body: Buffer | undefined) => BodyOutcome | Promise<BodyOutcome> | undefined;
+
+function stepFor(entry: RouteFilter, phase: Phase): Step | undefined {
+  const f = entry.filter;
+  switch (phase) {
+    case 'requestHeaders':
+      return f.onRequestHeaders ? (ctx) => f.onRequestHeaders!(ctx) : undefined;
+    case 'responseHeaders':
+      return f.onResponseHeaders ? (ctx) => f.onResponseHeaders!(ctx) : undefined;
+    case 'requestBody':
+      return f.onRequestBody ? (ctx, body) => f.onRequestBody!(ctx, body ?? Buffer.alloc(0)) : undefined;
+    case 'responseBody':
+      return f.onResponseBody ? (ctx, body) => f.onResponseBody!(ctx, body ?? Buffer.alloc(0)) : undefined;
+  }
+}
+
+/** Compiled once per route: the steps of each phase, already in the order they run. */
+export class CompiledChain {
+  private readonly steps: Record<Phase, readonly Step[]>;
+
+  constructor(filters: readonly RouteFilter[]) {
+    const forward = [...filters].sort((a, b) => a.order - b.order);
+    const backward = [...forward].reverse();
+    const collect = (list: readonly RouteFilter[], phase: Phase): Step[] =>
+      list.map((f) => stepFor(f, phase)).filter((s): s is Step => s !== undefined);
+    this.steps = {
+      requestHeaders: collect(forward, 'requestHeaders'),
+      requestBody: collect(forward, 'requestBody'),
+      responseHeaders: collect(backward, 'responseHeaders'),
+      responseBody: collect(backward, 'responseBody'),
+    };
+  }
+
+  hasSteps(phase: Phase): boolean {
+    return this.steps[phase].length > 0;
+  }
+
+  run(phase: Phase, ctx: RequestContext, body?: Buffer): PhaseResult | Promise<PhaseResult> {
+    return this.runFrom(this.steps[phase], 0, ctx, body, false);
+  }
+
+  private runFrom(
+    steps: readonly Step[],
+    start: number,
+    ctx: RequestContext,
+    body: Buffer | undefined,
+    replaced: boolean,
+  ): PhaseResult | Promise<PhaseResult> {
+    for (let i = start; i < steps.length; i++) {
+      const result = steps[i]!(ctx, body);
+      if (result === undefined) continue;
+      if (isPromise(result)) {
+        return result.then((settled) => {
+          const next = this.settle(settled, body, replaced);
+          if ('done' in next) return next.done;
+          return this.runFrom(steps, i + 1, ctx, next.body, next.replaced);
+        });
+      }
+      const next = this.settle(result, body, replaced);
+      if ('done' in next) return next.done;
+      body = next.body;
+      replaced = next.replaced;
+    }
+    if (!replaced) return CONTINUED;
+    return body === undefined ? CONTINUED : { outcome: CONTINUE, body };
+  }
+
+  private settle(
+    result: BodyOutcome,
+    body: Buffer | undefined,
+    replaced: boolean,
+  ): { done: PhaseResult } | { body: Buffer | undefined; replaced: boolean } {
+    switch (result.kind) {
+      case 'continue':
+        return { body, replaced };
+      case 'replaceBody':
+        return { body: result.body, replaced: true };
+      case 'deny':
+      case 'respond':
+        return { done: { outcome: result } };
+    }
+  }
+}
+
+export function chainFor(route: CompiledRoute): CompiledChain {
+  let chain = chains.get(route);
+  if (!chain) {
+    chain = new CompiledChain(route.filters);
+    chains.set(route, chain);
+  }
+  return chain;
+}
+
+// Keyed by the route object, so a reloaded route table compiles fresh chains and old ones go with it.
+const chains = new WeakMap<CompiledRoute, CompiledChain>();

@@ -1,0 +1,119 @@
+// The gRPC server: ext_proc, ext_authz and grpc.health.v1 on one port, h2c unless TLS is configured.
+// Owns the drain: once draining, health says NOT_SERVING, new streams are refused with UNAVAILABLE
+// and open ones finish within the grace period.
+import { readFileSync } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import { create } from '@bufbuild/protobuf';
+import { HealthCheckResponse_ServingStatus, HealthCheckResponseSchema, type HealthCheckRequest, type HealthCheckResponse } from './gen/grpc/health/v1/health_pb.js';
+import { authorizationService, healthService } from './envoy/grpc-services.js';
+import { extAuthzHandler } from './envoy/extauthz.js';
+import { extProcHandler, extProcServiceDefinition } from './envoy/extproc.js';
+import type { RoutesSource } from './pipeline/routing.js';
+import type { Telemetry } from './telemetry/types.js';
+
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** when set, clients must present a certificate signed by this CA (mTLS between Envoy and gatehouse) */
+  readonly caFile?: string;
+}
+
+export interface GatehouseServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: TlsFiles;
+  readonly routes: RoutesSource;
+  readonly telemetry: Telemetry;
+}
+
+/** Service names the health service answers for: '' (the whole server) and each API served. */
+const SERVICES = ['', 'envoy.service.ext_proc.v3.ExternalProcessor', 'envoy.service.auth.v3.Authorization'];
+
+export class GatehouseServer {
+  private readonly server = new grpc.Server({
+    // Envoy keeps long-lived HTTP/2 connections to its processors; allow its keepalive pings.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  });
+  private accepting = true;
+  private readonly watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
+  boundPort = 0;
+
+  constructor(private readonly options: GatehouseServerOptions) {
+    const common = { routes: options.routes, telemetry: options.telemetry, accepting: () => this.accepting };
+    this.server.addService(extProcServiceDefinition, { process: extProcHandler(common) });
+    this.server.addService(authorizationService, { check: extAuthzHandler(common) });
+    this.server.addService(healthService, {
+      check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
+        if (!SERVICES.includes(call.request.service)) {
+          callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
+          return;
+        }
+        callback(null, this.healthStatus());
+      },
+      watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
+        if (!SERVICES.includes(call.request.service)) {
+          call.write(create(HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN }));
+        } else {
+          call.write(this.healthStatus());
+        }
+        this.watchers.add(call);
+        call.on('cancelled', () => this.watchers.delete(call));
+      },
+    });
+  }
+
+  private healthStatus(): HealthCheckResponse {
+    return create(HealthCheckResponseSchema, {
+      status: this.accepting ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
+    });
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  async start(): Promise<number> {
+    const credentials = this.options.tls
+      ? grpc.ServerCredentials.createSsl(
+          this.options.tls.caFile ? readFileSync(this.options.tls.caFile) : null,
+          [{ cert_chain: readFileSync(this.options.tls.certFile), private_key: readFileSync(this.options.tls.keyFile) }],
+          this.options.tls.caFile !== undefined,
+        )
+      : grpc.ServerCredentials.createInsecure();
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(`${this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host}:${this.options.port}`, credentials, (error, port) => {
+        if (error) reject(error);
+        else resolve(port);
+      });
+    });
+    return this.boundPort;
+  }
+
+  /**
+   * Stops taking new streams at once and lets open ones finish; after `graceMs` whatever is still
+   * open is cancelled. Resolves with whether the drain finished in time.
+   */
+  async drain(graceMs: number): Promise<boolean> {
+    this.accepting = false;
+    for (const watcher of this.watchers) {
+      watcher.write(this.healthStatus());
+      watcher.end();
+    }
+    this.watchers.clear();
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve(false);
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  forceStop(): void {
+    this.server.forceShutdown();
+  }
+}
