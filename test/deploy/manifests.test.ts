@@ -1,0 +1,34 @@
+// The EnvoyFilter manifests carry configs the official Envoy protos accept, with the settings
+// gatehouse relies on.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProcessingMode_BodySendMode, ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
+import { METADATA_NAMESPACE } from '../../src/envoy/extproc.js';
+import { shippedExtAuthzConfig, shippedExtProcConfig, parseTypedConfig } from '../support/manifests.js';
+import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
+
+test('the ext_proc EnvoyFilter is a valid ExternalProcessor that lets gatehouse choose bodies per route and fails closed', () => {
+  const config = shippedExtProcConfig();
+  assert.equal(config.failureModeAllow, false);
+  assert.equal(config.allowModeOverride, true, 'gatehouse asks for bodies per route via mode_override');
+  assert.equal(config.processingMode?.requestHeaderMode, ProcessingMode_HeaderSendMode.SEND);
+  assert.equal(config.processingMode?.responseHeaderMode, ProcessingMode_HeaderSendMode.SEND);
+  assert.equal(config.processingMode?.requestBodyMode, ProcessingMode_BodySendMode.NONE);
+  assert.deepEqual(config.metadataOptions?.receivingNamespaces?.untyped, [METADATA_NAMESPACE]);
+  assert.ok(config.requestAttributes.includes('xds.route_name'));
+  assert.equal(config.grpcService?.targetSpecifier.case, 'envoyGrpc');
+  const timeoutMs = Number(config.messageTimeout?.seconds ?? 0n) * 1000 + (config.messageTimeout?.nanos ?? 0) / 1e6;
+  assert.ok(timeoutMs > 150, `message_timeout ${timeoutMs} ms leaves room for the default 150 ms route budget`);
+});
+
+test('a typed_config with a field the proto does not know is refused', () => {
+  assert.throws(() => parseTypedConfig(ExternalProcessorSchema, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor', allow_mode_overide: true }), /allow_mode_overide/);
+});
+
+test('the ext_authz EnvoyFilter is a valid ExtAuthz that fails closed with 503 and sends raw headers', () => {
+  const config = shippedExtAuthzConfig();
+  assert.equal(config.failureModeAllow, false);
+  assert.equal(config.statusOnError?.code, 503);
+  assert.equal(config.encodeRawHeaders, true);
+  assert.equal(config.services.case, 'grpcService');
+});
