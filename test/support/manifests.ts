@@ -31,7 +31,7 @@ export function typedConfigs(file: string): Map<string, Record<string, JsonValue
 /** Parses a typed_config with the proto named in its @type; unknown fields are an error. */
 export function parseTypedConfig<D extends DescMessage>(schema: D, typedConfig: Record<string, JsonValue>): MessageShape<D> {
   const { '@type': type, ...fields } = typedConfig;
-  if (type !== `type.googleapis.com/${schema.typeName}`) throw new Error(`typed_config is ${String(type)}, expected ${schema.typeName}`);
+  if (type !== `type.googleapis.com/${schema.typeName}`) throw new Error(`typed_config is ${JSON.stringify(type)}, expected ${schema.typeName}`);
   return fromJson(schema, fields, { ignoreUnknownFields: false });
 }
 
