@@ -17,7 +17,7 @@ import { chainFor, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
-import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
+import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
 import type { AccessLogEntry, Decision, Telemetry } from '../telemetry/types.js';
 import { METADATA_NAMESPACE } from './extproc.js';
@@ -101,10 +101,12 @@ class Check {
     private readonly options: ExtAuthzOptions,
     private readonly ctx: RequestContext,
     private readonly route: CompiledRoute | undefined,
+    private readonly refusal: RouteRefusal | undefined,
   ) {}
 
   async run(body: Buffer | undefined): Promise<CheckResponse> {
     const routes = this.options.routes.current();
+    if (this.refusal) return this.denied(this.refusal.refused, this.refusal.detail);
     if (!this.route) return routes.unmatched === 'deny' ? this.denied('route_not_found') : this.ok();
     const chain = chainFor(this.route);
     let result = await this.withinBudget(chain.run('requestHeaders', this.ctx));
@@ -249,7 +251,9 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
     const routes = options.routes.current();
     const namedId = routeIdFrom(attributes);
     const named = namedId === undefined ? undefined : routes.byId(namedId);
-    const matched = named ? { route: named, params: {}, pathTemplate: named.id } : routes.match({ method, authority, path, headers });
+    const found = named ? { route: named, params: {}, pathTemplate: named.id } : routes.match({ method, authority, path, headers });
+    const refusal = found && 'refused' in found ? found : undefined;
+    const matched = found && 'route' in found ? found : undefined;
     options.telemetry.metrics.streamOpened('ext_authz');
     const abort = new AbortController();
     const ctx = createRequestContext(
@@ -259,7 +263,7 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
       { routeId: matched?.route.id ?? UNMATCHED_ROUTE_ID, pathTemplate: matched?.pathTemplate ?? UNMATCHED_ROUTE_ID, params: matched?.params ?? {} },
       abort.signal,
     );
-    const check = new Check(options, ctx, matched?.route);
+    const check = new Check(options, ctx, matched?.route, refusal);
     check.signal.addEventListener('abort', () => { abort.abort(check.signal.reason); });
     // Envoy cancels the call when the client goes away (11.20).
     call.on('cancelled', () => { check.cancel(); });

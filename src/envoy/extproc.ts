@@ -255,7 +255,9 @@ export class ExtProcStream {
     const routes = this.options.routes.current();
     const namedId = envoyRouteId(message);
     const named = namedId === undefined ? undefined : routes.byId(namedId);
-    const matched = named ? { route: named, params: {}, pathTemplate: named.id } : routes.match({ method, authority, path, headers: map });
+    const found = named ? { route: named, params: {}, pathTemplate: named.id } : routes.match({ method, authority, path, headers: map });
+    const refusal = found && 'refused' in found ? found : undefined;
+    const matched = found && 'route' in found ? found : undefined;
     this.route = matched?.route;
     this.ctx = createRequestContext(
       { method, authority, path, scheme: map.get(':scheme') ?? 'http' },
@@ -272,6 +274,10 @@ export class ExtProcStream {
     this.stage = 'request';
     this.awaitingResponseBody = false;
 
+    if (refusal) {
+      this.deny('requestHeaders', refusal.refused, refusal.detail, {}, started);
+      return undefined;
+    }
     if (!this.route) {
       if (routes.unmatched === 'deny') {
         this.deny('requestHeaders', 'route_not_found', undefined, {}, started);

@@ -1,5 +1,6 @@
 // What the adapters need from the route table (src/config/routes.ts implements it). A stream takes
 // the table current when it starts and keeps it, so a hot reload never changes an open stream.
+import type { DenyReasonCode } from './deny.js';
 import type { HeaderMap } from './headers.js';
 import type { CompiledRoute } from './types.js';
 
@@ -10,6 +11,12 @@ export interface RouteMatch {
   readonly pathTemplate: string;
 }
 
+/** The path is malformed or ambiguous: deny rather than guess a route. */
+export interface RouteRefusal {
+  readonly refused: DenyReasonCode;
+  readonly detail: string;
+}
+
 export interface RouteMatchInput {
   readonly method: string;
   readonly authority: string;
@@ -18,7 +25,7 @@ export interface RouteMatchInput {
 }
 
 export interface Routes {
-  match(input: RouteMatchInput): RouteMatch | undefined;
+  match(input: RouteMatchInput): RouteMatch | RouteRefusal | undefined;
   byId(id: string): CompiledRoute | undefined;
   /** what happens to a request no route matches */
   readonly unmatched: 'deny' | 'pass';
