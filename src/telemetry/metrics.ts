@@ -187,6 +187,13 @@ export class HistogramFamily extends Family<HistogramChild> {
   }
 }
 
+/** prom-client default metrics whose names break the exposition conventions; see createMetrics */
+export const MISNAMED_DEFAULT_METRICS: readonly string[] = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 export interface MetricsOptions {
   /** gatehouse's version, for `gatehouse_build_info` */
   readonly version: string;
@@ -270,7 +277,13 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   });
   buildInfo.set({ version: options.version, node: process.versions.node }, 1);
 
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client exposes these totals as gauges named `*_total`, which Prometheus' naming rules
+    // (and `promtool check metrics`) reserve for counters. The per-type gauges without the suffix
+    // stay: `sum(nodejs_active_handles)` is the total.
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
 
   return {
     registry,
