@@ -1,0 +1,424 @@
+// The gatehouse e2ee envelope: RFC 9458 §4.3–4.4 encapsulation of HTTP bodies, HPKE mode auth so
+// that opening the request authenticates the device, and the request line bound into `info`.
+// docs/protocol/e2ee.md is the normative description; this file follows it section by section.
+// Nothing here does I/O: bytes and headers in, a verdict with plaintext (or a stable code) out.
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { asBuffer, ByteReader, lengthPrefixed16, u16, utf8 } from './bytes.js';
+import { e2eeClientFailure, e2eeFailure, type E2eeClientFailure, type E2eeFailure } from './codes.js';
+import {
+  aeadOpen,
+  aeadSeal,
+  hkdfExpand,
+  hkdfExtract,
+  HpkeError,
+  KDF_HKDF_SHA256,
+  KEM_DHKEM_X25519_HKDF_SHA256,
+  setupRecipient,
+  setupSender,
+  X25519_KEY_LENGTH,
+  x25519PublicKeyFromRaw,
+  type HpkeContext,
+  type HpkeSuite,
+} from './hpke.js';
+import type { E2eeKeyring, KeyConfig } from './keys.js';
+
+export const E2EE_REQUEST_MEDIA_TYPE = 'application/vnd.gatehouse.e2ee-request';
+export const E2EE_RESPONSE_MEDIA_TYPE = 'application/vnd.gatehouse.e2ee-response';
+
+// Our own labels (the media types) where RFC 9458 uses "message/bhttp request"/"… response":
+// the content is not Binary HTTP, and a distinct label keeps the two protocols' keys apart.
+const REQUEST_LABEL = utf8(E2EE_REQUEST_MEDIA_TYPE);
+const RESPONSE_LABEL = utf8(E2EE_RESPONSE_MEDIA_TYPE);
+
+/** Field bounds (bytes). Each is documented in e2ee.md §Limits. */
+export const E2EE_FIELD_LIMITS = {
+  deviceKeyId: 64,
+  method: 32,
+  path: 8192,
+  audience: 255,
+  contentType: 255,
+} as const;
+
+export interface E2eeSizeLimits {
+  /** the whole encrypted request body */
+  readonly maxRequestBytes: number;
+  /** the plaintext response body the gateway will encrypt (and the SDK will accept, plus overhead) */
+  readonly maxResponseBytes: number;
+}
+
+export const DEFAULT_SIZE_LIMITS: E2eeSizeLimits = { maxRequestBytes: 1024 * 1024, maxResponseBytes: 8 * 1024 * 1024 };
+
+/** What the request line binds: everything the gateway routes on that an attacker could change. */
+export interface RequestBinding {
+  /** as sent, e.g. "POST" */
+  readonly method: string;
+  /** the :path pseudo-header as received, query string included */
+  readonly path: string;
+  /** the API's audience, e.g. the gateway's public authority "api.example.com" */
+  readonly audience: string;
+}
+
+const isVisibleAscii = (text: string, allowSpace: boolean): boolean => {
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code > 0x7e || code < (allowSpace ? 0x20 : 0x21)) return false;
+  }
+  return true;
+};
+
+function boundedField(name: keyof typeof E2EE_FIELD_LIMITS, value: string, allowEmpty: boolean, allowSpace: boolean): string | undefined {
+  if (!allowEmpty && value.length === 0) return `${name} is empty`;
+  if (value.length > E2EE_FIELD_LIMITS[name]) return `${name} is longer than ${E2EE_FIELD_LIMITS[name]} bytes`;
+  if (!isVisibleAscii(value, allowSpace)) return `${name} has bytes outside visible ASCII`;
+  return undefined;
+}
+
+/** I2OSP(len,2) ‖ method ‖ I2OSP(len,2) ‖ path ‖ I2OSP(len,2) ‖ audience, or why it cannot be bound. */
+export function encodeBinding(binding: RequestBinding): Buffer | string {
+  const problem =
+    boundedField('method', binding.method, false, false) ??
+    boundedField('path', binding.path, false, false) ??
+    boundedField('audience', binding.audience, false, false);
+  if (problem !== undefined) return problem;
+  return Buffer.concat([lengthPrefixed16(utf8(binding.method)), lengthPrefixed16(utf8(binding.path)), lengthPrefixed16(utf8(binding.audience))]);
+}
+
+/** RFC 9458 §4.3 `info` = label ‖ 0x00 ‖ hdr, extended here with the encoded request binding. */
+export function requestInfo(label: Uint8Array, header: Uint8Array, binding: Uint8Array = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([label, Uint8Array.of(0), header, binding]);
+}
+
+export const gatehouseRequestInfo = (header: Uint8Array, binding: Uint8Array): Buffer => requestInfo(REQUEST_LABEL, header, binding);
+
+/** RFC 9458 §4.4: response_nonce is max(Nn, Nk) bytes. */
+export const responseNonceLength = (suite: HpkeSuite): number => Math.max(suite.aead.Nn, suite.aead.Nk);
+
+export interface ResponseKeyMaterial {
+  readonly secret: Buffer;
+  readonly salt: Buffer;
+  readonly prk: Buffer;
+  readonly key: Buffer;
+  readonly nonce: Buffer;
+}
+
+/**
+ * RFC 9458 §4.4, with the export label as a parameter (ours, or "message/bhttp response" for the
+ * RFC's vectors). Plain HKDF here, not HPKE's labelled forms.
+ */
+export function responseKeyMaterial(context: HpkeContext, exportLabel: Uint8Array, enc: Uint8Array, responseNonce: Uint8Array): ResponseKeyMaterial {
+  const { aead } = context.suite;
+  const secret = context.export(exportLabel, Math.max(aead.Nn, aead.Nk));
+  const salt = Buffer.concat([enc, responseNonce]);
+  const prk = hkdfExtract(salt, secret);
+  return { secret, salt, prk, key: hkdfExpand(prk, utf8('key'), aead.Nk), nonce: hkdfExpand(prk, utf8('nonce'), aead.Nn) };
+}
+
+export const gatehouseResponseKeyMaterial = (context: HpkeContext, enc: Uint8Array, responseNonce: Uint8Array): ResponseKeyMaterial =>
+  responseKeyMaterial(context, RESPONSE_LABEL, enc, responseNonce);
+
+/** Inner framing of both plaintexts: content_type_length(1) ‖ content_type ‖ content. */
+function frame(contentType: string | null, content: Uint8Array): Buffer {
+  const type = utf8(contentType ?? '');
+  return Buffer.concat([Uint8Array.of(type.length), type, content]);
+}
+
+function unframe(plaintext: Buffer): { contentType: string | null; content: Buffer } | string {
+  const length = plaintext[0];
+  if (length === undefined) return 'empty plaintext';
+  if (plaintext.length < 1 + length) return 'content-type length runs past the end';
+  const contentType = plaintext.toString('latin1', 1, 1 + length);
+  if (!isVisibleAscii(contentType, true)) return 'content type has bytes outside visible ASCII';
+  return { contentType: length === 0 ? null : contentType, content: plaintext.subarray(1 + length) };
+}
+
+/** Media types compare case-insensitively and parameters are ignored (RFC 9110 §8.3.1). */
+export function isMediaType(headerValue: string | undefined, mediaType: string): boolean {
+  if (headerValue === undefined) return false;
+  const semicolon = headerValue.indexOf(';');
+  return (semicolon === -1 ? headerValue : headerValue.slice(0, semicolon)).trim().toLowerCase() === mediaType;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway side.
+
+export interface ParsedEnvelope {
+  readonly keyId: number;
+  readonly kemId: number;
+  readonly kdfId: number;
+  readonly aeadId: number;
+  readonly deviceKeyId: string;
+  /** hdr: every byte before enc, bound into info */
+  readonly header: Buffer;
+  readonly enc: Buffer;
+  readonly ciphertext: Buffer;
+}
+
+/** Structure only, no keys: key_id ‖ kem_id ‖ kdf_id ‖ aead_id ‖ len ‖ device_key_id ‖ enc ‖ ct. */
+export function parseEnvelope(body: Uint8Array): { ok: true; envelope: ParsedEnvelope } | E2eeFailure {
+  const bytes = asBuffer(body);
+  const reader = new ByteReader(bytes);
+  const keyId = reader.u8();
+  const kemId = reader.u16();
+  const kdfId = reader.u16();
+  const aeadId = reader.u16();
+  const deviceKeyIdLength = reader.u8();
+  if (keyId === undefined || kemId === undefined || kdfId === undefined || aeadId === undefined || deviceKeyIdLength === undefined) {
+    return e2eeFailure('e2ee_envelope_malformed', `truncated: ${bytes.length} bytes is shorter than the fixed header`);
+  }
+  if (deviceKeyIdLength === 0 || deviceKeyIdLength > E2EE_FIELD_LIMITS.deviceKeyId) {
+    return e2eeFailure('e2ee_envelope_malformed', `device key id length ${deviceKeyIdLength} is outside 1..${E2EE_FIELD_LIMITS.deviceKeyId}`);
+  }
+  const deviceKeyIdBytes = reader.take(deviceKeyIdLength);
+  if (deviceKeyIdBytes === undefined) return e2eeFailure('e2ee_envelope_malformed', 'truncated in the device key id');
+  const deviceKeyId = deviceKeyIdBytes.toString('latin1');
+  if (!isVisibleAscii(deviceKeyId, false)) return e2eeFailure('e2ee_envelope_malformed', 'device key id has bytes outside visible ASCII');
+  const headerLength = reader.position;
+  const enc = reader.take(X25519_KEY_LENGTH);
+  if (enc === undefined) return e2eeFailure('e2ee_envelope_malformed', 'truncated in enc');
+  const ciphertext = reader.rest();
+  // The smallest plaintext is the framing byte; every AEAD here has a 16-byte tag.
+  if (ciphertext.length < 1 + 16) return e2eeFailure('e2ee_envelope_malformed', `ciphertext of ${ciphertext.length} bytes is shorter than tag + framing`);
+  return {
+    ok: true,
+    envelope: { keyId, kemId, kdfId, aeadId, deviceKeyId, header: bytes.subarray(0, headerLength), enc, ciphertext },
+  };
+}
+
+/**
+ * The device key id alone, so the filter can fetch the device's key (an async store call) before
+ * the synchronous decryptRequest. Untrusted until decryptRequest succeeds.
+ */
+export function readDeviceKeyId(body: Uint8Array): { ok: true; deviceKeyId: string } | E2eeFailure {
+  const parsed = parseEnvelope(body);
+  return parsed.ok ? { ok: true, deviceKeyId: parsed.envelope.deviceKeyId } : parsed;
+}
+
+/** A device's enrolled X25519 public key; build once with deviceKeyFromRaw and cache it. */
+export interface DeviceKey {
+  readonly publicKey: Buffer;
+  readonly keyObject: KeyObject;
+}
+
+/** Throws on a wrong length: device keys are validated at enrollment, not per request. */
+export function deviceKeyFromRaw(publicKey: Uint8Array): DeviceKey {
+  return { publicKey: Buffer.from(publicKey), keyObject: x25519PublicKeyFromRaw(publicKey) };
+}
+
+export interface DecryptRequestInput extends RequestBinding {
+  readonly body: Uint8Array;
+  /** the request's Content-Type header */
+  readonly contentType: string | undefined;
+}
+
+export interface DecryptRequestDeps {
+  readonly keyring: E2eeKeyring;
+  /** synchronous: the filter resolves it from the store beforehand (see readDeviceKeyId) */
+  readonly deviceKey: (deviceKeyId: string) => DeviceKey | undefined;
+  readonly limits?: E2eeSizeLimits;
+}
+
+export interface DecryptedRequest {
+  readonly ok: true;
+  readonly plaintext: Buffer;
+  /** the inner Content-Type to forward upstream; null when the app sent none */
+  readonly contentType: string | null;
+  /** authenticated: only the holder of this device's X25519 private key could have produced the envelope */
+  readonly deviceKeyId: string;
+  readonly keyId: number;
+  readonly aeadId: number;
+  /** enc, hex: unique per request, for a replay cache if the route wants one */
+  readonly replayKey: string;
+  /** encrypts the response body for this request, and only for it */
+  readonly response: ResponseEncrypter;
+}
+
+export function decryptRequest(input: DecryptRequestInput, deps: DecryptRequestDeps): DecryptedRequest | E2eeFailure {
+  try {
+    return decryptRequestUnguarded(input, deps);
+  } catch (error) {
+    // Every input has a code above; reaching here is a bug, still answered and not thrown.
+    return e2eeFailure('e2ee_internal_error', `unexpected: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptRequestDeps): DecryptedRequest | E2eeFailure {
+  const limits = deps.limits ?? DEFAULT_SIZE_LIMITS;
+  if (!isMediaType(input.contentType, E2EE_REQUEST_MEDIA_TYPE)) {
+    return e2eeFailure('e2ee_content_type_invalid', `content-type ${JSON.stringify(input.contentType ?? null)}`);
+  }
+  if (input.body.length > limits.maxRequestBytes) {
+    return e2eeFailure('e2ee_too_large', `${input.body.length} bytes > ${limits.maxRequestBytes}`);
+  }
+  const parsed = parseEnvelope(input.body);
+  if (!parsed.ok) return parsed;
+  const { envelope } = parsed;
+  const key = deps.keyring.find(envelope.keyId);
+  if (key === undefined) return e2eeFailure('e2ee_unknown_key_id', `key id ${envelope.keyId}`);
+  const suite = key.suites.find((s) => s.kemId === envelope.kemId && s.kdfId === envelope.kdfId && s.aead.id === envelope.aeadId);
+  if (suite === undefined) {
+    return e2eeFailure('e2ee_suite_unsupported', `kem 0x${envelope.kemId.toString(16)} kdf 0x${envelope.kdfId.toString(16)} aead 0x${envelope.aeadId.toString(16)} for key id ${envelope.keyId}`);
+  }
+  const binding = encodeBinding(input);
+  if (typeof binding === 'string') return e2eeFailure('e2ee_binding_invalid', binding);
+  const device = deps.deviceKey(envelope.deviceKeyId);
+  if (device === undefined) return e2eeFailure('e2ee_unknown_device', `device key id ${JSON.stringify(envelope.deviceKeyId)}`);
+
+  let context: HpkeContext;
+  try {
+    context = setupRecipient({
+      suite,
+      recipientPrivateKey: key.privateKey,
+      recipientPublicKey: key.publicKey,
+      enc: envelope.enc,
+      info: gatehouseRequestInfo(envelope.header, binding),
+      sender: { publicKey: device.publicKey, keyObject: device.keyObject },
+    }).context;
+  } catch (error) {
+    if (error instanceof HpkeError) return e2eeFailure('e2ee_decrypt_failed', error.message);
+    throw error;
+  }
+  const plaintext = context.open(Buffer.alloc(0), envelope.ciphertext);
+  if (plaintext === undefined) return e2eeFailure('e2ee_decrypt_failed', 'AEAD open failed');
+  const inner = unframe(plaintext);
+  if (typeof inner === 'string') return e2eeFailure('e2ee_inner_malformed', inner);
+  return {
+    ok: true,
+    plaintext: inner.content,
+    contentType: inner.contentType,
+    deviceKeyId: envelope.deviceKeyId,
+    keyId: envelope.keyId,
+    aeadId: envelope.aeadId,
+    replayKey: envelope.enc.toString('hex'),
+    response: new ResponseEncrypter(context, envelope.enc, limits.maxResponseBytes),
+  };
+}
+
+export interface EncryptedBody {
+  readonly ok: true;
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/** The response-encryption context the filter keeps from request to response. */
+export class ResponseEncrypter {
+  constructor(
+    private readonly context: HpkeContext,
+    private readonly enc: Buffer,
+    private readonly maxResponseBytes: number,
+  ) {}
+
+  /**
+   * response_nonce ‖ Seal(key, nonce, "", framed body). `responseNonce` is for known-answer tests
+   * and the worked example only; production calls leave it out and get a fresh random one.
+   */
+  encrypt(body: Uint8Array, contentType: string | null, options: { responseNonce?: Uint8Array } = {}): EncryptedBody | E2eeFailure {
+    try {
+      if (body.length > this.maxResponseBytes) return e2eeFailure('e2ee_response_too_large', `${body.length} bytes > ${this.maxResponseBytes}`);
+      if (contentType !== null) {
+        const problem = boundedField('contentType', contentType, true, true);
+        if (problem !== undefined) return e2eeFailure('e2ee_response_content_type_invalid', problem);
+      }
+      const responseNonce = options.responseNonce ?? randomBytes(responseNonceLength(this.context.suite));
+      const { key, nonce } = gatehouseResponseKeyMaterial(this.context, this.enc, responseNonce);
+      const sealed = aeadSeal(this.context.suite.aead, key, nonce, Buffer.alloc(0), frame(contentType, body));
+      return { ok: true, body: Buffer.concat([responseNonce, sealed]), contentType: E2EE_RESPONSE_MEDIA_TYPE };
+    } catch (error) {
+      return e2eeFailure('e2ee_internal_error', `unexpected: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// App side (wrapped by sdk/app/e2ee.ts).
+
+export interface EncryptRequestInput extends RequestBinding {
+  /** from chooseKeyConfig: the gateway key and the suite to use with it */
+  readonly keyConfig: KeyConfig;
+  readonly suite: HpkeSuite;
+  readonly deviceKeyId: string;
+  /** the device's enrolled X25519 private key */
+  readonly devicePrivateKey: KeyObject;
+  readonly body: Uint8Array;
+  /** the inner Content-Type (e.g. "application/json"); null for none */
+  readonly contentType: string | null;
+  readonly maxRequestBytes?: number;
+  /** a fixed ephemeral key, for known-answer tests and the worked example only */
+  readonly ephemeralPrivateKey?: KeyObject;
+}
+
+export interface EncryptedRequest extends EncryptedBody {
+  /** keep it until the response arrives: only it can open the response */
+  readonly response: ResponseDecrypter;
+}
+
+export function encryptRequest(input: EncryptRequestInput): EncryptedRequest | E2eeClientFailure {
+  const problem =
+    boundedField('deviceKeyId', input.deviceKeyId, false, false) ?? (input.contentType === null ? undefined : boundedField('contentType', input.contentType, true, true));
+  if (problem !== undefined) return e2eeClientFailure('e2ee_request_invalid', problem);
+  const binding = encodeBinding(input);
+  if (typeof binding === 'string') return e2eeClientFailure('e2ee_request_invalid', binding);
+  const header = Buffer.concat([
+    Uint8Array.of(input.keyConfig.keyId),
+    u16(KEM_DHKEM_X25519_HKDF_SHA256),
+    u16(KDF_HKDF_SHA256),
+    u16(input.suite.aead.id),
+    Uint8Array.of(input.deviceKeyId.length),
+    utf8(input.deviceKeyId),
+  ]);
+  let sender: ReturnType<typeof setupSender>;
+  try {
+    sender = setupSender({
+      suite: input.suite,
+      recipientPublicKey: input.keyConfig.publicKey,
+      info: gatehouseRequestInfo(header, binding),
+      senderPrivateKey: input.devicePrivateKey,
+      ...(input.ephemeralPrivateKey === undefined ? {} : { ephemeralPrivateKey: input.ephemeralPrivateKey }),
+    });
+  } catch (error) {
+    if (error instanceof HpkeError) return e2eeClientFailure('e2ee_no_usable_key', error.message);
+    throw error;
+  }
+  const ciphertext = sender.context.seal(Buffer.alloc(0), frame(input.contentType, input.body));
+  const body = Buffer.concat([header, sender.enc, ciphertext]);
+  const maxRequestBytes = input.maxRequestBytes ?? DEFAULT_SIZE_LIMITS.maxRequestBytes;
+  if (body.length > maxRequestBytes) return e2eeClientFailure('e2ee_request_invalid', `encrypted body of ${body.length} bytes > ${maxRequestBytes}`);
+  return { ok: true, body, contentType: E2EE_REQUEST_MEDIA_TYPE, response: new ResponseDecrypter(sender.context, sender.enc) };
+}
+
+export interface DecryptedResponse {
+  readonly ok: true;
+  readonly plaintext: Buffer;
+  readonly contentType: string | null;
+}
+
+export class ResponseDecrypter {
+  constructor(
+    private readonly context: HpkeContext,
+    readonly enc: Buffer,
+  ) {}
+
+  /** Never throws: every failure is a client code. */
+  decrypt(body: Uint8Array, contentType: string | undefined, maxResponseBytes: number = DEFAULT_SIZE_LIMITS.maxResponseBytes): DecryptedResponse | E2eeClientFailure {
+    try {
+      if (!isMediaType(contentType, E2EE_RESPONSE_MEDIA_TYPE)) {
+        return e2eeClientFailure('e2ee_response_content_type_invalid', `content-type ${JSON.stringify(contentType ?? null)}`);
+      }
+      const { aead } = this.context.suite;
+      const nonceLength = responseNonceLength(this.context.suite);
+      if (body.length > maxResponseBytes + nonceLength + aead.Nt + 1 + E2EE_FIELD_LIMITS.contentType) {
+        return e2eeClientFailure('e2ee_response_too_large', `${body.length} bytes`);
+      }
+      if (body.length < nonceLength + aead.Nt + 1) return e2eeClientFailure('e2ee_response_malformed', `${body.length} bytes is shorter than nonce + tag + framing`);
+      const bytes = asBuffer(body);
+      const responseNonce = bytes.subarray(0, nonceLength);
+      const { key, nonce } = gatehouseResponseKeyMaterial(this.context, this.enc, responseNonce);
+      const plaintext = aeadOpen(aead, key, nonce, Buffer.alloc(0), bytes.subarray(nonceLength));
+      if (plaintext === undefined) return e2eeClientFailure('e2ee_response_decrypt_failed', 'AEAD open failed');
+      const inner = unframe(plaintext);
+      if (typeof inner === 'string') return e2eeClientFailure('e2ee_response_malformed', inner);
+      return { ok: true, plaintext: inner.content, contentType: inner.contentType };
+    } catch (error) {
+      return e2eeClientFailure('e2ee_response_malformed', `unexpected: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

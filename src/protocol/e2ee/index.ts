@@ -1,0 +1,41 @@
+// The e2ee protocol core: what filters and the SDK import. See docs/protocol/e2ee.md.
+export * from './codes.js';
+export {
+  DEFAULT_SIZE_LIMITS,
+  E2EE_FIELD_LIMITS,
+  E2EE_REQUEST_MEDIA_TYPE,
+  E2EE_RESPONSE_MEDIA_TYPE,
+  decryptRequest,
+  deviceKeyFromRaw,
+  encryptRequest,
+  isMediaType,
+  readDeviceKeyId,
+  ResponseDecrypter,
+  ResponseEncrypter,
+  type DecryptedRequest,
+  type DecryptedResponse,
+  type DecryptRequestDeps,
+  type DecryptRequestInput,
+  type DeviceKey,
+  type E2eeSizeLimits,
+  type EncryptedBody,
+  type EncryptedRequest,
+  type EncryptRequestInput,
+  type RequestBinding,
+} from './envelope.js';
+export {
+  chooseKeyConfig,
+  decodeKeyConfig,
+  decodeKeyConfigList,
+  DEFAULT_AEAD_IDS,
+  E2EE_KEYS_MEDIA_TYPE,
+  E2eeKeyring,
+  encodeKeyConfig,
+  encodeKeyConfigList,
+  generateGatewayKey,
+  keyConfigOf,
+  loadGatewayKey,
+  type GatewayKey,
+  type KeyConfig,
+} from './keys.js';
+export { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, generateX25519KeyPair, x25519PrivateKeyFromRaw, x25519RawPublicKey } from './hpke.js';
