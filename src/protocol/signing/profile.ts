@@ -74,3 +74,18 @@ export function thumbprintInput(jwk: PublicJwk): string {
     ? `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}","y":"${jwk.y}"}`
     : `{"crv":"${jwk.crv}","kty":"${jwk.kty}","x":"${jwk.x}"}`;
 }
+
+/**
+ * App-integrity levels, weakest first. They follow Play Integrity's device verdicts (basic, device,
+ * strong); an App Attest verifier maps a valid attestation to "strong" (Secure Enclave key, genuine app).
+ */
+export const INTEGRITY_LEVELS = ['basic', 'device', 'strong'] as const;
+export type IntegrityLevel = (typeof INTEGRITY_LEVELS)[number];
+
+export function isIntegrityLevel(value: unknown): value is IntegrityLevel {
+  return typeof value === 'string' && (INTEGRITY_LEVELS as readonly string[]).includes(value);
+}
+
+export function meetsIntegrity(level: IntegrityLevel, minimum: IntegrityLevel): boolean {
+  return INTEGRITY_LEVELS.indexOf(level) >= INTEGRITY_LEVELS.indexOf(minimum);
+}

@@ -1,0 +1,179 @@
+/**
+ * gatehouse app SDK — dynamic security (request signing). Implements docs/protocol/signing.md:
+ * enroll a device key, obtain a short-lived credential for an ephemeral key, sign each request
+ * (RFC 9421 with RFC 9530 Content-Digest).
+ *
+ * Runtimes. Everything here uses only WebCrypto (`crypto.subtle`, `crypto.getRandomValues`) and
+ * TextEncoder, injected or taken from `globalThis.crypto`:
+ * - Node.js ≥ 20: supported and tested (its built-in WebCrypto; ECDSA P-256 and Ed25519).
+ * - Browsers: ECDSA P-256 in every current browser; Ed25519 where WebCrypto has it (Chrome 137+,
+ *   Firefox 129+, Safari 17+). Keys are generated non-extractable.
+ * - React Native / native apps: the device key should live in the platform keystore (Secure Enclave,
+ *   Android Keystore / StrongBox). Implement {@link RequestSigner} over the native module (return raw
+ *   r‖s for ECDSA, not DER — Android and iOS return DER and must be converted) and pass a WebCrypto-
+ *   compatible `subtle` (e.g. react-native-quick-crypto) for SHA-256 and the ephemeral key.
+ */
+// Type-only: erased at build time, so bundles for browsers carry no node:crypto import.
+import type { webcrypto } from 'node:crypto';
+import { base64urlEncode, utf8 } from '../../src/protocol/common/base64.js';
+import { serializeDictionary, serializeInnerList, sf } from '../../src/protocol/common/sfv.js';
+import {
+  CREDENTIAL_HEADER,
+  CREDENTIAL_REQUEST_TYPE,
+  ENROLLMENT_PROOF_TYPE,
+  JOSE_ALGORITHM,
+  REQUIRED_COMPONENTS,
+  SIGNATURE_TAG,
+  normalizePublicJwk,
+  thumbprintInput,
+  type PublicJwk,
+  type SignatureAlgorithm,
+} from '../../src/protocol/signing/profile.js';
+import { buildSignatureBase } from '../../src/protocol/signing/signature-base.js';
+
+export type { PublicJwk, SignatureAlgorithm } from '../../src/protocol/signing/profile.js';
+
+/** A key that signs raw: Ed25519's 64 bytes, or ECDSA P-256 as 64-byte r‖s (never DER). */
+export interface RequestSigner {
+  readonly algorithm: SignatureAlgorithm;
+  readonly publicJwk: PublicJwk;
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The subset of WebCrypto the SDK uses. */
+export interface CryptoProvider {
+  readonly subtle: webcrypto.SubtleCrypto;
+  getRandomValues<T extends Uint8Array>(array: T): T;
+}
+
+function defaultCrypto(): CryptoProvider {
+  const provider = (globalThis as { crypto?: CryptoProvider }).crypto;
+  if (provider === undefined) throw new Error('no WebCrypto in this runtime: pass a CryptoProvider');
+  return provider;
+}
+
+const WEBCRYPTO_PARAMS: Readonly<Record<SignatureAlgorithm, { generate: webcrypto.EcKeyGenParams | webcrypto.Algorithm; sign: webcrypto.EcdsaParams | webcrypto.Algorithm }>> = {
+  'ecdsa-p256-sha256': { generate: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
+  ed25519: { generate: { name: 'Ed25519' }, sign: { name: 'Ed25519' } },
+};
+
+/** Wraps a WebCrypto key pair (ECDSA P-256 or Ed25519) as a RequestSigner. WebCrypto ECDSA already returns raw r‖s. */
+export async function signerFromCryptoKeyPair(pair: webcrypto.CryptoKeyPair, crypto: CryptoProvider = defaultCrypto()): Promise<RequestSigner> {
+  const exported = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  const publicJwk = normalizePublicJwk({ kty: exported.kty, crv: exported.crv, x: exported.x, y: exported.y });
+  if (publicJwk === undefined) throw new TypeError('key pair is neither ECDSA P-256 nor Ed25519');
+  const algorithm: SignatureAlgorithm = publicJwk.kty === 'EC' ? 'ecdsa-p256-sha256' : 'ed25519';
+  return {
+    algorithm,
+    publicJwk,
+    sign: async (data) => new Uint8Array(await crypto.subtle.sign(WEBCRYPTO_PARAMS[algorithm].sign, pair.privateKey, data)),
+  };
+}
+
+/** A fresh non-extractable key pair: the ephemeral request key (every few minutes), or a device key where no keystore exists. */
+export async function generateSigner(algorithm: SignatureAlgorithm = 'ecdsa-p256-sha256', crypto: CryptoProvider = defaultCrypto()): Promise<RequestSigner> {
+  const pair = (await crypto.subtle.generateKey(WEBCRYPTO_PARAMS[algorithm].generate, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  return signerFromCryptoKeyPair(pair, crypto);
+}
+
+/** RFC 7638 JWK SHA-256 thumbprint, base64url: the device id of a device key, the keyid of an ephemeral key. */
+export async function jwkThumbprint(jwk: PublicJwk, crypto: CryptoProvider = defaultCrypto()): Promise<string> {
+  return base64urlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(thumbprintInput(jwk)))));
+}
+
+async function compactJws(signer: RequestSigner, typ: string, payload: object): Promise<string> {
+  const header = base64urlEncode(utf8(JSON.stringify({ alg: JOSE_ALGORITHM[signer.algorithm], typ })));
+  const body = base64urlEncode(utf8(JSON.stringify(payload)));
+  const signature = await signer.sign(utf8(`${header}.${body}`));
+  return `${header}.${body}.${base64urlEncode(signature)}`;
+}
+
+/** The JSON body for POST enrollment. `evidence` is what the platform attestation produced for this challenge and device key thumbprint. */
+export async function buildEnrollmentRequest(options: {
+  readonly challenge: string;
+  readonly deviceSigner: RequestSigner;
+  readonly attestation: { readonly format: string; readonly evidence: string };
+}): Promise<{ challenge: string; deviceKey: PublicJwk; attestation: { format: string; evidence: string }; proof: string }> {
+  return {
+    challenge: options.challenge,
+    deviceKey: options.deviceSigner.publicJwk,
+    attestation: { format: options.attestation.format, evidence: options.attestation.evidence },
+    proof: await compactJws(options.deviceSigner, ENROLLMENT_PROOF_TYPE, { chl: options.challenge }),
+  };
+}
+
+/** The credential request: the device key signs the server challenge and the new ephemeral public key. */
+export async function buildCredentialRequest(
+  options: { readonly challenge: string; readonly deviceSigner: RequestSigner; readonly ephemeralSigner: RequestSigner },
+  crypto: CryptoProvider = defaultCrypto(),
+): Promise<string> {
+  return compactJws(options.deviceSigner, CREDENTIAL_REQUEST_TYPE, {
+    chl: options.challenge,
+    dev: await jwkThumbprint(options.deviceSigner.publicJwk, crypto),
+    jwk: options.ephemeralSigner.publicJwk,
+  });
+}
+
+/** RFC 9530 Content-Digest (sha-256) of the exact content bytes sent; empty content when there is no body. */
+export async function contentDigest(body: Uint8Array, crypto: CryptoProvider = defaultCrypto()): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+  return serializeDictionary(new Map([['sha-256', sf.item(sf.bytes(digest))]]));
+}
+
+export interface RequestToSign {
+  readonly method: string;
+  /** Host[:port] exactly as the request's :authority / Host will carry it. */
+  readonly authority: string;
+  /** Path without the query, percent-encoded exactly as sent. */
+  readonly path: string;
+  /** Query without '?', exactly as sent; '' when there is none. */
+  readonly query?: string;
+  /** The exact content bytes; omit for requests without a body. */
+  readonly body?: Uint8Array | undefined;
+}
+
+export interface SigningOptions {
+  readonly credential: string;
+  /** The ephemeral key the credential binds. */
+  readonly signer: RequestSigner;
+  /** Unix seconds; defaults to the clock. */
+  readonly now?: number;
+  /** ≤ 60 (the verifier's default maximum); default 30. */
+  readonly expiresInSeconds?: number;
+  /** Test seam; 16 random bytes base64url by default. */
+  readonly nonce?: string;
+  readonly crypto?: CryptoProvider;
+}
+
+/** The four header fields to add to the request: content-digest, device-credential, signature-input, signature. */
+export async function signRequest(request: RequestToSign, options: SigningOptions): Promise<Record<string, string>> {
+  const crypto = options.crypto ?? defaultCrypto();
+  const created = Math.floor(options.now ?? Date.now() / 1000);
+  const keyid = await jwkThumbprint(options.signer.publicJwk, crypto);
+  const nonce = options.nonce ?? base64urlEncode(crypto.getRandomValues(new Uint8Array(16)));
+  const headers: Record<string, string> = {
+    'content-digest': await contentDigest(request.body ?? new Uint8Array(0), crypto),
+    [CREDENTIAL_HEADER]: options.credential,
+  };
+  const params = new Map([
+    ['created', sf.integer(created)],
+    ['expires', sf.integer(created + (options.expiresInSeconds ?? 30))],
+    ['nonce', sf.string(nonce)],
+    ['keyid', sf.string(keyid)],
+    ['alg', sf.string(options.signer.algorithm)],
+    ['tag', sf.string(SIGNATURE_TAG)],
+  ]);
+  const covered = sf.innerList(REQUIRED_COMPONENTS.map((id) => sf.item(sf.string(id))), params);
+  const base = buildSignatureBase(covered, {
+    method: request.method,
+    authority: request.authority,
+    path: request.path,
+    query: request.query ?? '',
+    header: (name) => headers[name],
+  });
+  if (!base.ok) throw new TypeError(`cannot sign: ${base.component} is ${base.reason}`);
+  const signature = await options.signer.sign(utf8(base.base));
+  headers['signature-input'] = `sig=${serializeInnerList(covered)}`;
+  headers.signature = serializeDictionary(new Map([['sig', sf.item(sf.bytes(signature))]]));
+  return headers;
+}

@@ -1,0 +1,144 @@
+// A complete, in-memory dynamic-security setup for tests, interop and the bench: an attestation
+// service, gatehouse's issuer key, an enrolled device and a credential, built through the same public
+// API (and the app SDK) that production uses. Not imported by production code.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT, exportJWK, type JSONWebKeySet } from 'jose';
+import {
+  buildCredentialRequest,
+  buildEnrollmentRequest,
+  generateSigner,
+  jwkThumbprint,
+  signRequest,
+  type RequestSigner,
+  type RequestToSign,
+} from '../../../sdk/app/signing.js';
+import { JWS_VERDICT_FORMAT, JWS_VERDICT_TYPE, jwsVerdictVerifier } from './attestation.js';
+import { issueChallenge, type ChallengeSecrets } from './challenge.js';
+import { CredentialCache, CredentialTrust, issueCredential } from './credential.js';
+import { verifyEnrollment, type EnrolledDevice } from './enrollment.js';
+import { type IntegrityLevel, type SignatureAlgorithm } from './profile.js';
+import { createRequestVerifier, type RequestVerifierConfig, type SignedRequest } from './verifier.js';
+
+export const ATTESTATION_ISSUER = 'https://attest.example';
+export const APP_ID = 'com.example.superapp';
+export const CREDENTIAL_ISSUER = 'https://gatehouse.example';
+
+export interface AttestationService {
+  readonly jwks: JSONWebKeySet;
+  verdict(claims: { challenge: string; deviceKeyThumbprint: string; integrity: IntegrityLevel; now: number; audience?: string }): Promise<string>;
+}
+
+export async function createAttestationService(): Promise<AttestationService> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'attest-1', alg: 'ES256' };
+  return {
+    jwks: { keys: [jwk] },
+    verdict: ({ challenge, deviceKeyThumbprint, integrity, now, audience }) =>
+      new SignJWT({ nonce: challenge, jkt: deviceKeyThumbprint, integrity })
+        .setProtectedHeader({ alg: 'ES256', typ: JWS_VERDICT_TYPE, kid: 'attest-1' })
+        .setIssuer(ATTESTATION_ISSUER)
+        .setAudience(audience ?? APP_ID)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 120)
+        .sign(privateKey),
+  };
+}
+
+export interface World {
+  readonly now: number;
+  readonly secrets: ChallengeSecrets;
+  readonly attestation: AttestationService;
+  readonly issuerKey: { kid: string; privateKey: KeyObject; publicKey: KeyObject };
+  readonly trust: CredentialTrust;
+  readonly cache: CredentialCache;
+  readonly verify: (request: SignedRequest) => ReturnType<ReturnType<typeof createRequestVerifier>>;
+  readonly deviceSigner: RequestSigner;
+  readonly ephemeralSigner: RequestSigner;
+  readonly device: EnrolledDevice;
+  readonly credential: string;
+  /** Signs with the SDK and returns the verifier's input for that request. */
+  sign(request: RequestToSign, options?: { now?: number; nonce?: string }): Promise<SignedRequest>;
+}
+
+export function requestInput(request: RequestToSign, headers: Readonly<Record<string, string>>, now: number): SignedRequest {
+  return {
+    method: request.method,
+    authority: request.authority,
+    path: request.path,
+    query: request.query ?? '',
+    header: (name) => headers[name],
+    ...(request.body === undefined ? {} : { body: request.body }),
+    now,
+  };
+}
+
+export async function createWorld(
+  options: {
+    now?: number;
+    deviceAlgorithm?: SignatureAlgorithm;
+    requestAlgorithm?: SignatureAlgorithm;
+    integrity?: IntegrityLevel;
+    verifier?: Partial<RequestVerifierConfig>;
+  } = {},
+): Promise<World> {
+  const now = options.now ?? 1_764_000_000;
+  const secrets: ChallengeSecrets = [new Uint8Array(32).fill(7)];
+  const attestation = await createAttestationService();
+  const deviceSigner = await generateSigner(options.deviceAlgorithm ?? 'ecdsa-p256-sha256');
+  const ephemeralSigner = await generateSigner(options.requestAlgorithm ?? 'ecdsa-p256-sha256');
+
+  const enrollChallenge = issueChallenge({ secrets, purpose: 'enroll', now });
+  const evidence = await attestation.verdict({
+    challenge: enrollChallenge.challenge,
+    deviceKeyThumbprint: await jwkThumbprint(deviceSigner.publicJwk),
+    integrity: options.integrity ?? 'strong',
+    now,
+  });
+  const enrollment = await verifyEnrollment(
+    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
+    {
+      challengeSecrets: secrets,
+      verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })],
+      minIntegrity: 'basic',
+      subject: 'user-42',
+      now,
+    },
+  );
+  if (!enrollment.ok) throw new Error(`enrollment failed: ${enrollment.code} ${enrollment.detail}`);
+
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issuerKey = { kid: 'gh-2026-11', privateKey, publicKey };
+  const credentialChallenge = issueChallenge({ secrets, purpose: 'credential', now });
+  const issued = await issueCredential(
+    await buildCredentialRequest({ challenge: credentialChallenge.challenge, deviceSigner, ephemeralSigner }),
+    { device: enrollment.device, challengeSecrets: secrets, issuer: { issuer: CREDENTIAL_ISSUER, kid: issuerKey.kid, privateKey, lifetimeSeconds: 300 }, now },
+  );
+  if (!issued.ok) throw new Error(`credential failed: ${issued.code} ${issued.detail}`);
+
+  const trust = new CredentialTrust(CREDENTIAL_ISSUER, [{ kid: issuerKey.kid, publicKey }]);
+  const cache = new CredentialCache(1000);
+  const verify = createRequestVerifier({ trust, cache, ...options.verifier });
+  return {
+    now,
+    secrets,
+    attestation,
+    issuerKey,
+    trust,
+    cache,
+    verify,
+    deviceSigner,
+    ephemeralSigner,
+    device: enrollment.device,
+    credential: issued.credential,
+    async sign(request, signOptions = {}) {
+      const at = signOptions.now ?? now;
+      const headers = await signRequest(request, {
+        credential: issued.credential,
+        signer: ephemeralSigner,
+        now: at,
+        ...(signOptions.nonce === undefined ? {} : { nonce: signOptions.nonce }),
+      });
+      return requestInput(request, headers, now);
+    },
+  };
+}
