@@ -11,7 +11,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Client, credentials, status as GrpcStatusCode, type ClientDuplexStream } from '@grpc/grpc-js';
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { connect, constants as h2, type IncomingHttpHeaders } from 'node:http2';
 import { HeaderMapSchema, HeaderValueSchema } from '../src/gen/envoy/config/core/v3/base_pb.js';
 import {
@@ -310,6 +310,12 @@ export interface H2loadSummary {
   dataBytes: number;
 }
 
+/** h2load takes whole seconds or a unit ("500ms"), not "0.5". */
+export function h2loadDuration(sec: number): string {
+  if (!(sec > 0) || !Number.isFinite(sec)) throw new Error(`not a duration: ${sec}`);
+  return Number.isInteger(sec) ? String(sec) : `${Math.max(1, Math.round(sec * 1000))}ms`;
+}
+
 export function h2loadArgs(o: H2loadOptions): string[] {
   const args = [
     '-c', String(o.clients),
@@ -320,8 +326,8 @@ export function h2loadArgs(o: H2loadOptions): string[] {
     '-H', 'te: trailers',
   ];
   if (o.durationSec !== undefined) {
-    args.push('-D', String(o.durationSec));
-    if (o.warmUpSec !== undefined) args.push(`--warm-up-time=${o.warmUpSec}`);
+    args.push('-D', h2loadDuration(o.durationSec));
+    if (o.warmUpSec !== undefined && o.warmUpSec > 0) args.push(`--warm-up-time=${h2loadDuration(o.warmUpSec)}`);
   }
   if (o.requests !== undefined) args.push('-n', String(o.requests));
   if (o.rpsPerClient !== undefined) args.push(`--rps=${o.rpsPerClient}`);
@@ -386,6 +392,8 @@ export async function runH2load(o: H2loadOptions): Promise<H2loadSummary> {
   const command = h2loadArgs(o);
   const [bin, ...args] = command;
   if (bin === undefined) throw new Error('empty command');
+  // h2load appends to an existing log file
+  if (o.logFile !== undefined) await rm(o.logFile, { force: true });
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

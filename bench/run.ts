@@ -1,0 +1,292 @@
+// `npm run bench`: what an ext_proc stream costs on this machine, and what the protocol layer costs
+// over its crypto primitives.
+//
+//  1. ext_proc throughput and latency, h2load as the load generator (a Node client saturates its own
+//     core first). Each server under test runs as its own process pinned to core 0, h2load to core 1:
+//       - the ceiling (bench/ceiling-server.ts: grpc-js + protobuf-es answering every message empty),
+//       - the targets (gatehouse), skipped with a message while their entry point is not built.
+//     Per server: a verification pass (the exact pre-framed bytes over node:http2 with grpc-status
+//     and answer kinds checked, then Envoy's one-message-at-a-time sequence over grpc-js, then a
+//     small h2load count run checking that every stream got its gRPC frames), a saturation run for
+//     the peak streams/s, a rate-limited run at half that peak for p50/p99, and the RSS.
+//  2. the protocol benchmarks of bench/protocol/ that exist.
+//
+// Results: a table on stdout, everything as JSON in bench/results/latest.json.
+//
+//   npm run bench -- [--duration 5] [--warm-up 1] [--only ceiling] [--no-protocol] [--no-extproc]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  buildScenario,
+  frameMessages,
+  readLatencyLog,
+  runH2load,
+  verifyEnvoyStyle,
+  verifyPreFramed,
+  type H2loadSummary,
+  type LatencyStats,
+  type ScenarioName,
+  type VerifyResult,
+} from './extproc-load.js';
+import { protocolTable, runProtocolBenches, type ProtocolModuleResult } from './protocol/index.js';
+import { fmt, table } from './table.js';
+import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats } from './target.js';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
+
+/** A server under test, given the ports chosen for this run. */
+interface TargetSpec {
+  name: string;
+  /** 'ceiling' for the reference servers, whose figures the others are divided by */
+  role: 'ceiling' | 'target';
+  scenario: ScenarioName;
+  command: string[];
+  env?: Record<string, string>;
+  /** files (relative to the repository) that must exist, else the target is skipped */
+  requires: string[];
+}
+
+async function targets(): Promise<TargetSpec[]> {
+  const ceilingH = await freePort();
+  const ceilingB = await freePort();
+  const gatehouseGrpc = await freePort();
+  const gatehouseAdmin = await freePort();
+  return [
+    {
+      name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: 'headers-only',
+      command: ['node', 'dist/bench/ceiling-server.js', '--port', String(ceilingH)], requires: ['dist/bench/ceiling-server.js'],
+    },
+    {
+      name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: 'with-bodies',
+      command: ['node', 'dist/bench/ceiling-server.js', '--port', String(ceilingB)], requires: ['dist/bench/ceiling-server.js'],
+    },
+    {
+      name: 'gatehouse headers-only route', role: 'target', scenario: 'headers-only',
+      command: ['node', 'dist/src/main.js'],
+      env: {
+        GATEHOUSE_CONFIG: 'bench/gatehouse-bench.yaml',
+        GATEHOUSE_GRPC_LISTEN: `127.0.0.1:${gatehouseGrpc}`,
+        GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${gatehouseAdmin}`,
+      },
+      requires: ['dist/src/main.js', 'bench/gatehouse-bench.yaml'],
+    },
+  ];
+}
+
+function portOf(t: TargetSpec): number {
+  const listen = t.env?.['GATEHOUSE_GRPC_LISTEN'];
+  const raw = listen !== undefined ? listen.slice(listen.lastIndexOf(':') + 1) : t.command[t.command.indexOf('--port') + 1];
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port <= 0) throw new Error(`${t.name}: no gRPC port in its command or env`);
+  return port;
+}
+
+interface ExtprocResult {
+  name: string;
+  role: TargetSpec['role'];
+  scenario: ScenarioName;
+  messagesPerStream: number;
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string;
+  verification?: { preFramed: VerifyResult; envoyStyle: VerifyResult; h2loadSanity: { streams: number; dataBytesPerStream: number } };
+  peak?: { streamsPerSec: number; messagesPerSec: number; serverCpuCores: number; h2load: H2loadSummary };
+  /** one stream in flight at a time (h2load -c 1 -m 1): the service time of a stream, no queueing */
+  serial?: { streamsPerSec: number; latency: LatencyStats };
+  halfPeak?: { targetRps: number; clients: number; rpsPerClient: number; achievedRps: number; latency: LatencyStats; h2load: H2loadSummary };
+  memory?: MemoryStats;
+  /** peak streams/s of this server / of the ceiling for the same scenario */
+  ratioToCeiling?: number;
+}
+
+interface Options {
+  durationSec: number;
+  warmUpSec: number;
+  pin: boolean;
+}
+
+async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<ExtprocResult> {
+  const scenario = buildScenario(t.scenario);
+  const base = { name: t.name, role: t.role, scenario: t.scenario, messagesPerStream: scenario.messages.length };
+  const missing = t.requires.filter((f) => !existsSync(join(repoRoot, f)));
+  if (missing.length > 0) return { ...base, status: 'skipped', reason: `not built/written yet: ${missing.join(', ')}` };
+
+  const dataFile = join(workDir, `${t.scenario}.bin`);
+  writeFileSync(dataFile, frameMessages(scenario.messages));
+  const port = portOf(t);
+  const cpu = opts.pin ? LOAD_CPU : undefined;
+  const h2 = { port, dataFile, ...(cpu !== undefined ? { cpu } : {}) };
+  const proc = await startProcess({
+    command: t.command, ...(t.env !== undefined ? { env: t.env } : {}), cwd: repoRoot,
+    ...(opts.pin ? { cpu: SERVER_CPU } : {}), port, readyTimeoutMs: 20_000,
+  });
+  try {
+    // 1. are the answers real successes?
+    const preFramed = await verifyPreFramed(port, scenario);
+    const envoyStyle = await verifyEnvoyStyle(port, scenario);
+    const sanity = await runH2load({ ...h2, clients: 4, maxStreams: 8, requests: 2000, timeoutMs: 30_000 });
+    const minData = sanity.done * scenario.messages.length * 5; // a trailers-only gRPC error has no DATA
+    if (sanity.dataBytes < minData) {
+      throw new Error(`h2load sanity run: ${sanity.dataBytes} response bytes for ${sanity.done} streams, expected ≥ ${minData}: some streams got no gRPC answers`);
+    }
+    // 2. saturation
+    const cpu0 = cpuSecondsOf(proc.pid);
+    const t0 = process.hrtime.bigint();
+    const peakRun = await runH2load({
+      ...h2, clients: 32, maxStreams: 16, durationSec: opts.durationSec, warmUpSec: opts.warmUpSec,
+      timeoutMs: (opts.durationSec + opts.warmUpSec) * 1000 + 30_000,
+    });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const serverCpuCores = (cpuSecondsOf(proc.pid) - cpu0) / wall;
+    // 3. half the peak, rate-limited, per-request latency from the log
+    const clients = 16;
+    const rpsPerClient = Math.max(1, Math.round(peakRun.reqPerSec / 2 / clients));
+    const logFile = join(workDir, `${t.scenario}-${t.role}-latency.log`);
+    const halfRun = await runH2load({
+      ...h2, clients, maxStreams: 16, rpsPerClient, durationSec: opts.durationSec, logFile,
+      timeoutMs: opts.durationSec * 1000 + 30_000,
+    });
+    const latency = await readLatencyLog(logFile, Math.min(1, opts.durationSec / 5));
+    // 4. one stream at a time
+    const serialSec = Math.min(3, opts.durationSec);
+    const serialLog = join(workDir, `${t.scenario}-${t.role}-serial.log`);
+    const serialRun = await runH2load({ ...h2, clients: 1, maxStreams: 1, durationSec: serialSec, logFile: serialLog, timeoutMs: serialSec * 1000 + 30_000 });
+    const serialLatency = await readLatencyLog(serialLog, serialSec / 5);
+    const memory = memoryOf(proc.pid);
+    if (proc.exited) throw new Error('the server exited during the run');
+    return {
+      ...base,
+      status: 'ok',
+      verification: { preFramed, envoyStyle, h2loadSanity: { streams: sanity.done, dataBytesPerStream: sanity.dataBytes / sanity.done } },
+      peak: { streamsPerSec: peakRun.reqPerSec, messagesPerSec: peakRun.reqPerSec * scenario.messages.length, serverCpuCores, h2load: peakRun },
+      serial: { streamsPerSec: serialRun.reqPerSec, latency: serialLatency },
+      halfPeak: { targetRps: rpsPerClient * clients, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
+      memory,
+    };
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    return { ...base, status: 'failed', reason: `${msg}\n--- server output (last lines) ---\n${proc.recentOutput()}` };
+  } finally {
+    await proc.stop();
+  }
+}
+
+function machine(): Record<string, unknown> {
+  const h2loadVersion = spawnSync('h2load', ['--version'], { encoding: 'utf8', timeout: 5000 }).stdout.trim();
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    cpus: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    h2load: h2loadVersion || 'absent',
+    /** other work on the machine skews every figure: 1-minute load average when the bench started */
+    loadAverage1mAtStart: loadavg()[0] ?? Number.NaN,
+  };
+}
+
+const METHOD_NOTES = [
+  'Load: h2load POSTs one pre-framed gRPC body per stream (every ProcessingRequest of the stream, 5-byte frame header each) to the Process path, headers content-type: application/grpc, te: trailers; it sends all messages at once and half-closes. Envoy instead sends request_headers, waits for the answer, later sends response_headers and waits again, then half-closes and resets. The server does the same work per message; h2load measures its processing ceiling and the service time of a whole stream, not Envoy\'s two round trips around the upstream.',
+  'Peak: h2load -c 32 -m 16 for the duration after a warm-up, one stream = one HTTP request through Envoy. Latency: h2load --rps at half the measured peak (16 connections), p50/p99 from --log-file (start to end of response, both answers and trailers), the first second (or a fifth of the duration) left out.',
+  'h2load --rps fires each connection\'s requests on a timer of at least 10 ms, so at half the peak the requests arrive in bursts every 10 ms and p50/p99 include the queueing of a burst: compare them between servers, not as Envoy\'s added latency. The serial columns (h2load -c 1 -m 1, one stream in flight) give the service time of one stream without queueing.',
+  'Server pinned to core 0 and h2load to core 1 with taskset; RSS from /proc/<pid>/status after the runs (VmHWM = peak, VmRSS = now); server CPU = (utime+stime) during the saturation run / its wall time.',
+  'Verified per server before measuring: the same bytes over node:http2 (HTTP 200, grpc-status 0, answers decode to the matching ProcessingResponse oneofs), Envoy\'s one-message-at-a-time sequence over grpc-js, and an h2load count run in which every stream received at least one gRPC frame per message. h2load itself only counts HTTP 2xx.',
+];
+
+function extprocTable(results: readonly ExtprocResult[]): string {
+  const ok = results.filter((r) => r.status === 'ok');
+  const rows = ok.map((r) => [
+    r.name, r.scenario, r.peak?.streamsPerSec ?? Number.NaN, r.peak?.messagesPerSec ?? Number.NaN,
+    r.peak !== undefined ? `${Math.round(r.peak.serverCpuCores * 100)}%` : '',
+    r.halfPeak?.achievedRps ?? Number.NaN, r.halfPeak?.latency.p50Ms ?? Number.NaN, r.halfPeak?.latency.p99Ms ?? Number.NaN,
+    r.serial?.latency.p50Ms ?? Number.NaN, r.serial?.latency.p99Ms ?? Number.NaN,
+    r.memory?.peakRssMiB ?? Number.NaN, r.memory?.rssMiB ?? Number.NaN,
+    r.ratioToCeiling !== undefined ? `${(r.ratioToCeiling * 100).toFixed(0)}%` : '',
+  ]);
+  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling'], rows)];
+  for (const r of results.filter((x) => x.status !== 'ok')) {
+    lines.push(`  ${r.name} [${r.scenario}]: ${r.status.toUpperCase()}: ${r.reason ?? ''}`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '5' },
+      'warm-up': { type: 'string', default: '1' },
+      only: { type: 'string' },
+      'no-protocol': { type: 'boolean', default: false },
+      'no-extproc': { type: 'boolean', default: false },
+    },
+  });
+  const durationSec = Number(values.duration);
+  const warmUpSec = Number(values['warm-up']);
+  if (!(durationSec > 0 && durationSec <= 60) || !(warmUpSec >= 0 && warmUpSec <= 30)) throw new Error('--duration must be in (0, 60] and --warm-up in [0, 30] seconds');
+
+  const facts = machine();
+  console.log(`gatehouse bench — ${String(facts['date'])}, node ${process.version}, ${String(facts['cpuModel'])} ×${String(facts['cpus'])}`);
+  const load = loadavg()[0] ?? 0;
+  if (load > 0.5) console.log(`warning: load average ${load.toFixed(2)} before the run: other processes share these cores, figures will be low and noisy`);
+  let failed = false;
+  let extproc: ExtprocResult[] = [];
+  let extprocNote: string | undefined;
+
+  if (!values['no-extproc']) {
+    console.log('\n== ext_proc Process streams (h2load) ==');
+    if (!hasCommand('h2load')) {
+      extprocNote = 'h2load not found (Debian: apt-get install nghttp2-client): ext_proc benchmarks skipped';
+      console.log(extprocNote);
+    } else {
+      const pin = hasCommand('taskset', ['-c', '0', 'true']) && cpus().length >= 2;
+      if (!pin) console.log('warning: taskset or a second core unavailable: server and h2load share the CPUs');
+      const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+      try {
+        for (const t of await targets()) {
+          if (values.only !== undefined && !t.name.includes(values.only)) continue;
+          process.stdout.write(`  ${t.name} [${t.scenario}] … `);
+          const r = await measure(t, { durationSec, warmUpSec, pin }, workDir);
+          console.log(r.status === 'ok' ? `${fmt(r.peak?.streamsPerSec ?? Number.NaN)} streams/s` : `${r.status}: ${(r.reason ?? '').split('\n')[0] ?? ''}`);
+          if (r.status === 'failed') failed = true;
+          extproc.push(r);
+        }
+      } finally {
+        rmSync(workDir, { recursive: true, force: true });
+      }
+      extproc = extproc.map((r) => {
+        const ceiling = extproc.find((c) => c.role === 'ceiling' && c.scenario === r.scenario && c.status === 'ok');
+        return r.peak !== undefined && ceiling?.peak !== undefined ? { ...r, ratioToCeiling: r.peak.streamsPerSec / ceiling.peak.streamsPerSec } : r;
+      });
+      console.log(`\n${extprocTable(extproc)}`);
+      console.log(`\n  Peak: h2load -c 32 -m 16, ${durationSec} s after ${warmUpSec} s warm-up. p50/p99: start to end of the whole stream at half that peak`);
+      console.log('  (h2load --rps: bursts every 10 ms, queueing included); serial: one stream in flight. Server on core 0, h2load on core 1.');
+      console.log('  h2load sends all of a stream\'s messages at once and half-closes; Envoy waits for each answer (see "method" in the JSON).');
+    }
+  }
+
+  let protocol: ProtocolModuleResult[] = [];
+  if (!values['no-protocol']) {
+    console.log('\n== protocol layer vs its node:crypto primitives ==');
+    protocol = await runProtocolBenches();
+    console.log(protocolTable(protocol));
+    if (protocol.some((m) => m.status === 'failed')) failed = true;
+  }
+
+  const resultsDir = join(repoRoot, 'bench', 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  const out = join(resultsDir, 'latest.json');
+  writeFileSync(out, `${JSON.stringify({ machine: facts, method: METHOD_NOTES, durationSec, warmUpSec, extproc, extprocNote, protocol }, null, 2)}\n`);
+  console.log(`\nwritten: ${out}`);
+  return failed ? 1 : 0;
+}
+
+main().then((code) => { process.exitCode = code; }, (err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
