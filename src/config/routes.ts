@@ -1,0 +1,597 @@
+// Route compilation and matching. A validated config becomes a RouteTable once (at start and on each
+// reload); the hot path only looks things up. Precedence (docs/config.md "Route matching"):
+//
+//   1. exact paths       (a hash lookup)
+//   2. templates         (find-my-way: a literal segment beats a parameter, a constrained parameter
+//                         beats a plain one, left to right)
+//   3. prefixes          (find-my-way wildcards: the longest prefix first)
+//   4. regex paths       (in config order)
+//
+// Routes with the very same path are tried in config order. A route is chosen only when its other
+// predicates (hosts, methods, headers, query) hold too; when they do not, matching falls back to the
+// next candidate that also covers the path, in the order above, rather than failing.
+import FindMyWay from 'find-my-way';
+import { FILTER_REGISTRY } from '../filters/registry.js';
+import type { HeaderMap } from '../pipeline/headers.js';
+import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
+import { ConfigValidationError, type ConfigError } from './errors.js';
+import { issuesToErrors, type RawIssue } from './issues.js';
+import { canonicalizePath } from './path.js';
+import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+
+/** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
+export interface TableRoute extends CompiledRoute {
+  /** position in the config's `routes` list */
+  readonly index: number;
+  /** the metric label for the path: the exact path, template, `prefix*`, or the regex */
+  readonly pathTemplate: string;
+  readonly match: RouteMatchConfig;
+}
+
+export interface MatchRequest {
+  readonly method: string;
+  /** `:authority` as Envoy sent it; a port is ignored */
+  readonly authority: string;
+  /** the raw `:path`, query included */
+  readonly path: string;
+  readonly headers: HeaderMap;
+}
+
+export interface RouteMatch {
+  readonly route: TableRoute;
+  /** template parameters, decoded; empty for other path kinds */
+  readonly params: Readonly<Record<string, string>>;
+  /** the metric label, never the raw path */
+  readonly pathTemplate: string;
+}
+
+/** The request path is ambiguous or malformed (see path.ts); deny it rather than guess a route. */
+export interface PathRefusal {
+  readonly refused: 'bad_request_headers';
+  readonly detail: string;
+}
+
+export type MatchResult = RouteMatch | PathRefusal | undefined;
+
+// ---- predicates ----------------------------------------------------------------------------------------
+
+type ValueTest = (value: string | undefined) => boolean;
+
+interface CompiledNamed {
+  readonly name: string;
+  readonly test: ValueTest;
+}
+
+interface HostMatcher {
+  readonly any: boolean;
+  readonly exact: ReadonlySet<string>;
+  /** `.example.com` for `*.example.com` */
+  readonly suffixes: readonly string[];
+}
+
+interface Candidate {
+  readonly route: TableRoute;
+  readonly hosts: HostMatcher | null;
+  readonly methods: ReadonlySet<string> | null;
+  readonly headers: readonly CompiledNamed[];
+  readonly query: readonly CompiledNamed[];
+}
+
+function compileValueTest(p: NamedPredicate): ValueTest {
+  switch (p.kind) {
+    case 'exact': {
+      const want = p.value;
+      return (v) => v === want;
+    }
+    case 'prefix': {
+      const want = p.value;
+      return (v) => v !== undefined && v.startsWith(want);
+    }
+    case 'regex': {
+      const compiled = compileRegex(p.value);
+      // validated at load; a failure here means the config was built by hand
+      if (!compiled.ok) throw new Error(compiled.message);
+      const re = compiled.value;
+      return (v) => v !== undefined && re.test(v);
+    }
+    case 'present': {
+      const want = p.value;
+      return (v) => (v !== undefined) === want;
+    }
+  }
+}
+
+function compileHosts(hosts: readonly string[] | undefined): HostMatcher | null {
+  if (!hosts) return null;
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  let any = false;
+  for (const host of hosts) {
+    if (host === '*') any = true;
+    else if (host.startsWith('*.')) suffixes.push(host.slice(1));
+    else exact.add(host);
+  }
+  return { any, exact, suffixes };
+}
+
+/** `:authority` → lower-case host without port or trailing dot */
+export function normalizeAuthority(authority: string): string {
+  let host = authority;
+  if (host.charCodeAt(0) === 0x5b) {
+    const end = host.indexOf(']');
+    if (end !== -1) host = host.slice(0, end + 1);
+  } else {
+    const colon = host.lastIndexOf(':');
+    if (colon !== -1) host = host.slice(0, colon);
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  return host.toLowerCase();
+}
+
+function hostMatches(m: HostMatcher, host: string): boolean {
+  if (m.any || m.exact.has(host)) return true;
+  for (const suffix of m.suffixes) if (host.length > suffix.length && host.endsWith(suffix)) return true;
+  return false;
+}
+
+function parseQuery(query: string): Map<string, string> {
+  const out = new Map<string, string>();
+  if (query === '') return out;
+  for (const part of query.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = decodeQueryComponent(eq === -1 ? part : part.slice(0, eq));
+    if (!out.has(name)) out.set(name, eq === -1 ? '' : decodeQueryComponent(part.slice(eq + 1)));
+  }
+  return out;
+}
+
+function decodeQueryComponent(s: string): string {
+  const plus = s.includes('+') ? s.replace(/\+/g, ' ') : s;
+  if (!plus.includes('%')) return plus;
+  try {
+    return decodeURIComponent(plus);
+  } catch {
+    return plus;
+  }
+}
+
+/** Per-request facts, computed at most once and only when some candidate asks. */
+class MatchState {
+  private hostValue: string | undefined;
+  private queryValue: Map<string, string> | undefined;
+
+  constructor(
+    readonly req: MatchRequest,
+    private readonly rawQuery: string,
+  ) {}
+
+  get host(): string {
+    return (this.hostValue ??= normalizeAuthority(this.req.authority));
+  }
+
+  queryParam(name: string): string | undefined {
+    this.queryValue ??= parseQuery(this.rawQuery);
+    return this.queryValue.get(name);
+  }
+
+  header(name: string): string | undefined {
+    const values = this.req.headers.getAll(name);
+    if (values.length <= 1) return values[0];
+    return values.join(',');
+  }
+}
+
+function candidateMatches(c: Candidate, s: MatchState): boolean {
+  if (c.methods && !c.methods.has(s.req.method)) return false;
+  if (c.hosts && !hostMatches(c.hosts, s.host)) return false;
+  for (const h of c.headers) if (!h.test(s.header(h.name))) return false;
+  for (const q of c.query) if (!q.test(s.queryParam(q.name))) return false;
+  return true;
+}
+
+// ---- the path index ----------------------------------------------------------------------------------
+
+type Router = FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+
+const NOOP_HANDLER = (): void => undefined;
+const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+const ROUTER_OPTIONS = { maxParamLength: 8192, caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, querystringParser: () => EMPTY_PARAMS } as const;
+
+interface Bucket<T> {
+  readonly label: string;
+  /** config index of the first route with this path: the tie-break between buckets */
+  readonly firstIndex: number;
+  readonly items: T[];
+}
+
+interface TemplateBucket<T> extends Bucket<T> {
+  readonly router: Router;
+  readonly rank: readonly (readonly [number, string])[];
+  fallbacks: TemplateBucket<T>[];
+}
+
+interface PrefixBucket<T> extends Bucket<T> {
+  readonly prefix: string;
+  fallbacks: PrefixBucket<T>[];
+}
+
+interface RegexBucket<T> extends Bucket<T> {
+  readonly regex: RegExp;
+}
+
+interface PathIndex<T> {
+  readonly exact: Map<string, Bucket<T>>;
+  readonly templates: Router | null;
+  readonly prefixes: Router | null;
+  readonly regexes: readonly RegexBucket<T>[];
+}
+
+function pathLabel(path: PathMatch): string {
+  switch (path.kind) {
+    case 'exact':
+    case 'template':
+    case 'regex':
+      return path.value;
+    case 'prefix':
+      return `${path.value}*`;
+  }
+}
+
+/** Sort key of a template: per segment, 0 literal, 1 constrained param(s), 2 plain param(s). */
+function templateRank(template: string): [number, string][] {
+  return template
+    .split('/')
+    .slice(1)
+    .map((segment): [number, string] => (segment.includes(':') ? [segment.includes('(') ? 1 : 2, ''] : [0, segment]));
+}
+
+function compareRank(a: TemplateBucket<unknown>, b: TemplateBucket<unknown>): number {
+  const n = Math.min(a.rank.length, b.rank.length);
+  for (let i = 0; i < n; i++) {
+    const [ka, ta] = a.rank[i]!;
+    const [kb, tb] = b.rank[i]!;
+    if (ka !== kb) return ka - kb;
+    if (ta !== tb) return ta < tb ? -1 : 1;
+  }
+  return b.rank.length - a.rank.length || a.firstIndex - b.firstIndex;
+}
+
+/** the template with parameter names erased: `/a/:id` and `/a/:key` have one shape */
+function templateShape(template: string): string {
+  return template.replace(/:[A-Za-z_][A-Za-z0-9_]*/g, ':');
+}
+
+function literalHead(template: string): string {
+  const i = template.search(/[:(]/);
+  return i === -1 ? template : template.slice(0, i);
+}
+
+/** Conservative: could one path match both templates? (params never span a `/`) */
+function templatesMayOverlap(a: string, b: string): boolean {
+  if (a.split('/').length !== b.split('/').length) return false;
+  const ha = literalHead(a);
+  const hb = literalHead(b);
+  return ha.startsWith(hb) || hb.startsWith(ha);
+}
+
+interface IndexEntry<T> {
+  readonly index: number;
+  readonly path: PathMatch;
+  readonly item: T;
+}
+
+/** Builds the path index; template errors and shape clashes come back as issues (path from the config root). */
+function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathIndex<T>; issues: RawIssue[]; warnings: RawIssue[] } {
+  const issues: RawIssue[] = [];
+  const warnings: RawIssue[] = [];
+  const exact = new Map<string, Bucket<T>>();
+  const templateByText = new Map<string, TemplateBucket<T>>();
+  const prefixByText = new Map<string, PrefixBucket<T>>();
+  const regexByText = new Map<string, RegexBucket<T>>();
+  const templates = FindMyWay(ROUTER_OPTIONS);
+  const prefixes = FindMyWay(ROUTER_OPTIONS);
+
+  for (const { index, path, item } of entries) {
+    const at = ['routes', index, 'match', 'path', path.kind];
+    switch (path.kind) {
+      case 'exact': {
+        const bucket = exact.get(path.value);
+        if (bucket) bucket.items.push(item);
+        else exact.set(path.value, { label: path.value, firstIndex: index, items: [item] });
+        break;
+      }
+      case 'template': {
+        const existing = templateByText.get(path.value);
+        if (existing) {
+          existing.items.push(item);
+          break;
+        }
+        const own = FindMyWay(ROUTER_OPTIONS);
+        try {
+          own.on('GET', path.value, NOOP_HANDLER);
+        } catch (err) {
+          issues.push({ path: at, message: `is not a valid path template: ${err instanceof Error ? err.message : String(err)}` });
+          break;
+        }
+        const bucket: TemplateBucket<T> = { label: path.value, firstIndex: index, items: [item], router: own, rank: templateRank(path.value), fallbacks: [] };
+        try {
+          templates.on('GET', path.value, NOOP_HANDLER, bucket);
+        } catch {
+          // find-my-way refuses two templates of one shape (`/a/:id` and `/a/:key`): it could not tell them apart
+          const clash = [...templateByText.values()].find((b) => templateShape(b.label) === templateShape(path.value));
+          issues.push({
+            path: at,
+            message: clash
+              ? `has the same shape as routes[${clash.firstIndex}]'s template ${JSON.stringify(clash.label)}; routes on one path shape must use the same template text (parameter names included)`
+              : 'clashes with another template',
+          });
+          break;
+        }
+        templateByText.set(path.value, bucket);
+        break;
+      }
+      case 'prefix': {
+        const existing = prefixByText.get(path.value);
+        if (existing) {
+          existing.items.push(item);
+          break;
+        }
+        const bucket: PrefixBucket<T> = { label: `${path.value}*`, firstIndex: index, items: [item], prefix: path.value, fallbacks: [] };
+        prefixes.on('GET', `${path.value.replace(/:/g, '::')}*`, NOOP_HANDLER, bucket);
+        prefixByText.set(path.value, bucket);
+        break;
+      }
+      case 'regex': {
+        const existing = regexByText.get(path.value);
+        if (existing) {
+          existing.items.push(item);
+          break;
+        }
+        const compiled = compileRegex(path.value);
+        if (!compiled.ok) {
+          issues.push({ path: at, message: compiled.message });
+          break;
+        }
+        regexByText.set(path.value, { label: path.value, firstIndex: index, items: [item], regex: compiled.value });
+        break;
+      }
+    }
+  }
+
+  const templateBuckets = [...templateByText.values()].sort(compareRank);
+  for (const bucket of templateBuckets) {
+    bucket.fallbacks = templateBuckets.filter((other) => other !== bucket && templatesMayOverlap(other.label, bucket.label));
+  }
+  const prefixBuckets = [...prefixByText.values()].sort((a, b) => b.prefix.length - a.prefix.length);
+  for (const bucket of prefixBuckets) {
+    bucket.fallbacks = prefixBuckets.filter((other) => other !== bucket && bucket.prefix.startsWith(other.prefix));
+  }
+  const regexes = [...regexByText.values()].sort((a, b) => a.firstIndex - b.firstIndex);
+  templates.compile();
+  prefixes.compile();
+  return {
+    index: { exact, templates: templateByText.size > 0 ? templates : null, prefixes: prefixByText.size > 0 ? prefixes : null, regexes },
+    issues,
+    warnings,
+  };
+}
+
+/**
+ * Path checks that need the whole route list (template syntax, template shape clashes) and
+ * warnings about routes that can never match. Used by parseConfig so that a load reports them.
+ */
+export function checkRoutes(routes: readonly RouteConfig[]): { issues: RawIssue[]; warnings: RawIssue[] } {
+  const { issues, warnings } = buildPathIndex(routes.map((r, index) => ({ index, path: r.match.path, item: r })));
+  // a predicate-free catch-all prefix "/" takes every request before any regex route is tried
+  const catchAll = routes.findIndex((r) => r.match.path.kind === 'prefix' && r.match.path.value === '/' && !r.match.hosts && !r.match.methods && !r.match.headers && !r.match.query);
+  if (catchAll !== -1) {
+    routes.forEach((r, index) => {
+      if (r.match.path.kind === 'regex') {
+        warnings.push({ path: ['routes', index, 'match', 'path', 'regex'], message: `can never match: regex paths are tried after prefixes, and routes[${catchAll}] (prefix "/" with no other predicates) takes every request first` });
+      }
+    });
+  }
+  return { issues, warnings };
+}
+
+function hasEmptyParam(params: Readonly<Record<string, string | undefined>>): boolean {
+  for (const key in params) if (params[key] === '') return true;
+  return false;
+}
+
+// ---- the table ---------------------------------------------------------------------------------------
+
+export class RouteTable {
+  /** every route, in config order */
+  readonly routes: readonly TableRoute[];
+  readonly unmatched: Unmatched;
+  /** the config this table was compiled from */
+  readonly config: GatehouseConfig;
+  private readonly ids: ReadonlyMap<string, TableRoute>;
+  private readonly index: PathIndex<Candidate>;
+
+  /** @internal use compileRouteTable / buildRouteTable */
+  constructor(config: GatehouseConfig, routes: readonly TableRoute[], index: PathIndex<Candidate>) {
+    this.config = config;
+    this.routes = Object.freeze([...routes]);
+    this.unmatched = config.unmatched;
+    this.ids = new Map(routes.map((r) => [r.id, r]));
+    this.index = index;
+    Object.freeze(this);
+  }
+
+  /** a route named by id, e.g. from Envoy per-route metadata */
+  byId(id: string): TableRoute | undefined {
+    return this.ids.get(id);
+  }
+
+  /**
+   * The route for a request, `undefined` when none matches (then `unmatched` decides), or a refusal
+   * when the path is malformed or ambiguous (deny it with `refused` as the reason: 400).
+   */
+  match(req: MatchRequest): MatchResult {
+    const raw = req.path;
+    const q = raw.indexOf('?');
+    const canonical = canonicalizePath(q === -1 ? raw : raw.slice(0, q));
+    if (!canonical.ok) return { refused: 'bad_request_headers', detail: canonical.reason };
+    const state = new MatchState(req, q === -1 ? '' : raw.slice(q + 1));
+    const { path, routerPath } = canonical;
+    const index = this.index;
+
+    const exact = index.exact.get(path);
+    if (exact) {
+      const found = firstMatching(exact, state, EMPTY_PARAMS);
+      if (found) return found;
+    }
+
+    if (index.templates) {
+      const hit = index.templates.find('GET', routerPath);
+      if (hit) {
+        const bucket = hit.store as TemplateBucket<Candidate>;
+        const params = hit.params as Record<string, string>;
+        const found = hasEmptyParam(params) ? undefined : firstMatching(bucket, state, params);
+        if (found) return found;
+        for (const fallback of bucket.fallbacks) {
+          const other = fallback.router.find('GET', routerPath);
+          if (!other) continue;
+          const otherParams = other.params as Record<string, string>;
+          if (hasEmptyParam(otherParams)) continue;
+          const again = firstMatching(fallback, state, otherParams);
+          if (again) return again;
+        }
+      }
+    }
+
+    if (index.prefixes) {
+      const hit = index.prefixes.find('GET', routerPath);
+      if (hit) {
+        const bucket = hit.store as PrefixBucket<Candidate>;
+        const found = firstMatching(bucket, state, EMPTY_PARAMS);
+        if (found) return found;
+        // every shorter prefix of this prefix also covers the path: no second lookup needed
+        for (const fallback of bucket.fallbacks) {
+          const again = firstMatching(fallback, state, EMPTY_PARAMS);
+          if (again) return again;
+        }
+      }
+    }
+
+    for (const bucket of index.regexes) {
+      if (!bucket.regex.test(path)) continue;
+      const found = firstMatching(bucket, state, EMPTY_PARAMS);
+      if (found) return found;
+    }
+    return undefined;
+  }
+}
+
+function firstMatching(bucket: Bucket<Candidate>, state: MatchState, params: Readonly<Record<string, string>>): RouteMatch | undefined {
+  for (const candidate of bucket.items) {
+    if (candidateMatches(candidate, state)) return { route: candidate.route, params, pathTemplate: candidate.route.pathTemplate };
+  }
+  return undefined;
+}
+
+// ---- compilation --------------------------------------------------------------------------------------
+
+export interface BuildOptions {
+  readonly registry?: ReadonlyMap<string, FilterDefinition>;
+  readonly deps: FilterDeps;
+}
+
+export type BuildResult = { readonly ok: true; readonly table: RouteTable } | { readonly ok: false; readonly errors: readonly ConfigError[] };
+
+const NO_NEEDS: Required<FilterNeeds> = Object.freeze({ requestBody: false, responseHeaders: false, responseBody: false });
+
+/** Validate and instantiate every route's filters and build the matcher; errors name route and field. */
+export function buildRouteTable(config: GatehouseConfig, options: BuildOptions): BuildResult {
+  const registry = options.registry ?? FILTER_REGISTRY;
+  const file = config.source?.file ?? 'config';
+  const issues: RawIssue[] = [];
+  const candidates: IndexEntry<Candidate>[] = [];
+  const routes: TableRoute[] = [];
+
+  config.routes.forEach((route, index) => {
+    const filters: RouteFilter[] = [];
+    const seen = new Map<string, number>();
+    let needs = NO_NEEDS;
+    let failed = false;
+    for (const [k, entry] of route.filters.entries()) {
+      const at = ['routes', index, 'filters', k];
+      const first = seen.get(entry.name);
+      if (first !== undefined) {
+        issues.push({ path: at, message: `filter ${JSON.stringify(entry.name)} is listed twice (also filters[${first}]); a route runs each filter once` });
+        failed = true;
+        continue;
+      }
+      seen.set(entry.name, k);
+      const definition = registry.get(entry.name);
+      if (!definition) {
+        issues.push({ path: [...at, entry.name], message: `unknown filter ${JSON.stringify(entry.name)}; known filters: ${[...registry.keys()].sort().join(', ')}` });
+        failed = true;
+        continue;
+      }
+      const parsed = definition.configSchema.safeParse(entry.config ?? {});
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) issues.push({ path: [...at, entry.name, ...issue.path], message: '', zod: issue });
+        failed = true;
+        continue;
+      }
+      try {
+        const wanted = definition.needs(parsed.data);
+        needs = {
+          requestBody: needs.requestBody || wanted.requestBody === true,
+          responseHeaders: needs.responseHeaders || wanted.responseHeaders === true,
+          responseBody: needs.responseBody || wanted.responseBody === true,
+        };
+        filters.push(Object.freeze({ name: definition.name, order: definition.order, filter: definition.create(parsed.data, options.deps) }));
+      } catch (err) {
+        issues.push({ path: [...at, entry.name], message: `could not be set up: ${err instanceof Error ? err.message : String(err)}` });
+        failed = true;
+      }
+    }
+    if (failed) return;
+    // stable: filters of equal order keep their listed order
+    filters.sort((a, b) => a.order - b.order);
+    const tableRoute: TableRoute = Object.freeze({
+      id: route.id,
+      index,
+      filters: Object.freeze(filters),
+      needs: Object.freeze({ ...needs }),
+      budgetMs: route.budgetMs ?? config.defaults.budgetMs,
+      maxBodyBytes: route.maxBodyBytes ?? config.defaults.maxBodyBytes,
+      pathTemplate: pathLabel(route.match.path),
+      match: route.match,
+    });
+    routes.push(tableRoute);
+    try {
+      candidates.push({
+        index,
+        path: route.match.path,
+        item: {
+          route: tableRoute,
+          hosts: compileHosts(route.match.hosts),
+          methods: route.match.methods ? new Set(route.match.methods) : null,
+          headers: (route.match.headers ?? []).map((p) => ({ name: p.name, test: compileValueTest(p) })),
+          query: (route.match.query ?? []).map((p) => ({ name: p.name, test: compileValueTest(p) })),
+        },
+      });
+    } catch (err) {
+      issues.push({ path: ['routes', index, 'match'], message: err instanceof Error ? err.message : String(err) });
+    }
+  });
+
+  const built = buildPathIndex(candidates);
+  issues.push(...built.issues);
+  if (issues.length > 0) return { ok: false, errors: issuesToErrors(file, config.routes, issues) };
+  return { ok: true, table: new RouteTable(config, routes, built.index) };
+}
+
+/** As buildRouteTable, but throws ConfigValidationError (carrying every error) on a bad config. */
+export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY, deps: FilterDeps = { now: Date.now }): RouteTable {
+  const built = buildRouteTable(config, { registry, deps });
+  if (!built.ok) throw new ConfigValidationError(built.errors);
+  return built.table;
+}
+

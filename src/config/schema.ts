@@ -1,0 +1,371 @@
+// The config file's schema (zod, strict objects: an unknown key is an error) and the types the rest
+// of gatehouse reads. Filter configs are validated against each filter's own schema from the
+// registry, so the schema is built per registry (`buildConfigSchema`). docs/config.md is the
+// reference for every field; keep the two in step.
+import { z } from 'zod';
+import type { FilterDefinition } from '../pipeline/types.js';
+import { canonicalizePath } from './path.js';
+
+// ---- the types the rest of gatehouse reads -------------------------------------------------------
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  /** `host:port` as grpc-js binds it (IPv6 in brackets) */
+  readonly address: string;
+}
+
+export interface TlsConfig {
+  /** absolute (relative paths in the file are resolved against the file's directory) */
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** when set, Envoy must present a client certificate signed by this CA */
+  readonly caFile?: string;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export type Unmatched = 'deny' | 'pass';
+
+export type PathMatch =
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'template'; readonly value: string }
+  | { readonly kind: 'regex'; readonly value: string };
+
+export type ValuePredicate =
+  | { readonly kind: 'exact'; readonly value: string }
+  | { readonly kind: 'prefix'; readonly value: string }
+  | { readonly kind: 'regex'; readonly value: string }
+  | { readonly kind: 'present'; readonly value: boolean };
+
+export type NamedPredicate = { readonly name: string } & ValuePredicate;
+
+export interface RouteMatchConfig {
+  /** lower-case host names, `*.suffix` wildcards or `*`; absent = any host */
+  readonly hosts?: readonly string[];
+  readonly path: PathMatch;
+  /** upper-case; absent = any method */
+  readonly methods?: readonly string[];
+  readonly headers?: readonly NamedPredicate[];
+  readonly query?: readonly NamedPredicate[];
+}
+
+export interface RouteFilterConfig {
+  readonly name: string;
+  /** the filter's config as written; `compileRouteTable` parses it with the filter's schema */
+  readonly config: unknown;
+}
+
+export interface RouteConfig {
+  readonly id: string;
+  readonly match: RouteMatchConfig;
+  readonly budgetMs?: number;
+  readonly maxBodyBytes?: number;
+  readonly filters: readonly RouteFilterConfig[];
+}
+
+export interface GatehouseConfig {
+  /** where the config came from, for messages (set by parseConfig) */
+  readonly source?: { readonly file: string };
+  readonly listen: { readonly grpc: ListenAddress; readonly admin: ListenAddress };
+  readonly tls?: TlsConfig;
+  readonly unmatched: Unmatched;
+  readonly defaults: { readonly budgetMs: number; readonly maxBodyBytes: number };
+  /** what gatehouse must know about the Envoy in front of it */
+  readonly envoy: { readonly messageTimeoutMs: number };
+  readonly telemetry: {
+    readonly logLevel: LogLevel;
+    readonly serviceName: string;
+    readonly otlpEndpoint?: string;
+    readonly accessLog: boolean;
+  };
+  readonly shutdown: { readonly graceMs: number };
+  readonly routes: readonly RouteConfig[];
+}
+
+// ---- defaults --------------------------------------------------------------------------------------
+
+export const DEFAULTS = {
+  grpcListen: '0.0.0.0:9001',
+  adminListen: '0.0.0.0:9002',
+  unmatched: 'deny' as Unmatched,
+  budgetMs: 150,
+  maxBodyBytes: 1_048_576,
+  messageTimeoutMs: 200,
+  logLevel: 'info' as LogLevel,
+  serviceName: 'gatehouse',
+  accessLog: true,
+  graceMs: 20_000,
+} as const;
+
+/** the largest body a route may buffer: gatehouse holds it in memory for the request's lifetime */
+export const MAX_BODY_BYTES_LIMIT = 64 * 1024 * 1024;
+export const ROUTE_ID = /^[a-z0-9_.-]{1,64}$/;
+
+// ---- value parsers shared with the env overrides ----------------------------------------------------
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+
+const HOSTNAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+export function parseListenAddress(text: string): Parsed<ListenAddress> {
+  const bad = (why: string): Parsed<ListenAddress> => ({ ok: false, message: `must be host:port (e.g. 0.0.0.0:9001 or [::]:9001): ${why}, got ${JSON.stringify(text)}` });
+  let host: string;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close === -1 || text[close + 1] !== ':') return bad('an IPv6 host needs "]:" before the port');
+    host = text.slice(1, close);
+    portText = text.slice(close + 2);
+    if (!/^[0-9A-Fa-f:.]+$/.test(host) || !host.includes(':')) return bad('not an IPv6 address');
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon === -1) return bad('no port');
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host === '') return bad('no host');
+    if (host.includes(':')) return bad('an IPv6 host must be in brackets');
+    if (!HOSTNAME.test(host)) return bad('not a host name or IPv4 address');
+  }
+  if (!/^[0-9]{1,5}$/.test(portText)) return bad('the port is not a number');
+  const port = Number(portText);
+  if (port > 65535) return bad('the port is above 65535');
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return { ok: true, value: { host, port, address } };
+}
+
+export function parseOtlpEndpoint(text: string): Parsed<string> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { ok: false, message: `must be an http(s) URL, got ${JSON.stringify(text)}` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { ok: false, message: `must be an http(s) URL, got ${JSON.stringify(text)}` };
+  return { ok: true, value: text };
+}
+
+/** Compile a config regex once; a syntax error becomes the message. Matching is full-string (anchored). */
+export function compileRegex(source: string): Parsed<RegExp> {
+  try {
+    return { ok: true, value: new RegExp(`^(?:${source})$`) };
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '') : String(err);
+    return { ok: false, message: `invalid regular expression ${JSON.stringify(source)}: ${detail}` };
+  }
+}
+
+// ---- the schema ------------------------------------------------------------------------------------
+
+const listenAddress = z.string().transform((text, ctx) => {
+  const parsed = parseListenAddress(text);
+  if (parsed.ok) return parsed.value;
+  ctx.addIssue({ code: 'custom', message: parsed.message });
+  return z.NEVER;
+});
+
+const positiveInt = (max: number) => z.int().min(1).max(max);
+
+const regexString = z.string().superRefine((source, ctx) => {
+  const compiled = compileRegex(source);
+  if (!compiled.ok) ctx.addIssue({ code: 'custom', message: compiled.message });
+});
+
+const hostPattern = z
+  .string()
+  .transform((s) => s.toLowerCase().replace(/\.$/, ''))
+  .superRefine((host, ctx) => {
+    if (host === '*') return;
+    if (/:[0-9]*$/.test(host) && !host.endsWith(']')) {
+      ctx.addIssue({ code: 'custom', message: `must not include a port (ports are ignored when matching), got ${JSON.stringify(host)}` });
+      return;
+    }
+    const name = host.startsWith('*.') ? host.slice(2) : host;
+    if (/^\[[0-9a-f:.]+\]$/.test(name) && !host.startsWith('*.')) return;
+    if (!HOSTNAME.test(name)) {
+      ctx.addIssue({ code: 'custom', message: `must be a host name, "*.suffix" or "*", got ${JSON.stringify(host)}` });
+    }
+  });
+
+const METHOD = /^[A-Za-z]+$/;
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** one-of objects: exactly one of the listed keys, written as `{ exact: ... }` etc. */
+function exactlyOne<K extends string>(value: Record<string, unknown>, keys: readonly K[], ctx: z.RefinementCtx): K | undefined {
+  const present = keys.filter((k) => value[k] !== undefined);
+  if (present.length === 1) return present[0];
+  ctx.addIssue({
+    code: 'custom',
+    message: present.length === 0 ? `needs one of: ${keys.join(', ')}` : `needs exactly one of ${keys.join(', ')}, got ${present.join(' and ')}`,
+  });
+  return undefined;
+}
+
+function checkConfigPath(kind: 'exact' | 'prefix' | 'template', path: string, ctx: z.RefinementCtx): void {
+  const at = [kind];
+  if (!path.startsWith('/')) {
+    ctx.addIssue({ code: 'custom', path: at, message: `must start with "/", got ${JSON.stringify(path)}` });
+    return;
+  }
+  if (path.includes('?')) {
+    ctx.addIssue({ code: 'custom', path: at, message: 'must not contain "?" (match query parameters with match.query)' });
+    return;
+  }
+  if (kind !== 'exact' && path.includes('*')) {
+    ctx.addIssue({ code: 'custom', path: at, message: kind === 'prefix' ? 'must not contain "*" (a prefix already matches everything after it; use regex for more)' : 'must not contain "*" (use a prefix path for "everything below")' });
+    return;
+  }
+  // templates with constrained params carry a regex in parentheses: only the literal parts are checked
+  const literal = kind === 'template' ? path.replace(/\([^)]*\)/g, '') : path;
+  const canonical = canonicalizePath(literal);
+  if (!canonical.ok) {
+    ctx.addIssue({ code: 'custom', path: at, message: `is not a usable path: ${canonical.reason.replace(/^the path /, '')}` });
+  } else if (canonical.path !== literal) {
+    ctx.addIssue({
+      code: 'custom',
+      path: at,
+      message: `must be written in canonical form (decoded, no "." or ".." or empty segments), i.e. ${JSON.stringify(canonical.path)}; requests are matched after the same normalization`,
+    });
+  }
+}
+
+const pathMatch = z
+  .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), template: z.string().optional(), regex: regexString.optional() })
+  .transform((value, ctx): PathMatch => {
+    const kind = exactlyOne(value, ['exact', 'prefix', 'template', 'regex'] as const, ctx);
+    if (kind === undefined) return z.NEVER;
+    const text = value[kind]!;
+    if (kind !== 'regex') checkConfigPath(kind, text, ctx);
+    if (kind === 'template' && !/:[A-Za-z_]/.test(text)) {
+      ctx.addIssue({ code: 'custom', path: [kind], message: 'has no ":param"; use an exact path' });
+    }
+    return { kind, value: text };
+  });
+
+const namedPredicate = (what: 'header' | 'query parameter') =>
+  z
+    .strictObject({
+      name: what === 'header' ? z.string().regex(HEADER_NAME, 'must be an HTTP header name (token characters)').transform((s) => s.toLowerCase()) : z.string().min(1, 'must not be empty'),
+      exact: z.string().optional(),
+      prefix: z.string().optional(),
+      regex: regexString.optional(),
+      present: z.boolean().optional(),
+    })
+    .transform((value, ctx): NamedPredicate => {
+      const kind = exactlyOne(value, ['exact', 'prefix', 'regex', 'present'] as const, ctx);
+      if (kind === undefined) return z.NEVER;
+      if (kind === 'present') return { name: value.name, kind, value: value.present! };
+      return { name: value.name, kind, value: value[kind]! };
+    });
+
+const routeMatch = z.strictObject({
+  hosts: z.array(hostPattern).min(1, 'must list at least one host (leave hosts out to match any host)').optional(),
+  path: pathMatch,
+  methods: z
+    .array(z.string().regex(METHOD, 'must be an HTTP method name (letters only)').transform((s) => s.toUpperCase()))
+    .min(1, 'must list at least one method (leave methods out to match any method)')
+    .optional(),
+  headers: z.array(namedPredicate('header')).optional(),
+  query: z.array(namedPredicate('query parameter')).optional(),
+});
+
+function filterEntry(registry: ReadonlyMap<string, FilterDefinition>) {
+  return z.record(z.string(), z.unknown()).transform((entry, ctx): RouteFilterConfig => {
+    const keys = Object.keys(entry);
+    if (keys.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a map with exactly one key, the filter name (e.g. "- headers: {...}"), got ${keys.length === 0 ? 'none' : `${keys.length}: ${keys.join(', ')}`}`,
+      });
+      return z.NEVER;
+    }
+    const name = keys[0]!;
+    const config = entry[name];
+    const definition = registry.get(name);
+    if (!definition) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `unknown filter ${JSON.stringify(name)}; known filters: ${[...registry.keys()].sort().join(', ')}` });
+      return z.NEVER;
+    }
+    // `- headers:` with nothing after it is YAML null: treat as an empty config
+    const parsed = definition.configSchema.safeParse(config ?? {});
+    if (!parsed.success) {
+      // carried whole in params so the message can describe the offending value (issues.ts)
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message, params: { filterIssue: issue } });
+      return z.NEVER;
+    }
+    return { name, config: config ?? {} };
+  });
+}
+
+export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition>) {
+  const route = z
+    .strictObject({
+      id: z.string().regex(ROUTE_ID, 'must be 1-64 characters of a-z 0-9 _ . - (it is a metric label)'),
+      match: routeMatch,
+      budgetMs: positiveInt(60_000).optional(),
+      maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).optional(),
+      filters: z.array(filterEntry(registry)).default([]),
+    })
+    .superRefine((r, ctx) => {
+      const seen = new Map<string, number>();
+      r.filters.forEach((f, i) => {
+        const first = seen.get(f.name);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['filters', i], message: `filter ${JSON.stringify(f.name)} is listed twice (also filters[${first}]); a route runs each filter once` });
+        } else seen.set(f.name, i);
+      });
+    });
+
+  return z
+    .strictObject({
+      listen: z
+        .strictObject({ grpc: listenAddress.prefault(DEFAULTS.grpcListen), admin: listenAddress.prefault(DEFAULTS.adminListen) })
+        .prefault({}),
+      tls: z
+        .strictObject({
+          certFile: z.string().min(1, 'must not be empty'),
+          keyFile: z.string().min(1, 'must not be empty'),
+          caFile: z.string().min(1, 'must not be empty').optional(),
+        })
+        .optional(),
+      unmatched: z.enum(['deny', 'pass']).default(DEFAULTS.unmatched),
+      defaults: z
+        .strictObject({ budgetMs: positiveInt(60_000).default(DEFAULTS.budgetMs), maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).default(DEFAULTS.maxBodyBytes) })
+        .prefault({}),
+      envoy: z.strictObject({ messageTimeoutMs: positiveInt(600_000).default(DEFAULTS.messageTimeoutMs) }).prefault({}),
+      telemetry: z
+        .strictObject({
+          logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default(DEFAULTS.logLevel),
+          serviceName: z.string().min(1, 'must not be empty').default(DEFAULTS.serviceName),
+          otlpEndpoint: z
+            .string()
+            .superRefine((s, ctx) => {
+              const parsed = parseOtlpEndpoint(s);
+              if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+            })
+            .optional(),
+          accessLog: z.boolean().default(DEFAULTS.accessLog),
+        })
+        .prefault({}),
+      shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
+      routes: z.array(route).default([]),
+    })
+    .superRefine((c, ctx) => {
+      const limit = c.envoy.messageTimeoutMs;
+      const budgetMessage = (budget: number) =>
+        `${budget} ms must stay below envoy.messageTimeoutMs (${limit} ms), or Envoy gives up before gatehouse answers`;
+      if (c.defaults.budgetMs >= limit) ctx.addIssue({ code: 'custom', path: ['defaults', 'budgetMs'], message: budgetMessage(c.defaults.budgetMs) });
+      const ids = new Map<string, number>();
+      c.routes.forEach((r, i) => {
+        if (r.budgetMs !== undefined && r.budgetMs >= limit) ctx.addIssue({ code: 'custom', path: ['routes', i, 'budgetMs'], message: budgetMessage(r.budgetMs) });
+        const first = ids.get(r.id);
+        if (first !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['routes', i, 'id'], message: `duplicate route id ${JSON.stringify(r.id)} (also routes[${first}])` });
+        } else ids.set(r.id, i);
+      });
+    });
+}
+
+export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
