@@ -1,0 +1,70 @@
+// Dynamic-security verifier cost beside the node:crypto primitives it cannot avoid. Bounded loops
+// (~1 s per measurement), one core, nothing printed.
+import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
+import type { SignedRequest } from '../../src/protocol/signing/verifier.js';
+import type { ProtocolBenchRow } from './types.js';
+
+const MEASURE_MS = 1000;
+const SLICES = 20;
+
+/**
+ * Measures two functions in alternating slices (~MEASURE_MS each in total) so both see the same
+ * machine load, and returns operations per second for each.
+ */
+function opsPerSecPair(a: () => unknown, b: () => unknown): [number, number] {
+  for (let i = 0; i < 200; i++) {
+    a();
+    b();
+  }
+  const totals = [
+    { fn: a, ops: 0, ns: 0n },
+    { fn: b, ops: 0, ns: 0n },
+  ];
+  const sliceNs = BigInt(Math.round((MEASURE_MS / SLICES) * 1e6));
+  for (let slice = 0; slice < SLICES; slice++) {
+    for (const total of totals) {
+      const start = process.hrtime.bigint();
+      let now = start;
+      while (now - start < sliceNs) {
+        for (let i = 0; i < 20; i++) total.fn();
+        total.ops += 20;
+        now = process.hrtime.bigint();
+      }
+      total.ns += now - start;
+    }
+  }
+  return [totals[0]!.ops / (Number(totals[0]!.ns) / 1e9), totals[1]!.ops / (Number(totals[1]!.ns) / 1e9)];
+}
+
+function primitive(algorithm: 'ecdsa-p256-sha256' | 'ed25519', body: Uint8Array): () => boolean {
+  const message = new Uint8Array(64).fill(1);
+  if (algorithm === 'ed25519') {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const signature = sign(null, message, privateKey);
+    return () => createHash('sha256').update(body).digest().length === 32 && verify(null, message, publicKey, signature);
+  }
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const signature = sign('sha256', message, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  return () => createHash('sha256').update(body).digest().length === 32 && verify('sha256', message, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature);
+}
+
+async function row(world: World, algorithm: 'ecdsa-p256-sha256' | 'ed25519', body: Uint8Array): Promise<ProtocolBenchRow> {
+  const request: SignedRequest = await world.sign({ method: 'POST', authority: 'api.example.com', path: '/v1/transfers', query: 'dry_run=1', body });
+  const first = world.verify(request);
+  if (!first.ok) throw new Error(`bench request does not verify: ${first.code}`);
+  const [operation, raw] = opsPerSecPair(() => world.verify(request), primitive(algorithm, body));
+  return {
+    operation: `verify signed request, ${algorithm}, ${body.length}-byte body (credential cached)`,
+    opsPerSec: Math.round(operation),
+    primitive: { description: `${algorithm} verify of a 64-byte message + SHA-256 of the ${body.length}-byte body`, opsPerSec: Math.round(raw) },
+    overheadRatio: Number((raw / operation).toFixed(3)),
+  };
+}
+
+export default async function signingBench(): Promise<ProtocolBenchRow[]> {
+  const body = new Uint8Array(256).fill(0x61);
+  const p256 = await createWorld({ requestAlgorithm: 'ecdsa-p256-sha256' });
+  const ed25519 = await createWorld({ requestAlgorithm: 'ed25519' });
+  return [await row(p256, 'ecdsa-p256-sha256', body), await row(ed25519, 'ed25519', body)];
+}
