@@ -9,7 +9,7 @@ export interface Health {
   live(): boolean;
   /** false: don't send traffic (config not loaded yet, draining, dependency down) */
   ready(): boolean;
-  /** why: merged into the /readyz body, e.g. `{ config: "loaded", draining: false }` */
+  /** why: merged into the /readyz body (its `status` field is the server's), e.g. `{ config: "loaded", draining: false }` */
   details?(): object;
 }
 
@@ -85,7 +85,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
         } catch (err) {
           details = { details_error: err instanceof Error ? err.message : String(err) };
         }
-        sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', ...details });
+        sendJson(res, ready ? 200 : 503, { ...details, status: ready ? 'ready' : 'not_ready' });
       },
     ],
   ]);

@@ -214,3 +214,40 @@ test('with OTLP: a new trace is sampled by ratio; the exported root has no paren
     await rx.close();
   }
 });
+
+test('with OTLP: export failures are logged, rate-limited, and never thrown', async () => {
+  let posts = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { posts++; res.writeHead(400, { 'content-type': 'application/json' }); res.end('{"code":3,"message":"bad"}'); });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const warnings: Record<string, unknown>[] = [];
+  const { createLogger } = await import('./logger.js');
+  const logger = createLogger({ level: 'warn', destination: { write: (s: string) => { warnings.push(JSON.parse(s) as Record<string, unknown>); } } });
+  try {
+    const tracing = createTracing({
+      serviceName: 'g',
+      otlp: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces` },
+      logger,
+      batch: { maxExportBatchSize: 1, scheduledDelayMillis: 1 },
+    });
+    for (let i = 0; i < 3; i++) tracing.startRequestSpan('s', VALID, undefined).end('allow', 200);
+    for (let waited = 0; posts < 3 && waited < 5000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(posts, 3, 'one batch per span');
+    await tracing.shutdown();
+    const failures = warnings.filter((w) => w.msg === 'span export failed');
+    assert.equal(failures.length, 1, 'one warning a minute at most');
+    assert.equal(failures[0]!.dropped_spans, 1);
+    assert.match(JSON.stringify(failures[0]!.err), /Bad Request/);
+
+    // a failure while flushing at shutdown is logged; shutdown itself resolves
+    const late = createTracing({ serviceName: 'g', otlp: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces` }, logger });
+    late.startRequestSpan('s', VALID, undefined).end('allow', 200);
+    await late.shutdown();
+    assert.equal(warnings.at(-1)!.msg, 'span export at shutdown failed');
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => { server.close(() => { resolve(); }); });
+  }
+});

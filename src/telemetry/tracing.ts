@@ -207,8 +207,10 @@ class IdOnlyTracing implements Tracing {
 class SdkTracing implements Tracing {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: Tracer;
+  private readonly logger: Logger | undefined;
 
   constructor(options: TracingOptions, exporter: SpanExporter) {
+    this.logger = options.logger;
     const attributes: Record<string, string> = { 'service.name': options.serviceName };
     if (options.serviceVersion !== undefined) attributes['service.version'] = options.serviceVersion;
     this.provider = new BasicTracerProvider({
@@ -241,8 +243,13 @@ class SdkTracing implements Tracing {
     return new SdkSpan(span, own.traceId, formatTraceparent(own.traceId, own.spanId, (own.traceFlags & 1) === 1), state);
   }
 
+  /** flushes what is batched; an export failure here is logged, not thrown (shutdown goes on) */
   async shutdown(): Promise<void> {
-    await this.provider.shutdown();
+    try {
+      await this.provider.shutdown();
+    } catch (err) {
+      this.logger?.warn({ err }, 'span export at shutdown failed');
+    }
   }
 }
 
