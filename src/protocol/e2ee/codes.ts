@@ -23,8 +23,8 @@ export const E2EE_FAILURES = {
   },
   e2ee_inner_malformed: { status: 400, meaning: 'The ciphertext opened but its plaintext framing is invalid (content-type length past the end, or a content type outside visible ASCII).' },
   // Gateway side, on the response.
-  e2ee_response_too_large: { status: 502, meaning: 'The upstream response is larger than the configured limit for encryption (default 8 MiB).' },
-  e2ee_response_content_type_invalid: { status: 502, meaning: 'The upstream Content-Type cannot be carried: over 255 bytes or outside visible ASCII and space.' },
+  e2ee_upstream_too_large: { status: 502, meaning: 'The upstream response is larger than the configured limit for encryption (default 8 MiB).' },
+  e2ee_upstream_content_type_invalid: { status: 502, meaning: 'The upstream Content-Type cannot be carried: over 255 bytes or outside visible ASCII and space.' },
   // A bug, never an answer to input: the property tests assert no input reaches it.
   e2ee_internal_error: { status: 500, meaning: 'An unexpected exception inside the e2ee library.' },
 } as const satisfies Record<string, { status: 400 | 401 | 413 | 415 | 500 | 502; meaning: string }>;

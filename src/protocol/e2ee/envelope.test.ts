@@ -171,8 +171,8 @@ describe('refusals', () => {
   test('a response too large or with an uncarriable content type is refused at the gateway', () => {
     const opened = decryptRequest({ ...binding, body: seal().body, contentType: E2EE_REQUEST_MEDIA_TYPE }, { ...deps, limits: { maxRequestBytes: 4096, maxResponseBytes: 100 } });
     assert.ok(opened.ok);
-    assert.equal(codeOf(opened.response.encrypt(Buffer.alloc(101), null)), 'e2ee_response_too_large');
-    assert.equal(codeOf(opened.response.encrypt(Buffer.alloc(10), 'text/plain; x=é')), 'e2ee_response_content_type_invalid');
+    assert.equal(codeOf(opened.response.encrypt(Buffer.alloc(101), null)), 'e2ee_upstream_too_large');
+    assert.equal(codeOf(opened.response.encrypt(Buffer.alloc(10), 'text/plain; x=é')), 'e2ee_upstream_content_type_invalid');
     assert.ok(opened.response.encrypt(Buffer.alloc(100), null).ok);
   });
 

@@ -313,10 +313,10 @@ export class ResponseEncrypter {
    */
   encrypt(body: Uint8Array, contentType: string | null, options: { responseNonce?: Uint8Array } = {}): EncryptedBody | E2eeFailure {
     try {
-      if (body.length > this.maxResponseBytes) return e2eeFailure('e2ee_response_too_large', `${body.length} bytes > ${this.maxResponseBytes}`);
+      if (body.length > this.maxResponseBytes) return e2eeFailure('e2ee_upstream_too_large', `${body.length} bytes > ${this.maxResponseBytes}`);
       if (contentType !== null) {
         const problem = boundedField('contentType', contentType, true, true);
-        if (problem !== undefined) return e2eeFailure('e2ee_response_content_type_invalid', problem);
+        if (problem !== undefined) return e2eeFailure('e2ee_upstream_content_type_invalid', problem);
       }
       const responseNonce = options.responseNonce ?? randomBytes(responseNonceLength(this.context.suite));
       const { key, nonce } = gatehouseResponseKeyMaterial(this.context, this.enc, responseNonce);
