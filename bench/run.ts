@@ -13,10 +13,11 @@
 //
 // Results: a table on stdout, everything as JSON in bench/results/latest.json.
 //
-//   npm run bench -- [--duration 5] [--warm-up 1] [--only ceiling] [--no-protocol] [--no-extproc]
+//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part>] [--no-protocol] [--no-extproc]
+//                    [--gatehouse-config bench/gatehouse-bench.yaml]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -34,7 +35,7 @@ import {
 } from './extproc-load.js';
 import { protocolTable, runProtocolBenches, type ProtocolModuleResult } from './protocol/index.js';
 import { fmt, table } from './table.js';
-import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats } from './target.js';
+import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats, type RunningProcess } from './target.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_CPU = '0';
@@ -52,7 +53,7 @@ interface TargetSpec {
   requires: string[];
 }
 
-async function targets(): Promise<TargetSpec[]> {
+async function targets(gatehouseConfig: string): Promise<TargetSpec[]> {
   const ceilingH = await freePort();
   const ceilingB = await freePort();
   const gatehouseGrpc = await freePort();
@@ -70,11 +71,11 @@ async function targets(): Promise<TargetSpec[]> {
       name: 'gatehouse headers-only route', role: 'target', scenario: 'headers-only',
       command: ['node', 'dist/src/main.js'],
       env: {
-        GATEHOUSE_CONFIG: 'bench/gatehouse-bench.yaml',
+        GATEHOUSE_CONFIG: gatehouseConfig,
         GATEHOUSE_GRPC_LISTEN: `127.0.0.1:${gatehouseGrpc}`,
         GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${gatehouseAdmin}`,
       },
-      requires: ['dist/src/main.js', 'bench/gatehouse-bench.yaml'],
+      requires: ['dist/src/main.js', gatehouseConfig],
     },
   ];
 }
@@ -113,7 +114,7 @@ interface Options {
 async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<ExtprocResult> {
   const scenario = buildScenario(t.scenario);
   const base = { name: t.name, role: t.role, scenario: t.scenario, messagesPerStream: scenario.messages.length };
-  const missing = t.requires.filter((f) => !existsSync(join(repoRoot, f)));
+  const missing = t.requires.filter((f) => !existsSync(resolve(repoRoot, f)));
   if (missing.length > 0) return { ...base, status: 'skipped', reason: `not built/written yet: ${missing.join(', ')}` };
 
   const dataFile = join(workDir, `${t.scenario}.bin`);
@@ -121,10 +122,15 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
   const port = portOf(t);
   const cpu = opts.pin ? LOAD_CPU : undefined;
   const h2 = { port, dataFile, ...(cpu !== undefined ? { cpu } : {}) };
-  const proc = await startProcess({
-    command: t.command, ...(t.env !== undefined ? { env: t.env } : {}), cwd: repoRoot,
-    ...(opts.pin ? { cpu: SERVER_CPU } : {}), port, readyTimeoutMs: 20_000,
-  });
+  let proc: RunningProcess;
+  try {
+    proc = await startProcess({
+      command: t.command, ...(t.env !== undefined ? { env: t.env } : {}), cwd: repoRoot,
+      ...(opts.pin ? { cpu: SERVER_CPU } : {}), port, readyTimeoutMs: 20_000,
+    });
+  } catch (err) {
+    return { ...base, status: 'failed', reason: `could not start: ${err instanceof Error ? err.message : String(err)}` };
+  }
   try {
     // 1. are the answers real successes?
     const preFramed = await verifyPreFramed(port, scenario);
@@ -222,6 +228,7 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '5' },
       'warm-up': { type: 'string', default: '1' },
       only: { type: 'string' },
+      'gatehouse-config': { type: 'string', default: 'bench/gatehouse-bench.yaml' },
       'no-protocol': { type: 'boolean', default: false },
       'no-extproc': { type: 'boolean', default: false },
     },
@@ -248,7 +255,7 @@ async function main(): Promise<number> {
       if (!pin) console.log('warning: taskset or a second core unavailable: server and h2load share the CPUs');
       const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
       try {
-        for (const t of await targets()) {
+        for (const t of await targets(values['gatehouse-config'])) {
           if (values.only !== undefined && !t.name.includes(values.only)) continue;
           process.stdout.write(`  ${t.name} [${t.scenario}] … `);
           const r = await measure(t, { durationSec, warmUpSec, pin }, workDir);
