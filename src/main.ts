@@ -1,0 +1,63 @@
+// The gatehouse process: load config (GATEHOUSE_CONFIG, else the embedded dev default), start,
+// hot-reload routes, and on SIGTERM drain and exit 0. Exit 2 on an invalid config at start.
+import { loadConfig } from './config/load.js';
+import { watchRoutes } from './reload.js';
+import { startGatehouse, StartupError } from './gatehouse.js';
+
+const EMBEDDED_WARNING = `
+  ┌────────────────────────────────────────────────────────────────────────────┐
+  │ gatehouse is running on its EMBEDDED DEVELOPMENT DEFAULT                   │
+  │   example routes, in-memory stores, generated dev keys, loopback only.     │
+  │   Not for production: set GATEHOUSE_CONFIG to your config file.            │
+  └────────────────────────────────────────────────────────────────────────────┘
+`;
+
+async function main(): Promise<void> {
+  const loaded = loadConfig();
+  if (!loaded.ok) {
+    process.stderr.write(`gatehouse: cannot start, ${loaded.file} is invalid:\n${loaded.errors.map((e) => `  ${e.format()}`).join('\n')}\n`);
+    process.exit(2);
+  }
+  if (loaded.embeddedDefault) process.stderr.write(EMBEDDED_WARNING);
+  let gatehouse;
+  try {
+    gatehouse = await startGatehouse({ config: loaded.config });
+  } catch (error) {
+    process.stderr.write(`gatehouse: cannot start: ${error instanceof StartupError ? `\n${error.message}` : String(error)}\n`);
+    process.exit(2);
+  }
+  const { logger } = gatehouse.telemetry;
+  if (loaded.embeddedDefault) logger.warn({ config: loaded.file }, 'running on the embedded development default: not for production');
+  for (const warning of loaded.warnings) logger.warn({ config: loaded.file }, warning.format());
+  const watcher = watchRoutes(loaded.file, loaded.config, gatehouse);
+  process.on('SIGHUP', () => void watcher.check());
+  logger.info(
+    { grpc_port: gatehouse.grpcPort, admin_port: gatehouse.adminPort, config: loaded.file, env_overrides: loaded.envOverrides, routes: gatehouse.routes.current().routes.length },
+    'listening',
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting for the drain');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, grace_ms: loaded.config.shutdown.graceMs }, 'draining: readiness off, refusing new streams');
+    watcher.close();
+    gatehouse.stop().then(
+      (finished) => {
+        logger.info({ finished_in_grace: finished }, 'stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+await main();
