@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { createPrivateKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseDictionary } from '../../src/protocol/common/sfv.js';
+import { decodeCompactJws } from '../../src/protocol/signing/jws.js';
+import { importPublicJwk } from '../../src/protocol/signing/keys.js';
+import { ENROLLMENT_PROOF_TYPE, REQUIRED_COMPONENTS, normalizePublicJwk } from '../../src/protocol/signing/profile.js';
+import { createWorld, requestInput } from '../../src/protocol/signing/test-support.js';
+import { buildEnrollmentRequest, contentDigest, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from './signing.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+test('contentDigest reproduces RFC 9530 Appendix D for {"hello": "world"}', async () => {
+  assert.equal(await contentDigest(new TextEncoder().encode('{"hello": "world"}')), 'sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:');
+});
+
+test('signRequest adds exactly the four profile headers, covering the required components with the profile parameters in order', async () => {
+  const world = await createWorld();
+  const body = new TextEncoder().encode('{"amount":"1.00"}');
+  const headers = await signRequest(
+    { method: 'POST', authority: 'api.example.com', path: '/v1/pay', query: 'a=1', body },
+    { credential: world.credential, signer: world.ephemeralSigner, now: world.now, nonce: 'AAAAAAAAAAAAAAAAAAAAAA', expiresInSeconds: 20 },
+  );
+  assert.deepEqual(Object.keys(headers).sort(), ['content-digest', 'device-credential', 'signature', 'signature-input']);
+  const input = parseDictionary(headers['signature-input']!)?.get('sig');
+  assert.ok(input?.kind === 'inner-list');
+  assert.deepEqual(input.items.map((i) => i.value.value), [...REQUIRED_COMPONENTS]);
+  assert.deepEqual([...input.params.keys()], ['created', 'expires', 'nonce', 'keyid', 'alg', 'tag']);
+  assert.equal(input.params.get('expires')?.value, world.now + 20);
+  assert.equal(input.params.get('keyid')?.value, await jwkThumbprint(world.ephemeralSigner.publicJwk));
+  const signature = parseDictionary(headers.signature!)?.get('sig');
+  assert.ok(signature?.kind === 'item' && signature.value.type === 'bytes');
+  assert.equal(signature.value.value.length, 64, 'ECDSA signatures are raw r‖s');
+  const verdict = world.verify(requestInput({ method: 'POST', authority: 'api.example.com', path: '/v1/pay', query: 'a=1', body }, headers, world.now));
+  assert.ok(verdict.ok, verdict.ok ? '' : verdict.code);
+  assert.equal(verdict.nonce, 'AAAAAAAAAAAAAAAAAAAAAA');
+});
+
+test('a keystore-backed signer plugs in through RequestSigner (here a node:crypto key standing in for the Secure Enclave)', async () => {
+  const world = await createWorld();
+  // A keystore returns DER for ECDSA; the RequestSigner contract is raw r‖s, which node gives with ieee-p1363.
+  const keystoreSigner = (privateKey: KeyObject, signer: RequestSigner): RequestSigner => ({
+    algorithm: signer.algorithm,
+    publicJwk: signer.publicJwk,
+    sign: (data) => Promise.resolve(new Uint8Array(nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }))),
+  });
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = normalizePublicJwk(publicKey.export({ format: 'jwk' }));
+  assert.ok(jwk);
+  const signer = keystoreSigner(createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' })), { algorithm: 'ecdsa-p256-sha256', publicJwk: jwk, sign: () => Promise.reject(new Error('unused')) });
+  const request = await buildEnrollmentRequest({ challenge: 'enroll.x', deviceSigner: signer, attestation: { format: 'gh-jws-verdict', evidence: 'e' } });
+  const proof = decodeCompactJws(request.proof);
+  assert.ok(proof);
+  assert.deepEqual(proof.header, { alg: 'ES256', typ: ENROLLMENT_PROOF_TYPE });
+  assert.deepEqual(proof.payload, { chl: 'enroll.x' });
+  const imported = importPublicJwk(request.deviceKey);
+  assert.ok(imported);
+  const { verifyDecodedJws } = await import('../../src/protocol/signing/jws.js');
+  assert.ok(verifyDecodedJws(proof, 'ecdsa-p256-sha256', ENROLLMENT_PROOF_TYPE, imported.key));
+  assert.ok(world.device.deviceId.length === 43);
+});
+
+test('generateSigner makes ed25519 and P-256 keys whose signatures node verifies', async () => {
+  for (const algorithm of ['ed25519', 'ecdsa-p256-sha256'] as const) {
+    const signer = await generateSigner(algorithm);
+    const imported = importPublicJwk(signer.publicJwk);
+    assert.ok(imported);
+    assert.equal(imported.algorithm, algorithm);
+    const data = new TextEncoder().encode('hello');
+    const { verifyRaw } = await import('../../src/protocol/signing/keys.js');
+    assert.ok(verifyRaw(algorithm, imported.key, data, await signer.sign(data)));
+  }
+});
+
+test('the SDK and every module it loads use no Node built-in at run time, so it bundles for browsers and React Native', () => {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const source = readFileSync(file, 'utf8');
+    for (const match of source.matchAll(/^import\s+(type\s+)?[^'"]*from\s+'([^']+)'/gm)) {
+      const [, typeOnly, specifier] = match as unknown as [string, string | undefined, string];
+      if (typeOnly !== undefined) continue;
+      assert.ok(!specifier.startsWith('node:') && specifier !== 'jose', `${file} imports ${specifier} at run time`);
+      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier.replace(/\.js$/, '.ts')));
+    }
+  };
+  visit(resolve(here, 'signing.ts'));
+  assert.ok(seen.size >= 5, [...seen].join(', '));
+});
