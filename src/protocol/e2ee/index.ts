@@ -38,4 +38,4 @@ export {
   type GatewayKey,
   type KeyConfig,
 } from './keys.js';
-export { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, generateX25519KeyPair, x25519PrivateKeyFromRaw, x25519RawPublicKey } from './hpke.js';
+export { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, generateX25519KeyPair, x25519PrivateKeyFromRaw, x25519RawPrivateKey, x25519RawPublicKey } from './hpke.js';
