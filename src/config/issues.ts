@@ -102,5 +102,6 @@ export function issuesToErrors(file: string, root: unknown, issues: readonly Raw
       push(issue.path, issue.message);
     }
   }
-  return out;
+  // in file order (stable: errors on one line keep the schema's order)
+  return out.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }

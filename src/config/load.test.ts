@@ -1,0 +1,434 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { applyEnv, defaultConfigPath, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
+import type { GatehouseConfig } from './schema.js';
+
+function errorsOf(result: ConfigResult | { ok: false; errors: readonly { format(): string }[] } | { ok: true }): string[] {
+  assert.equal(result.ok, false, 'expected the config to be refused');
+  return (result as { errors: readonly { format(): string }[] }).errors.map((e) => e.format());
+}
+
+function valid(text: string, file = 'gatehouse.yaml'): GatehouseConfig {
+  const result = parseConfig(text, file);
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.format()).join('\n'));
+  return result.config;
+}
+
+const ROUTE = `
+routes:
+  - id: accounts
+    match: { path: { prefix: /v1/accounts/ } }
+`;
+
+test('a full config parses into the documented shape with every value as written', () => {
+  const config = valid(`
+listen: { grpc: "0.0.0.0:9101", admin: "[::1]:9102" }
+unmatched: pass
+defaults: { budgetMs: 120, maxBodyBytes: 2048 }
+envoy: { messageTimeoutMs: 250 }
+telemetry: { logLevel: warn, serviceName: gh, otlpEndpoint: "http://otel:4318", accessLog: false }
+shutdown: { graceMs: 5000 }
+routes:
+  - id: accounts-read
+    match:
+      hosts: [API.Example.com, "*.example.com"]
+      path: { template: /v1/accounts/:accountId }
+      methods: [get, HEAD]
+      headers: [{ name: X-App-Version, exact: "1.2" }, { name: x-beta, present: false }]
+      query: [{ name: lang, regex: "ko|en" }]
+    budgetMs: 100
+    maxBodyBytes: 65536
+    filters:
+      - headers: { request: { set: { X-Gateway: gatehouse } } }
+`);
+  assert.deepEqual(JSON.parse(JSON.stringify(config)), {
+    source: { file: 'gatehouse.yaml' },
+    listen: { grpc: { host: '0.0.0.0', port: 9101, address: '0.0.0.0:9101' }, admin: { host: '::1', port: 9102, address: '[::1]:9102' } },
+    unmatched: 'pass',
+    defaults: { budgetMs: 120, maxBodyBytes: 2048 },
+    envoy: { messageTimeoutMs: 250 },
+    telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
+    shutdown: { graceMs: 5000 },
+    routes: [
+      {
+        id: 'accounts-read',
+        match: {
+          path: { kind: 'template', value: '/v1/accounts/:accountId' },
+          hosts: ['api.example.com', '*.example.com'],
+          methods: ['GET', 'HEAD'],
+          headers: [
+            { name: 'x-app-version', kind: 'exact', value: '1.2' },
+            { name: 'x-beta', kind: 'present', value: false },
+          ],
+          query: [{ name: 'lang', kind: 'regex', value: 'ko|en' }],
+        },
+        budgetMs: 100,
+        maxBodyBytes: 65536,
+        filters: [{ name: 'headers', config: { request: { set: { 'X-Gateway': 'gatehouse' } } } }],
+      },
+    ],
+  });
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.routes[0]!.match), 'the config is deeply frozen');
+});
+
+test('omitted sections take the documented defaults', () => {
+  const config = valid(ROUTE);
+  assert.equal(config.listen.grpc.address, '0.0.0.0:9001');
+  assert.equal(config.listen.admin.address, '0.0.0.0:9002');
+  assert.equal(config.unmatched, 'deny');
+  assert.deepEqual({ ...config.defaults }, { budgetMs: 150, maxBodyBytes: 1048576 });
+  assert.equal(config.envoy.messageTimeoutMs, 200);
+  assert.deepEqual({ ...config.telemetry }, { logLevel: 'info', serviceName: 'gatehouse', accessLog: true });
+  assert.equal(config.shutdown.graceMs, 20000);
+  assert.equal(config.tls, undefined);
+  assert.deepEqual(config.routes[0]!.filters, []);
+});
+
+test('an unknown filter is an error naming file, line, route, field and the known filters', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - id: a
+    match: { path: { exact: /a } }
+  - id: accounts
+    match: { path: { prefix: /v1/ } }
+    filters:
+      - hedaers: {}
+`,
+      'routes.yaml',
+    ),
+  );
+  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: headers']);
+});
+
+test("a filter's own schema error carries the full field path below the filter", () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - id: a
+  - id: b
+  - id: accounts
+    match: { path: { prefix: /v1/ } }
+    filters:
+      - headers: { request: { set: { X-Foo: "bad\\u0001value" } } }
+`,
+      'routes.yaml',
+    ),
+  );
+  assert.ok(errors.includes('routes.yaml:7: routes[2] (id "accounts"): filters[0].headers.request.set.X-Foo: must not contain control characters'), errors.join('\n'));
+});
+
+test('an unknown key is an error that lists the keys allowed there, at top level, in a route and in a filter', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `listen: { grpc: "0.0.0.0:1", gprc: "x" }
+routse: []
+routes:
+  - id: a
+    match: { path: { exact: /a }, method: [GET] }
+    filters:
+      - headers: { requets: {} }
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:1: listen.gprc: unknown key; allowed here: grpc, admin',
+    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, routes',
+    'c.yaml:5: routes[0] (id "a"): match.method: unknown key; allowed here: hosts, path, methods, headers, query',
+    'c.yaml:7: routes[0] (id "a"): filters[0].headers.requets: unknown key; allowed here: request, response',
+  ]);
+});
+
+test('a value of the wrong type says what was expected and what was found', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `unmatched: maybe
+defaults: { budgetMs: "100", maxBodyBytes: 1.5 }
+telemetry: { accessLog: "yes", logLevel: loud }
+routes:
+  - id: a
+    match: { path: { exact: /a }, methods: [1] }
+    budgetMs: 0
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:1: unmatched: must be one of "deny", "pass", got the string "maybe"',
+    'c.yaml:2: defaults.budgetMs: must be a number, got the string "100"',
+    'c.yaml:2: defaults.maxBodyBytes: must be an integer, got number 1.5',
+    'c.yaml:3: telemetry.logLevel: must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got the string "loud"',
+    'c.yaml:3: telemetry.accessLog: must be true or false, got the string "yes"',
+    'c.yaml:6: routes[0] (id "a"): match.methods[0]: must be a string, got number 1',
+    'c.yaml:7: routes[0] (id "a"): budgetMs: must be at least 1, got number 0',
+  ]);
+});
+
+test('a missing required field is reported at its parent', () => {
+  const errors = errorsOf(parseConfig('routes:\n  - id: a\n    filters: []\n', 'c.yaml'));
+  assert.deepEqual(errors, ['c.yaml:2: routes[0] (id "a"): match: is required']);
+});
+
+test('bad regular expressions in path, header and query predicates are errors with the reason', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - id: r
+    match:
+      path: { regex: "^/v1/(x" }
+      headers: [{ name: x-a, regex: "[" }]
+      query: [{ name: q, regex: "a{2,1}" }]
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:4: routes[0] (id "r"): match.path.regex: invalid regular expression "^/v1/(x": Unterminated group',
+    'c.yaml:5: routes[0] (id "r"): match.headers[0].regex: invalid regular expression "[": Unterminated character class',
+    'c.yaml:6: routes[0] (id "r"): match.query[0].regex: invalid regular expression "a{2,1}": numbers out of order in {} quantifier',
+  ]);
+});
+
+test('a duplicate route id and a filter listed twice are errors naming both places', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - id: a
+    match: { path: { exact: /a } }
+  - id: b
+    match: { path: { exact: /b } }
+    filters: [{ headers: {} }, { headers: {} }]
+  - id: a
+    match: { path: { exact: /c } }
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:6: routes[1] (id "b"): filters[1]: filter "headers" is listed twice (also filters[0]); a route runs each filter once',
+    'c.yaml:7: routes[2] (id "a"): id: duplicate route id "a" (also routes[0])',
+  ]);
+});
+
+test('bad listen addresses are errors that show the expected form', () => {
+  const errors = errorsOf(parseConfig('listen: { grpc: "9001", admin: "::1:9002" }\n' + ROUTE, 'c.yaml'));
+  assert.deepEqual(errors, [
+    'c.yaml:1: listen.grpc: must be host:port (e.g. 0.0.0.0:9001 or [::]:9001): no port, got "9001"',
+    'c.yaml:1: listen.admin: must be host:port (e.g. 0.0.0.0:9001 or [::]:9001): an IPv6 host must be in brackets, got "::1:9002"',
+  ]);
+  assert.match(errorsOf(parseConfig('listen: { grpc: "0.0.0.0:70000" }\n' + ROUTE, 'c.yaml'))[0]!, /the port is above 65535/);
+});
+
+test('YAML syntax errors carry the line', () => {
+  const errors = errorsOf(parseConfig('listen:\n  grpc: "0.0.0.0:1"\nroutes: [\n  - id: a\n', 'c.yaml'));
+  assert.equal(errors.length >= 1, true);
+  assert.match(errors[0]!, /^c\.yaml:\d+: YAML syntax error: /);
+  const dup = errorsOf(parseConfig('unmatched: deny\nunmatched: pass\n', 'c.yaml'));
+  assert.deepEqual(dup, ['c.yaml:2: YAML syntax error: Map keys must be unique']);
+});
+
+test('an empty file, a non-map file and a missing file are errors, not crashes', () => {
+  assert.deepEqual(errorsOf(parseConfig('', 'c.yaml')), ['c.yaml: the file is empty; expected a map with listen, routes, ...']);
+  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, routes)']);
+  assert.match(errorsOf(loadConfigFile('/nonexistent/gatehouse.yaml'))[0]!, /^\/nonexistent\/gatehouse\.yaml: cannot read the file: ENOENT/);
+});
+
+test('path kinds: exactly one, canonical, and no "?" or "*" where they would mislead', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - { id: a, match: { path: {} } }
+  - { id: b, match: { path: { exact: /a, prefix: /b } } }
+  - { id: c, match: { path: { exact: "/a/../b" } } }
+  - { id: d, match: { path: { prefix: "/a?x=1" } } }
+  - { id: e, match: { path: { prefix: "/a/*" } } }
+  - { id: f, match: { path: { template: "/a/b" } } }
+  - { id: g, match: { path: { exact: "/a%41" } } }
+  - { id: h, match: { path: { template: "/a/:id/*" } } }
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:2: routes[0] (id "a"): match.path: needs one of: exact, prefix, template, regex',
+    'c.yaml:3: routes[1] (id "b"): match.path: needs exactly one of exact, prefix, template, regex, got exact and prefix',
+    'c.yaml:4: routes[2] (id "c"): match.path.exact: must be written in canonical form (decoded, no "." or ".." or empty segments), i.e. "/b"; requests are matched after the same normalization',
+    'c.yaml:5: routes[3] (id "d"): match.path.prefix: must not contain "?" (match query parameters with match.query)',
+    'c.yaml:6: routes[4] (id "e"): match.path.prefix: must not contain "*" (a prefix already matches everything after it; use regex for more)',
+    'c.yaml:7: routes[5] (id "f"): match.path.template: has no ":param"; use an exact path',
+    'c.yaml:8: routes[6] (id "g"): match.path.exact: must be written in canonical form (decoded, no "." or ".." or empty segments), i.e. "/aA"; requests are matched after the same normalization',
+    'c.yaml:9: routes[7] (id "h"): match.path.template: must not contain "*" (use a prefix path for "everything below")',
+  ]);
+});
+
+test('two templates of one shape with different parameter names are refused', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - { id: a, match: { path: { template: "/v1/x/:id" } } }
+  - { id: b, match: { path: { template: "/v1/x/:key" } } }
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:3: routes[1] (id "b"): match.path.template: has the same shape as routes[0]\'s template "/v1/x/:id"; routes on one path shape must use the same template text (parameter names included)',
+  ]);
+});
+
+test('hosts with a port and predicates with two conditions are errors', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - id: a
+    match:
+      path: { prefix: / }
+      hosts: ["api.example.com:443", "bad host"]
+      headers: [{ name: x, exact: "1", present: true }, { name: "x y", present: true }]
+      query: [{ name: q }]
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:5: routes[0] (id "a"): match.hosts[0]: must not include a port (ports are ignored when matching), got "api.example.com:443"',
+    'c.yaml:5: routes[0] (id "a"): match.hosts[1]: must be a host name, "*.suffix" or "*", got "bad host"',
+    'c.yaml:6: routes[0] (id "a"): match.headers[0]: needs exactly one of exact, prefix, regex, present, got exact and present',
+    'c.yaml:6: routes[0] (id "a"): match.headers[1].name: must be an HTTP header name (token characters)',
+    'c.yaml:7: routes[0] (id "a"): match.query[0]: needs one of: exact, prefix, regex, present',
+  ]);
+});
+
+test("budgets must stay below Envoy's message timeout", () => {
+  const errors = errorsOf(
+    parseConfig(
+      `defaults: { budgetMs: 200 }
+routes:
+  - { id: a, match: { path: { exact: /a } }, budgetMs: 250 }
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:1: defaults.budgetMs: 200 ms must stay below envoy.messageTimeoutMs (200 ms), or Envoy gives up before gatehouse answers',
+    'c.yaml:3: routes[0] (id "a"): budgetMs: 250 ms must stay below envoy.messageTimeoutMs (200 ms), or Envoy gives up before gatehouse answers',
+  ]);
+  valid('envoy: { messageTimeoutMs: 500 }\ndefaults: { budgetMs: 400 }\n' + ROUTE);
+});
+
+test('warnings: no routes at all, and a regex route shadowed by a catch-all prefix', () => {
+  const empty = parseConfig('unmatched: deny\n', 'c.yaml');
+  assert.ok(empty.ok);
+  assert.deepEqual(
+    empty.warnings.map((w) => w.format()),
+    ['c.yaml: routes: no routes: every request is denied (unmatched: deny)'],
+  );
+  const shadowed = parseConfig(
+    `routes:
+  - { id: all, match: { path: { prefix: / } } }
+  - { id: legacy, match: { path: { regex: "/legacy/[0-9]+" } } }
+`,
+    'c.yaml',
+  );
+  assert.ok(shadowed.ok);
+  assert.deepEqual(
+    shadowed.warnings.map((w) => w.format()),
+    ['c.yaml:3: routes[1] (id "legacy"): match.path.regex: can never match: regex paths are tried after prefixes, and routes[0] (prefix "/" with no other predicates) takes every request first'],
+  );
+});
+
+test('relative TLS paths resolve against the config file directory', () => {
+  const config = valid('tls: { certFile: certs/tls.crt, keyFile: /abs/tls.key }\n' + ROUTE, '/etc/gatehouse/config.yaml');
+  assert.deepEqual({ ...config.tls }, { certFile: '/etc/gatehouse/certs/tls.crt', keyFile: '/abs/tls.key' });
+});
+
+test('env overrides win over the file and report what they changed', () => {
+  const config = valid(ROUTE);
+  const result = applyEnv(config, {
+    GATEHOUSE_GRPC_LISTEN: '127.0.0.1:7001',
+    GATEHOUSE_ADMIN_LISTEN: '[::]:7002',
+    GATEHOUSE_LOG_LEVEL: 'debug',
+    GATEHOUSE_OTLP_ENDPOINT: 'https://otel.example.com/v1/traces',
+    GATEHOUSE_UNMATCHED: 'pass',
+    GATEHOUSE_TLS_CERT_FILE: '/run/tls/tls.crt',
+    GATEHOUSE_TLS_KEY_FILE: '/run/tls/tls.key',
+    GATEHOUSE_TLS_CA_FILE: '',
+  });
+  assert.ok(result.ok);
+  assert.equal(result.config.listen.grpc.address, '127.0.0.1:7001');
+  assert.equal(result.config.listen.admin.address, '[::]:7002');
+  assert.equal(result.config.telemetry.logLevel, 'debug');
+  assert.equal(result.config.telemetry.otlpEndpoint, 'https://otel.example.com/v1/traces');
+  assert.equal(result.config.unmatched, 'pass');
+  assert.deepEqual({ ...result.config.tls }, { certFile: '/run/tls/tls.crt', keyFile: '/run/tls/tls.key' });
+  assert.deepEqual(result.applied, [
+    'GATEHOUSE_GRPC_LISTEN',
+    'GATEHOUSE_ADMIN_LISTEN',
+    'GATEHOUSE_LOG_LEVEL',
+    'GATEHOUSE_OTLP_ENDPOINT',
+    'GATEHOUSE_UNMATCHED',
+    'GATEHOUSE_TLS_CERT_FILE',
+    'GATEHOUSE_TLS_KEY_FILE',
+  ]);
+  assert.ok(Object.isFrozen(result.config));
+  assert.equal(config.unmatched, 'deny', 'the input config is untouched');
+  const none = applyEnv(config, {});
+  assert.ok(none.ok && none.config === config && none.applied.length === 0);
+});
+
+test('invalid env values are errors naming the variable', () => {
+  const errors = errorsOf(
+    applyEnv(valid(ROUTE), {
+      GATEHOUSE_GRPC_LISTEN: 'nope',
+      GATEHOUSE_LOG_LEVEL: 'loud',
+      GATEHOUSE_OTLP_ENDPOINT: 'ftp://x',
+      GATEHOUSE_UNMATCHED: 'allow',
+      GATEHOUSE_TLS_CERT_FILE: '/a.crt',
+    }),
+  );
+  assert.deepEqual(errors, [
+    'environment: GATEHOUSE_GRPC_LISTEN: must be host:port (e.g. 0.0.0.0:9001 or [::]:9001): no port, got "nope"',
+    'environment: GATEHOUSE_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    'environment: GATEHOUSE_OTLP_ENDPOINT: must be an http(s) URL, got "ftp://x"',
+    'environment: GATEHOUSE_UNMATCHED: must be deny or pass, got "allow"',
+    'environment: GATEHOUSE_TLS_KEY_FILE: must be set too: the config file has no tls section, and GATEHOUSE_TLS_CERT_FILE alone does not enable TLS',
+  ]);
+});
+
+test('loadConfig uses GATEHOUSE_CONFIG, applies env, and checks that TLS files are readable', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, 'tls: { certFile: tls.crt, keyFile: tls.key }\n' + ROUTE);
+  writeFileSync(join(dir, 'tls.crt'), 'x');
+  const missing = loadConfig({ env: { GATEHOUSE_CONFIG: file } });
+  assert.ok(!missing.ok);
+  assert.deepEqual(missing.errors.map((e) => e.format()), [`${file}: tls.keyFile: cannot read ${JSON.stringify(join(dir, 'tls.key'))}: ENOENT`]);
+  const fromEnv = loadConfig({ env: { GATEHOUSE_CONFIG: file, GATEHOUSE_TLS_KEY_FILE: join(dir, 'other.key') } });
+  assert.ok(!fromEnv.ok);
+  assert.deepEqual(fromEnv.errors.map((e) => e.format()), [`environment: GATEHOUSE_TLS_KEY_FILE: cannot read ${JSON.stringify(join(dir, 'other.key'))}: ENOENT`]);
+  writeFileSync(join(dir, 'tls.key'), 'x');
+  const good = loadConfig({ env: { GATEHOUSE_CONFIG: file, GATEHOUSE_UNMATCHED: 'pass' } });
+  assert.ok(good.ok);
+  assert.equal(good.embeddedDefault, false);
+  assert.equal(good.file, file);
+  assert.deepEqual(good.envOverrides, ['GATEHOUSE_UNMATCHED']);
+  assert.equal(good.config.unmatched, 'pass');
+});
+
+test('without GATEHOUSE_CONFIG the embedded dev default loads, says so, and listens on loopback', () => {
+  const result = loadConfig({ env: {} });
+  assert.ok(result.ok, result.ok ? '' : result.errors.map((e) => e.format()).join('\n'));
+  assert.equal(result.embeddedDefault, true);
+  assert.equal(result.file, defaultConfigPath());
+  assert.match(result.file, /config\/gatehouse\.dev\.yaml$/);
+  assert.equal(result.config.listen.grpc.address, '127.0.0.1:9001');
+  assert.equal(result.config.listen.admin.address, '127.0.0.1:9002');
+  assert.deepEqual(result.warnings, []);
+  assert.ok(result.config.routes.some((r) => r.match.path.kind === 'template'));
+  assert.ok(result.config.routes.some((r) => r.match.path.kind === 'prefix' && r.filters.some((f) => f.name === 'headers')));
+});
