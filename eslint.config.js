@@ -4,7 +4,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'src/gen/**', 'node_modules/**', 'proto/**', 'scripts/**', 'eslint.config.js'] },
+  // dot-files and .tmp/ are scratch space (tools write there), never part of the tree
+  { ignores: ['dist/**', 'src/gen/**', 'node_modules/**', 'proto/**', 'scripts/**', 'eslint.config.js', '.tmp/**', '**/.*'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
