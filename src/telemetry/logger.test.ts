@@ -140,3 +140,17 @@ test('redactQuery: long paths are cut, and the work stays linear', () => {
   assert.ok(out.endsWith('…'));
   assert.equal(redactQuery(`/b?t=${'s'.repeat(5000)}`), `/b?t=${REDACTED}`);
 });
+
+test('the cached ISO timestamp is the current millisecond, in pino\'s time format', async () => {
+  const { isoTimeCached } = await import('./logger.js');
+  const before = Date.now();
+  const first = isoTimeCached();
+  const match = /^,"time":"(.+)"$/.exec(first);
+  assert.ok(match);
+  const at = Date.parse(match[1]!);
+  assert.ok(at >= before && at <= Date.now());
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const later = /^,"time":"(.+)"$/.exec(isoTimeCached());
+  assert.ok(later);
+  assert.ok(Date.parse(later[1]!) > at, 'advances with the clock');
+});
