@@ -109,3 +109,23 @@ for (const [name, start] of Object.entries(frameworks)) {
     });
   });
 }
+
+test('onRefused sees the detail for the log; the client gets only the code', async (t) => {
+  const logged: string[] = [];
+  const server = createServer(passportRequestListener(verifier, (_req, res) => { res.end('handled'); }, { onRefused: (v) => logged.push(`${v.code}: ${v.detail}`) }));
+  const url = await listen(server);
+  t.after(() => { server.close(); });
+  const { status, body } = await get(url, 'a.b');
+  assert.equal(status, 401);
+  assert.deepEqual(body, { error: 'passport_refused', code: 'malformed' });
+  assert.deepEqual(logged, ['malformed: not three dot-separated parts']);
+});
+
+test('a handler that throws gets a 500, not an unhandled rejection', async (t) => {
+  const server = createServer(passportRequestListener(verifier, () => { throw new Error('handler bug'); }));
+  const url = await listen(server);
+  t.after(() => { server.close(); });
+  const { status, body } = await get(url, goodToken());
+  assert.equal(status, 500);
+  assert.deepEqual(body, { error: 'internal_error' });
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
 import { describe, test } from 'node:test';
 import * as fc from 'fast-check';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -111,6 +111,13 @@ const cases: Case[] = [
   },
   { name: 'a tampered signature (bytes swapped)', code: 'signature_invalid', token: () => `${goodHeader}.${goodPayload}.${Buffer.from(goodSignature, 'base64url').reverse().toString('base64url')}` },
   { name: 'a signature of the wrong length', code: 'signature_invalid', token: () => `${goodHeader}.${goodPayload}.${base64urlEncode(new Uint8Array(65))}` },
+  {
+    name: 'an ES256 signature in DER instead of r‖s', code: 'signature_invalid',
+    token: () => {
+      const input = fixedIssuer(es256).issuePassport(SAMPLE_SUBJECT).split('.').slice(0, 2).join('.');
+      return `${input}.${sign('sha256', Buffer.from(input), { key: signingKeyOf(es256.active), dsaEncoding: 'der' }).toString('base64url')}`;
+    },
+  },
   { name: 'a right kid signed by another key', code: 'signature_invalid', token: () => craftToken(header(eddsa), samplePayload(), otherKey.privateKey, 'EdDSA') },
   { name: 'no txn', code: 'missing_claim', token: () => { const { txn: _txn, ...rest } = samplePayload(); return craft(eddsa, rest); } },
   { name: 'no dev', code: 'missing_claim', token: () => { const { dev: _dev, ...rest } = samplePayload(); return craft(eddsa, rest); } },
