@@ -14,7 +14,7 @@
 // Results: a table on stdout, everything as JSON in bench/results/latest.json.
 //
 //   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part>] [--no-protocol] [--no-extproc]
-//                    [--gatehouse-config bench/gatehouse-bench.yaml]
+//                    [--gatehouse-config bench/gatehouse-bench.yaml] [--gatehouse-command "node dist/src/main.js"]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -53,7 +53,9 @@ interface TargetSpec {
   requires: string[];
 }
 
-async function targets(gatehouseConfig: string): Promise<TargetSpec[]> {
+const GATEHOUSE_COMMAND = 'node dist/src/main.js';
+
+async function targets(gatehouseConfig: string, gatehouseCommand = GATEHOUSE_COMMAND): Promise<TargetSpec[]> {
   const ceilingH = await freePort();
   const ceilingB = await freePort();
   const gatehouseGrpc = await freePort();
@@ -69,13 +71,13 @@ async function targets(gatehouseConfig: string): Promise<TargetSpec[]> {
     },
     {
       name: 'gatehouse headers-only route', role: 'target', scenario: 'headers-only',
-      command: ['node', 'dist/src/main.js'],
+      command: gatehouseCommand.split(' ').filter((w) => w !== ''),
       env: {
         GATEHOUSE_CONFIG: gatehouseConfig,
         GATEHOUSE_GRPC_LISTEN: `127.0.0.1:${gatehouseGrpc}`,
         GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${gatehouseAdmin}`,
       },
-      requires: ['dist/src/main.js', gatehouseConfig],
+      requires: gatehouseCommand === GATEHOUSE_COMMAND ? ['dist/src/main.js', gatehouseConfig] : [gatehouseConfig],
     },
   ];
 }
@@ -96,13 +98,23 @@ interface ExtprocResult {
   status: 'ok' | 'skipped' | 'failed';
   reason?: string;
   verification?: { preFramed: VerifyResult; envoyStyle: VerifyResult; h2loadSanity: { streams: number; dataBytesPerStream: number } };
-  peak?: { streamsPerSec: number; messagesPerSec: number; serverCpuCores: number; h2load: H2loadSummary };
+  peak?: {
+    streamsPerSec: number;
+    messagesPerSec: number;
+    /** server CPU seconds per wall second during the saturation run (1 = its whole core) */
+    serverCpuCores: number;
+    /** streams/s divided by the CPU share: what a whole core would do, less skewed by other load */
+    streamsPerCpuSec: number;
+    h2load: H2loadSummary;
+  };
   /** one stream in flight at a time (h2load -c 1 -m 1): the service time of a stream, no queueing */
   serial?: { streamsPerSec: number; latency: LatencyStats };
   halfPeak?: { targetRps: number; clients: number; rpsPerClient: number; achievedRps: number; latency: LatencyStats; h2load: H2loadSummary };
   memory?: MemoryStats;
   /** peak streams/s of this server / of the ceiling for the same scenario */
   ratioToCeiling?: number;
+  /** the same with streams per CPU-second */
+  ratioToCeilingPerCpu?: number;
 }
 
 interface Options {
@@ -169,7 +181,10 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
       ...base,
       status: 'ok',
       verification: { preFramed, envoyStyle, h2loadSanity: { streams: sanity.done, dataBytesPerStream: sanity.dataBytes / sanity.done } },
-      peak: { streamsPerSec: peakRun.reqPerSec, messagesPerSec: peakRun.reqPerSec * scenario.messages.length, serverCpuCores, h2load: peakRun },
+      peak: {
+        streamsPerSec: peakRun.reqPerSec, messagesPerSec: peakRun.reqPerSec * scenario.messages.length, serverCpuCores,
+        streamsPerCpuSec: peakRun.reqPerSec / serverCpuCores, h2load: peakRun,
+      },
       serial: { streamsPerSec: serialRun.reqPerSec, latency: serialLatency },
       halfPeak: { targetRps: rpsPerClient * clients, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
       memory,
@@ -201,7 +216,7 @@ const METHOD_NOTES = [
   'Load: h2load POSTs one pre-framed gRPC body per stream (every ProcessingRequest of the stream, 5-byte frame header each) to the Process path, headers content-type: application/grpc, te: trailers; it sends all messages at once and half-closes. Envoy instead sends request_headers, waits for the answer, later sends response_headers and waits again, then half-closes and resets. The server does the same work per message; h2load measures its processing ceiling and the service time of a whole stream, not Envoy\'s two round trips around the upstream.',
   'Peak: h2load -c 32 -m 16 for the duration after a warm-up, one stream = one HTTP request through Envoy. Latency: h2load --rps at half the measured peak (16 connections), p50/p99 from --log-file (start to end of response, both answers and trailers), the first second (or a fifth of the duration) left out.',
   'h2load --rps fires each connection\'s requests on a timer of at least 10 ms, so at half the peak the requests arrive in bursts every 10 ms and p50/p99 include the queueing of a burst: compare them between servers, not as Envoy\'s added latency. The serial columns (h2load -c 1 -m 1, one stream in flight) give the service time of one stream without queueing.',
-  'Server pinned to core 0 and h2load to core 1 with taskset; RSS from /proc/<pid>/status after the runs (VmHWM = peak, VmRSS = now); server CPU = (utime+stime) during the saturation run / its wall time.',
+  'Server pinned to core 0 and h2load to core 1 with taskset; RSS from /proc/<pid>/status after the runs (VmHWM = peak, VmRSS = now); server CPU = (utime+stime) during the saturation run (warm-up included) / its wall time; streams per CPU-second = peak / that share, a figure less skewed when other processes take part of core 0. The ceiling is measured again after the targets when a target ran; ratios are to the mean of the ceiling runs.',
   'Verified per server before measuring: the same bytes over node:http2 (HTTP 200, grpc-status 0, answers decode to the matching ProcessingResponse oneofs), Envoy\'s one-message-at-a-time sequence over grpc-js, and an h2load count run in which every stream received at least one gRPC frame per message. h2load itself only counts HTTP 2xx.',
 ];
 
@@ -209,13 +224,14 @@ function extprocTable(results: readonly ExtprocResult[]): string {
   const ok = results.filter((r) => r.status === 'ok');
   const rows = ok.map((r) => [
     r.name, r.scenario, r.peak?.streamsPerSec ?? Number.NaN, r.peak?.messagesPerSec ?? Number.NaN,
-    r.peak !== undefined ? `${Math.round(r.peak.serverCpuCores * 100)}%` : '',
+    r.peak !== undefined ? `${Math.round(r.peak.serverCpuCores * 100)}%` : '', r.peak?.streamsPerCpuSec ?? Number.NaN,
     r.halfPeak?.achievedRps ?? Number.NaN, r.halfPeak?.latency.p50Ms ?? Number.NaN, r.halfPeak?.latency.p99Ms ?? Number.NaN,
     r.serial?.latency.p50Ms ?? Number.NaN, r.serial?.latency.p99Ms ?? Number.NaN,
     r.memory?.peakRssMiB ?? Number.NaN, r.memory?.rssMiB ?? Number.NaN,
     r.ratioToCeiling !== undefined ? `${(r.ratioToCeiling * 100).toFixed(0)}%` : '',
+    r.ratioToCeilingPerCpu !== undefined ? `${(r.ratioToCeilingPerCpu * 100).toFixed(0)}%` : '',
   ]);
-  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling'], rows)];
+  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '/CPU-s', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling', 'per CPU-s'], rows)];
   for (const r of results.filter((x) => x.status !== 'ok')) {
     lines.push(`  ${r.name} [${r.scenario}]: ${r.status.toUpperCase()}: ${r.reason ?? ''}`);
   }
@@ -229,6 +245,8 @@ async function main(): Promise<number> {
       'warm-up': { type: 'string', default: '1' },
       only: { type: 'string' },
       'gatehouse-config': { type: 'string', default: 'bench/gatehouse-bench.yaml' },
+      /** e.g. "node --cpu-prof dist/src/main.js" (split on spaces) */
+      'gatehouse-command': { type: 'string', default: GATEHOUSE_COMMAND },
       'no-protocol': { type: 'boolean', default: false },
       'no-extproc': { type: 'boolean', default: false },
     },
@@ -255,7 +273,7 @@ async function main(): Promise<number> {
       if (!pin) console.log('warning: taskset or a second core unavailable: server and h2load share the CPUs');
       const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
       try {
-        for (const t of await targets(values['gatehouse-config'])) {
+        for (const t of await targets(values['gatehouse-config'], values['gatehouse-command'])) {
           if (values.only !== undefined && !t.name.includes(values.only)) continue;
           process.stdout.write(`  ${t.name} [${t.scenario}] … `);
           const r = await measure(t, { durationSec, warmUpSec, pin }, workDir);
@@ -263,16 +281,38 @@ async function main(): Promise<number> {
           if (r.status === 'failed') failed = true;
           extproc.push(r);
         }
+        // The machine may be shared: measure the ceiling again after the targets, so that a drift in
+        // what the cores give shows (and the ratios use the mean of both ceiling runs).
+        const first = extproc.find((r) => r.role === 'ceiling' && r.status === 'ok');
+        if (first !== undefined && extproc.some((r) => r.role === 'target' && r.status === 'ok')) {
+          const again = (await targets(values['gatehouse-config'], values['gatehouse-command'])).find((t) => t.role === 'ceiling' && t.scenario === first.scenario);
+          if (again !== undefined) {
+            process.stdout.write(`  ${again.name} [${again.scenario}], again … `);
+            const r = await measure({ ...again, name: `${again.name}, again` }, { durationSec, warmUpSec, pin }, workDir);
+            console.log(r.status === 'ok' ? `${fmt(r.peak?.streamsPerSec ?? Number.NaN)} streams/s` : `${r.status}: ${(r.reason ?? '').split('\n')[0] ?? ''}`);
+            if (r.status === 'failed') failed = true;
+            extproc.push(r);
+          }
+        }
       } finally {
         rmSync(workDir, { recursive: true, force: true });
       }
       extproc = extproc.map((r) => {
-        const ceiling = extproc.find((c) => c.role === 'ceiling' && c.scenario === r.scenario && c.status === 'ok');
-        return r.peak !== undefined && ceiling?.peak !== undefined ? { ...r, ratioToCeiling: r.peak.streamsPerSec / ceiling.peak.streamsPerSec } : r;
+        // a repeated ceiling (after the targets) counts too: the ratio is to their mean
+        const ceilings = extproc.filter((c) => c.role === 'ceiling' && c.scenario === r.scenario).flatMap((c) => (c.peak !== undefined ? [c.peak] : []));
+        if (r.peak === undefined || ceilings.length === 0) return r;
+        const mean = (f: (p: NonNullable<ExtprocResult['peak']>) => number): number => ceilings.reduce((a, p) => a + f(p), 0) / ceilings.length;
+        return {
+          ...r,
+          ratioToCeiling: r.peak.streamsPerSec / mean((p) => p.streamsPerSec),
+          ratioToCeilingPerCpu: r.peak.streamsPerCpuSec / mean((p) => p.streamsPerCpuSec),
+        };
       });
       console.log(`\n${extprocTable(extproc)}`);
       console.log(`\n  Peak: h2load -c 32 -m 16, ${durationSec} s after ${warmUpSec} s warm-up. p50/p99: start to end of the whole stream at half that peak`);
       console.log('  (h2load --rps: bursts every 10 ms, queueing included); serial: one stream in flight. Server on core 0, h2load on core 1.');
+      console.log('  srv CPU: the server\'s share of its core during the peak run; /CPU-s: peak streams/s per CPU-second (less skewed by other');
+      console.log('  load on the core); "of ceiling": vs the mean of the ceiling runs of the same scenario, by peak and per CPU-second.');
       console.log('  h2load sends all of a stream\'s messages at once and half-closes; Envoy waits for each answer (see "method" in the JSON).');
     }
   }
