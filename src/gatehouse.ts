@@ -8,6 +8,7 @@ import { buildRouteTable, type RouteTable } from './config/routes.js';
 import type { GatehouseConfig } from './config/schema.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import type { RoutesSource } from './pipeline/routing.js';
+import type { FilterDefinition } from './pipeline/types.js';
 import { GatehouseServer } from './server.js';
 import { createTelemetry, type GatehouseTelemetry } from './telemetry/index.js';
 import type { DestinationStream } from 'pino';
@@ -20,6 +21,8 @@ export interface StartOptions {
   readonly logDestination?: DestinationStream;
   /** Node runtime metrics (off in tests that start many instances) */
   readonly runtimeMetrics?: boolean;
+  /** the filters routes may name; FILTER_REGISTRY unless a test adds its own */
+  readonly registry?: ReadonlyMap<string, FilterDefinition>;
 }
 
 /** Holds the current route table; streams take it when they start (RoutesSource). */
@@ -59,7 +62,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   });
   // telemetry.accessLog: false keeps metrics and traces but writes no per-request line.
   const telemetry: GatehouseTelemetry = config.telemetry.accessLog ? created : { ...created, accessLog: () => undefined };
-  const built = buildRouteTable(config, { registry: FILTER_REGISTRY, deps: { now: Date.now } });
+  const built = buildRouteTable(config, { registry: options.registry ?? FILTER_REGISTRY, deps: { now: Date.now } });
   if (!built.ok) throw new StartupError(built.errors.map((e) => e.format()).join('\n'));
   const routes = new LiveRoutes(built.table);
   const server = new GatehouseServer({

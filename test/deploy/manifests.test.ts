@@ -17,6 +17,10 @@ test('the ext_proc EnvoyFilter is a valid ExternalProcessor that lets gatehouse 
   assert.deepEqual(config.metadataOptions?.receivingNamespaces?.untyped, [METADATA_NAMESPACE]);
   assert.ok(config.requestAttributes.includes('xds.route_name'));
   assert.equal(config.grpcService?.targetSpecifier.case, 'envoyGrpc');
+  const envoyGrpc = config.grpcService?.targetSpecifier.case === 'envoyGrpc' ? config.grpcService.targetSpecifier.value : undefined;
+  // Envoy would send the cluster name (outbound|9001||...) as :authority, which Node's HTTP/2
+  // server refuses with RST_STREAM(PROTOCOL_ERROR): the stand-in found this.
+  assert.match(envoyGrpc?.authority ?? '', /^[a-z0-9.-]+$/, 'envoy_grpc.authority is a plain host name');
   const timeoutMs = Number(config.messageTimeout?.seconds ?? 0n) * 1000 + (config.messageTimeout?.nanos ?? 0) / 1e6;
   assert.ok(timeoutMs > 150, `message_timeout ${timeoutMs} ms leaves room for the default 150 ms route budget`);
 });
@@ -31,4 +35,7 @@ test('the ext_authz EnvoyFilter is a valid ExtAuthz that fails closed with 503 a
   assert.equal(config.statusOnError?.code, 503);
   assert.equal(config.encodeRawHeaders, true);
   assert.equal(config.services.case, 'grpcService');
+  const grpcService = config.services.case === 'grpcService' ? config.services.value : undefined;
+  const envoyGrpc = grpcService?.targetSpecifier.case === 'envoyGrpc' ? grpcService.targetSpecifier.value : undefined;
+  assert.match(envoyGrpc?.authority ?? '', /^[a-z0-9.-]+$/, 'envoy_grpc.authority is a plain host name');
 });
