@@ -26,16 +26,22 @@ function isRow(x: unknown): x is ProtocolBenchRow {
     && typeof p === 'object' && p !== null && typeof p['description'] === 'string' && typeof p['opsPerSec'] === 'number';
 }
 
+/** Checks what a module's default export returned and marks each row against the goal. */
+export function toModuleResult(name: string, rows: unknown): ProtocolModuleResult {
+  if (!Array.isArray(rows) || !rows.every(isRow)) return { module: name, status: 'failed', error: 'did not return ProtocolBenchRow[]', rows: [] };
+  return { module: name, status: 'ok', rows: rows.map((r) => ({ ...r, withinGoal: r.overheadRatio <= OVERHEAD_GOAL })) };
+}
+
 async function runOne(name: string): Promise<ProtocolModuleResult> {
   const url = new URL(`./${name}.bench.js`, import.meta.url);
-  if (!existsSync(fileURLToPath(url))) return { module: name, status: 'missing', rows: [] };
+  // compiled: the .js; from source under tsx: the .ts, imported by its .js name
+  const present = existsSync(fileURLToPath(url)) || existsSync(fileURLToPath(new URL(`./${name}.bench.ts`, import.meta.url)));
+  if (!present) return { module: name, status: 'missing', rows: [] };
   try {
     const mod: unknown = await import(url.href);
     const bench = (mod as { default?: unknown } | null)?.default;
     if (typeof bench !== 'function') throw new Error('no default export function');
-    const rows: unknown = await (bench as () => Promise<unknown>)();
-    if (!Array.isArray(rows) || !rows.every(isRow)) throw new Error('did not return ProtocolBenchRow[]');
-    return { module: name, status: 'ok', rows: rows.map((r) => ({ ...r, withinGoal: r.overheadRatio <= OVERHEAD_GOAL })) };
+    return toModuleResult(name, await (bench as () => Promise<unknown>)());
   } catch (err) {
     return { module: name, status: 'failed', error: err instanceof Error ? err.message : String(err), rows: [] };
   }
