@@ -401,7 +401,7 @@ test('invalid env values are errors naming the variable', () => {
 
 test('loadConfig uses GATEHOUSE_CONFIG, applies env, and checks that TLS files are readable', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => { rmSync(dir, { recursive: true, force: true }); });
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, 'tls: { certFile: tls.crt, keyFile: tls.key }\n' + ROUTE);
   writeFileSync(join(dir, 'tls.crt'), 'x');

@@ -1,6 +1,7 @@
 // Loading: YAML text → validated, defaulted, frozen GatehouseConfig; env-var overrides; the choice of
 // file (GATEHOUSE_CONFIG, else the embedded dev default). Nothing here throws on a bad config: every
 // problem comes back as a ConfigError naming file, line, route and field.
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
@@ -197,15 +198,21 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   return { ok: true, config: deepFreeze(config), warnings };
 }
 
+/** sha256 of config text: the watcher compares it to tell a real change from a touch */
+export function contentHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
 /** Read and parse a config file; a missing or unreadable file is an error like any other. */
-export function loadConfigFile(path: string, options: ParseOptions = {}): ConfigResult {
+export function loadConfigFile(path: string, options: ParseOptions = {}): ConfigResult & { readonly hash?: string } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     return { ok: false, errors: [configError({ file: path, field: '', message: `cannot read the file: ${err instanceof Error ? err.message : String(err)}` })] };
   }
-  return parseConfig(text, path, options);
+  const result = parseConfig(text, path, options);
+  return result.ok ? { ...result, hash: contentHash(text) } : result;
 }
 
 // ---- environment overrides -----------------------------------------------------------------------------
@@ -337,6 +344,8 @@ export type LoadResult =
       /** the GATEHOUSE_* variables that overrode the file */
       readonly envOverrides: readonly string[];
       readonly warnings: readonly ConfigError[];
+      /** of the file's text: hand it to ConfigWatcher as `initialHash` */
+      readonly hash: string;
     }
   | { readonly ok: false; readonly file: string; readonly errors: readonly ConfigError[] };
 
@@ -345,14 +354,14 @@ export interface LoadOptions extends ParseOptions {
 }
 
 /** Load a given file with the env overrides and file checks: what start-up and every reload do. */
-export function loadConfigFrom(file: string, options: LoadOptions = {}): ConfigResult & { readonly envOverrides?: readonly string[] } {
+export function loadConfigFrom(file: string, options: LoadOptions = {}): ConfigResult & { readonly envOverrides?: readonly string[]; readonly hash?: string } {
   const loaded = loadConfigFile(file, options);
   if (!loaded.ok) return loaded;
   const withEnv = applyEnv(loaded.config, options.env ?? process.env);
   if (!withEnv.ok) return withEnv;
   const missing = checkFiles(withEnv.config, withEnv.applied);
   if (missing.length > 0) return { ok: false, errors: missing };
-  return { ok: true, config: withEnv.config, warnings: loaded.warnings, envOverrides: withEnv.applied };
+  return { ok: true, config: withEnv.config, warnings: loaded.warnings, envOverrides: withEnv.applied, hash: loaded.hash ?? '' };
 }
 
 /** Start-up: GATEHOUSE_CONFIG names the file, else the embedded dev default; then env overrides. */
@@ -363,5 +372,5 @@ export function loadConfig(options: LoadOptions = {}): LoadResult {
   const file = embeddedDefault ? defaultConfigPath() : named;
   const loaded = loadConfigFrom(file, { ...options, env });
   if (!loaded.ok) return { ok: false, file, errors: loaded.errors };
-  return { ok: true, config: loaded.config, file, embeddedDefault, envOverrides: loaded.envOverrides ?? [], warnings: loaded.warnings };
+  return { ok: true, config: loaded.config, file, embeddedDefault, envOverrides: loaded.envOverrides ?? [], warnings: loaded.warnings, hash: loaded.hash ?? '' };
 }

@@ -9,14 +9,13 @@
 // end, so a reload never changes the chain under a request in flight. Listen addresses, TLS and
 // telemetry settings cannot change in a running process: a change to them is reported as
 // "requires restart" and the running values are kept, while the routes are applied.
-import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, realpath } from 'node:fs/promises';
+import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { FilterDefinition, FilterDeps } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
-import { applyEnv, checkFiles, deepFreeze, parseConfig } from './load.js';
+import { applyEnv, checkFiles, contentHash, deepFreeze, parseConfig } from './load.js';
 import { buildRouteTable, type RouteTable } from './routes.js';
 import type { GatehouseConfig } from './schema.js';
 
@@ -36,6 +35,8 @@ export interface ConfigWatcherOptions {
   readonly file: string;
   /** what is running now (from loadConfig + compileRouteTable at start) */
   readonly initial: ConfigSnapshot;
+  /** `hash` from loadConfig: the content `initial` came from. Without it the file is read (synchronously) now */
+  readonly initialHash?: string;
   readonly deps: FilterDeps;
   readonly registry?: ReadonlyMap<string, FilterDefinition>;
   /** the env overrides to re-apply on each reload; default process.env */
@@ -51,10 +52,6 @@ export interface ConfigWatcherOptions {
 }
 
 export type CheckOutcome = 'unchanged' | 'reloaded' | 'rejected' | 'closed';
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig): string[] {
   const out: string[] = [];
@@ -87,15 +84,18 @@ export class ConfigWatcher {
     this.file = resolve(options.file);
     this.snapshot = options.initial;
     this.watchDir(dirname(this.file));
-    void this.refreshTargetWatch();
-    // the content the initial config came from, so a no-op event right after start is ignored
-    void readFile(this.file, 'utf8').then(
-      (text) => {
-        this.runningHash ??= sha256(text);
-        this.lastSeen ??= this.runningHash;
-      },
-      () => undefined,
-    );
+    this.refreshTargetWatch();
+    // the content the running config came from: a change made after loading but before this watcher
+    // started is still a change, while an event for the same content is not
+    if (options.initialHash !== undefined && options.initialHash !== '') this.runningHash = options.initialHash;
+    else {
+      try {
+        this.runningHash = contentHash(readFileSync(this.file, 'utf8'));
+      } catch {
+        this.runningHash = undefined;
+      }
+    }
+    this.lastSeen = this.runningHash;
     const pollMs = options.pollMs ?? 5000;
     if (pollMs > 0) {
       this.pollTimer = setInterval(() => void this.check(), pollMs);
@@ -170,11 +170,11 @@ export class ConfigWatcher {
   }
 
   /** when the file is a symlink into another directory, watch that one too (and drop stale ones) */
-  private async refreshTargetWatch(): Promise<void> {
+  private refreshTargetWatch(): void {
     const own = dirname(this.file);
     let target: string | undefined;
     try {
-      target = dirname(await realpath(this.file));
+      target = dirname(realpathSync(this.file));
     } catch {
       target = undefined;
     }
@@ -208,9 +208,9 @@ export class ConfigWatcher {
       this.report('onRejected', [configError({ file: this.options.file, field: '', message: `cannot read the file (${code}); keeping the running config` })]);
       return 'rejected';
     }
-    await this.refreshTargetWatch();
-    if (this.closed) return 'closed';
-    const hash = sha256(text);
+    this.refreshTargetWatch();
+    if (this.isClosed()) return 'closed';
+    const hash = contentHash(text);
     if (hash === this.lastSeen) return 'unchanged';
     this.lastSeen = hash;
     if (hash === this.runningHash) return 'unchanged';

@@ -584,7 +584,11 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
 
   const built = buildPathIndex(candidates);
   issues.push(...built.issues);
-  if (issues.length > 0) return { ok: false, errors: issuesToErrors(file, config.routes, issues) };
+  if (issues.length > 0) {
+    // the routes in the shape they were written, so messages can quote ids and offending values
+    const written = { routes: config.routes.map((r) => ({ id: r.id, filters: r.filters.map((f) => ({ [f.name]: f.config })) })) };
+    return { ok: false, errors: issuesToErrors(file, written, issues) };
+  }
   return { ok: true, table: new RouteTable(config, routes, built.index) };
 }
 
