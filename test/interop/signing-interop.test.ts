@@ -91,8 +91,12 @@ describe('Python client (independent implementation from the spec)', { skip: pyt
     });
   }
 
-  test('re-derives the spec worked example (Ed25519 request) byte for byte from the document alone', () => {
-    const result = python(mkdtempSync(join(tmpdir(), 'gh-signing-doc-')), 'worked-example', { doc: DOC_PATH });
+  test('re-derives the spec worked example (Ed25519 request) byte for byte from the document alone', (t) => {
+    const state = mkdtempSync(join(tmpdir(), 'gh-signing-doc-'));
+    t.after(() => {
+      rmSync(state, { recursive: true, force: true });
+    });
+    const result = python(state, 'worked-example', { doc: DOC_PATH });
     const ours = result.ours as Record<string, string>;
     const documented = result.documented as Record<string, string>;
     assert.equal(ours['content-digest'], documented['content-digest']);
