@@ -1,0 +1,59 @@
+// Small helpers shared by the stand-in self-tests.
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { HeaderValueOptionSchema, HeaderValueSchema } from '../../src/gen/envoy/config/core/v3/base_pb.js';
+import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
+import { GrpcServiceSchema } from '../../src/gen/envoy/config/core/v3/grpc_service_pb.js';
+import { HeaderMutationSchema, type ProcessingRequest } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+import type { HttpHeaders } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+
+export function extProcConfig(init: MessageInitShape<typeof ExternalProcessorSchema> = {}): ReturnType<typeof create<typeof ExternalProcessorSchema>> {
+  return create(ExternalProcessorSchema, {
+    grpcService: create(GrpcServiceSchema, { targetSpecifier: { case: 'envoyGrpc', value: { clusterName: 'ext_proc_cluster' } } }),
+    ...init,
+  });
+}
+
+/** A set_headers entry carrying the value in raw_value (what Envoy reads). */
+export function setRaw(key: string, value: string, append?: boolean): ReturnType<typeof create<typeof HeaderValueOptionSchema>> {
+  return create(HeaderValueOptionSchema, {
+    header: create(HeaderValueSchema, { key, rawValue: Buffer.from(value, 'latin1') }),
+    ...(append === undefined ? {} : { append }),
+  });
+}
+
+/** A set_headers entry carrying the value only in `value` (which Envoy ignores, 5.2). */
+export function setValueOnly(key: string, value: string): ReturnType<typeof create<typeof HeaderValueOptionSchema>> {
+  return create(HeaderValueOptionSchema, { header: create(HeaderValueSchema, { key, value }) });
+}
+
+export function mutation(set: ReturnType<typeof setRaw>[], remove: string[] = []): ReturnType<typeof create<typeof HeaderMutationSchema>> {
+  return create(HeaderMutationSchema, { setHeaders: set, removeHeaders: remove });
+}
+
+export function headersOf(m: ProcessingRequest | undefined): HttpHeaders {
+  const r = m?.request;
+  if (r?.case === 'requestHeaders' || r?.case === 'responseHeaders') return r.value;
+  throw new Error(`not a headers message: ${r?.case ?? 'none'}`);
+}
+
+export function bodyOf(m: ProcessingRequest | undefined): { body: string; eos: boolean } {
+  const r = m?.request;
+  if (r?.case === 'requestBody' || r?.case === 'responseBody') return { body: Buffer.from(r.value.body).toString('latin1'), eos: r.value.endOfStream };
+  throw new Error(`not a body message: ${r?.case ?? 'none'}`);
+}
+
+/** Header pairs of an Envoy headers message: [key, raw_value] (and whether any `value` was set). */
+export function protoPairs(h: HttpHeaders): [string, string][] {
+  return (h.headers?.headers ?? []).map((x) => [x.key, Buffer.from(x.rawValue).toString('latin1')]);
+}
+
+export function kinds(msgs: ProcessingRequest[]): string[] {
+  return msgs.map((m) => m.request.case ?? 'none');
+}
+
+export function get(pairs: [string, string][], name: string): string | undefined {
+  return pairs.find(([n]) => n === name)?.[1];
+}
+export function getAll(pairs: [string, string][], name: string): string[] {
+  return pairs.filter(([n]) => n === name).map(([, v]) => v);
+}
