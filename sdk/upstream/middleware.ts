@@ -3,10 +3,8 @@
 // stay dev dependencies. A refused request gets the status from PASSPORT_FAILURES and a JSON body
 // { "error": "passport_refused", "code": "<code>" }; the handler is not called.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { PASSPORT_FAILURES, type PassportClaims, type PassportFailureCode, type PassportVerdict } from '../../src/protocol/passport/index.js';
+import { PASSPORT_FAILURES, PASSPORT_HEADER, type PassportClaims, type PassportFailureCode, type PassportVerdict } from '../../src/protocol/passport/index.js';
 import type { PassportVerifier } from './verifier.js';
-
-export const PASSPORT_HEADER = 'x-passport';
 
 export interface PassportMiddlewareOptions {
   /** lower-case header name; default x-passport */

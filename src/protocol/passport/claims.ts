@@ -2,6 +2,8 @@
 // and the verifier (after the signature) use, so the two sides cannot disagree about a claim.
 
 export const PASSPORT_TYP = 'passport+jwt';
+/** The request header the gateway sets and upstream middleware reads (lower case, as node exposes it). */
+export const PASSPORT_HEADER = 'x-passport';
 export const PASSPORT_ALGORITHMS = ['ES256', 'EdDSA'] as const;
 export type PassportAlgorithm = (typeof PASSPORT_ALGORITHMS)[number];
 /** The upper bound on exp − iat; a passport is for one request, not a session. */

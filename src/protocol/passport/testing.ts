@@ -43,7 +43,7 @@ export async function craftToken(header: Record<string, unknown>, payload: Recor
 }
 
 /** For headers jose refuses to produce (crit with an unknown extension): our own signer, same bytes rule. */
-export function craftTokenRaw(header: Record<string, unknown>, payload: Record<string, unknown>, key: KeyObject, alg: PassportAlgorithm): string {
+export function craftTokenRaw(header: Record<string, unknown>, payload: unknown, key: KeyObject, alg: PassportAlgorithm): string {
   const input = `${base64urlEncode(JSON.stringify({ ...header, alg }))}.${base64urlEncode(JSON.stringify(payload))}`;
   return `${input}.${signJws(alg, key, input).toString('base64url')}`;
 }

@@ -225,6 +225,12 @@ describe('properties', () => {
       fc.string(),
       fc.tuple(fc.oneof(headerPart, part), fc.oneof(jsonPart, part), part).map(([h, p, s]) => `${h}.${p}.${s}`),
       fc.tuple(headerPart, jsonPart).map(([h, p]) => `${h}.${p}.${goodSignature}`),
+      // validly signed, so the claim checks face arbitrary JSON: a sample payload with members
+      // replaced by anything, or any JSON value at all
+      fc.oneof(
+        fc.dictionary(fc.constantFrom(...Object.keys(samplePayload()), 'extra'), fc.jsonValue()).map((changes) => ({ ...samplePayload(), ...changes })),
+        fc.jsonValue(),
+      ).map((payload) => craftTokenRaw(header(eddsa), payload, signingKeyOf(eddsa.active), 'EdDSA')),
     );
     fc.assert(fc.property(tokenish, fc.double(), (token, now) => {
       const verdict = verifyPassportWithKeys(token, keys, policy, now);
