@@ -4,10 +4,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromJson, type DescMessage, type JsonValue, type MessageShape } from '@bufbuild/protobuf';
 import { parseAllDocuments } from 'yaml';
+import { findPackageRoot } from '../../src/config/load.js';
 import { ExternalProcessorSchema, type ExternalProcessor } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
 import { ExtAuthzSchema, type ExtAuthz } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
 
-export const DEPLOY_ISTIO = join(import.meta.dirname, '../../deploy/istio');
+// found from the package root, so this works from dist/ (the demo) as well as from the sources
+export const DEPLOY_ISTIO = join(findPackageRoot(), 'deploy/istio');
 
 interface EnvoyFilterPatch {
   patch?: { value?: { name?: string; typed_config?: Record<string, JsonValue> } };

@@ -1,0 +1,106 @@
+// `npm run demo`: gatehouse on its embedded dev config, the Envoy stand-in configured with the
+// shipped EnvoyFilter, and an echo upstream, all on loopback. Each scenario prints what the client
+// sent, what it got back and what the upstream saw. Later features add their scenarios here.
+import { loadConfig } from '../src/config/load.js';
+import { startGatehouse } from '../src/gatehouse.js';
+import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js';
+import { startUpstream, type Pair } from '../test/harness/upstream.js';
+import { shippedExtProcConfig } from '../test/support/manifests.js';
+
+const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const green = (s: string) => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
+const red = (s: string) => (process.stdout.isTTY ? `\x1b[31m${s}\x1b[0m` : s);
+const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+
+interface Scenario {
+  readonly title: string;
+  readonly why: string;
+  readonly request: ClientRequest;
+  /** headers worth showing in what the client got back */
+  readonly showResponseHeaders?: readonly string[];
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    title: 'Read an account (route accounts-read, template /api/v1/accounts/:accountId)',
+    why: 'the headers filter tags the request for the upstream',
+    request: { method: 'GET', path: '/api/v1/accounts/42', authority: 'api.example.com', headers: [['user-agent', 'superapp-ios/7.3']] },
+  },
+  {
+    title: 'A client forges an internal identity header (route api)',
+    why: 'x-passport is for gatehouse to set, never the client: it is removed before the upstream',
+    request: { method: 'POST', path: '/api/transfers', authority: 'api.example.com', headers: [['content-type', 'application/json'], ['x-passport', 'eyJhbGciOiJub25lIn0.forged.']], body: '{"amount":1000,"to":"110-222-333"}' },
+    showResponseHeaders: ['x-content-type-options'],
+  },
+  {
+    title: 'Liveness through the gateway (route health, no filters)',
+    why: 'matched, so it passes; nothing is added',
+    request: { method: 'GET', path: '/healthz', authority: 'api.example.com' },
+  },
+  {
+    title: 'A path no route knows',
+    why: 'unmatched requests are denied (unmatched: deny) with a stable reason code and a decision id',
+    request: { method: 'GET', path: '/internal/admin', authority: 'api.example.com', headers: [['x-request-id', 'demo-unmatched-1']] },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'A path that tries to climb out of /api/ with an encoded dot segment',
+    why: 'routes match the normalized path (%2e%2e is ..), so this is /internal/admin, which no route allows',
+    request: { method: 'GET', path: '/api/%2e%2e/internal/admin', authority: 'api.example.com' },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+];
+
+function headerDiff(sent: readonly Pair[], seen: readonly Pair[]): { added: Pair[]; removed: Pair[] } {
+  const key = ([n, v]: Pair) => `${n}\u0000${v}`;
+  const sentKeys = new Set(sent.map(key));
+  const seenKeys = new Set(seen.map(key));
+  // headers Envoy itself adds on the way (x-forwarded-*, x-request-id, x-envoy-*) are not gatehouse's doing
+  const envoyOwn = (n: string) => n.startsWith('x-forwarded') || n.startsWith('x-envoy') || n === 'x-request-id' || n === 'content-length' || n === 'host' || n === 'transfer-encoding';
+  return {
+    added: seen.filter((p) => !sentKeys.has(key(p)) && !envoyOwn(p[0])),
+    removed: sent.filter((p) => !seenKeys.has(key(p)) && !envoyOwn(p[0])),
+  };
+}
+
+async function main(): Promise<void> {
+  const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
+  if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.format()).join('\n'));
+  const gatehouse = await startGatehouse({ config: loaded.config, runtimeMetrics: false });
+  const upstream = await startUpstream();
+  const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
+
+  console.log(bold('gatehouse demo'));
+  console.log(dim(`gatehouse ${loaded.file} on 127.0.0.1:${gatehouse.grpcPort}, Envoy stand-in with deploy/istio/envoyfilter-ext-proc.yaml, echo upstream on 127.0.0.1:${upstream.port}\n`));
+  let n = 0;
+  for (const scenario of SCENARIOS) {
+    n++;
+    const r = await envoy.request(scenario.request);
+    const allowed = r.upstreamRequest !== undefined;
+    console.log(bold(`${n}. ${scenario.title}`));
+    console.log(dim(`   ${scenario.why}`));
+    console.log(`   client  → ${scenario.request.method} ${scenario.request.path}${scenario.request.body ? `  body ${String(scenario.request.body)}` : ''}`);
+    const statusText = `${r.status}`;
+    console.log(`   client  ← ${allowed ? green(statusText) : red(statusText)}${r.details ? dim(`  (${r.details})`) : ''}`);
+    for (const name of scenario.showResponseHeaders ?? []) {
+      const v = r.headers.find(([k]) => k === name)?.[1];
+      if (v !== undefined) console.log(`              ${name}: ${v}`);
+    }
+    if (!allowed) console.log(`              body: ${r.body.toString('utf8')}`);
+    if (r.upstreamRequest) {
+      const { added, removed } = headerDiff(scenario.request.headers ?? [], r.upstreamRequest.headers);
+      console.log(`   upstream saw ${r.upstreamRequest.method} ${r.upstreamRequest.path}`);
+      for (const [k, v] of added) console.log(green(`              + ${k}: ${v}`));
+      for (const [k, v] of removed) console.log(red(`              - ${k}: ${v}`));
+      if (r.upstreamRequest.body.length > 0) console.log(`              body: ${r.upstreamRequest.body.toString('utf8')}`);
+    } else {
+      console.log(`   upstream ${dim('never reached')}`);
+    }
+    console.log('');
+  }
+  envoy.close();
+  await upstream.close();
+  await gatehouse.stop(500);
+}
+
+await main();
