@@ -9,7 +9,7 @@ import { decodeCompactJws } from '../../src/protocol/signing/jws.js';
 import { importPublicJwk } from '../../src/protocol/signing/keys.js';
 import { ENROLLMENT_PROOF_TYPE, REQUIRED_COMPONENTS, normalizePublicJwk } from '../../src/protocol/signing/profile.js';
 import { createWorld, requestInput } from '../../src/protocol/signing/test-support.js';
-import { buildEnrollmentRequest, contentDigest, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from './signing.js';
+import { buildEnrollmentRequest, contentDigest, credentialExpiresAt, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from './signing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -37,6 +37,8 @@ test('signRequest adds exactly the four profile headers, covering the required c
   const verdict = world.verify(requestInput({ method: 'POST', authority: 'api.example.com', path: '/v1/pay', query: 'a=1', body }, headers, world.now));
   assert.ok(verdict.ok, verdict.ok ? '' : verdict.code);
   assert.equal(verdict.nonce, 'AAAAAAAAAAAAAAAAAAAAAA');
+  assert.equal(credentialExpiresAt(world.credential), verdict.credentialExpiresAt);
+  assert.equal(credentialExpiresAt('not.a-credential'), undefined);
 });
 
 test('a keystore-backed signer plugs in through RequestSigner (here a node:crypto key standing in for the Secure Enclave)', async () => {

@@ -15,7 +15,7 @@
  */
 // Type-only: erased at build time, so bundles for browsers carry no node:crypto import.
 import type { webcrypto } from 'node:crypto';
-import { base64urlEncode, utf8 } from '../../src/protocol/common/base64.js';
+import { base64urlDecode, base64urlEncode, fromUtf8, utf8 } from '../../src/protocol/common/base64.js';
 import { serializeDictionary, serializeInnerList, sf } from '../../src/protocol/common/sfv.js';
 import {
   CREDENTIAL_HEADER,
@@ -118,6 +118,23 @@ export async function buildCredentialRequest(
 export async function contentDigest(body: Uint8Array, crypto: CryptoProvider = defaultCrypto()): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
   return serializeDictionary(new Map([['sha-256', sf.item(sf.bytes(digest))]]));
+}
+
+/**
+ * The credential's `exp` (Unix seconds), read without verifying it (the app has no reason to): renew the
+ * ephemeral key and credential a little before this, e.g. when fewer than 30 s remain.
+ */
+export function credentialExpiresAt(credential: string): number | undefined {
+  const payload = credential.split('.')[1];
+  const bytes = payload === undefined ? undefined : base64urlDecode(payload);
+  const text = bytes === undefined ? undefined : fromUtf8(bytes);
+  if (text === undefined) return undefined;
+  try {
+    const exp: unknown = (JSON.parse(text) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface RequestToSign {
