@@ -51,7 +51,8 @@ export interface ParsedPassport {
   readonly kid: string;
   readonly alg: PassportAlgorithm;
   readonly signingInput: string;
-  readonly encodedPayload: string;
+  /** decoded, not yet parsed: JSON is parsed only after the signature verifies */
+  readonly payloadBytes: Buffer;
   readonly signature: Buffer;
 }
 
@@ -81,10 +82,10 @@ export function parsePassport(token: unknown, policy: CompiledPassportPolicy): P
   const secondDot = token.indexOf('.', firstDot + 1);
   if (firstDot < 0 || secondDot < 0 || token.includes('.', secondDot + 1)) return reject('malformed', 'not three dot-separated parts');
   const encodedHeader = token.slice(0, firstDot);
-  const encodedPayload = token.slice(firstDot + 1, secondDot);
   const headerBytes = base64urlDecode(encodedHeader);
+  const payloadBytes = base64urlDecode(token.slice(firstDot + 1, secondDot));
   const signature = base64urlDecode(token.slice(secondDot + 1));
-  if (headerBytes === undefined || signature === undefined || base64urlDecode(encodedPayload) === undefined) {
+  if (headerBytes === undefined || payloadBytes === undefined || signature === undefined) {
     return reject('malformed', 'a part is not strict base64url');
   }
   const header = decodeJsonObject(headerBytes);
@@ -95,7 +96,7 @@ export function parsePassport(token: unknown, policy: CompiledPassportPolicy): P
   if (header.crit !== undefined) return reject('crit_unsupported', 'the header has crit');
   const kid = header.kid;
   if (typeof kid !== 'string' || kid.length === 0) return reject('malformed', 'the header has no kid');
-  return { ok: true, kid, alg: alg as PassportAlgorithm, signingInput: token.slice(0, secondDot), encodedPayload, signature };
+  return { ok: true, kid, alg: alg as PassportAlgorithm, signingInput: token.slice(0, secondDot), payloadBytes, signature };
 }
 
 /** Signature, then claims, then policy (issuer, audience, lifetime, times). Never throws. */
@@ -109,7 +110,7 @@ export function verifyParsedPassport(
   // the key decides the algorithm: a header that names another one is refused, not obeyed
   if (key.alg !== parsed.alg) return reject('alg_not_allowed', `key ${kid} is ${key.alg}, the header says ${parsed.alg}`, kid);
   if (!verifyJws(key.alg, key.publicKey, parsed.signingInput, parsed.signature)) return reject('signature_invalid', 'the signature does not verify', kid);
-  const payload = decodeJsonObject(base64urlDecode(parsed.encodedPayload)!);
+  const payload = decodeJsonObject(parsed.payloadBytes);
   if (payload === undefined) return reject('malformed', 'the payload is not a JSON object', kid);
   const checked = checkClaims(payload);
   if (!checked.ok) return reject(checked.code, checked.detail, kid);
