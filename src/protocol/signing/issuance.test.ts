@@ -97,6 +97,18 @@ describe('enrollment', async () => {
     for (const [name, body, code, over] of cases) assert.equal(codeOf(await verifyEnrollment(body, options(over))), code, name);
   });
 
+  test('no input makes enrollment throw: random values and mutated fields of a good request all get codes', async () => {
+    const good = await request();
+    const field = fc.constantFrom('challenge', 'deviceKey', 'attestation', 'proof');
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.anything(), fc.tuple(field, fc.anything()).map(([k, v]) => ({ ...good, [k]: v }))), async (input) => {
+        const result = await verifyEnrollment(input, options());
+        assert.ok(!result.ok && result.code in SIGNING_FAILURES);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   test('a platform verifier that throws still yields a code', async () => {
     const broken: AttestationVerifier = { format: JWS_VERDICT_FORMAT, verify: () => Promise.reject(new Error('boom')) };
     assert.equal(codeOf(await verifyEnrollment(await request(), options({ verifiers: [broken] }))), 'attestation_invalid');
