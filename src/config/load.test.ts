@@ -214,6 +214,26 @@ test('a duplicate route id and a filter listed twice are errors naming both plac
   ]);
 });
 
+test('cross-field errors are reported together with field errors in one pass, in line order', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `defaults: { budgetMs: 300 }
+routes:
+  - { id: a, match: { path: { exact: /a } }, budgetMs: "fast" }
+  - { id: a, match: { path: { exact: /b } }, filters: [{ headers: {} }, { headers: { x: 1 } }] }
+`,
+      'c.yaml',
+    ),
+  );
+  assert.deepEqual(errors, [
+    'c.yaml:1: defaults.budgetMs: 300 ms must stay below envoy.messageTimeoutMs (200 ms), or Envoy gives up before gatehouse answers',
+    'c.yaml:3: routes[0] (id "a"): budgetMs: must be a number, got the string "fast"',
+    'c.yaml:4: routes[1] (id "a"): filters[1].headers.x: unknown key; allowed here: request, response',
+    'c.yaml:4: routes[1] (id "a"): id: duplicate route id "a" (also routes[0])',
+    'c.yaml:4: routes[1] (id "a"): filters[1]: filter "headers" is listed twice (also filters[0]); a route runs each filter once',
+  ]);
+});
+
 test('bad listen addresses are errors that show the expected form', () => {
   const errors = errorsOf(parseConfig('listen: { grpc: "9001", admin: "::1:9002" }\n' + ROUTE, 'c.yaml'));
   assert.deepEqual(errors, [

@@ -13,6 +13,7 @@ import { issuesToErrors, type AllowedKeys, type Locate, type RawIssue } from './
 import { checkRoutes } from './routes.js';
 import {
   buildConfigSchema,
+  crossFieldIssues,
   LOG_LEVELS,
   parseListenAddress,
   parseOtlpEndpoint,
@@ -144,9 +145,10 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   const locate = yamlLocator(doc, lines);
   const schema = buildConfigSchema(registry);
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issues: RawIssue[] = parsed.error.issues.map((zod) => ({ path: zod.path, message: zod.message, zod }));
-    return { ok: false, errors: issuesToErrors(fileName, raw, issues, locate, allowedKeysFor(schema, registry)) };
+  const cross: RawIssue[] = crossFieldIssues(raw);
+  if (!parsed.success || cross.length > 0) {
+    const issues: RawIssue[] = parsed.success ? [] : parsed.error.issues.map((zod) => ({ path: zod.path, message: zod.message, zod }));
+    return { ok: false, errors: issuesToErrors(fileName, raw, [...issues, ...cross], locate, allowedKeysFor(schema, registry)) };
   }
 
   const c = parsed.data;

@@ -307,15 +307,6 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
       budgetMs: positiveInt(60_000).optional(),
       maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).optional(),
       filters: z.array(filterEntry(registry)).default([]),
-    })
-    .superRefine((r, ctx) => {
-      const seen = new Map<string, number>();
-      r.filters.forEach((f, i) => {
-        const first = seen.get(f.name);
-        if (first !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['filters', i], message: `filter ${JSON.stringify(f.name)} is listed twice (also filters[${first}]); a route runs each filter once` });
-        } else seen.set(f.name, i);
-      });
     });
 
   return z
@@ -351,21 +342,57 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         .prefault({}),
       shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
       routes: z.array(route).default([]),
-    })
-    .superRefine((c, ctx) => {
-      const limit = c.envoy.messageTimeoutMs;
-      const budgetMessage = (budget: number) =>
-        `${budget} ms must stay below envoy.messageTimeoutMs (${limit} ms), or Envoy gives up before gatehouse answers`;
-      if (c.defaults.budgetMs >= limit) ctx.addIssue({ code: 'custom', path: ['defaults', 'budgetMs'], message: budgetMessage(c.defaults.budgetMs) });
-      const ids = new Map<string, number>();
-      c.routes.forEach((r, i) => {
-        if (r.budgetMs !== undefined && r.budgetMs >= limit) ctx.addIssue({ code: 'custom', path: ['routes', i, 'budgetMs'], message: budgetMessage(r.budgetMs) });
-        const first = ids.get(r.id);
-        if (first !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['routes', i, 'id'], message: `duplicate route id ${JSON.stringify(r.id)} (also routes[${first}])` });
-        } else ids.set(r.id, i);
-      });
     });
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export interface CrossIssue {
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+}
+
+/**
+ * Checks across fields (duplicate route ids, a filter listed twice, budgets against Envoy's
+ * timeout). They run on the config as written, whether or not the schema accepted it, so that one
+ * load reports them together with the field errors; values of the wrong type are left to the schema.
+ */
+export function crossFieldIssues(raw: unknown): CrossIssue[] {
+  const issues: CrossIssue[] = [];
+  if (!isRecord(raw)) return issues;
+  const envoy = raw.envoy;
+  const timeout = isRecord(envoy) && envoy.messageTimeoutMs !== undefined ? envoy.messageTimeoutMs : DEFAULTS.messageTimeoutMs;
+  const limit = typeof timeout === 'number' && Number.isInteger(timeout) && timeout > 0 ? timeout : undefined;
+  const checkBudget = (budget: unknown, path: readonly (string | number)[]) => {
+    if (limit !== undefined && typeof budget === 'number' && budget >= limit) {
+      issues.push({ path, message: `${budget} ms must stay below envoy.messageTimeoutMs (${limit} ms), or Envoy gives up before gatehouse answers` });
+    }
+  };
+  const defaults = raw.defaults;
+  checkBudget(isRecord(defaults) && defaults.budgetMs !== undefined ? defaults.budgetMs : DEFAULTS.budgetMs, ['defaults', 'budgetMs']);
+  if (!Array.isArray(raw.routes)) return issues;
+  const ids = new Map<string, number>();
+  raw.routes.forEach((route: unknown, i) => {
+    if (!isRecord(route)) return;
+    checkBudget(route.budgetMs, ['routes', i, 'budgetMs']);
+    if (typeof route.id === 'string') {
+      const first = ids.get(route.id);
+      if (first !== undefined) issues.push({ path: ['routes', i, 'id'], message: `duplicate route id ${JSON.stringify(route.id)} (also routes[${first}])` });
+      else ids.set(route.id, i);
+    }
+    if (!Array.isArray(route.filters)) return;
+    const seen = new Map<string, number>();
+    route.filters.forEach((entry: unknown, k) => {
+      if (!isRecord(entry)) return;
+      const names = Object.keys(entry);
+      if (names.length !== 1) return;
+      const name = names[0]!;
+      const first = seen.get(name);
+      if (first !== undefined) issues.push({ path: ['routes', i, 'filters', k], message: `filter ${JSON.stringify(name)} is listed twice (also filters[${first}]); a route runs each filter once` });
+      else seen.set(name, k);
+    });
+  });
+  return issues;
 }
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>;
