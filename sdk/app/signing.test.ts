@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey as createPublicKeyFrom, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -9,7 +9,7 @@ import { decodeCompactJws } from '../../src/protocol/signing/jws.js';
 import { importPublicJwk } from '../../src/protocol/signing/keys.js';
 import { ENROLLMENT_PROOF_TYPE, REQUIRED_COMPONENTS, normalizePublicJwk } from '../../src/protocol/signing/profile.js';
 import { createWorld, requestInput } from '../../src/protocol/signing/test-support.js';
-import { buildEnrollmentRequest, contentDigest, credentialExpiresAt, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from './signing.js';
+import { buildEnrollmentRequest, contentDigest, credentialExpiresAt, ecdsaDerToRaw, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from './signing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -63,6 +63,21 @@ test('a keystore-backed signer plugs in through RequestSigner (here a node:crypt
   const { verifyDecodedJws } = await import('../../src/protocol/signing/jws.js');
   assert.ok(verifyDecodedJws(proof, 'ecdsa-p256-sha256', ENROLLMENT_PROOF_TYPE, imported.key));
   assert.ok(world.device.deviceId.length === 43);
+});
+
+test('ecdsaDerToRaw turns keystore DER signatures into the r‖s node produces, and refuses malformed DER', () => {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicKey = createPublicKeyFrom(privateKey);
+  for (let i = 0; i < 200; i++) {
+    const data = new TextEncoder().encode(`message ${i}`);
+    const der = nodeSign('sha256', data, privateKey); // DER, as a phone keystore returns
+    const raw = ecdsaDerToRaw(der);
+    assert.equal(raw.length, 64);
+    assert.ok(nodeVerify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, raw));
+  }
+  for (const bad of [[], [0x31, 0x00], [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01], [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x00]]) {
+    assert.throws(() => ecdsaDerToRaw(Uint8Array.from(bad)), TypeError);
+  }
 });
 
 test('generateSigner makes ed25519 and P-256 keys whose signatures node verifies', async () => {

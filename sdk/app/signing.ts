@@ -70,6 +70,38 @@ export async function signerFromCryptoKeyPair(pair: webcrypto.CryptoKeyPair, cry
   };
 }
 
+/**
+ * Converts a DER ECDSA P-256 signature (what iOS SecKeyCreateSignature and Android's Signature return)
+ * to the raw 64-byte r‖s the protocol uses. Throws on anything that is not a well-formed DER
+ * SEQUENCE of two positive INTEGERs of at most 32 significant bytes.
+ */
+export function ecdsaDerToRaw(der: Uint8Array): Uint8Array {
+  let at = 0;
+  const byte = (): number => {
+    const b = der[at++];
+    if (b === undefined) throw new TypeError('truncated DER signature');
+    return b;
+  };
+  if (byte() !== 0x30) throw new TypeError('DER signature is not a SEQUENCE');
+  const length = byte();
+  if (length & 0x80 || length !== der.length - 2) throw new TypeError('DER signature length is wrong');
+  const raw = new Uint8Array(64);
+  for (const offset of [0, 32]) {
+    if (byte() !== 0x02) throw new TypeError('DER signature part is not an INTEGER');
+    let size = byte();
+    if (size === 0 || size > 33) throw new TypeError('DER INTEGER has a bad length');
+    if (der[at] === 0 && size > 1) {
+      at++; // sign padding
+      size--;
+    }
+    if (size > 32) throw new TypeError('DER INTEGER is too large for P-256');
+    raw.set(der.subarray(at, at + size), offset + 32 - size);
+    at += size;
+  }
+  if (at !== der.length) throw new TypeError('trailing bytes after DER signature');
+  return raw;
+}
+
 /** A fresh non-extractable key pair: the ephemeral request key (every few minutes), or a device key where no keystore exists. */
 export async function generateSigner(algorithm: SignatureAlgorithm = 'ecdsa-p256-sha256', crypto: CryptoProvider = defaultCrypto()): Promise<RequestSigner> {
   const pair = (await crypto.subtle.generateKey(WEBCRYPTO_PARAMS[algorithm].generate, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
