@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import express from 'express';
@@ -128,4 +128,22 @@ test('a handler that throws gets a 500, not an unhandled rejection', async (t) =
   const { status, body } = await get(url, goodToken());
   assert.equal(status, 500);
   assert.deepEqual(body, { error: 'internal_error' });
+});
+
+test('two x-passport headers (one smuggled beside a good one) are refused as malformed', async (t) => {
+  let calls = 0;
+  const server = createServer(passportRequestListener(verifier, (_req, res) => { calls++; res.end(); }));
+  const url = new URL(await listen(server));
+  t.after(() => { server.close(); });
+  const { status, body } = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+    const req = request(url, { headers: { 'x-passport': [goodToken(), goodToken()] } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; }).on('end', () => { resolve({ status: res.statusCode, body }); });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(status, 401);
+  assert.deepEqual(JSON.parse(body), { error: 'passport_refused', code: 'malformed' });
+  assert.equal(calls, 0);
 });
