@@ -111,6 +111,8 @@ interface ExtprocResult {
   serial?: { streamsPerSec: number; latency: LatencyStats };
   halfPeak?: { targetRps: number; clients: number; rpsPerClient: number; achievedRps: number; latency: LatencyStats; h2load: H2loadSummary };
   memory?: MemoryStats;
+  /** what the server wrote to stdout/stderr over the whole measurement (its log, e.g. the access log) */
+  serverOutputBytes?: number;
   /** peak streams/s of this server / of the ceiling for the same scenario */
   ratioToCeiling?: number;
   /** the same with streams per CPU-second */
@@ -139,6 +141,7 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     proc = await startProcess({
       command: t.command, ...(t.env !== undefined ? { env: t.env } : {}), cwd: repoRoot,
       ...(opts.pin ? { cpu: SERVER_CPU } : {}), port, readyTimeoutMs: 20_000,
+      logFile: join(workDir, `${t.role}-${t.scenario}-${String(port)}.out`),
     });
   } catch (err) {
     return { ...base, status: 'failed', reason: `could not start: ${err instanceof Error ? err.message : String(err)}` };
@@ -188,6 +191,7 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
       serial: { streamsPerSec: serialRun.reqPerSec, latency: serialLatency },
       halfPeak: { targetRps: rpsPerClient * clients, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
       memory,
+      serverOutputBytes: proc.outputBytes(),
     };
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);

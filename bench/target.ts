@@ -1,9 +1,8 @@
 // A server under test as its own process: started pinned to a core, ready once its gRPC port
 // accepts connections, measured through /proc, stopped with SIGTERM (SIGKILL after a grace period).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, readFileSync, statSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { createInterface } from 'node:readline';
 
 export function hasCommand(cmd: string, args: string[] = ['--version']): boolean {
   const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 5000 });
@@ -45,34 +44,57 @@ export interface StartOptions {
    */
   port: number;
   readyTimeoutMs: number;
+  /**
+   * stdout and stderr go straight into this file (as a container runtime would take them): no pipe
+   * for the bench process to read, so its CPU time does not depend on how much the server logs
+   */
+  logFile: string;
 }
 
 export interface RunningProcess {
   pid: number;
   /** the last lines it wrote (stdout and stderr), for error messages */
   recentOutput(): string;
+  /** bytes it has written to stdout and stderr */
+  outputBytes(): number;
   stop(graceMs?: number): Promise<void>;
   exited: boolean;
+}
+
+// Servers still running when the bench exits (a crash, an uncaught error) are killed with it.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** The last `lines` lines of a file (from its last 16 KiB). */
+function tail(path: string, lines: number): string {
+  const size = statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+  if (size === 0) return '';
+  const len = Math.min(size, 16 * 1024);
+  const buf = Buffer.alloc(len);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, buf, 0, len, size - len);
+  } finally {
+    closeSync(fd);
+  }
+  return buf.toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
 }
 
 export async function startProcess(o: StartOptions): Promise<RunningProcess> {
   const argv = o.cpu !== undefined ? ['taskset', '-c', o.cpu, ...o.command] : [...o.command];
   const [bin, ...args] = argv;
   if (bin === undefined) throw new Error('empty command');
-  const child: ChildProcess = spawn(bin, args, {
-    cwd: o.cwd,
-    env: { ...process.env, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const recent: string[] = [];
-  // Always drain both pipes: a server logging to a full pipe would block and measure the pipe.
-  for (const stream of [child.stdout, child.stderr]) {
-    if (stream === null) continue;
-    createInterface({ input: stream }).on('line', (line) => {
-      recent.push(line);
-      if (recent.length > 40) recent.shift();
-    });
+  const out = openSync(o.logFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, args, { cwd: o.cwd, env: { ...process.env, ...o.env }, stdio: ['ignore', out, out] });
+  } finally {
+    closeSync(out); // the child has its own copy
   }
+  live.add(child);
+  child.once('exit', () => { live.delete(child); });
   let exitInfo: string | undefined;
   const exitState = (): string | undefined => exitInfo;
   const exited = new Promise<void>((resolve) => {
@@ -82,7 +104,8 @@ export async function startProcess(o: StartOptions): Promise<RunningProcess> {
   const proc: RunningProcess = {
     pid: child.pid ?? -1,
     exited: false,
-    recentOutput: () => recent.join('\n'),
+    recentOutput: () => tail(o.logFile, 40),
+    outputBytes: () => statSync(o.logFile, { throwIfNoEntry: false })?.size ?? 0,
     async stop(graceMs = 3000) {
       if (exitState() !== undefined) return;
       child.kill('SIGTERM');
