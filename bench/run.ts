@@ -236,6 +236,12 @@ function extprocTable(results: readonly ExtprocResult[]): string {
     r.ratioToCeilingPerCpu !== undefined ? `${(r.ratioToCeilingPerCpu * 100).toFixed(0)}%` : '',
   ]);
   const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '/CPU-s', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling', 'per CPU-s'], rows)];
+  for (const r of ok) {
+    const h = r.halfPeak;
+    if (h !== undefined && h.achievedRps < 0.9 * h.targetRps) {
+      lines.push(`  ${r.name} [${r.scenario}]: only ${fmt(h.achievedRps)} of ${fmt(h.targetRps)} req/s reached at half its peak: its latency figures are queueing`);
+    }
+  }
   for (const r of results.filter((x) => x.status !== 'ok')) {
     lines.push(`  ${r.name} [${r.scenario}]: ${r.status.toUpperCase()}: ${r.reason ?? ''}`);
   }
