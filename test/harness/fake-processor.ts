@@ -161,7 +161,8 @@ export function answerEach(answer: (req: ProcessingRequest, index: number) => Re
 
 export interface FakeAuthz {
   address: string;
-  calls: { request: CheckRequest; metadata: Record<string, string>; cancelled: boolean }[];
+  /** deadlineMs: the call's deadline relative to its arrival (from grpc-timeout), Infinity if none. */
+  calls: { request: CheckRequest; metadata: Record<string, string>; cancelled: boolean; deadlineMs: number }[];
   close(): Promise<void>;
 }
 
@@ -175,7 +176,9 @@ export async function startFakeAuthz(
     check: (call: grpc.ServerUnaryCall<CheckRequest, CheckResponse>, cb: grpc.sendUnaryData<CheckResponse>) => {
       const md: Record<string, string> = {};
       for (const [k, v] of Object.entries(call.metadata.getMap())) md[k] = typeof v === 'string' ? v : v.toString('latin1');
-      const rec = { request: call.request, metadata: md, cancelled: false };
+      const d = call.getDeadline();
+      const deadlineMs = d instanceof Date ? d.getTime() - Date.now() : d === Infinity ? Infinity : d - Date.now();
+      const rec = { request: call.request, metadata: md, cancelled: false, deadlineMs };
       calls.push(rec);
       call.on('cancelled', () => { rec.cancelled = true; });
       void Promise.resolve(answer(call.request)).then((a) => {

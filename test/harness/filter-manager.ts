@@ -38,6 +38,8 @@ export interface DirectionCallbacks {
   addBufferedData(data: Buffer): void;
   setBufferedData(data: Buffer): void;
   readonly bufferLimit: number;
+  /** setDecoderBufferLimit / setEncoderBufferLimit. */
+  setBufferLimit(bytes: number): void;
   /** Have this direction's response headers already gone to the downstream codec? */
   headersSentDownstream(): boolean;
   /** Has a local reply (or reset) taken this direction over? */
@@ -161,7 +163,7 @@ class DirectionPipe implements DirectionCallbacks {
   constructor(
     readonly direction: 'request' | 'response',
     private readonly sink: Sink,
-    readonly bufferLimit: number,
+    public bufferLimit: number,
     private readonly onTooLarge: () => void,
     private readonly downstreamHeadersSent: () => boolean,
   ) {}
@@ -171,6 +173,9 @@ class DirectionPipe implements DirectionCallbacks {
   }
   aborted(): boolean {
     return this.abandoned;
+  }
+  setBufferLimit(bytes: number): void {
+    this.bufferLimit = bytes;
   }
 
   private out(): Sink | undefined {
