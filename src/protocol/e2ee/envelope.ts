@@ -21,9 +21,20 @@ import {
   type HpkeSuite,
 } from './hpke.js';
 import type { E2eeKeyring, KeyConfig } from './keys.js';
+import {
+  bindingProblem,
+  boundedField,
+  DEFAULT_SIZE_LIMITS,
+  E2EE_FIELD_LIMITS,
+  E2EE_REQUEST_MEDIA_TYPE,
+  E2EE_RESPONSE_MEDIA_TYPE,
+  isMediaType,
+  isVisibleAscii,
+  type E2eeSizeLimits,
+  type RequestBinding,
+} from './wire.js';
 
-export const E2EE_REQUEST_MEDIA_TYPE = 'application/vnd.gatehouse.e2ee-request';
-export const E2EE_RESPONSE_MEDIA_TYPE = 'application/vnd.gatehouse.e2ee-response';
+export { DEFAULT_SIZE_LIMITS, E2EE_FIELD_LIMITS, E2EE_REQUEST_MEDIA_TYPE, E2EE_RESPONSE_MEDIA_TYPE, isMediaType, type E2eeSizeLimits, type RequestBinding };
 
 // Our own labels (the media types) where RFC 9458 uses "message/bhttp request"/"… response":
 // the content is not Binary HTTP, and a distinct label keeps the two protocols' keys apart.
@@ -33,55 +44,9 @@ const EMPTY = Buffer.alloc(0);
 const KEY_LABEL = utf8('key');
 const NONCE_LABEL = utf8('nonce');
 
-/** Field bounds (bytes). Each is documented in e2ee.md §Limits. */
-export const E2EE_FIELD_LIMITS = {
-  deviceKeyId: 64,
-  method: 32,
-  path: 8192,
-  audience: 255,
-  contentType: 255,
-} as const;
-
-export interface E2eeSizeLimits {
-  /** the whole encrypted request body */
-  readonly maxRequestBytes: number;
-  /** the plaintext response body the gateway will encrypt (and the SDK will accept, plus overhead) */
-  readonly maxResponseBytes: number;
-}
-
-export const DEFAULT_SIZE_LIMITS: E2eeSizeLimits = { maxRequestBytes: 1024 * 1024, maxResponseBytes: 8 * 1024 * 1024 };
-
-/** What the request line binds: everything the gateway routes on that an attacker could change. */
-export interface RequestBinding {
-  /** as sent, e.g. "POST" */
-  readonly method: string;
-  /** the :path pseudo-header as received, query string included */
-  readonly path: string;
-  /** the API's audience, e.g. the gateway's public authority "api.example.com" */
-  readonly audience: string;
-}
-
-const isVisibleAscii = (text: string, allowSpace: boolean): boolean => {
-  for (let index = 0; index < text.length; index++) {
-    const code = text.charCodeAt(index);
-    if (code > 0x7e || code < (allowSpace ? 0x20 : 0x21)) return false;
-  }
-  return true;
-};
-
-function boundedField(name: keyof typeof E2EE_FIELD_LIMITS, value: string, allowEmpty: boolean, allowSpace: boolean): string | undefined {
-  if (!allowEmpty && value.length === 0) return `${name} is empty`;
-  if (value.length > E2EE_FIELD_LIMITS[name]) return `${name} is longer than ${E2EE_FIELD_LIMITS[name]} bytes`;
-  if (!isVisibleAscii(value, allowSpace)) return `${name} has bytes outside visible ASCII`;
-  return undefined;
-}
-
 /** I2OSP(len,2) ‖ method ‖ I2OSP(len,2) ‖ path ‖ I2OSP(len,2) ‖ audience, or why it cannot be bound. */
 export function encodeBinding(binding: RequestBinding): Buffer | string {
-  const problem =
-    boundedField('method', binding.method, false, false) ??
-    boundedField('path', binding.path, false, false) ??
-    boundedField('audience', binding.audience, false, false);
+  const problem = bindingProblem(binding);
   if (problem !== undefined) return problem;
   return Buffer.concat([lengthPrefixed16(utf8(binding.method)), lengthPrefixed16(utf8(binding.path)), lengthPrefixed16(utf8(binding.audience))]);
 }
@@ -146,13 +111,6 @@ function unframe(plaintext: Buffer): { contentType: string | null; content: Buff
   const contentType = plaintext.toString('latin1', 1, 1 + length);
   if (!isVisibleAscii(contentType, true)) return 'content type has bytes outside visible ASCII';
   return { contentType: length === 0 ? null : contentType, content: plaintext.subarray(1 + length) };
-}
-
-/** Media types compare case-insensitively and parameters are ignored (RFC 9110 §8.3.1). */
-export function isMediaType(headerValue: string | undefined, mediaType: string): boolean {
-  if (headerValue === undefined) return false;
-  const semicolon = headerValue.indexOf(';');
-  return (semicolon === -1 ? headerValue : headerValue.slice(0, semicolon)).trim().toLowerCase() === mediaType;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,10 +14,9 @@ import {
 } from 'node:crypto';
 import { u16, utf8 } from './bytes.js';
 
-export const KEM_DHKEM_X25519_HKDF_SHA256 = 0x0020;
-export const KDF_HKDF_SHA256 = 0x0001;
-export const AEAD_AES_128_GCM = 0x0001;
-export const AEAD_CHACHA20_POLY1305 = 0x0003;
+import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, KDF_HKDF_SHA256, KEM_DHKEM_X25519_HKDF_SHA256 } from './wire.js';
+
+export { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, KDF_HKDF_SHA256, KEM_DHKEM_X25519_HKDF_SHA256 };
 
 export const MODE_BASE = 0x00;
 export const MODE_AUTH = 0x02;
