@@ -9,6 +9,7 @@ import { GrpcServiceSchema } from '../../src/gen/envoy/config/core/v3/grpc_servi
 import { BufferSettingsSchema, ExtAuthzPerRouteSchema, ExtAuthzSchema } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
 import { CheckResponseSchema, DeniedHttpResponseSchema, OkHttpResponseSchema } from '../../src/gen/envoy/service/auth/v3/external_auth_pb.js';
 import { StatusSchema } from '../../src/gen/google/rpc/status_pb.js';
+import type { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
 import { ExtAuthzStandIn } from './ext-authz.js';
 import { startFakeAuthz, type FakeAuthz } from './fake-processor.js';
 import { get, getAll } from './helpers.js';
@@ -166,7 +167,7 @@ describe('ext_authz stand-in (11)', () => {
     const deny = (code: number): CheckResponse => create(CheckResponseSchema, {
       status: create(StatusSchema, { code: 7 }),
       httpResponse: { case: 'deniedResponse', value: create(DeniedHttpResponseSchema, {
-        ...(code > 0 ? { status: { code } } : {}),
+        ...(code > 0 ? { status: { code: code as StatusCode } } : {}),
         body: 'nope',
         headers: [hv('set-cookie', 'a=1'), hv('set-cookie', 'b=2'), hv('x-app', 'dropped', true)],
       }) },
