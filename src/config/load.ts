@@ -114,13 +114,24 @@ function resolveFrom(base: string, file: string): string {
   return isAbsolute(file) ? file : resolve(base, file);
 }
 
+const schemas = new WeakMap<ReadonlyMap<string, FilterDefinition>, ReturnType<typeof buildConfigSchema>>();
+
+function schemaFor(registry: ReadonlyMap<string, FilterDefinition>): ReturnType<typeof buildConfigSchema> {
+  let schema = schemas.get(registry);
+  if (!schema) {
+    schema = buildConfigSchema(registry);
+    schemas.set(registry, schema);
+  }
+  return schema;
+}
+
 // ---- parsing -------------------------------------------------------------------------------------------
 
 /** Parse and validate config text. `fileName` is used in messages and to resolve relative TLS paths. */
 export function parseConfig(text: string, fileName: string, options: ParseOptions = {}): ConfigResult {
   const registry = options.registry ?? FILTER_REGISTRY;
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
@@ -143,7 +154,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   }
 
   const locate = yamlLocator(doc, lines);
-  const schema = buildConfigSchema(registry);
+  const schema = schemaFor(registry);
   const parsed = schema.safeParse(raw);
   const cross: RawIssue[] = crossFieldIssues(raw);
   if (!parsed.success || cross.length > 0) {

@@ -205,20 +205,20 @@ function exactlyOne<K extends string>(value: Record<string, unknown>, keys: read
 
 function checkConfigPath(kind: 'exact' | 'prefix' | 'template', path: string, ctx: z.RefinementCtx): void {
   const at = [kind];
-  if (!path.startsWith('/')) {
+  // templates with constrained params carry a regex in parentheses: only the literal parts are checked
+  const literal = kind === 'template' ? path.replace(/\([^)]*\)/g, '') : path;
+  if (!literal.startsWith('/')) {
     ctx.addIssue({ code: 'custom', path: at, message: `must start with "/", got ${JSON.stringify(path)}` });
     return;
   }
-  if (path.includes('?')) {
+  if (literal.includes('?')) {
     ctx.addIssue({ code: 'custom', path: at, message: 'must not contain "?" (match query parameters with match.query)' });
     return;
   }
-  if (kind !== 'exact' && path.includes('*')) {
+  if (kind !== 'exact' && literal.includes('*')) {
     ctx.addIssue({ code: 'custom', path: at, message: kind === 'prefix' ? 'must not contain "*" (a prefix already matches everything after it; use regex for more)' : 'must not contain "*" (use a prefix path for "everything below")' });
     return;
   }
-  // templates with constrained params carry a regex in parentheses: only the literal parts are checked
-  const literal = kind === 'template' ? path.replace(/\([^)]*\)/g, '') : path;
   const canonical = canonicalizePath(literal);
   if (!canonical.ok) {
     ctx.addIssue({ code: 'custom', path: at, message: `is not a usable path: ${canonical.reason.replace(/^the path /, '')}` });
