@@ -107,9 +107,9 @@ describe('key manifest', () => {
 
   test('a repeated kid, a bad kid and a manifest that is not JSON are refused', (t) => {
     const dup = keyDir(t, { 'a.pem': pkcs8(ed) }, { keys: [{ kid: 'a', status: 'active', file: 'a.pem' }, { kid: 'a', status: 'published', file: 'a.pem' }] });
-    throwsKeyError(() => loadKeyring(dup), /keys\.json$/, 'kid', /a appears twice/);
+    throwsKeyError(() => loadKeyring(dup), /keys\.json$/, 'keys[1].kid', /a appears twice/);
     const badKid = keyDir(t, { 'a.pem': pkcs8(ed) }, { keys: [{ kid: 'a b', status: 'active', file: 'a.pem' }] });
-    throwsKeyError(() => loadKeyring(badKid), /a\.pem$/, 'kid', /must match/);
+    throwsKeyError(() => loadKeyring(badKid), /keys\.json$/, 'keys[0].kid', /must match .*, got "a b"/);
     const notJson = keyDir(t, {}, '{ keys: ');
     throwsKeyError(() => loadKeyring(notJson), /keys\.json$/, undefined, /not JSON/);
     const noKeys = keyDir(t, {}, { signers: [] });

@@ -160,7 +160,10 @@ export function loadKeyring(manifestPath: string): PassportKeyring {
     const field = (name: string): string => `keys[${index}].${name}`;
     if (typeof entry !== 'object' || entry === null) throw new PassportKeyError(manifestFile, `keys[${index}]`, 'must be an object { kid, status, file }');
     const { kid, status, file } = entry as Record<string, unknown>;
-    if (typeof kid !== 'string') throw new PassportKeyError(manifestFile, field('kid'), 'must be a string');
+    if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) throw new PassportKeyError(manifestFile, field('kid'), `must match ${String(KID_PATTERN)}, got ${describeValue(kid)}`);
+    if (entries.slice(0, index).some((earlier) => (earlier as { kid?: unknown } | null)?.kid === kid)) {
+      throw new PassportKeyError(manifestFile, field('kid'), `${kid} appears twice`);
+    }
     if (status !== 'active' && status !== 'published') {
       throw new PassportKeyError(manifestFile, field('status'), `must be "active" or "published", got ${describeValue(status)}`);
     }
