@@ -9,7 +9,7 @@ import { GrpcServiceSchema } from '../../src/gen/envoy/config/core/v3/grpc_servi
 import { BufferSettingsSchema, ExtAuthzPerRouteSchema, ExtAuthzSchema } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
 import { CheckResponseSchema, DeniedHttpResponseSchema, OkHttpResponseSchema } from '../../src/gen/envoy/service/auth/v3/external_auth_pb.js';
 import { StatusSchema } from '../../src/gen/google/rpc/status_pb.js';
-import type { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
+import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
 import { ExtAuthzStandIn } from './ext-authz.js';
 import { startFakeAuthz, type FakeAuthz } from './fake-processor.js';
 import { get, getAll } from './helpers.js';
@@ -164,15 +164,15 @@ describe('ext_authz stand-in (11)', () => {
   });
 
   test('Denied: 403 default, body, headers without append (duplicates kept), append:true dropped; custom status (11.17)', async () => {
-    const deny = (code: number): CheckResponse => create(CheckResponseSchema, {
+    const deny = (code: StatusCode | undefined): CheckResponse => create(CheckResponseSchema, {
       status: create(StatusSchema, { code: 7 }),
       httpResponse: { case: 'deniedResponse', value: create(DeniedHttpResponseSchema, {
-        ...(code > 0 ? { status: { code: code as StatusCode } } : {}),
+        ...(code !== undefined ? { status: { code } } : {}),
         body: 'nope',
         headers: [hv('set-cookie', 'a=1'), hv('set-cookie', 'b=2'), hv('x-app', 'dropped', true)],
       }) },
     });
-    let code = 0;
+    let code: StatusCode | undefined;
     await withAuthz(() => deny(code), async (a) => {
       const s = new ExtAuthzStandIn({ authzAddress: a.address, filter: authzConfig(), upstream });
       const r = await s.request({ method: 'GET', path: '/', authority: 'svc' });
@@ -183,7 +183,7 @@ describe('ext_authz stand-in (11)', () => {
       assert.equal(get(r.headers, 'x-app'), undefined);
       assert.equal(get(r.headers, 'content-type'), 'text/plain');
       assert.equal(r.upstreamRequest, undefined);
-      code = 401;
+      code = StatusCode.Unauthorized;
       const r2 = await s.request({ method: 'GET', path: '/', authority: 'svc' });
       assert.equal(r2.status, 401);
       // non-zero status without http_response is still Denied (11.9)
