@@ -14,11 +14,13 @@
  *
  * Runtimes:
  * - Node.js ≥ 20: supported and tested, on synchronous node:crypto (this module).
- * - Browsers: not this module (it imports node:crypto). A WebCrypto client needs X25519 in
- *   `crypto.subtle` (generateKey/importKey/deriveBits with `{ name: 'X25519' }` — in current
- *   Safari, Firefox and Chromium), HMAC-SHA256 for HKDF, and AES-GCM; ChaCha20-Poly1305 is not in
- *   WebCrypto, so such a client offers AES-128-GCM only. The steps are exactly docs/protocol/e2ee.md
- *   §4–5; the spec's worked example is the test vector.
+ * - Browsers: not this module (it imports node:crypto) but createWebCryptoE2eeClient from
+ *   src/protocol/e2ee/webcrypto-client.ts, which uses only `crypto.subtle` (X25519 deriveBits,
+ *   HMAC-SHA256, AES-GCM), Uint8Array and TextEncoder — no node: imports, no Buffer. It needs
+ *   WebCrypto X25519 (current Safari, Firefox and Chromium; check the app's browser matrix) and
+ *   offers AES-128-GCM only (WebCrypto has no ChaCha20-Poly1305). It is async, and tested on
+ *   Node's WebCrypto: the spec's worked example byte for byte, and round trips with the gateway.
+ *   The device key can be a non-extractable CryptoKey.
  * - React Native: no WebCrypto; use a native module exposing X25519, HMAC-SHA256 and AES-GCM (e.g.
  *   react-native-quick-crypto, whose node:crypto-compatible API runs this module's algorithms), and
  *   keep the device key in the platform keystore where it supports X25519.
