@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { applyEnv, defaultConfigPath, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
+import { applyEnv, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
 
 function errorsOf(result: ConfigResult | { ok: false; errors: readonly { format(): string }[] } | { ok: true }): string[] {
@@ -451,4 +451,21 @@ test('without GATEHOUSE_CONFIG the embedded dev default loads, says so, and list
   assert.deepEqual(result.warnings, []);
   assert.ok(result.config.routes.some((r) => r.match.path.kind === 'template'));
   assert.ok(result.config.routes.some((r) => r.match.path.kind === 'prefix' && r.filters.some((f) => f.name === 'headers')));
+});
+
+test('the package root (and so the embedded default) is found from src/ and from a dist/ build alike', () => {
+  const root = findPackageRoot();
+  assert.equal(findPackageRoot(join(root, 'dist', 'src', 'config')), root);
+  assert.equal(findPackageRoot(join(root, 'src', 'config')), root);
+  assert.equal(defaultConfigPath(), join(root, 'config', 'gatehouse.dev.yaml'));
+});
+
+test('YAML anchors and merge keys inside routes share settings between routes', () => {
+  const config = valid(`
+routes:
+  - &first { id: a, match: { path: { exact: /a } }, budgetMs: 90, filters: [{ headers: { request: { set: { x-gateway: gatehouse } } } }] }
+  - { <<: *first, id: b, match: { path: { exact: /b } } }
+`);
+  assert.equal(config.routes[1]!.budgetMs, 90);
+  assert.deepEqual(config.routes[1]!.filters, config.routes[0]!.filters);
 });

@@ -5,6 +5,7 @@ import { CONTINUE, type FilterDefinition, type FilterDeps } from '../pipeline/ty
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { z } from 'zod';
 import { ConfigValidationError } from './errors.js';
+import { benchRouteMatch } from './routes.bench.js';
 import { parseConfig } from './load.js';
 import { buildRouteTable, compileRouteTable, normalizeAuthority, type MatchRequest, type RouteTable } from './routes.js';
 import type { GatehouseConfig } from './schema.js';
@@ -327,4 +328,10 @@ test('compile errors (a filter that cannot be created, an unknown filter, a dupl
 test('a table and its routes are frozen', () => {
   const t = table(PRECEDENCE);
   assert.ok(Object.isFrozen(t) && Object.isFrozen(t.routes) && Object.isFrozen(t.routes[0]));
+});
+
+test('the route-match benchmark runs and reports a positive rate', () => {
+  const result = benchRouteMatch(50);
+  assert.ok(result.opsPerSec > 0);
+  assert.ok(result.routes > 10);
 });
