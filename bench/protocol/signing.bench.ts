@@ -6,35 +6,41 @@ import type { SignedRequest } from '../../src/protocol/signing/verifier.js';
 import type { ProtocolBenchRow } from './types.js';
 
 const MEASURE_MS = 1000;
-const SLICES = 20;
+const SLICES = 40;
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 /**
- * Measures two functions in alternating slices (~MEASURE_MS each in total) so both see the same
- * machine load, and returns operations per second for each.
+ * Measures two functions in alternating short slices (~MEASURE_MS each in total), so both see the
+ * same machine load, and returns the median per-slice rate of each, counted against the process's CPU
+ * time (process.cpuUsage) rather than the wall clock: time spent descheduled on a busy machine is not
+ * charged to either, and a burst of load moves neither figure much.
  */
 function opsPerSecPair(a: () => unknown, b: () => unknown): [number, number] {
   for (let i = 0; i < 200; i++) {
     a();
     b();
   }
-  const totals = [
-    { fn: a, ops: 0, ns: 0n },
-    { fn: b, ops: 0, ns: 0n },
-  ];
+  const rates: [number[], number[]] = [[], []];
   const sliceNs = BigInt(Math.round((MEASURE_MS / SLICES) * 1e6));
   for (let slice = 0; slice < SLICES; slice++) {
-    for (const total of totals) {
-      const start = process.hrtime.bigint();
-      let now = start;
-      while (now - start < sliceNs) {
-        for (let i = 0; i < 20; i++) total.fn();
-        total.ops += 20;
-        now = process.hrtime.bigint();
+    [a, b].forEach((fn, which) => {
+      let ops = 0;
+      const wallStart = process.hrtime.bigint();
+      const cpuStart = process.cpuUsage();
+      while (process.hrtime.bigint() - wallStart < sliceNs) {
+        for (let i = 0; i < 10; i++) fn();
+        ops += 10;
       }
-      total.ns += now - start;
-    }
+      const cpu = process.cpuUsage(cpuStart);
+      rates[which]!.push(ops / ((cpu.user + cpu.system) / 1e6));
+    });
   }
-  return [totals[0]!.ops / (Number(totals[0]!.ns) / 1e9), totals[1]!.ops / (Number(totals[1]!.ns) / 1e9)];
+  return [median(rates[0]), median(rates[1])];
 }
 
 function primitive(algorithm: 'ecdsa-p256-sha256' | 'ed25519', body: Uint8Array): () => boolean {

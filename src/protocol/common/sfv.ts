@@ -251,7 +251,8 @@ export function serializeBareItem(item: BareItem): string {
       return fixed;
     }
     case 'string':
-      return `"${item.value.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
+      // Escaping is rare (component names and our parameters never need it): skip the regex then.
+      return item.value.includes('"') || item.value.includes('\\') ? `"${item.value.replace(/[\\"]/g, (m) => `\\${m}`)}"` : `"${item.value}"`;
     case 'token':
       return item.value;
     case 'bytes':

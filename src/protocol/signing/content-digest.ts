@@ -1,5 +1,5 @@
 // RFC 9530 Content-Digest: a structured-field dictionary of digests of the message content.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { parseDictionary, serializeDictionary, sf } from '../common/sfv.js';
 import { fail, type SigningFailure } from './codes.js';
 
@@ -8,7 +8,7 @@ export const DIGEST_ALGORITHMS = { 'sha-256': { hash: 'sha256', length: 32 }, 's
 export type DigestAlgorithm = keyof typeof DIGEST_ALGORITHMS;
 
 function digestOf(algorithm: DigestAlgorithm, body: Uint8Array): Uint8Array {
-  return createHash(DIGEST_ALGORITHMS[algorithm].hash).update(body).digest();
+  return hash(DIGEST_ALGORITHMS[algorithm].hash, body, 'buffer');
 }
 
 /** The Content-Digest field value for `body`, e.g. `sha-256=:X48E…=:`. */

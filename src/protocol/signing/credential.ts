@@ -1,7 +1,7 @@
 // Credentials: gatehouse's short-lived JWS binding an ephemeral request-signing key (cnf.jkt, RFC 9449
 // style) to an enrolled device, its subject and integrity level. Issued with jose; verified
 // synchronously and cached by hash so the per-request path costs one lookup.
-import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, hash, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { base64urlEncode } from '../common/base64.js';
 import { verifyChallenge, type ChallengeSecrets } from './challenge.js';
@@ -197,7 +197,7 @@ export class CredentialCache {
   }
 
   lookup(token: string, trust: CredentialTrust, now: number): { ok: true; credential: VerifiedCredential; cached: boolean } | SigningFailure {
-    const cacheKey = `${trust.fingerprint}:${createHash('sha256').update(token).digest('base64url')}`;
+    const cacheKey = `${trust.fingerprint}:${hash('sha256', token, 'base64url')}`;
     const hit = this.entries.get(cacheKey);
     if (hit !== undefined) {
       if (now >= hit.expiresAt) {

@@ -18,7 +18,7 @@ export interface MessageView {
 
 export type ComponentResult = { ok: true; value: string } | { ok: false; reason: 'absent' | 'unsupported' | 'invalid' };
 
-const HAS_LINE_BREAK = /[\r\n]/;
+const isOws = (first: number, last: number): boolean => first === 32 || first === 9 || last === 32 || last === 9;
 
 /** The value a covered component contributes to the base (RFC 9421 §2.1–2.2). */
 export function componentValue(id: string, message: MessageView): ComponentResult {
@@ -41,12 +41,14 @@ export function componentValue(id: string, message: MessageView): ComponentResul
       break;
     default:
       if (id.startsWith('@')) return { ok: false, reason: 'unsupported' };
-      // Field values lose leading and trailing whitespace (RFC 9421 §2.1).
-      value = message.header(id)?.replace(/^[ \t]+|[ \t]+$/g, '');
+      value = message.header(id);
+      // Field values lose leading and trailing spaces and tabs (RFC 9421 §2.1); the test first keeps
+      // the common case (nothing to trim) free of a regex.
+      if (value !== undefined && value.length > 0 && isOws(value.charCodeAt(0), value.charCodeAt(value.length - 1))) value = value.replace(/^[ \t]+|[ \t]+$/g, '');
   }
   if (value === undefined) return { ok: false, reason: 'absent' };
   // A line break would let one component forge the next line of the base.
-  if (HAS_LINE_BREAK.test(value)) return { ok: false, reason: 'invalid' };
+  if (value.includes('\n') || value.includes('\r')) return { ok: false, reason: 'invalid' };
   return { ok: true, value };
 }
 
