@@ -150,6 +150,17 @@ describe('refusals', () => {
     );
   });
 
+  test('a small-order enc (all zeros, or the order-8 point) is refused with e2ee_decrypt_failed, not an exception', () => {
+    const sealed = seal();
+    const encAt = 8 + device.deviceKeyId.length;
+    for (const point of ['00'.repeat(32), '01' + '00'.repeat(31), 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800']) {
+      const tampered = Buffer.from(sealed.body);
+      Buffer.from(point, 'hex').copy(tampered, encAt);
+      const result = open(tampered);
+      assert.equal(codeOf(result), 'e2ee_decrypt_failed', point);
+    }
+  });
+
   test('a device claiming another device key id fails authentication (e2ee_decrypt_failed)', () => {
     // signed with device's key but labelled as otherDevice, whose enrolled key differs
     const sealed = seal({ deviceKeyId: otherDevice.deviceKeyId });

@@ -13,7 +13,6 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { u16, utf8 } from './bytes.js';
-
 import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, KDF_HKDF_SHA256, KEM_DHKEM_X25519_HKDF_SHA256 } from './wire.js';
 
 export { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, KDF_HKDF_SHA256, KEM_DHKEM_X25519_HKDF_SHA256 };
