@@ -5,7 +5,7 @@
 //
 // - percent-decoding: every %XX is decoded (UTF-8), so `/v1/transf%65r` matches `/v1/transfer`;
 // - refused: an encoded `/` or `\` (%2F, %5C: upstreams disagree whether it splits a segment),
-//   encoded or raw control characters and spaces, a raw `\`, a `#`, malformed %-escapes, invalid
+//   encoded or raw control characters, a raw `\`, a `#`, malformed %-escapes, invalid
 //   UTF-8, and anything that does not start with `/` (`*`, absolute-form);
 // - dot segments are resolved (RFC 3986 5.2.4, `..` cannot climb above `/`), and empty segments
 //   are merged (`//a` → `/a`), so `/public/../admin` is matched as `/admin`.
@@ -29,7 +29,8 @@ export function canonicalizePath(pathname: string): CanonicalPath {
   const length = pathname.length;
   for (let i = 0; i < length; i++) {
     const c = pathname.charCodeAt(i);
-    if (c <= 0x20 || c === 0x7f) return { ok: false, reason: 'the path contains a space or control character' };
+    // a raw space is not valid HTTP (Envoy refuses it), but it is what %20 decodes to: let config paths spell it
+    if (c < 0x20 || c === 0x7f) return { ok: false, reason: 'the path contains a control character' };
     if (c === 0x5c) return { ok: false, reason: 'the path contains a backslash' };
     if (c === 0x23) return { ok: false, reason: 'the path contains "#"' };
     if (c === 0x25) hasPercent = true;

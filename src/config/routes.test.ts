@@ -335,3 +335,8 @@ test('the route-match benchmark runs and reports a positive rate', () => {
   assert.ok(result.opsPerSec > 0);
   assert.ok(result.routes > 10);
 });
+
+test('a path with a space is written plainly in the config and matches its %20 form', () => {
+  const t = table('routes:\n  - { id: s, match: { path: { exact: "/my files/a" } } }\n');
+  assert.equal(routeFor(t, req('/my%20files/a')), 's');
+});
