@@ -111,22 +111,37 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): B
   return Buffer.concat(blocks).subarray(0, length);
 }
 
-const labelCache = new Map<string, Buffer>();
-const labelBytes = (label: string): Buffer => {
-  let bytes = labelCache.get(label);
-  if (bytes === undefined) {
-    bytes = utf8(label);
-    labelCache.set(label, bytes);
+// The labelled prefixes depend only on (suite, label[, L]): built once, so each labelled call
+// hashes one prefix and its input instead of assembling four pieces per request.
+const prefixCache = new Map<Buffer, Map<string, Buffer>>();
+function labeledPrefix(suiteId: Buffer, label: string, length?: number): Buffer {
+  let bySuite = prefixCache.get(suiteId);
+  if (bySuite === undefined) {
+    bySuite = new Map();
+    prefixCache.set(suiteId, bySuite);
   }
-  return bytes;
-};
-
-function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
-  return hmacSha256(salt, HPKE_V1, suiteId, labelBytes(label), ikm);
+  const key = length === undefined ? label : `${label}\u0000${length}`;
+  let prefix = bySuite.get(key);
+  if (prefix === undefined) {
+    prefix = Buffer.concat([...(length === undefined ? [] : [u16(length)]), HPKE_V1, suiteId, utf8(label)]);
+    bySuite.set(key, prefix);
+  }
+  return prefix;
 }
 
+/** LabeledExtract(salt, label, ikm) = Extract(salt, "HPKE-v1" ‖ suite_id ‖ label ‖ ikm) */
+function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array): Buffer {
+  return hmacSha256(salt, labeledPrefix(suiteId, label), ikm);
+}
+
+/** LabeledExpand(prk, label, info, L) = Expand(prk, I2OSP(L, 2) ‖ "HPKE-v1" ‖ suite_id ‖ label ‖ info, L) */
 function labeledExpand(suiteId: Buffer, prk: Uint8Array, label: string, info: Uint8Array, length: number): Buffer {
-  return hkdfExpand(prk, Buffer.concat([u16(length), HPKE_V1, suiteId, labelBytes(label), info]), length);
+  const prefix = labeledPrefix(suiteId, label, length);
+  if (length <= HASH_LENGTH) {
+    const block = hmacSha256(prk, prefix, info, COUNTER_ONE);
+    return length === HASH_LENGTH ? block : block.subarray(0, length);
+  }
+  return hkdfExpand(prk, Buffer.concat([prefix, info]), length);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,6 +246,7 @@ export class HpkeContext {
 
   /** base_nonce XOR I2OSP(seq, Nn) */
   nonceFor(sequence: number): Buffer {
+    if (sequence === 0) return this.schedule.baseNonce; // the only one a gatehouse request uses
     const nonce = Buffer.from(this.schedule.baseNonce);
     let value = sequence;
     for (let index = nonce.length - 1; value > 0 && index >= 0; index--) {
