@@ -61,6 +61,7 @@ export function verifyChallenge(
   // Checked after the MAC so an attacker learns nothing from the purpose of a forged challenge.
   if (purpose !== options.purpose) return fail('challenge_invalid', `challenge was issued for ${purpose}`);
   const expiresAt = Number(expires);
-  if (options.now >= expiresAt) return fail('challenge_expired', 'challenge has expired');
+  // Written so a NaN clock fails closed.
+  if (!(options.now < expiresAt)) return fail('challenge_expired', 'challenge has expired');
   return { ok: true, id, expiresAt };
 }

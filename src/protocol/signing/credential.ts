@@ -159,8 +159,9 @@ export function verifyCredential(token: string, trust: CredentialTrust, now: num
     return fail('credential_invalid', 'claims are missing or mistyped');
   }
   if (exp - iat > MAX_CREDENTIAL_LIFETIME_SECONDS || exp <= iat) return fail('credential_invalid', 'lifetime exceeds the maximum');
-  if (now >= exp) return fail('credential_expired', 'credential has expired');
-  if (iat > now + 60) return fail('credential_expired', 'credential is not valid yet');
+  // Comparisons are written so a NaN clock fails closed.
+  if (!(now < exp)) return fail('credential_expired', 'credential has expired');
+  if (!(iat <= now + 60)) return fail('credential_expired', 'credential is not valid yet');
   const key = importPublicJwk(cnf.jwk);
   if (key === undefined || key.thumbprint !== cnf.jkt) return fail('credential_invalid', 'cnf.jwk is missing or does not hash to cnf.jkt');
   return {
@@ -200,7 +201,7 @@ export class CredentialCache {
     const cacheKey = `${trust.fingerprint}:${hash('sha256', token, 'base64url')}`;
     const hit = this.entries.get(cacheKey);
     if (hit !== undefined) {
-      if (now >= hit.expiresAt) {
+      if (!(now < hit.expiresAt)) {
         this.entries.delete(cacheKey);
         return fail('credential_expired', 'credential has expired');
       }

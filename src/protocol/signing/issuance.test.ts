@@ -28,6 +28,7 @@ describe('challenges', () => {
     assert.equal(ok.expiresAt, now + 60);
     assert.equal(codeOf(verifyChallenge(issued.challenge, { secrets, purpose: 'enroll', now: now + 60 })), 'challenge_expired');
     assert.equal(codeOf(verifyChallenge(issued.challenge, { secrets, purpose: 'credential', now })), 'challenge_invalid');
+    assert.equal(codeOf(verifyChallenge(issued.challenge, { secrets, purpose: 'enroll', now: Number.NaN })), 'challenge_expired');
     // Rotation: issued under the old secret (now second in the list) still verifies; a stranger's does not.
     const old = issueChallenge({ secrets: [secrets[1]!], purpose: 'enroll', now });
     assert.ok(verifyChallenge(old.challenge, { secrets, purpose: 'enroll', now }).ok);

@@ -162,6 +162,14 @@ describe('each failure answers its own code', async () => {
     assert.equal(codeOf(createRequestVerifier({ trust: rotated, cache })(signed)), 'credential_invalid');
   });
 
+  test('a clock that is not a number fails closed', () => {
+    for (const now of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const verdict = createRequestVerifier({ trust: world.trust, cache: new CredentialCache() })({ ...signed, now });
+      assert.equal(verdict.ok, false, String(now));
+      assert.equal(world.verify({ ...signed, now }).ok, false, `cached, ${now}`);
+    }
+  });
+
   test('the cache stays within its bound', async () => {
     const cache = new CredentialCache(2);
     const verify = createRequestVerifier({ trust: world.trust, cache });

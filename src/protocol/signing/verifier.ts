@@ -169,9 +169,10 @@ export function createRequestVerifier(config: RequestVerifierConfig): (request: 
       if (parsed.expires <= parsed.created || parsed.expires - parsed.created > maxLifetimeSeconds) {
         return fail('signature_malformed', `expires must be after created and within ${maxLifetimeSeconds}s of it`);
       }
-      if (parsed.created > request.now + maxSkewSeconds) return fail('signature_future_dated', 'created is in the future');
-      if (parsed.created < request.now - maxAgeSeconds) return fail('signature_stale', 'created is too old');
-      if (parsed.expires <= request.now) return fail('signature_stale', 'signature has expired');
+      // Comparisons are written so that a NaN clock fails closed.
+      if (!(parsed.created <= request.now + maxSkewSeconds)) return fail('signature_future_dated', 'created is in the future');
+      if (!(parsed.created >= request.now - maxAgeSeconds)) return fail('signature_stale', 'created is too old');
+      if (!(request.now < parsed.expires)) return fail('signature_stale', 'signature has expired');
       // 4. signature
       const base = buildSignatureBase(parsed.covered, request);
       if (!base.ok) {
