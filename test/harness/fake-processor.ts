@@ -15,7 +15,7 @@ import {
 } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import type { CheckRequest, CheckResponse } from '../../src/gen/envoy/service/auth/v3/external_auth_pb.js';
 
-export type ResponseInit = MessageInitShape<typeof ProcessingResponseSchema>;
+export type ResponseInit = Exclude<MessageInitShape<typeof ProcessingResponseSchema>, ProcessingResponse>;
 
 export interface FakeStream {
   received: ProcessingRequest[];
@@ -67,7 +67,7 @@ export async function startFakeProcessor(script: StreamScript): Promise<FakeProc
       const stream: FakeStream = {
         received: [],
         metadata: md,
-        authority: md[':authority'] ?? '',
+        authority: call.getHost(),
         halfClosed: false,
         cancelled: false,
         done: new Promise<void>((r) => (resolveDone = r)),
@@ -105,7 +105,7 @@ export async function startFakeProcessor(script: StreamScript): Promise<FakeProc
         },
         send: (r) => {
           if (finished || call.cancelled) return;
-          call.write(create(ProcessingResponseSchema, r as ResponseInit));
+          call.write(create(ProcessingResponseSchema, r));
         },
         end: (status) => {
           if (finished || call.cancelled) return;
