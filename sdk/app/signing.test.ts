@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey as createPublicKeyFrom, generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseDictionary } from '../../src/protocol/common/sfv.js';
-import { decodeCompactJws } from '../../src/protocol/signing/jws.js';
-import { importPublicJwk } from '../../src/protocol/signing/keys.js';
+import { decodeCompactJws, verifyDecodedJws } from '../../src/protocol/signing/jws.js';
+import { importPublicJwk, verifyRaw } from '../../src/protocol/signing/keys.js';
 import { ENROLLMENT_PROOF_TYPE, REQUIRED_COMPONENTS, normalizePublicJwk } from '../../src/protocol/signing/profile.js';
 import { createWorld, requestInput } from '../../src/protocol/signing/test-support.js';
 import { buildEnrollmentRequest, contentDigest, credentialExpiresAt, ecdsaDerToRaw, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from './signing.js';
@@ -41,33 +41,28 @@ test('signRequest adds exactly the four profile headers, covering the required c
   assert.equal(credentialExpiresAt('not.a-credential'), undefined);
 });
 
-test('a keystore-backed signer plugs in through RequestSigner (here a node:crypto key standing in for the Secure Enclave)', async () => {
-  const world = await createWorld();
-  // A keystore returns DER for ECDSA; the RequestSigner contract is raw r‖s, which node gives with ieee-p1363.
-  const keystoreSigner = (privateKey: KeyObject, signer: RequestSigner): RequestSigner => ({
-    algorithm: signer.algorithm,
-    publicJwk: signer.publicJwk,
-    sign: (data) => Promise.resolve(new Uint8Array(nodeSign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' }))),
-  });
+test('a keystore-backed device key plugs in through RequestSigner, its DER output converted by ecdsaDerToRaw', async () => {
+  // node:crypto stands in for the Secure Enclave / Android Keystore: it signs and returns DER, as they do.
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = normalizePublicJwk(publicKey.export({ format: 'jwk' }));
-  assert.ok(jwk);
-  const signer = keystoreSigner(createPrivateKey(privateKey.export({ format: 'pem', type: 'pkcs8' })), { algorithm: 'ecdsa-p256-sha256', publicJwk: jwk, sign: () => Promise.reject(new Error('unused')) });
-  const request = await buildEnrollmentRequest({ challenge: 'enroll.x', deviceSigner: signer, attestation: { format: 'gh-jws-verdict', evidence: 'e' } });
+  const publicJwk = normalizePublicJwk(publicKey.export({ format: 'jwk' }));
+  assert.ok(publicJwk);
+  const keystoreSigner: RequestSigner = {
+    algorithm: 'ecdsa-p256-sha256',
+    publicJwk,
+    sign: (data) => Promise.resolve(ecdsaDerToRaw(nodeSign('sha256', data, privateKey))),
+  };
+  const request = await buildEnrollmentRequest({ challenge: 'enroll.x', deviceSigner: keystoreSigner, attestation: { format: 'gh-jws-verdict', evidence: 'e' } });
   const proof = decodeCompactJws(request.proof);
-  assert.ok(proof);
+  const deviceKey = importPublicJwk(request.deviceKey);
+  assert.ok(proof && deviceKey);
   assert.deepEqual(proof.header, { alg: 'ES256', typ: ENROLLMENT_PROOF_TYPE });
   assert.deepEqual(proof.payload, { chl: 'enroll.x' });
-  const imported = importPublicJwk(request.deviceKey);
-  assert.ok(imported);
-  const { verifyDecodedJws } = await import('../../src/protocol/signing/jws.js');
-  assert.ok(verifyDecodedJws(proof, 'ecdsa-p256-sha256', ENROLLMENT_PROOF_TYPE, imported.key));
-  assert.ok(world.device.deviceId.length === 43);
+  assert.ok(verifyDecodedJws(proof, 'ecdsa-p256-sha256', ENROLLMENT_PROOF_TYPE, deviceKey.key));
 });
 
 test('ecdsaDerToRaw turns keystore DER signatures into the r‖s node produces, and refuses malformed DER', () => {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const publicKey = createPublicKeyFrom(privateKey);
+  const publicKey = createPublicKey(privateKey);
   for (let i = 0; i < 200; i++) {
     const data = new TextEncoder().encode(`message ${i}`);
     const der = nodeSign('sha256', data, privateKey); // DER, as a phone keystore returns
@@ -87,7 +82,6 @@ test('generateSigner makes ed25519 and P-256 keys whose signatures node verifies
     assert.ok(imported);
     assert.equal(imported.algorithm, algorithm);
     const data = new TextEncoder().encode('hello');
-    const { verifyRaw } = await import('../../src/protocol/signing/keys.js');
     assert.ok(verifyRaw(algorithm, imported.key, data, await signer.sign(data)));
   }
 });
