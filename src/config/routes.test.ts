@@ -340,3 +340,31 @@ test('a path with a space is written plainly in the config and matches its %20 f
   const t = table('routes:\n  - { id: s, match: { path: { exact: "/my files/a" } } }\n');
   assert.equal(routeFor(t, req('/my%20files/a')), 's');
 });
+
+test("a filter schema that throws is reported at the filter, at load and at compile, not a crash", () => {
+  const explosive: FilterDefinition = {
+    name: 'explosive',
+    order: 300,
+    configSchema: z.unknown().transform(() => {
+      throw new Error('boom');
+    }),
+    needs: () => ({}),
+    create: () => ({}),
+  };
+  const registry = new Map([...FILTER_REGISTRY, ['explosive', explosive]]);
+  const text = 'routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ explosive: {} }] }\n';
+  const loaded = parseConfig(text, 'routes.yaml', { registry });
+  assert.ok(!loaded.ok);
+  assert.deepEqual(
+    loaded.errors.map((e) => e.format()),
+    ["routes.yaml:2: routes[0] (id \"a\"): filters[0].explosive: the filter's config check failed: boom"],
+  );
+  const plain = config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ headers: {} }] }\n');
+  const handMade: GatehouseConfig = { ...plain, routes: [{ ...plain.routes[0]!, filters: [{ name: 'explosive', config: {} }] }] };
+  const built = buildRouteTable(handMade, { registry, deps: { now: () => 0 } });
+  assert.ok(!built.ok);
+  assert.deepEqual(
+    built.errors.map((e) => e.format()),
+    ["routes.yaml: routes[0] (id \"a\"): filters[0].explosive: the filter's config check failed: boom"],
+  );
+});

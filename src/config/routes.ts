@@ -532,7 +532,14 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
         failed = true;
         continue;
       }
-      const parsed = definition.configSchema.safeParse(entry.config ?? {});
+      let parsed: ReturnType<typeof definition.configSchema.safeParse>;
+      try {
+        parsed = definition.configSchema.safeParse(entry.config ?? {});
+      } catch (err) {
+        issues.push({ path: [...at, entry.name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` });
+        failed = true;
+        continue;
+      }
       if (!parsed.success) {
         for (const issue of parsed.error.issues) issues.push({ path: [...at, entry.name, ...issue.path], message: '', zod: issue });
         failed = true;

@@ -289,7 +289,13 @@ function filterEntry(registry: ReadonlyMap<string, FilterDefinition>) {
       return z.NEVER;
     }
     // `- headers:` with nothing after it is YAML null: treat as an empty config
-    const parsed = definition.configSchema.safeParse(config ?? {});
+    let parsed: ReturnType<typeof definition.configSchema.safeParse>;
+    try {
+      parsed = definition.configSchema.safeParse(config ?? {});
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` });
+      return z.NEVER;
+    }
     if (!parsed.success) {
       // carried whole in params so the message can describe the offending value (issues.ts)
       for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message, params: { filterIssue: issue } });
