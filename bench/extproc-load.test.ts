@@ -13,6 +13,7 @@ import {
   latencyFromLog,
   parseH2load,
   assertAllSucceeded,
+  probeEnvoyStyle,
   runH2load,
   unframe,
   verifyEnvoyStyle,
@@ -119,6 +120,14 @@ describe('against the ceiling server', () => {
       const envoy = await verifyEnvoyStyle(server.port, sc, 2);
       assert.deepEqual(envoy.answerKinds, sc.messages.map((m) => m.request.case));
     }
+  });
+
+  test('the Envoy-style probe checks every stream', async () => {
+    const p = await probeEnvoyStyle(server.port, buildScenario('with-bodies'), 40, 300);
+    assert.ok(p.started >= 5, `${p.started} probes started`);
+    assert.equal(p.failed, 0, p.errors.join('; '));
+    assert.equal(p.ok, p.started);
+    assert.ok(p.latency !== undefined && p.latency.p50Ms > 0);
   });
 
   test('a short bounded h2load run succeeds', async (t) => {

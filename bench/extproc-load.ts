@@ -206,66 +206,122 @@ export async function verifyPreFramed(port: number, scenario: Scenario, streams 
 }
 
 /**
- * The Envoy way, over grpc-js: on each stream send one message, wait for its answer and check its
- * kind, then the next; then half-close and expect grpc-status 0. Sequential streams, bounded by
- * `timeoutMs` per stream.
+ * One stream the Envoy way, over grpc-js: send one message, wait for its answer and check its kind,
+ * then the next; then half-close and expect grpc-status 0. Resolves with the answer kinds and the
+ * stream's duration; rejects on the first deviation or after `timeoutMs` without progress.
  */
-export async function verifyEnvoyStyle(port: number, scenario: Scenario, streams = 3, timeoutMs = 5000): Promise<VerifyResult> {
+export async function envoyStyleStream(client: Client, scenario: Scenario, timeoutMs: number): Promise<{ kinds: string[]; ms: number }> {
   const expected = expectedAnswerKinds(scenario.messages);
-  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
   const def = extProcService.process;
+  const t0 = performance.now();
+  const call: ClientDuplexStream<ProcessingRequest, ProcessingResponse> = client.makeBidiStreamRequest(
+    def.path, def.requestSerialize, def.responseDeserialize,
+  );
+  const answers: ProcessingResponse[] = [];
+  let waiting: ((r: ProcessingResponse) => void) | undefined;
+  let failed: ((e: Error) => void) | undefined;
+  call.on('data', (r: ProcessingResponse) => {
+    if (waiting !== undefined) { const w = waiting; waiting = undefined; w(r); } else answers.push(r);
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    call.on('status', (st: { code: number; details: string }) => {
+      if (st.code === (GrpcStatusCode.OK as number)) resolve();
+      else reject(new Error(`grpc-status ${st.code}: ${st.details}`));
+    });
+    call.on('error', (e: Error) => { failed?.(e); reject(e); });
+  });
+  ended.catch(() => { /* awaited below */ });
+  const within = <T>(p: Promise<T>, what: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      p,
+      new Promise<never>((_, reject) => { timer = setTimeout(() => { reject(new Error(`${what} within ${timeoutMs} ms`)); }, timeoutMs); }),
+    ]).finally(() => { clearTimeout(timer); });
+  };
+  const next = (): Promise<ProcessingResponse> => {
+    const queued = answers.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return within(new Promise<ProcessingResponse>((resolve, reject) => {
+      waiting = resolve;
+      failed = reject;
+    }), 'no answer');
+  };
+  const kinds: string[] = [];
+  try {
+    for (const [j, m] of scenario.messages.entries()) {
+      call.write(m);
+      const answer = await next();
+      const kind = answer.response.case ?? '(empty)';
+      kinds.push(kind);
+      if (kind !== expected[j]) throw new Error(`answer ${j + 1} is ${kind}, expected ${String(expected[j])}`);
+    }
+    call.end();
+    await within(ended, 'no grpc-status after half-close');
+    return { kinds, ms: performance.now() - t0 };
+  } catch (e) {
+    call.cancel();
+    throw e;
+  }
+}
+
+/** `streams` sequential Envoy-style streams (see envoyStyleStream); throws on the first deviation. */
+export async function verifyEnvoyStyle(port: number, scenario: Scenario, streams = 3, timeoutMs = 5000): Promise<VerifyResult> {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
   try {
     let kinds: string[] = [];
-    for (let i = 0; i < streams; i++) {
-      const call: ClientDuplexStream<ProcessingRequest, ProcessingResponse> = client.makeBidiStreamRequest(
-        def.path, def.requestSerialize, def.responseDeserialize,
-      );
-      const answers: ProcessingResponse[] = [];
-      let waiting: ((r: ProcessingResponse) => void) | undefined;
-      let failed: ((e: Error) => void) | undefined;
-      call.on('data', (r: ProcessingResponse) => {
-        if (waiting !== undefined) { const w = waiting; waiting = undefined; w(r); } else answers.push(r);
-      });
-      const ended = new Promise<void>((resolve, reject) => {
-        call.on('status', (st: { code: number; details: string }) => {
-          if (st.code === (GrpcStatusCode.OK as number)) resolve();
-          else reject(new Error(`grpc-status ${st.code}: ${st.details}`));
-        });
-        call.on('error', (e: Error) => { failed?.(e); reject(e); });
-      });
-      ended.catch(() => { /* awaited below */ });
-      const next = (): Promise<ProcessingResponse> => {
-        const queued = answers.shift();
-        if (queued !== undefined) return Promise.resolve(queued);
-        return new Promise<ProcessingResponse>((resolve, reject) => {
-          const timer = setTimeout(() => { reject(new Error(`no answer within ${timeoutMs} ms`)); }, timeoutMs);
-          waiting = (r) => { clearTimeout(timer); resolve(r); };
-          failed = (e) => { clearTimeout(timer); reject(e); };
-        });
-      };
-      kinds = [];
-      try {
-        for (const [j, m] of scenario.messages.entries()) {
-          call.write(m);
-          const answer = await next();
-          const kind = answer.response.case ?? '(empty)';
-          kinds.push(kind);
-          if (kind !== expected[j]) throw new Error(`answer ${j + 1} is ${kind}, expected ${String(expected[j])}`);
-        }
-        call.end();
-        await Promise.race([
-          ended,
-          new Promise<never>((_, reject) => setTimeout(() => { reject(new Error(`no grpc-status within ${timeoutMs} ms of half-close`)); }, timeoutMs).unref()),
-        ]);
-      } catch (e) {
-        call.cancel();
-        throw e;
-      }
-    }
+    for (let i = 0; i < streams; i++) kinds = (await envoyStyleStream(client, scenario, timeoutMs)).kinds;
     return { streams, grpcStatus: '0', answerKinds: kinds };
   } finally {
     client.close();
   }
+}
+
+export interface ProbeResult {
+  started: number;
+  ok: number;
+  failed: number;
+  /** the first few failure messages */
+  errors: string[];
+  /** Envoy-style stream durations (send, wait, send, wait, half-close, status) of the successful probes */
+  latency?: { p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+/**
+ * Envoy-style streams at a low fixed rate on their own connection, checked one by one, for
+ * `durationMs`: run beside h2load, it shows whether the answers stay right under load (h2load only
+ * sees HTTP 200) and what one Envoy-style stream takes while the server is busy.
+ */
+export async function probeEnvoyStyle(port: number, scenario: Scenario, ratePerSec: number, durationMs: number, timeoutMs = 5000): Promise<ProbeResult> {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  const result: ProbeResult = { started: 0, ok: 0, failed: 0, errors: [] };
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const interval = 1000 / ratePerSec;
+  const t0 = performance.now();
+  try {
+    await new Promise<void>((resolve) => { client.waitForReady(Date.now() + timeoutMs, () => { resolve(); }); });
+    const most = Math.ceil((ratePerSec * durationMs) / 1000);
+    for (let i = 0; i < most && performance.now() - t0 < durationMs; i++) {
+      result.started++;
+      pending.push(envoyStyleStream(client, scenario, timeoutMs).then(
+        (r) => { result.ok++; latencies.push(r.ms); },
+        (e: unknown) => {
+          result.failed++;
+          if (result.errors.length < 5) result.errors.push(e instanceof Error ? e.message : String(e));
+        },
+      ));
+      const wait = t0 + (i + 1) * interval - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await Promise.all(pending);
+  } finally {
+    client.close();
+  }
+  if (latencies.length > 0) {
+    latencies.sort((a, b) => a - b);
+    result.latency = { p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), maxMs: latencies[latencies.length - 1]! };
+  }
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,12 +24,14 @@ import { parseArgs } from 'node:util';
 import {
   buildScenario,
   frameMessages,
+  probeEnvoyStyle,
   readLatencyLog,
   runH2load,
   verifyEnvoyStyle,
   verifyPreFramed,
   type H2loadSummary,
   type LatencyStats,
+  type ProbeResult,
   type ScenarioName,
   type VerifyResult,
 } from './extproc-load.js';
@@ -40,6 +42,8 @@ import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type Memory
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
+/** Envoy-style probe streams per second during the saturation run (a Node client: kept small) */
+const PROBE_RATE = 50;
 
 /** A server under test, given the ports chosen for this run. */
 interface TargetSpec {
@@ -106,6 +110,8 @@ interface ExtprocResult {
     /** streams/s divided by the CPU share: what a whole core would do, less skewed by other load */
     streamsPerCpuSec: number;
     h2load: H2loadSummary;
+    /** Envoy-style streams at PROBE_RATE on their own connection during the run, each answer checked */
+    probe: ProbeResult;
   };
   /** one stream in flight at a time (h2load -c 1 -m 1): the service time of a stream, no queueing */
   serial?: { streamsPerSec: number; latency: LatencyStats };
@@ -158,10 +164,14 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     // 2. saturation
     const cpu0 = cpuSecondsOf(proc.pid);
     const t0 = process.hrtime.bigint();
-    const peakRun = await runH2load({
-      ...h2, clients: 32, maxStreams: 16, durationSec: opts.durationSec, warmUpSec: opts.warmUpSec,
-      timeoutMs: (opts.durationSec + opts.warmUpSec) * 1000 + 30_000,
-    });
+    const [peakRun, probe] = await Promise.all([
+      runH2load({
+        ...h2, clients: 32, maxStreams: 16, durationSec: opts.durationSec, warmUpSec: opts.warmUpSec,
+        timeoutMs: (opts.durationSec + opts.warmUpSec) * 1000 + 30_000,
+      }),
+      // beside it, Envoy-style streams checked one by one: are the answers still right under load?
+      probeEnvoyStyle(port, scenario, PROBE_RATE, (opts.durationSec + opts.warmUpSec) * 1000),
+    ]);
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const serverCpuCores = (cpuSecondsOf(proc.pid) - cpu0) / wall;
     // 3. half the peak, rate-limited, per-request latency from the log
@@ -186,7 +196,7 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
       verification: { preFramed, envoyStyle, h2loadSanity: { streams: sanity.done, dataBytesPerStream: sanity.dataBytes / sanity.done } },
       peak: {
         streamsPerSec: peakRun.reqPerSec, messagesPerSec: peakRun.reqPerSec * scenario.messages.length, serverCpuCores,
-        streamsPerCpuSec: peakRun.reqPerSec / serverCpuCores, h2load: peakRun,
+        streamsPerCpuSec: peakRun.reqPerSec / serverCpuCores, h2load: peakRun, probe,
       },
       serial: { streamsPerSec: serialRun.reqPerSec, latency: serialLatency },
       halfPeak: { targetRps: rpsPerClient * clients, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
@@ -221,8 +231,14 @@ const METHOD_NOTES = [
   'Peak: h2load -c 32 -m 16 for the duration after a warm-up, one stream = one HTTP request through Envoy. Latency: h2load --rps at half the measured peak (16 connections), p50/p99 from --log-file (start to end of response, both answers and trailers), the first second (or a fifth of the duration) left out.',
   'h2load --rps fires each connection\'s requests on a timer of at least 10 ms, so at half the peak the requests arrive in bursts every 10 ms and p50/p99 include the queueing of a burst: compare them between servers, not as Envoy\'s added latency. The serial columns (h2load -c 1 -m 1, one stream in flight) give the service time of one stream without queueing.',
   'Server pinned to core 0 and h2load to core 1 with taskset; RSS from /proc/<pid>/status after the runs (VmHWM = peak, VmRSS = now); server CPU = (utime+stime) during the saturation run (warm-up included) / its wall time; streams per CPU-second = peak / that share, a figure less skewed when other processes take part of core 0. The ceiling is measured again after the targets when a target ran; ratios are to the mean of the ceiling runs.',
+  `During the saturation run a Node client sends ${PROBE_RATE} Envoy-style streams/s (request_headers, wait for the answer, response_headers, wait, half-close, status OK) on its own connection and checks every answer: h2load only sees HTTP 200, the probe sees wrong or failed answers under load. Its p50/p99 are an Envoy-style stream's duration while the server is saturated (queueing behind h2load's 512 streams in flight included).`,
   'Verified per server before measuring: the same bytes over node:http2 (HTTP 200, grpc-status 0, answers decode to the matching ProcessingResponse oneofs), Envoy\'s one-message-at-a-time sequence over grpc-js, and an h2load count run in which every stream received at least one gRPC frame per message. h2load itself only counts HTTP 2xx.',
 ];
+
+/** a failed measurement, or wrong answers seen by the probe under load */
+function isFailure(r: ExtprocResult): boolean {
+  return r.status === 'failed' || (r.peak !== undefined && (r.peak.probe.failed > 0 || r.peak.probe.ok === 0));
+}
 
 function extprocTable(results: readonly ExtprocResult[]): string {
   const ok = results.filter((r) => r.status === 'ok');
@@ -231,12 +247,17 @@ function extprocTable(results: readonly ExtprocResult[]): string {
     r.peak !== undefined ? `${Math.round(r.peak.serverCpuCores * 100)}%` : '', r.peak?.streamsPerCpuSec ?? Number.NaN,
     r.halfPeak?.achievedRps ?? Number.NaN, r.halfPeak?.latency.p50Ms ?? Number.NaN, r.halfPeak?.latency.p99Ms ?? Number.NaN,
     r.serial?.latency.p50Ms ?? Number.NaN, r.serial?.latency.p99Ms ?? Number.NaN,
+    r.peak?.probe.latency?.p50Ms ?? Number.NaN, r.peak?.probe.latency?.p99Ms ?? Number.NaN,
     r.memory?.peakRssMiB ?? Number.NaN, r.memory?.rssMiB ?? Number.NaN,
     r.ratioToCeiling !== undefined ? `${(r.ratioToCeiling * 100).toFixed(0)}%` : '',
     r.ratioToCeilingPerCpu !== undefined ? `${(r.ratioToCeilingPerCpu * 100).toFixed(0)}%` : '',
   ]);
-  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '/CPU-s', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling', 'per CPU-s'], rows)];
+  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '/CPU-s', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'probe p50', 'probe p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling', 'per CPU-s'], rows)];
   for (const r of ok) {
+    const p = r.peak?.probe;
+    if (p !== undefined && (p.failed > 0 || p.ok === 0)) {
+      lines.push(`  ${r.name} [${r.scenario}]: PROBE FAILED under load: ${p.failed} of ${p.started} Envoy-style streams: ${p.errors.join('; ')}`);
+    }
     const h = r.halfPeak;
     if (h !== undefined && h.achievedRps < 0.9 * h.targetRps) {
       lines.push(`  ${r.name} [${r.scenario}]: only ${fmt(h.achievedRps)} of ${fmt(h.targetRps)} req/s reached at half its peak: its latency figures are queueing`);
@@ -288,7 +309,7 @@ async function main(): Promise<number> {
           process.stdout.write(`  ${t.name} [${t.scenario}] … `);
           const r = await measure(t, { durationSec, warmUpSec, pin }, workDir);
           console.log(r.status === 'ok' ? `${fmt(r.peak?.streamsPerSec ?? Number.NaN)} streams/s` : `${r.status}: ${(r.reason ?? '').split('\n')[0] ?? ''}`);
-          if (r.status === 'failed') failed = true;
+          if (isFailure(r)) failed = true;
           extproc.push(r);
         }
         // The machine may be shared: measure the ceiling again after the targets, so that a drift in
@@ -300,7 +321,7 @@ async function main(): Promise<number> {
             process.stdout.write(`  ${again.name} [${again.scenario}], again … `);
             const r = await measure({ ...again, name: `${again.name}, again` }, { durationSec, warmUpSec, pin }, workDir);
             console.log(r.status === 'ok' ? `${fmt(r.peak?.streamsPerSec ?? Number.NaN)} streams/s` : `${r.status}: ${(r.reason ?? '').split('\n')[0] ?? ''}`);
-            if (r.status === 'failed') failed = true;
+            if (isFailure(r)) failed = true;
             extproc.push(r);
           }
         }
@@ -321,6 +342,8 @@ async function main(): Promise<number> {
       console.log(`\n${extprocTable(extproc)}`);
       console.log(`\n  Peak: h2load -c 32 -m 16, ${durationSec} s after ${warmUpSec} s warm-up. p50/p99: start to end of the whole stream at half that peak`);
       console.log('  (h2load --rps: bursts every 10 ms, queueing included); serial: one stream in flight. Server on core 0, h2load on core 1.');
+      console.log(`  probe: ${PROBE_RATE} Envoy-style streams/s (one message, wait, next, half-close) on their own connection during the peak run,`);
+      console.log('  every answer checked; p50/p99 of those streams while the server is saturated.');
       console.log('  srv CPU: the server\'s share of its core during the peak run; /CPU-s: peak streams/s per CPU-second (less skewed by other');
       console.log('  load on the core); "of ceiling": vs the mean of the ceiling runs of the same scenario, by peak and per CPU-second.');
       console.log('  h2load sends all of a stream\'s messages at once and half-closes; Envoy waits for each answer (see "method" in the JSON).');
