@@ -361,6 +361,26 @@ test('warnings: no routes at all, and a regex route shadowed by a catch-all pref
   );
 });
 
+test('a warning names a route hidden by an earlier route on the same path without predicates', () => {
+  const result = parseConfig(
+    `routes:
+  - { id: api, match: { path: { prefix: /api/ } } }
+  - { id: api-admin, match: { path: { prefix: /api/ }, hosts: [admin.example.com] } }
+  - { id: api-get, match: { path: { prefix: /api/ }, methods: [GET] } }
+  - { id: other, match: { path: { exact: /api/ } } }
+`,
+    'c.yaml',
+  );
+  assert.ok(result.ok);
+  assert.deepEqual(
+    result.warnings.map((w) => w.format()),
+    [
+      'c.yaml:3: routes[1] (id "api-admin"): match.path: can never match: routes[0] has the same path and no other predicates, and routes on one path are tried in config order',
+      'c.yaml:4: routes[2] (id "api-get"): match.path: can never match: routes[0] has the same path and no other predicates, and routes on one path are tried in config order',
+    ],
+  );
+});
+
 test('relative TLS paths resolve against the config file directory', () => {
   const config = valid('tls: { certFile: certs/tls.crt, keyFile: /abs/tls.key }\n' + ROUTE, '/etc/gatehouse/config.yaml');
   assert.deepEqual({ ...config.tls }, { certFile: '/etc/gatehouse/certs/tls.crt', keyFile: '/abs/tls.key' });

@@ -282,9 +282,8 @@ interface IndexEntry<T> {
 }
 
 /** Builds the path index; template errors and shape clashes come back as issues (path from the config root). */
-function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathIndex<T>; issues: RawIssue[]; warnings: RawIssue[] } {
+function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathIndex<T>; issues: RawIssue[] } {
   const issues: RawIssue[] = [];
-  const warnings: RawIssue[] = [];
   const exact = new Map<string, Bucket<T>>();
   const templateByText = new Map<string, TemplateBucket<T>>();
   const prefixByText = new Map<string, PrefixBucket<T>>();
@@ -373,7 +372,6 @@ function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathInde
   return {
     index: { exact, templates: templateByText.size > 0 ? templates : null, prefixes: prefixByText.size > 0 ? prefixes : null, regexes },
     issues,
-    warnings,
   };
 }
 
@@ -382,10 +380,21 @@ function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathInde
  * warnings about routes that can never match. Used by parseConfig so that a load reports them.
  */
 export function checkRoutes(routes: readonly RouteConfig[]): { issues: RawIssue[]; warnings: RawIssue[] } {
-  const { issues, warnings } = buildPathIndex(routes.map((r, index) => ({ index, path: r.match.path, item: r })));
+  const { issues } = buildPathIndex(routes.map((r, index) => ({ index, path: r.match.path, item: r })));
+  const warnings: RawIssue[] = [];
+  const unconditional = (r: RouteConfig) => !r.match.hosts && !r.match.methods && !r.match.headers && !r.match.query;
+  // routes on one path are tried in config order: one without predicates hides the later ones
+  const firstUnconditional = new Map<string, number>();
+  routes.forEach((r, index) => {
+    const key = `${r.match.path.kind} ${r.match.path.value}`;
+    const hider = firstUnconditional.get(key);
+    if (hider !== undefined) {
+      warnings.push({ path: ['routes', index, 'match', 'path'], message: `can never match: routes[${hider}] has the same path and no other predicates, and routes on one path are tried in config order` });
+    } else if (unconditional(r)) firstUnconditional.set(key, index);
+  });
   // a predicate-free catch-all prefix "/" takes every request before any regex route is tried
-  const catchAll = routes.findIndex((r) => r.match.path.kind === 'prefix' && r.match.path.value === '/' && !r.match.hosts && !r.match.methods && !r.match.headers && !r.match.query);
-  if (catchAll !== -1) {
+  const catchAll = firstUnconditional.get('prefix /');
+  if (catchAll !== undefined) {
     routes.forEach((r, index) => {
       if (r.match.path.kind === 'regex') {
         warnings.push({ path: ['routes', index, 'match', 'path', 'regex'], message: `can never match: regex paths are tried after prefixes, and routes[${catchAll}] (prefix "/" with no other predicates) takes every request first` });
