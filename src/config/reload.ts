@@ -115,12 +115,12 @@ export class ConfigWatcher {
       this.again = true;
       return this.checking;
     }
-    this.checking = this.runCheck();
+    this.checking = this.safeCheck();
     try {
       let outcome = await this.checking;
       while (this.again && !this.isClosed()) {
         this.again = false;
-        this.checking = this.runCheck();
+        this.checking = this.safeCheck();
         outcome = await this.checking;
       }
       return outcome;
@@ -194,6 +194,16 @@ export class ConfigWatcher {
       else this.options.onError?.(arg);
     } catch {
       // a throwing callback must not stop the watcher
+    }
+  }
+
+  /** checks run from timers and fs events: an unexpected throw must not become an unhandled rejection */
+  private async safeCheck(): Promise<CheckOutcome> {
+    try {
+      return await this.runCheck();
+    } catch (err) {
+      this.report('onError', err);
+      return 'rejected';
     }
   }
 
