@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const { logger } = gatehouse.telemetry;
   if (loaded.embeddedDefault) logger.warn({ config: loaded.file }, 'running on the embedded development default: not for production');
   for (const warning of loaded.warnings) logger.warn({ config: loaded.file }, warning.format());
-  const watcher = watchRoutes(loaded.file, loaded.config, gatehouse);
+  const watcher = watchRoutes(loaded.file, loaded.config, gatehouse, { initialHash: loaded.hash });
   process.on('SIGHUP', () => void watcher.check());
   logger.info(
     { grpc_port: gatehouse.grpcPort, admin_port: gatehouse.adminPort, config: loaded.file, env_overrides: loaded.envOverrides, routes: gatehouse.routes.current().routes.length },

@@ -8,7 +8,13 @@ export function watchRoutes(
   file: string,
   config: GatehouseConfig,
   gatehouse: RunningGatehouse,
-  options: { debounceMs?: number; pollMs?: number; env?: Readonly<Record<string, string | undefined>> } = {},
+  options: {
+    /** the hash of the content `config` was loaded from, so an edit made since start-up is not missed */
+    initialHash?: string;
+    debounceMs?: number;
+    pollMs?: number;
+    env?: Readonly<Record<string, string | undefined>>;
+  } = {},
 ): ConfigWatcher {
   const { logger, metrics } = gatehouse.telemetry;
   return new ConfigWatcher({
