@@ -117,9 +117,14 @@ class ProcessorState {
 
   constructor(
     readonly dir: 'request' | 'response',
-    readonly cb: DirectionCallbacks,
+    private readonly cbs: FilterCallbacks,
     private readonly filter: ExtProcFilter,
   ) {}
+
+  /** Looked up each time: a local reply replaces the encoder chain. */
+  get cb(): DirectionCallbacks {
+    return this.dir === 'request' ? this.cbs.decoder : this.cbs.encoder;
+  }
 
   /** 1.1: DEFAULT header mode = SEND, DEFAULT trailer mode = SKIP. */
   setProcessingMode(mode: ProcessingMode): void {
@@ -416,8 +421,8 @@ export class ExtProcFilter implements StreamFilter {
 
   constructor(readonly config: ExtProcFilterConfig, private readonly cbs: FilterCallbacks) {
     const p = config.proto;
-    this.decoding = new ProcessorState('request', cbs.decoder, this);
-    this.encoding = new ProcessorState('response', cbs.encoder, this);
+    this.decoding = new ProcessorState('request', cbs, this);
+    this.encoding = new ProcessorState('response', cbs, this);
     const mode = p.processingMode ?? defaultMode();
     this.decoding.setProcessingMode(mode);
     this.encoding.setProcessingMode(mode);
