@@ -305,6 +305,8 @@ class ProcessorState {
   }
 
   lastBodyAnswerWasEos = false;
+  /** PSH sendAttributes: attributes go only with the first message of each direction (8.6). */
+  sentAttributes = false;
 
   /** PS handleBodyResponse (6.1, 6.2, 6.4, 6.5, 5.17). */
   handleBodyResponse(response: BodyResponse): Status {
@@ -520,30 +522,79 @@ export class ExtProcFilter implements StreamFilter {
   }
   private buildHeaderRequest(state: ProcessorState, h: HeaderMap, eos: boolean, observability: boolean): ProcessingRequest {
     const value = create(HttpHeadersSchema, { headers: this.headersToProto(h), endOfStream: eos });
-    return create(ProcessingRequestSchema, {
+    return this.addAttributes(state, create(ProcessingRequestSchema, {
       request: state.dir === 'request' ? { case: 'requestHeaders', value } : { case: 'responseHeaders', value },
       metadataContext: this.metadataContext(),
       observabilityMode: observability,
-    });
+    }));
   }
   setupBodyChunk(state: ProcessorState, data: Buffer, eos: boolean): ProcessingRequest {
     const value = create(HttpBodySchema, { body: Buffer.from(data), endOfStream: eos });
-    return create(ProcessingRequestSchema, {
+    return this.addAttributes(state, create(ProcessingRequestSchema, {
       request: state.dir === 'request' ? { case: 'requestBody', value } : { case: 'responseBody', value },
       metadataContext: this.metadataContext(),
-    });
+    }));
   }
+  /**
+   * 8.6 (EP addAttributes). The stand-in has no CEL engine: it evaluates plain attribute names
+   * (request.path, request.url_path, request.host, request.scheme, request.method, request.id,
+   * request.referer, request.useragent, request.protocol, request.query, source.address,
+   * source.port, destination.address, destination.port, connection.mtls, response.code).
+   * Anything else — like an expression that errors or has no value in Envoy — is left out.
+   */
+  private addAttributes(state: ProcessorState, req: ProcessingRequest): ProcessingRequest {
+    const exprs = state.dir === 'request' ? this.config.proto.requestAttributes : this.config.proto.responseAttributes;
+    if (exprs.length === 0 || state.sentAttributes) return req;
+    state.sentAttributes = true;
+    const out: JsonObject = {};
+    for (const e of exprs) {
+      const v = this.evalAttribute(e);
+      if (v !== undefined) out[e] = v;
+    }
+    req.attributes['envoy.filters.http.ext_proc'] = out;
+    return req;
+  }
+  private evalAttribute(name: string): string | number | boolean | undefined {
+    const rq = this.cbs.requestHeaders;
+    const path = rq.get(':path') ?? '';
+    const q = path.indexOf('?');
+    const remote = this.cbs.downstreamRemote;
+    const local = this.cbs.downstreamLocal;
+    switch (name) {
+      case 'request.path': return path;
+      case 'request.url_path': return q < 0 ? path : path.slice(0, q);
+      case 'request.query': return q < 0 ? '' : path.slice(q + 1);
+      case 'request.host': return rq.get(':authority');
+      case 'request.scheme': return rq.get(':scheme');
+      case 'request.method': return rq.get(':method');
+      case 'request.id': return rq.get('x-request-id');
+      case 'request.referer': return rq.get('referer');
+      case 'request.useragent': return rq.get('user-agent');
+      case 'request.protocol': return 'HTTP/2';
+      case 'source.address': return `${remote.address}:${remote.port}`;
+      case 'source.port': return remote.port;
+      case 'destination.address': return `${local.address}:${local.port}`;
+      case 'destination.port': return local.port;
+      case 'connection.mtls': return false;
+      case 'response.code': {
+        const st = this.encoding.headers?.get(':status');
+        return st === undefined ? undefined : Number(st);
+      }
+      default: return undefined;
+    }
+  }
+
   sendBodyChunk(state: ProcessorState, cbState: CallbackState, req: ProcessingRequest): void {
     state.onStartProcessorCall(cbState, this.messageTimeoutMs, () => { this.onMessageTimeout(); });
     this.send(req);
   }
   sendTrailersMessage(state: ProcessorState, t: HeaderMap, observability = false): void {
     const value = create(HttpTrailersSchema, { trailers: this.headersToProto(t) });
-    const req = create(ProcessingRequestSchema, {
+    const req = this.addAttributes(state, create(ProcessingRequestSchema, {
       request: state.dir === 'request' ? { case: 'requestTrailers', value } : { case: 'responseTrailers', value },
       metadataContext: this.metadataContext(),
       observabilityMode: observability,
-    });
+    }));
     if (!observability) state.onStartProcessorCall('trailers', this.messageTimeoutMs, () => { this.onMessageTimeout(); });
     this.send(req);
   }

@@ -151,4 +151,20 @@ describe('observability mode (8.7), forward rules (1.3), content-length (6.3, 5.
         assert.equal(r.upstreamRequest?.body.toString(), 'abc');
       });
   });
+
+  test('attributes: only in the first message of each direction, under envoy.filters.http.ext_proc; missing values left out (8.6)', async () => {
+    await run(answerEach(), {
+      filter: extProcConfig({
+        requestAttributes: ['request.path', 'connection.mtls', 'connection.uri_san_peer_certificate'],
+        responseAttributes: ['response.code'],
+        processingMode: mode({ requestBodyMode: BodyMode.BUFFERED }),
+      }),
+    }, async (s) => {
+      const r = await s.request({ method: 'POST', path: '/p?x=1', authority: 'h', body: 'b' });
+      assert.deepEqual(kinds(r.sent), ['requestHeaders', 'requestBody', 'responseHeaders']);
+      assert.deepEqual(r.sent[0]?.attributes, { 'envoy.filters.http.ext_proc': { 'request.path': '/p?x=1', 'connection.mtls': false } });
+      assert.deepEqual(r.sent[1]?.attributes, {});
+      assert.deepEqual(r.sent[2]?.attributes, { 'envoy.filters.http.ext_proc': { 'response.code': 200 } });
+    });
+  });
 });
