@@ -281,6 +281,7 @@ class ExtAuthzFilter implements StreamFilter {
   private initiateCall(): void {
     const h = this.requestHeaders!;
     this.outcome = 'pending';
+    this.callStart = Date.now();
     this.stopped = true;
     const req = this.buildCheckRequest(h);
     this.checkRequest = req;
@@ -313,13 +314,13 @@ class ExtAuthzFilter implements StreamFilter {
   }
 
   private setMetadata(resp: CheckResponse | undefined, okResp: OkHttpResponse | undefined): void {
-    // 11.14
+    // 11.14: fixed namespace; the deprecated ok_response.dynamic_metadata replaces the top-level one;
+    // ext_authz_duration (ms) added.
     if (this.opts.filter.enableDynamicMetadataIngestion === false) return;
-    const md = okResp?.dynamicMetadata ?? resp?.dynamicMetadata;
-    if (md !== undefined && Object.keys(md).length > 0) {
-      this.cbs.dynamicMetadata[FILTER_NS] = { ...(this.cbs.dynamicMetadata[FILTER_NS] ?? {}), ...md };
-    }
+    const md = okResp?.dynamicMetadata ?? resp?.dynamicMetadata ?? {};
+    this.cbs.dynamicMetadata[FILTER_NS] = { ...(this.cbs.dynamicMetadata[FILTER_NS] ?? {}), ...md, ext_authz_duration: Date.now() - this.callStart };
   }
+  private callStart = 0;
 
   private onComplete(resp: CheckResponse | undefined, err: { code: number; details: string } | undefined): void {
     this.checkResponse = resp;

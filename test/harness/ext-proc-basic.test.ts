@@ -216,6 +216,7 @@ describe('header mutations (5)', () => {
           setRaw('x-new', 'v1'),
           { ...setRaw('x-value-only', ''), header: { ...setRaw('x-value-only', '').header!, value: 'ignored' } },
           setRaw('x-foo', 'second', true),
+          setRaw('user-agent', 'ua2', true),
           setRaw('x-envoy-thing', 'no'),
           setRaw('host', 'evil'),
           setRaw(':authority', 'evil'),
@@ -224,12 +225,14 @@ describe('header mutations (5)', () => {
       })
       : continueFor(m)), async (p) => {
       const s = new ExtProcStandIn({ processorAddress: p.address, filter: extProcConfig(), upstream });
-      const r = await s.request({ method: 'GET', path: '/', authority: 'h', headers: [['x-foo', 'first']] });
+      const r = await s.request({ method: 'GET', path: '/', authority: 'h', headers: [['x-foo', 'first'], ['user-agent', 'ua1']] });
       s.close();
       const up = r.upstreamRequest!;
       assert.equal(get(up.headers, 'x-new'), 'v1');
       assert.equal(get(up.headers, 'x-value-only'), '');
       assert.deepEqual(up.headers.filter(([n]) => n === 'x-foo').map(([, v]) => v), ['first', 'second']);
+      // 5.3: an inline header (user-agent) is comma-joined instead.
+      assert.deepEqual(up.headers.filter(([n]) => n === 'user-agent').map(([, v]) => v), ['ua1,ua2']);
       assert.equal(get(up.headers, 'x-envoy-thing'), undefined);
       assert.equal(get(up.headers, 'host'), 'h');
       assert.equal(up.path, '/rewritten');
