@@ -453,6 +453,42 @@ describe('metadata (8) and per-route config (9)', () => {
   });
 });
 
+describe('per-route grpc_service (9.3) and router local replies (1.19)', () => {
+  test('overrides.grpc_service sends this request\'s stream to another cluster', async () => {
+    const other = await startFakeProcessor(answerEach());
+    try {
+      await run(answerEach(), {
+        filter: extProcConfig(),
+        clusters: { other: other.address },
+        perRoute: create(ExtProcPerRouteSchema, { override: { case: 'overrides', value: { grpcService: create(GrpcServiceSchema, { targetSpecifier: { case: 'envoyGrpc', value: { clusterName: 'other' } } }) } } }),
+      }, async (s, p) => {
+        const r = await s.request(GET);
+        assert.equal(r.status, 200);
+        assert.equal(p.streams.length, 0);
+        assert.equal(other.streams.length, 1);
+        assert.equal(other.streams[0]?.authority, 'other');
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('a router 503 (upstream unreachable) is sent to the processor as response_headers (1.19)', async () => {
+    const p = await startFakeProcessor(answerEach());
+    const s = new ExtProcStandIn({ processorAddress: p.address, upstream: { host: '127.0.0.1', port: 1 }, filter: extProcConfig() });
+    try {
+      const r = await s.request(GET);
+      assert.equal(r.status, 503);
+      assert.equal(r.details, 'upstream_reset_before_response_started{connection_failure}');
+      assert.deepEqual(kinds(r.sent), ['requestHeaders', 'responseHeaders']);
+      assert.equal(get(headersOf(r.sent[1]).headers?.headers.map((h) => [h.key, Buffer.from(h.rawValue).toString()] as [string, string]) ?? [], ':status'), '503');
+    } finally {
+      s.close();
+      await p.close();
+    }
+  });
+});
+
 describe('stream lifecycle (10)', () => {
   test('client abort while an answer is outstanding → processor sees cancellation, nothing more is sent (10.5)', async () => {
     let seen: ProcessingRequest[] = [];
