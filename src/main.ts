@@ -3,6 +3,7 @@
 import { loadConfig } from './config/load.js';
 import { watchRoutes } from './reload.js';
 import { startGatehouse, StartupError } from './gatehouse.js';
+import { flushLogger } from './telemetry/logger.js';
 
 const EMBEDDED_WARNING = `
   ┌────────────────────────────────────────────────────────────────────────────┐
@@ -48,11 +49,11 @@ async function main(): Promise<void> {
     gatehouse.stop().then(
       (finished) => {
         logger.info({ finished_in_grace: finished }, 'stopped');
-        process.exit(0);
+        void flushLogger(logger).finally(() => process.exit(0));
       },
       (error: unknown) => {
         logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
+        void flushLogger(logger).finally(() => process.exit(1));
       },
     );
   };

@@ -261,7 +261,7 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
       headers,
       peerFrom(attributes),
       { routeId: matched?.route.id ?? UNMATCHED_ROUTE_ID, pathTemplate: matched?.pathTemplate ?? UNMATCHED_ROUTE_ID, params: matched?.params ?? {} },
-      abort.signal,
+      () => abort.signal,
     );
     const check = new Check(options, ctx, matched?.route, refusal);
     check.signal.addEventListener('abort', () => { abort.abort(check.signal.reason); });

@@ -25,12 +25,12 @@ import {
 import { chainFor, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
-import { HEADER, type HeaderMap } from '../pipeline/headers.js';
+import { HEADER, type HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, Outcome, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
 import type { Decision, ErrorKind, Telemetry } from '../telemetry/types.js';
 import { extProcService } from './grpc-services.js';
-import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, toHeaderMutation } from './mutations.js';
+import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, toHeaderMutation, type DroppedEdit } from './mutations.js';
 
 /** The key Envoy uses for CEL attributes, whatever the filter instance is named (8.6). */
 const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
@@ -50,10 +50,23 @@ type StreamCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>
 // with a precise INVALID_ARGUMENT instead of grpc-js's generic INTERNAL.
 const undecodable = new WeakMap<ProcessingRequest, string>();
 
+/**
+ * Answers built once and reused (see `headersAnswer`) are encoded once: their bytes are kept here.
+ * Only messages that are never changed after construction may be registered.
+ */
+const encodedOnce = new WeakMap<ProcessingResponse, Buffer | null>();
+
 /** The Process method with a deserializer that never throws (see `undecodable`). */
 export const extProcServiceDefinition: grpc.ServiceDefinition = {
   process: {
     ...extProcService.process,
+    responseSerialize: (message: ProcessingResponse): Buffer => {
+      const cached = encodedOnce.get(message);
+      if (cached) return cached;
+      const bytes = extProcService.process.responseSerialize(message);
+      if (cached === null) encodedOnce.set(message, bytes);
+      return bytes;
+    },
     requestDeserialize: (bytes: Buffer): ProcessingRequest => {
       try {
         return fromBinary(ProcessingRequestSchema, bytes, { readUnknownFields: false });
@@ -98,6 +111,59 @@ function modeOverrideFor(route: CompiledRoute | undefined): ProcessingMode {
   return mode;
 }
 
+/**
+ * A headers answer is a function of the route, the phase and the header edits: a route whose filters
+ * make the same edits every time (the usual case: static header rules) gets the same message, built
+ * and encoded once. Bounded per route so edits that vary per request (ids, tokens) cannot grow it.
+ */
+const ANSWERS_PER_ROUTE = 64;
+interface HeadersAnswer {
+  readonly response: ProcessingResponse;
+  readonly dropped: readonly DroppedEdit[];
+}
+const headersAnswers = new WeakMap<CompiledRoute, Map<string, HeadersAnswer>>();
+const unmatchedAnswers = new Map<string, HeadersAnswer>();
+
+function editsKey(phase: string, edits: { removals: readonly string[]; sets: readonly HeaderSet[] }): string {
+  let key = phase;
+  for (const name of edits.removals) key += `\u0000-${name}`;
+  for (const set of edits.sets) key += `\u0000${set.append ? '+' : '='}${set.name}\u0001${set.value}`;
+  return key;
+}
+
+function headersAnswer(
+  route: CompiledRoute | undefined,
+  phase: 'requestHeaders' | 'responseHeaders',
+  edits: { removals: string[]; sets: HeaderSet[] },
+): HeadersAnswer {
+  let cache = route ? headersAnswers.get(route) : unmatchedAnswers;
+  if (!cache) {
+    cache = new Map();
+    headersAnswers.set(route!, cache);
+  }
+  const key = editsKey(phase, edits);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const { mutation, dropped } = toHeaderMutation(edits, phase === 'requestHeaders' ? 'request' : 'response');
+  const common = create(CommonResponseSchema, mutation ? { headerMutation: mutation } : {});
+  const response = create(ProcessingResponseSchema, {
+    response: { case: phase, value: create(HeadersResponseSchema, { response: common }) },
+  });
+  if (phase === 'requestHeaders') {
+    // Ask for exactly what the route's filters need (2.4); honoured where allow_mode_override is on.
+    response.modeOverride = modeOverrideFor(route);
+    // For Envoy's access log: %DYNAMIC_METADATA(gatehouse:route_id)%. The decision id of an allowed
+    // request is its x-request-id (%REQ(X-REQUEST-ID)%), so it is not repeated here.
+    response.dynamicMetadata = { [METADATA_NAMESPACE]: { route_id: route?.id ?? UNMATCHED_ROUTE_ID, decision: 'allow' } };
+  }
+  const answer = { response, dropped };
+  if (cache.size < ANSWERS_PER_ROUTE) {
+    cache.set(key, answer);
+    encodedOnce.set(response, null);
+  }
+  return answer;
+}
+
 function attributeString(message: ProcessingRequest, name: string): string | undefined {
   const value = message.attributes[ATTRIBUTES_KEY]?.[name];
   return typeof value === 'string' && value.length > 0 ? value : undefined;
@@ -123,7 +189,8 @@ export class ExtProcStream {
   private stage: StreamStage = 'requestHeaders';
   private ctx: RequestContext | undefined;
   private route: CompiledRoute | undefined;
-  private readonly abort = new AbortController();
+  /** made when a filter first asks for ctx.signal (an AbortController per stream showed in profiles) */
+  private abortController: AbortController | undefined;
   private readonly queue: ProcessingRequest[] = [];
   private busy = false;
   private finished = false;
@@ -268,7 +335,7 @@ export class ExtProcStream {
         pathTemplate: matched?.pathTemplate ?? UNMATCHED_ROUTE_ID,
         params: matched?.params ?? {},
       },
-      this.abort.signal,
+      () => (this.abortController ??= new AbortController()).signal,
     );
     this.span = this.options.telemetry.tracing.startRequestSpan('gatehouse ext_proc', map.get(HEADER.traceparent), map.get(HEADER.tracestate));
     this.stage = 'request';
@@ -359,7 +426,7 @@ export class ExtProcStream {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.options.telemetry.metrics.error('budget_exceeded', route.id);
-        this.abort.abort(new Error(`budget of ${route.budgetMs} ms exceeded in ${phase}`));
+        this.abortController?.abort(new Error(`budget of ${route.budgetMs} ms exceeded in ${phase}`));
         this.deny(phase, 'processing_timeout', `${phase} took longer than the route budget of ${route.budgetMs} ms`, {}, started);
         resolve();
       }, route.budgetMs);
@@ -384,17 +451,8 @@ export class ExtProcStream {
   private answerHeaders(phase: 'requestHeaders' | 'responseHeaders', started: number): void {
     const ctx = this.ctx!;
     const edits = phase === 'requestHeaders' ? ctx.requestEdits : ctx.responseEdits;
-    const { mutation, dropped } = toHeaderMutation(edits.drain(), phase === 'requestHeaders' ? 'request' : 'response');
+    const { response, dropped } = headersAnswer(this.route, phase, edits.drain());
     this.noteDropped(dropped);
-    const common = create(CommonResponseSchema, mutation ? { headerMutation: mutation } : {});
-    const response = create(ProcessingResponseSchema, {
-      response: { case: phase, value: create(HeadersResponseSchema, { response: common }) },
-    });
-    if (phase === 'requestHeaders') {
-      // Ask for exactly what the route's filters need (2.4); honoured where allow_mode_override is on.
-      response.modeOverride = modeOverrideFor(this.route);
-      response.dynamicMetadata = this.metadata();
-    }
     this.recordPhase(phase, started);
     this.send(response);
     if (phase === 'responseHeaders' && !this.awaitingResponseBody) this.complete();
@@ -514,7 +572,7 @@ export class ExtProcStream {
     if (this.finished) return;
     this.finished = true;
     this.queue.length = 0;
-    if (!this.abort.signal.aborted && decision === 'cancelled') this.abort.abort(new Error('stream cancelled'));
+    if (decision === 'cancelled' && this.abortController && !this.abortController.signal.aborted) this.abortController.abort(new Error('stream cancelled'));
     this.stage = 'done';
     const telemetry = this.options.telemetry;
     telemetry.metrics.streamClosed('ext_proc');

@@ -21,7 +21,8 @@ export function createRequestContext(
   headers: HeaderMap,
   peer: PeerInfo,
   route: { routeId: string; pathTemplate: string; params: Readonly<Record<string, string>> },
-  signal: AbortSignal,
+  /** made on first use: most requests finish without any filter asking for it */
+  signal: () => AbortSignal,
 ): RequestContext {
   const { pathname, query } = splitPath(line.path);
   return {
@@ -41,6 +42,8 @@ export function createRequestContext(
     requestEdits: new HeaderEdits(),
     responseEdits: new HeaderEdits(),
     state: new Map(),
-    signal,
+    get signal() {
+      return signal();
+    },
   };
 }

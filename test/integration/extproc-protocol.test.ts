@@ -58,7 +58,7 @@ test('a GET gets its header mutation in raw_value, a mode override for what the 
   assert.equal(set[0]!.append, false);
   assert.equal(first.modeOverride?.responseHeaderMode, ProcessingMode_HeaderSendMode.SEND);
   assert.equal(first.modeOverride?.requestBodyMode, ProcessingMode_BodySendMode.NONE);
-  assert.deepEqual(first.dynamicMetadata?.['gatehouse'], { route_id: 'api', decision: 'allow', decision_id: 'req-123' });
+  assert.deepEqual(first.dynamicMetadata?.['gatehouse'], { route_id: 'api', decision: 'allow' });
 
   stream.send(responseHeaders([[':status', '201'], ['content-type', 'application/json']]));
   const second = await stream.next();
