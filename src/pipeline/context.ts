@@ -16,6 +16,54 @@ export function splitPath(path: string): { pathname: string; query: string } {
   return q < 0 ? { pathname: path, query: '' } : { pathname: path.slice(0, q), query: path.slice(q + 1) };
 }
 
+/**
+ * A class rather than an object literal: a literal with a getter is built on V8's slow path and,
+ * measured here, kept everything a request referenced alive through young-generation GCs (multi-ms
+ * scavenges under load). The lazy `signal` getter lives on the prototype instead.
+ */
+class Context implements RequestContext {
+  readonly requestId: string;
+  readonly pathname: string;
+  readonly query: string;
+  readonly requestEdits = new HeaderEdits();
+  readonly responseEdits = new HeaderEdits();
+  readonly state = new Map<string, unknown>();
+  responseStatus?: number;
+  responseHeaders?: HeaderMap;
+  readonly method: string;
+  readonly authority: string;
+  readonly scheme: string;
+  readonly path: string;
+  readonly routeId: string;
+  readonly pathTemplate: string;
+  readonly params: Readonly<Record<string, string>>;
+
+  constructor(
+    line: RequestLine,
+    readonly requestHeaders: HeaderMap,
+    readonly peer: PeerInfo,
+    route: { routeId: string; pathTemplate: string; params: Readonly<Record<string, string>> },
+    private readonly makeSignal: () => AbortSignal,
+  ) {
+    const { pathname, query } = splitPath(line.path);
+    // Envoy's HCM sets x-request-id before filters run; a missing one still gets a decision id.
+    this.requestId = requestHeaders.get(HEADER.requestId) ?? randomUUID();
+    this.method = line.method;
+    this.authority = line.authority;
+    this.scheme = line.scheme;
+    this.path = line.path;
+    this.pathname = pathname;
+    this.query = query;
+    this.routeId = route.routeId;
+    this.pathTemplate = route.pathTemplate;
+    this.params = route.params;
+  }
+
+  get signal(): AbortSignal {
+    return this.makeSignal();
+  }
+}
+
 export function createRequestContext(
   line: RequestLine,
   headers: HeaderMap,
@@ -24,26 +72,5 @@ export function createRequestContext(
   /** made on first use: most requests finish without any filter asking for it */
   signal: () => AbortSignal,
 ): RequestContext {
-  const { pathname, query } = splitPath(line.path);
-  return {
-    // Envoy's HCM sets x-request-id before filters run; a missing one still gets a decision id.
-    requestId: headers.get(HEADER.requestId) ?? randomUUID(),
-    method: line.method,
-    authority: line.authority,
-    scheme: line.scheme,
-    path: line.path,
-    pathname,
-    query,
-    requestHeaders: headers,
-    peer,
-    routeId: route.routeId,
-    pathTemplate: route.pathTemplate,
-    params: route.params,
-    requestEdits: new HeaderEdits(),
-    responseEdits: new HeaderEdits(),
-    state: new Map(),
-    get signal() {
-      return signal();
-    },
-  };
+  return new Context(line, headers, peer, route, signal);
 }
