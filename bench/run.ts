@@ -16,6 +16,7 @@
 //   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part>] [--no-protocol] [--no-extproc]
 //                    [--gatehouse-config bench/gatehouse-bench.yaml] [--gatehouse-command "node dist/src/main.js"]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -27,6 +28,8 @@ import {
   probeEnvoyStyle,
   readLatencyLog,
   runH2load,
+  SCRIPTED_RPS_PER_CLIENT,
+  timingScript,
   verifyEnvoyStyle,
   verifyPreFramed,
   type H2loadSummary,
@@ -57,7 +60,13 @@ interface TargetSpec {
   requires: string[];
 }
 
-const GATEHOUSE_COMMAND = 'node dist/src/main.js';
+/**
+ * The V8 flags gatehouse runs with in production (package.json `start`): a 64 MiB young-generation
+ * semi-space, so the per-request garbage of thousands of streams in flight is collected by fewer
+ * scavenges. The ceiling runs with the same flags, so the ratio compares code, not tuning.
+ */
+const NODE_FLAGS = ['--max-semi-space-size=64'];
+const GATEHOUSE_COMMAND = `node ${NODE_FLAGS.join(' ')} dist/src/main.js`;
 
 async function targets(gatehouseConfig: string, gatehouseCommand = GATEHOUSE_COMMAND): Promise<TargetSpec[]> {
   const ceilingH = await freePort();
@@ -67,11 +76,11 @@ async function targets(gatehouseConfig: string, gatehouseCommand = GATEHOUSE_COM
   return [
     {
       name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: 'headers-only',
-      command: ['node', 'dist/bench/ceiling-server.js', '--port', String(ceilingH)], requires: ['dist/bench/ceiling-server.js'],
+      command: ['node', ...NODE_FLAGS, 'dist/bench/ceiling-server.js', '--port', String(ceilingH)], requires: ['dist/bench/ceiling-server.js'],
     },
     {
       name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: 'with-bodies',
-      command: ['node', 'dist/bench/ceiling-server.js', '--port', String(ceilingB)], requires: ['dist/bench/ceiling-server.js'],
+      command: ['node', ...NODE_FLAGS, 'dist/bench/ceiling-server.js', '--port', String(ceilingB)], requires: ['dist/bench/ceiling-server.js'],
     },
     {
       name: 'gatehouse headers-only route', role: 'target', scenario: 'headers-only',
@@ -174,13 +183,16 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     ]);
     const wall = Number(process.hrtime.bigint() - t0) / 1e9;
     const serverCpuCores = (cpuSecondsOf(proc.pid) - cpu0) / wall;
-    // 3. half the peak, rate-limited, per-request latency from the log
-    const clients = 16;
-    const rpsPerClient = Math.max(1, Math.round(peakRun.reqPerSec / 2 / clients));
+    // 3. half the peak, evenly spaced arrivals (h2load timing script), per-request latency from the log
+    const targetRps = peakRun.reqPerSec / 2;
+    const clients = Math.max(1, Math.ceil(targetRps / SCRIPTED_RPS_PER_CLIENT));
+    const rpsPerClient = targetRps / clients;
+    const scriptFile = join(workDir, `${t.scenario}-${t.role}-timing.txt`);
+    await writeFile(scriptFile, timingScript(port, rpsPerClient, opts.durationSec));
     const logFile = join(workDir, `${t.scenario}-${t.role}-latency.log`);
     const halfRun = await runH2load({
-      ...h2, clients, maxStreams: 16, rpsPerClient, durationSec: opts.durationSec, logFile,
-      timeoutMs: opts.durationSec * 1000 + 30_000,
+      ...h2, clients, maxStreams: 64, timingScriptFile: scriptFile, logFile,
+      timeoutMs: opts.durationSec * 3000 + 30_000,
     });
     const latency = await readLatencyLog(logFile, Math.min(1, opts.durationSec / 5));
     // 4. one stream at a time
@@ -199,7 +211,7 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
         streamsPerCpuSec: peakRun.reqPerSec / serverCpuCores, h2load: peakRun, probe,
       },
       serial: { streamsPerSec: serialRun.reqPerSec, latency: serialLatency },
-      halfPeak: { targetRps: rpsPerClient * clients, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
+      halfPeak: { targetRps, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
       memory,
       serverOutputBytes: proc.outputBytes(),
     };
@@ -228,8 +240,8 @@ function machine(): Record<string, unknown> {
 
 const METHOD_NOTES = [
   'Load: h2load POSTs one pre-framed gRPC body per stream (every ProcessingRequest of the stream, 5-byte frame header each) to the Process path, headers content-type: application/grpc, te: trailers; it sends all messages at once and half-closes. Envoy instead sends request_headers, waits for the answer, later sends response_headers and waits again, then half-closes and resets. The server does the same work per message; h2load measures its processing ceiling and the service time of a whole stream, not Envoy\'s two round trips around the upstream.',
-  'Peak: h2load -c 32 -m 16 for the duration after a warm-up, one stream = one HTTP request through Envoy. Latency: h2load --rps at half the measured peak (16 connections), p50/p99 from --log-file (start to end of response, both answers and trailers), the first second (or a fifth of the duration) left out.',
-  'h2load --rps fires each connection\'s requests on a timer of at least 10 ms, so at half the peak the requests arrive in bursts every 10 ms and p50/p99 include the queueing of a burst: compare them between servers, not as Envoy\'s added latency. The serial columns (h2load -c 1 -m 1, one stream in flight) give the service time of one stream without queueing.',
+  'Peak: h2load -c 32 -m 16 for the duration after a warm-up, one stream = one HTTP request through Envoy. Latency: at half the measured peak, arrivals evenly spaced by an h2load timing script (--timing-script-file, at most ' + String(SCRIPTED_RPS_PER_CLIENT) + ' req/s per connection, as many connections as needed), p50/p99 from --log-file (start to end of response, both answers and trailers), the first second (or a fifth of the duration) left out.',
+  'The connections of the half-peak run follow the same script, so up to one request per connection can arrive together; h2load --rps was not used because it fires each connection\'s requests in bursts every 10 ms. The serial columns (h2load -c 1 -m 1, one stream in flight) give the service time of one stream without queueing.',
   'Server pinned to core 0 and h2load to core 1 with taskset; RSS from /proc/<pid>/status after the runs (VmHWM = peak, VmRSS = now); server CPU = (utime+stime) during the saturation run (warm-up included) / its wall time; streams per CPU-second = peak / that share, a figure less skewed when other processes take part of core 0. The ceiling is measured again after the targets when a target ran; ratios are to the mean of the ceiling runs.',
   `During the saturation run a Node client sends ${PROBE_RATE} Envoy-style streams/s (request_headers, wait for the answer, response_headers, wait, half-close, status OK) on its own connection and checks every answer: h2load only sees HTTP 200, the probe sees wrong or failed answers under load. Its p50/p99 are an Envoy-style stream's duration while the server is saturated (queueing behind h2load's 512 streams in flight included).`,
   'Verified per server before measuring: the same bytes over node:http2 (HTTP 200, grpc-status 0, answers decode to the matching ProcessingResponse oneofs), Envoy\'s one-message-at-a-time sequence over grpc-js, and an h2load count run in which every stream received at least one gRPC frame per message. h2load itself only counts HTTP 2xx.',
@@ -341,7 +353,7 @@ async function main(): Promise<number> {
       });
       console.log(`\n${extprocTable(extproc)}`);
       console.log(`\n  Peak: h2load -c 32 -m 16, ${durationSec} s after ${warmUpSec} s warm-up. p50/p99: start to end of the whole stream at half that peak`);
-      console.log('  (h2load --rps: bursts every 10 ms, queueing included); serial: one stream in flight. Server on core 0, h2load on core 1.');
+      console.log('  (evenly spaced arrivals from an h2load timing script); serial: one stream in flight. Server on core 0, h2load on core 1.');
       console.log(`  probe: ${PROBE_RATE} Envoy-style streams/s (one message, wait, next, half-close) on their own connection during the peak run,`);
       console.log('  every answer checked; p50/p99 of those streams while the server is saturated.');
       console.log('  srv CPU: the server\'s share of its core during the peak run; /CPU-s: peak streams/s per CPU-second (less skewed by other');

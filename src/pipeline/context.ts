@@ -27,7 +27,7 @@ class Context implements RequestContext {
   readonly query: string;
   readonly requestEdits = new HeaderEdits();
   readonly responseEdits = new HeaderEdits();
-  readonly state = new Map<string, unknown>();
+  private stateMap: Map<string, unknown> | undefined;
   responseStatus?: number;
   responseHeaders?: HeaderMap;
   readonly method: string;
@@ -61,6 +61,11 @@ class Context implements RequestContext {
 
   get signal(): AbortSignal {
     return this.makeSignal();
+  }
+
+  /** made on first use, like the signal: most chains never hand anything on */
+  get state(): Map<string, unknown> {
+    return (this.stateMap ??= new Map());
   }
 }
 
