@@ -2,14 +2,17 @@
 // of a real upstream: what a client would see, end to end.
 import { parseConfig } from '../../src/config/load.js';
 import { startGatehouse, type RunningGatehouse } from '../../src/gatehouse.js';
+import { ExtAuthzStandIn } from '../harness/ext-authz.js';
 import { ExtProcStandIn } from '../harness/ext-proc.js';
 import { startUpstream, type Upstream, type UpstreamHandler } from '../harness/upstream.js';
-import { shippedExtProcConfig } from './manifests.js';
+import { shippedExtAuthzConfig, shippedExtProcConfig } from './manifests.js';
 import { TEST_REGISTRY } from './test-filters.js';
 
 export interface EndToEnd {
   readonly gatehouse: RunningGatehouse;
   readonly envoy: ExtProcStandIn;
+  /** the same gatehouse asked over ext_authz, with the shipped ext_authz EnvoyFilter */
+  readonly authz: ExtAuthzStandIn;
   readonly upstream: Upstream;
   /** gatehouse's JSON log lines */
   readonly logs: Record<string, unknown>[];
@@ -33,14 +36,17 @@ export async function endToEnd(
   });
   const upstream = await startUpstream(upstreamHandler);
   const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
+  const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtAuthzConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
   t.after(async () => {
     envoy.close();
+    authz.close();
     await upstream.close();
     await gatehouse.stop(200);
   });
   return {
     gatehouse,
     envoy,
+    authz,
     upstream,
     logs,
     async accessLine(requestId, timeoutMs = 2000) {
