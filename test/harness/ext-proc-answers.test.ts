@@ -13,7 +13,7 @@ import { CommonResponse_ResponseStatus as ResponseStatus, type ProcessingRequest
 import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
 import { ExtProcStandIn, type ExtProcStandInOptions } from './ext-proc.js';
 import { answerEach, continueFor, startFakeProcessor, type FakeProcessor, type ResponseInit, type StreamScript } from './fake-processor.js';
-import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, setRaw } from './helpers.js';
+import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, setRaw, within } from './helpers.js';
 import { startUpstream, type Upstream } from './upstream.js';
 
 let upstream: Upstream;
@@ -207,7 +207,7 @@ describe('message_timeout (4)', () => {
       assert.equal(r.details, 'ext_proc_error_per-message_timeout_exceeded');
       assert.equal(r.counters.message_timeouts, 1);
       assert.ok(Date.now() - t0 >= 45);
-      await p.streams[0]?.done;
+      await within(p.streams[0]?.done);
       assert.equal(p.streams[0]?.cancelled, true);
     });
     await run(silent, { filter: extProcConfig({ messageTimeout: durationFromMs(50), failureModeAllow: true }) }, async (s) => {
@@ -359,7 +359,7 @@ describe('ImmediateResponse (7)', () => {
       assert.equal(r.details, 'my_details');
       assert.equal(r.upstreamRequest, undefined);
       assert.deepEqual(kinds(r.sent), ['requestHeaders']); // 7.2: no response_headers for its own reply
-      await p.streams[0]?.done;
+      await within(p.streams[0]?.done);
       assert.equal(p.streams[0]?.cancelled, true);
     });
   });
@@ -499,7 +499,7 @@ describe('stream lifecycle (10)', () => {
     }, { filter: extProcConfig({ messageTimeout: durationFromMs(5000) }) }, async (s, p) => {
       const r = await s.request(GET, { abortAfterMs: 50 });
       assert.equal(r.clientAborted, true);
-      await p.streams[0]?.done;
+      await within(p.streams[0]?.done);
       assert.equal(p.streams[0]?.cancelled, true);
       assert.equal(r.upstreamRequest, undefined);
     });
@@ -519,7 +519,7 @@ describe('stream lifecycle (10)', () => {
       const r = await s.request(GET);
       assert.equal(r.status, 200);
       assert.equal(r.streamClosedBy, 'envoy');
-      await p.streams[0]?.done;
+      await within(p.streams[0]?.done);
       assert.equal(p.streams[0]?.cancelled, true);
     });
     assert.equal(halfClosedBeforeLast, false);

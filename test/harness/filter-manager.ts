@@ -99,6 +99,8 @@ export interface RequestOptions {
    * 'lockstep' — each only once the filter has no answer outstanding in that direction.
    */
   pace?: 'eager' | 'lockstep';
+  /** Harness guard: give up after this long (default 20 s) with status 0, details `stand_in_timeout`. */
+  maxDurationMs?: number;
 }
 
 export interface UpstreamRecord {
@@ -358,9 +360,16 @@ export class Exchange implements FilterCallbacks {
     if (opts.abortAfterMs !== undefined) {
       abortTimer = setTimeout(() => { this.clientGone(); }, opts.abortAfterMs);
     }
+    const guard = setTimeout(() => {
+      if (this.finished) return;
+      this.result.details = 'stand_in_timeout';
+      this.result.status = 0;
+      this.finish();
+    }, opts.maxDurationMs ?? 20000);
     void this.feedRequest(h, headersEos, chunks, trailers, opts.pace ?? 'eager');
     const r = await this.done;
     if (abortTimer !== undefined) clearTimeout(abortTimer);
+    clearTimeout(guard);
     return r;
   }
 

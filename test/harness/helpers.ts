@@ -57,3 +57,10 @@ export function get(pairs: [string, string][], name: string): string | undefined
 export function getAll(pairs: [string, string][], name: string): string[] {
   return pairs.filter(([n]) => n === name).map(([, v]) => v);
 }
+
+/** Waits for `p`, but never longer than `ms` (bounded waits: a missing event fails the test, not hangs it). */
+export async function within(p: Promise<unknown> | undefined, ms = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
+  if (timer !== undefined) clearTimeout(timer);
+}
