@@ -173,6 +173,22 @@ describe('messages per processing mode (1)', () => {
     });
   });
 
+  test('BUFFERED: a body over the limit that arrives while the headers answer is pending also gets 413 (1.8)', async () => {
+    await withProcessor(async (ctx) => {
+      const h = await ctx.next();
+      await new Promise((res) => setTimeout(res, 50));
+      ctx.send(continueFor(h!));
+      await ctx.next();
+    }, async (p) => {
+      const filter = extProcConfig({ processingMode: create(ProcessingModeSchema, { requestBodyMode: BodyMode.BUFFERED, responseHeaderMode: HeaderMode.SKIP }) });
+      const s = new ExtProcStandIn({ processorAddress: p.address, filter, upstream, bufferLimitBytes: 4 });
+      const r = await s.request({ method: 'POST', path: '/', authority: 'h', body: [Buffer.from('abc'), Buffer.from('def')] });
+      s.close();
+      assert.equal(r.status, 413);
+      assert.equal(r.details, 'request_payload_too_large');
+    });
+  });
+
   test('BUFFERED_PARTIAL: one message when the queue exceeds the limit, end_of_stream false; rest passes (1.11)', async () => {
     await withProcessor(answerEach(), async (p) => {
       const filter = extProcConfig({ processingMode: create(ProcessingModeSchema, { requestBodyMode: BodyMode.BUFFERED_PARTIAL, responseHeaderMode: HeaderMode.SKIP }) });

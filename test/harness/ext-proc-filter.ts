@@ -655,9 +655,10 @@ export class ExtProcFilter implements StreamFilter {
     if (state.bodyReplaced) return { status: 'Continue', data: Buffer.alloc(0) }; // 6.7: drained
     if (this.processingComplete) return { status: 'Continue', data };
     if (state.callback === 'headers') {
-      // 1.6: held until the headers answer.
+      // 1.6: held until the headers answer. In BUFFERED mode the filter manager's buffer limit
+      // applies (→ 413, 1.8); otherwise only a watermark is raised (EP onData).
       state.paused = true;
-      return { status: 'StopIterationAndWatermark', data };
+      return { status: state.bodyMode === BodyMode.BUFFERED ? 'StopIterationAndBuffer' : 'StopIterationAndWatermark', data };
     }
     switch (state.bodyMode) {
       case BodyMode.BUFFERED: {
@@ -984,6 +985,7 @@ export class ExtProcFilter implements StreamFilter {
 
   private onGrpcClose(): void {
     // 3.11: clean close → continue unmodified for the rest of the request and response.
+    if (this.processingComplete) return;
     this.processingComplete = true;
     this.config.counters.streams_closed++;
     this.closeStream();
