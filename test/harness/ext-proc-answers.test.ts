@@ -520,6 +520,8 @@ describe('stream lifecycle (10)', () => {
       assert.equal(r.status, 200);
       assert.equal(r.streamClosedBy, 'envoy');
       await within(p.streams[0]?.done);
+      // 10.4: half-close, then reset.
+      assert.equal(p.streams[0]?.halfClosed, true);
       assert.equal(p.streams[0]?.cancelled, true);
     });
     assert.equal(halfClosedBeforeLast, false);
