@@ -246,3 +246,22 @@ test('draining refuses new streams with UNAVAILABLE and lets an open one finish'
   open.closeLikeEnvoy();
   assert.equal(await drained, true, 'the drain finished within the grace period');
 });
+
+test("a route id named by Envoy (the route's name, as the xds.route_name attribute) picks that route; an unknown one falls back to matching", async (t) => {
+  const tagA: Filter = { onRequestHeaders: (ctx) => { ctx.requestEdits.set('x-route', 'a'); return CONTINUE; } };
+  const tagB: Filter = { onRequestHeaders: (ctx) => { ctx.requestEdits.set('x-route', 'b'); return CONTINUE; } };
+  const { client, telemetry } = await startGatehouse(t, [{ id: 'a', prefix: '/a', filters: [tagA] }, { id: 'b', prefix: '/b', filters: [tagB] }]);
+  const attrs = (routeName: string) => ({ 'envoy.filters.http.ext_proc': { 'xds.route_name': routeName, 'source.address': '203.0.113.7:52144' } });
+  const named = new RawExtProcStream(client);
+  named.send({ ...requestHeaders(GET('/a/x')), attributes: attrs('b') });
+  const first = await named.next();
+  assert.deepEqual(first.dynamicMetadata?.['gatehouse'], { route_id: 'b', decision: 'allow' });
+  named.closeLikeEnvoy();
+  const unknown = new RawExtProcStream(client);
+  unknown.send({ ...requestHeaders(GET('/a/x')), attributes: attrs('not-a-gatehouse-route') });
+  const second = await unknown.next();
+  assert.deepEqual(second.dynamicMetadata?.['gatehouse'], { route_id: 'a', decision: 'allow' });
+  unknown.closeLikeEnvoy();
+  const entries = await telemetry.entriesAtLeast(2);
+  assert.equal(entries[0]!.sourceAddress, '203.0.113.7:52144', 'the client address from the attributes reaches the log');
+});
