@@ -86,6 +86,17 @@ describe('ext_authz stand-in (11)', () => {
     });
   });
 
+  test('metadata_context from metadata_context_namespaces; x-envoy-downstream-service-cluster as source.service (11.4, 11.8)', async () => {
+    await withAuthz(() => ok(), async (a) => {
+      const s = new ExtAuthzStandIn({ authzAddress: a.address, filter: authzConfig({ metadataContextNamespaces: ['jwt'] }), upstream });
+      await s.request({ method: 'GET', path: '/', authority: 'svc', headers: [['x-envoy-downstream-service-cluster', 'web']] }, { dynamicMetadata: { jwt: { sub: 'bob' }, other: { x: 1 } } });
+      s.close();
+      const attrs = a.calls[0]?.request.attributes;
+      assert.deepEqual(attrs?.metadataContext?.filterMetadata, { jwt: { sub: 'bob' } });
+      assert.equal(attrs?.source?.service, 'web');
+    });
+  });
+
   test('encode_raw_headers: header_map with raw_value, one entry per header, headers map empty (11.6)', async () => {
     await withAuthz(() => ok(), async (a) => {
       const s = new ExtAuthzStandIn({ authzAddress: a.address, filter: authzConfig({ encodeRawHeaders: true }), upstream });

@@ -62,6 +62,16 @@ describe('wrong, empty and error answers (3)', () => {
     });
   });
 
+  test('status_on_error (newer API field) sets the error status; values outside 400–599 fall back to 500', async () => {
+    const bad: StreamScript = answerEach(() => ({}));
+    await run(bad, { filter: extProcConfig(), newer: { statusOnError: 503 } }, async (s) => {
+      assert.equal((await s.request(GET)).status, 503);
+    });
+    await run(bad, { filter: extProcConfig(), newer: { statusOnError: 200 } }, async (s) => {
+      assert.equal((await s.request(GET)).status, 500);
+    });
+  });
+
   test('per-route failure_mode_allow overrides the filter (9.6)', async () => {
     const wrong: StreamScript = async (ctx) => {
       await ctx.next();
