@@ -3,6 +3,7 @@
 // sent, what it got back and what the upstream saw. Later features add their scenarios here.
 import { loadConfig } from '../src/config/load.js';
 import { startGatehouse } from '../src/gatehouse.js';
+import { protocolScenarios } from './protocol.js';
 import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js';
 import { startUpstream, type Pair } from '../test/harness/upstream.js';
 import { shippedExtProcConfig } from '../test/support/manifests.js';
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     }
     console.log('');
   }
+  await protocolScenarios(console.log);
   envoy.close();
   await upstream.close();
   await gatehouse.stop(500);

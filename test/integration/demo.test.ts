@@ -1,0 +1,54 @@
+// Keeps `npm run demo`'s protocol scenarios honest: run them with a collecting print and check that
+// each accepted case says accepted and each refused case shows its expected code and status.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { protocolScenarios } from '../../demo/protocol.js';
+
+// eslint-disable-next-line no-control-regex
+const plain = (line: string): string => line.replace(/\x1b\[[0-9;]*m/g, '');
+
+test('demo protocol scenarios: accepted cases accepted, refused cases with their codes', async () => {
+  const lines: string[] = [];
+  const started = performance.now();
+  await protocolScenarios((line) => lines.push(plain(line)));
+  assert.ok(performance.now() - started < 5000, 'the protocol scenarios stay fast');
+
+  /** The verdict lines (✓ or ✗) of the scenario whose title starts with `prefix`, up to the next title. */
+  const verdictsUnder = (prefix: string): string[] => {
+    const at = lines.findIndex((l) => l.startsWith(prefix));
+    assert.notEqual(at, -1, `no scenario titled ${prefix}`);
+    const out: string[] = [];
+    for (const line of lines.slice(at + 1)) {
+      if (/^[A-C]\d\. /.test(line) || line.startsWith('Protocol ')) break;
+      if (line.includes('✓') || line.includes('✗')) out.push(line.trim());
+    }
+    return out;
+  };
+
+  const expectations: [string, RegExp[]][] = [
+    ['A1.', [/^gatehouse ✓ accepted {2}enrolled device .* for user-42, integrity strong$/, /^gatehouse ✓ accepted {2}credential /]],
+    ['A2.', [/^gatehouse ✓ accepted {2}identity user-42, device .*, key id .*, nonce .* → replay store$/]],
+    ['A3.', [/^gatehouse ✗ refused digest_mismatch \(400\)$/]],
+    ['A4.', [/^gatehouse ✗ refused signature_stale \(401\)$/]],
+    ['A5.', [/^gatehouse ✗ refused credential_wrong_device \(401\)$/]],
+    ['A6.', [/^gatehouse ✗ refused signature_invalid \(401\)$/]],
+    ['B1.', [/^gatehouse ✓ accepted {2}device dev-01HZX3 \(authenticated\), gateway key 7$/, /^app ✓ accepted {2}decrypted response \(application\/json\): \{"status":"accepted","id":"tr_123"\}$/]],
+    ['B2.', [/^gatehouse ✗ refused e2ee_decrypt_failed \(400\)$/]],
+    ['B3.', [/^gatehouse ✗ refused e2ee_decrypt_failed \(400\)$/]],
+    ['C1.', [/^upstream ✓ accepted {2}verifyPassport\(\): sub user-42, aud payments, txn req-01JDX6T2K9, /]],
+    ['C2.', [/^upstream ✗ refused expired \(401\)$/]],
+    ['C3.', [/^upstream ✗ refused wrong_audience \(401\)$/]],
+    ['C4.', [/^upstream ✗ refused unknown_kid \(401\)$/]],
+  ];
+  for (const [prefix, patterns] of expectations) {
+    const verdicts = verdictsUnder(prefix);
+    assert.equal(verdicts.length, patterns.length, `${prefix}: ${JSON.stringify(verdicts)}`);
+    patterns.forEach((pattern, i) => {
+      assert.match(verdicts[i] ?? '', pattern, prefix);
+    });
+  }
+  // the plaintext gatehouse hands the upstream, and the abbreviated signing headers
+  assert.ok(lines.some((l) => l.includes('for the upstream: {"amount":"12.34","currency":"EUR","to":"acct-9"}')));
+  assert.ok(lines.some((l) => /signature-input: sig=\(.*\);created=\d+;expires=\d+;nonce=".*…";keyid=".*…"/.test(l)));
+  assert.ok(lines.some((l) => /content-digest: sha-256=:.*…:$/.test(l)));
+});
