@@ -411,7 +411,6 @@ export class ExtProcFilter implements StreamFilter {
   readonly encoding: ProcessorState;
   processingComplete = false;
   stream: ProcessorStream | undefined;
-  everOpened = false;
   private routeMerged = false;
   private grpcService: GrpcService | undefined;
   private untypedForwarding: string[];
@@ -444,10 +443,7 @@ export class ExtProcFilter implements StreamFilter {
   failureModeAllow(): boolean {
     return this.failureModeAllowValue;
   }
-  /** Where the stand-in reads the per-request grpc_service (9.3). */
-  effectiveGrpcService(): GrpcService | undefined {
-    return this.grpcService;
-  }
+  /** The merged per-route config (9.8), read by the stand-in for grpc_initial_metadata (9.4). */
   merged: MergedPerRoute | undefined;
 
   /** EP mergePerRouteConfig (9.1–9.9), once per request. */
@@ -480,7 +476,6 @@ export class ExtProcFilter implements StreamFilter {
         onMessage: (m) => { this.onReceiveMessage(m); },
         onStatus: (code, details) => { this.onGrpcStatus(code, details); },
       });
-      this.everOpened = true;
       this.config.counters.streams_started++;
     }
     return true;

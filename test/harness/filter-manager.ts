@@ -160,7 +160,6 @@ class DirectionPipe implements DirectionCallbacks {
   private trailersContinued = false;
   private eosForwarded = false;
   abandoned = false;
-  sinkHeadersSent = false;
 
   constructor(
     readonly direction: 'request' | 'response',
@@ -185,7 +184,6 @@ class DirectionPipe implements DirectionCallbacks {
   }
   private sendHeaders(eos: boolean): void {
     this.headersContinued = true;
-    this.sinkHeadersSent = true;
     if (eos) this.eosForwarded = true;
     this.out()?.headers(this.headers!, eos);
   }
@@ -206,7 +204,7 @@ class DirectionPipe implements DirectionCallbacks {
     if (eos) this.complete = true;
     const status = filter(h, eos);
     if (this.abandoned) return;
-    if (status === 'Continue') this.continueNow(false);
+    if (status === 'Continue') this.commonContinue();
     else this.stopped = true;
   }
 
@@ -219,7 +217,7 @@ class DirectionPipe implements DirectionCallbacks {
       case 'Continue':
         if (this.stopped || !this.headersContinued) {
           this.append(data, false);
-          this.continueNow(false);
+          this.commonContinue();
         } else if (data.length > 0 || eos) {
           this.sendData(data, eos && this.trailersMap === null);
         }
@@ -245,7 +243,7 @@ class DirectionPipe implements DirectionCallbacks {
     const status = filter(t);
     if (this.abandoned) return;
     if (status === 'Continue') {
-      if (this.stopped || !this.headersContinued) this.continueNow(false);
+      if (this.stopped || !this.headersContinued) this.commonContinue();
       else this.sendTrailers(t);
     } else {
       this.stopped = true;
@@ -259,10 +257,10 @@ class DirectionPipe implements DirectionCallbacks {
 
   // ---- DirectionCallbacks ----
   continue(): void {
-    this.continueNow(true);
+    this.commonContinue();
   }
   /** FilterManager commonContinue: headers, then buffered data, then trailers. */
-  private continueNow(_fromFilter: boolean): void {
+  private commonContinue(): void {
     if (this.abandoned) return;
     this.stopped = false;
     if (!this.headersContinued) {
