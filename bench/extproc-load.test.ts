@@ -20,6 +20,7 @@ import {
   verifyPreFramed,
 } from './extproc-load.js';
 import { hasCommand } from './target.js';
+import { skipUnlessCi } from '../test/support/requires.js';
 
 describe('pre-framed Process bodies', () => {
   test('headers-only: request_headers then response_headers, raw_value only, pseudo-headers first', () => {
@@ -131,8 +132,9 @@ describe('against the ceiling server', () => {
   });
 
   test('a short bounded h2load run succeeds', async (t) => {
-    if (!hasCommand('h2load')) {
-      t.skip('h2load not installed (Debian: nghttp2-client): skipped');
+    const skip = skipUnlessCi(hasCommand('h2load'), 'h2load not installed (Debian: nghttp2-client): skipped');
+    if (skip) {
+      t.skip(skip);
       return;
     }
     const sc = buildScenario('headers-only');

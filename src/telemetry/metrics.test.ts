@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createMetrics, methodLabel, statusLabel, PHASE_BUCKETS } from './metrics.js';
 import type { AccessLogEntry } from './types.js';
+import { skipUnlessCi } from '../../test/support/requires.js';
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
   protocol: 'ext_proc',
@@ -140,7 +141,7 @@ function promtoolCheck(text: string): Promise<{ code: number | null; out: string
   });
 }
 
-test('the exposition passes promtool check metrics (runtime metrics included)', { skip: !existsSync(PROMTOOL) && 'promtool not installed' }, async () => {
+test('the exposition passes promtool check metrics (runtime metrics included)', { skip: skipUnlessCi(existsSync(PROMTOOL), 'promtool not installed') }, async () => {
   const m = createMetrics({ version: '0.1.0', defaultMetrics: true });
   m.streamOpened('ext_proc');
   m.requestCompleted(entry());

@@ -8,11 +8,12 @@ import { describe, test } from 'node:test';
 import { generateDevKeyring, jwksDocument, type PassportFailureCode, type PassportKeyring } from '../../src/protocol/passport/index.js';
 import { fixedIssuer, SAMPLE_ISSUER, SAMPLE_SUBJECT } from '../../src/protocol/passport/testing.js';
 import { createPassportVerifier } from '../../sdk/upstream/index.js';
+import { skipUnlessCi } from '../support/requires.js';
 
 const PYTHON = '/usr/bin/python3';
 const scripts = join(import.meta.dirname, 'python');
 const probe = spawnSync(PYTHON, ['-c', 'import jwt, cryptography'], { encoding: 'utf8' });
-const skip = probe.status === 0 ? false : `${PYTHON} with PyJWT and cryptography is not available: ${probe.stderr || String(probe.error)}`;
+const skip = skipUnlessCi(probe.status === 0, `${PYTHON} with PyJWT and cryptography is not available: ${probe.stderr || String(probe.error)}`);
 
 function runPython(script: string, input: unknown): string {
   const result = spawnSync(PYTHON, [join(scripts, script)], { input: JSON.stringify(input), encoding: 'utf8', timeout: 20_000 });

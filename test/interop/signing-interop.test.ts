@@ -17,6 +17,7 @@ import { normalizePublicJwk } from '../../src/protocol/signing/profile.js';
 import { APP_ID, ATTESTATION_ISSUER, CREDENTIAL_ISSUER, createAttestationService } from '../../src/protocol/signing/test-support.js';
 import { createRequestVerifier, type SignedRequest } from '../../src/protocol/signing/verifier.js';
 import { DOC_PATH } from '../../src/protocol/signing/worked-example.js';
+import { skipUnlessCi } from '../support/requires.js';
 
 const PYTHON = '/usr/bin/python3';
 const CLIENT = resolve(import.meta.dirname, 'python/signing_client.py');
@@ -35,7 +36,7 @@ const requests = [
   { method: 'PUT', authority: 'api.example.com', path: '/v1/profile', query: '', body: 'é ✓ binary \u0000 bytes' },
 ];
 
-describe('Python client (independent implementation from the spec)', { skip: pythonReady ? false : 'no /usr/bin/python3 with cryptography' }, () => {
+describe('Python client (independent implementation from the spec)', { skip: skipUnlessCi(pythonReady, 'no /usr/bin/python3 with cryptography') }, () => {
   for (const [deviceAlg, requestAlg] of [['P-256', 'P-256'], ['Ed25519', 'Ed25519'], ['P-256', 'Ed25519']] as const) {
     test(`device ${deviceAlg}, request key ${requestAlg}: enroll, get a credential, sign requests gatehouse accepts`, async (t) => {
       const state = mkdtempSync(join(tmpdir(), 'gh-signing-interop-'));
