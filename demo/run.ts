@@ -6,7 +6,8 @@ import { startGatehouse } from '../src/gatehouse.js';
 import { protocolScenarios } from './protocol.js';
 import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js';
 import { startUpstream, type Pair } from '../test/harness/upstream.js';
-import { shippedExtProcConfig } from '../test/support/manifests.js';
+import { shippedExtAuthzConfig, shippedExtProcConfig } from '../test/support/manifests.js';
+import { ExtAuthzStandIn } from '../test/harness/ext-authz.js';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const green = (s: string) => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
@@ -19,6 +20,8 @@ interface Scenario {
   readonly request: ClientRequest;
   /** headers worth showing in what the client got back */
   readonly showResponseHeaders?: readonly string[];
+  /** which Envoy filter asks gatehouse: ext_proc (default) or ext_authz */
+  readonly via?: 'ext_proc' | 'ext_authz';
 }
 
 const SCENARIOS: Scenario[] = [
@@ -50,6 +53,19 @@ const SCENARIOS: Scenario[] = [
     request: { method: 'GET', path: '/api/%2e%2e/internal/admin', authority: 'api.example.com' },
     showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
   },
+  {
+    title: 'The same forged header, with gatehouse wired in as ext_authz instead (deploy/istio/envoyfilter-ext-authz.yaml)',
+    why: 'one chain serves both Envoy filters: the Check answer tells Envoy to remove x-passport and add x-gateway',
+    via: 'ext_authz',
+    request: { method: 'GET', path: '/api/orders', authority: 'api.example.com', headers: [['x-passport', 'eyJhbGciOiJub25lIn0.forged.']] },
+  },
+  {
+    title: 'An unmatched path over ext_authz',
+    why: 'the denial carries the same reason code and decision id as over ext_proc',
+    via: 'ext_authz',
+    request: { method: 'DELETE', path: '/internal/users/42', authority: 'api.example.com', headers: [['x-request-id', 'demo-unmatched-2']] },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
 ];
 
 function headerDiff(sent: readonly Pair[], seen: readonly Pair[]): { added: Pair[]; removed: Pair[] } {
@@ -70,15 +86,16 @@ async function main(): Promise<void> {
   const gatehouse = await startGatehouse({ config: loaded.config, runtimeMetrics: false });
   const upstream = await startUpstream();
   const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
+  const envoyAuthz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtAuthzConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
 
   console.log(bold('gatehouse demo'));
   console.log(dim(`gatehouse ${loaded.file} on 127.0.0.1:${gatehouse.grpcPort}, Envoy stand-in with deploy/istio/envoyfilter-ext-proc.yaml, echo upstream on 127.0.0.1:${upstream.port}\n`));
   let n = 0;
   for (const scenario of SCENARIOS) {
     n++;
-    const r = await envoy.request(scenario.request);
+    const r = scenario.via === 'ext_authz' ? await envoyAuthz.request(scenario.request) : await envoy.request(scenario.request);
     const allowed = r.upstreamRequest !== undefined;
-    console.log(bold(`${n}. ${scenario.title}`));
+    console.log(bold(`${n}. ${scenario.title}`) + dim(`  [${scenario.via ?? 'ext_proc'}]`));
     console.log(dim(`   ${scenario.why}`));
     console.log(`   client  → ${scenario.request.method} ${scenario.request.path}${scenario.request.body ? `  body ${String(scenario.request.body)}` : ''}`);
     const statusText = `${r.status}`;
@@ -101,6 +118,7 @@ async function main(): Promise<void> {
   }
   await protocolScenarios(console.log);
   envoy.close();
+  envoyAuthz.close();
   await upstream.close();
   await gatehouse.stop(500);
 }
