@@ -112,19 +112,29 @@ export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): B
 }
 
 // The labelled prefixes depend only on (suite, label[, L]): built once, so each labelled call
-// hashes one prefix and its input instead of assembling four pieces per request.
-const prefixCache = new Map<Buffer, Map<string, Buffer>>();
+// hashes one prefix and its input instead of assembling four pieces per request. Looked up by
+// suite, label and L in nested maps: no key string is built per call.
+interface LabelPrefixes {
+  plain?: Buffer;
+  readonly byLength: Map<number, Buffer>;
+}
+const prefixCache = new Map<Buffer, Map<string, LabelPrefixes>>();
 function labeledPrefix(suiteId: Buffer, label: string, length?: number): Buffer {
   let bySuite = prefixCache.get(suiteId);
   if (bySuite === undefined) {
     bySuite = new Map();
     prefixCache.set(suiteId, bySuite);
   }
-  const key = length === undefined ? label : `${label}\u0000${length}`;
-  let prefix = bySuite.get(key);
+  let byLabel = bySuite.get(label);
+  if (byLabel === undefined) {
+    byLabel = { byLength: new Map() };
+    bySuite.set(label, byLabel);
+  }
+  if (length === undefined) return (byLabel.plain ??= Buffer.concat([HPKE_V1, suiteId, utf8(label)]));
+  let prefix = byLabel.byLength.get(length);
   if (prefix === undefined) {
-    prefix = Buffer.concat([...(length === undefined ? [] : [u16(length)]), HPKE_V1, suiteId, utf8(label)]);
-    bySuite.set(key, prefix);
+    prefix = Buffer.concat([u16(length), HPKE_V1, suiteId, utf8(label)]);
+    byLabel.byLength.set(length, prefix);
   }
   return prefix;
 }
@@ -221,10 +231,41 @@ export interface KeySchedule {
   readonly exporterSecret: Buffer;
 }
 
+// info_hash = LabeledExtract("", "info_hash", info) depends on the suite and info only, and a
+// device calling the same endpoint sends the same info each time (hdr and the request line; enc is
+// not part of it): one HMAC a request saved by remembering recent ones. Bounded: at most
+// INFO_HASH_CACHE_SIZE entries per suite, oldest evicted first, and long infos are not kept.
+// Keyed by the info bytes as latin1, which maps each byte to one code unit, so equal keys mean
+// equal bytes. info is public (it travels in clear or is the request line), so a hit reveals nothing.
+const INFO_HASH_CACHE_SIZE = 1024;
+const INFO_HASH_CACHE_MAX_INFO = 512;
+const infoHashCache = new Map<Buffer, Map<string, Buffer>>();
+
+function infoHashOf(suiteId: Buffer, info: Uint8Array): Buffer {
+  if (info.length > INFO_HASH_CACHE_MAX_INFO) return labeledExtract(suiteId, EMPTY, 'info_hash', info);
+  let bySuite = infoHashCache.get(suiteId);
+  if (bySuite === undefined) {
+    bySuite = new Map();
+    infoHashCache.set(suiteId, bySuite);
+  }
+  const key = Buffer.from(info.buffer, info.byteOffset, info.byteLength).toString('latin1');
+  let infoHash = bySuite.get(key);
+  if (infoHash === undefined) {
+    infoHash = labeledExtract(suiteId, EMPTY, 'info_hash', info);
+    if (bySuite.size >= INFO_HASH_CACHE_SIZE) bySuite.delete(bySuite.keys().next().value!);
+    bySuite.set(key, infoHash);
+  }
+  return infoHash;
+}
+
 export function keySchedule(suite: HpkeSuite, mode: HpkeMode, sharedSecret: Uint8Array, info: Uint8Array): KeySchedule {
   // Modes base and auth carry no PSK: psk = psk_id = "" (§5.1), so psk_id_hash is the suite constant.
-  const infoHash = labeledExtract(suite.suiteId, EMPTY, 'info_hash', info);
-  const keyScheduleContext = Buffer.concat([Uint8Array.of(mode), suite.emptyPskIdHash, infoHash]);
+  const infoHash = infoHashOf(suite.suiteId, info);
+  // mode ‖ psk_id_hash ‖ info_hash in one allocation; the cached info_hash is only ever copied.
+  const keyScheduleContext = Buffer.allocUnsafe(1 + suite.emptyPskIdHash.length + infoHash.length);
+  keyScheduleContext[0] = mode;
+  suite.emptyPskIdHash.copy(keyScheduleContext, 1);
+  infoHash.copy(keyScheduleContext, 1 + suite.emptyPskIdHash.length);
   const secret = labeledExtract(suite.suiteId, sharedSecret, 'secret', EMPTY);
   return {
     keyScheduleContext,
