@@ -3,7 +3,7 @@
 // docs/protocol/e2ee.md is the normative description; this file follows it section by section.
 // Nothing here does I/O: bytes and headers in, a verdict with plaintext (or a stable code) out.
 import { randomFillSync, type KeyObject } from 'node:crypto';
-import { asBuffer, ByteReader, lengthPrefixed16, u16, utf8 } from './bytes.js';
+import { asBuffer, ByteReader, u16, utf8 } from './bytes.js';
 import { e2eeClientFailure, e2eeFailure, type E2eeClientFailure, type E2eeFailure } from './codes.js';
 import {
   aeadOpen,
@@ -48,7 +48,33 @@ const NONCE_LABEL = utf8('nonce');
 export function encodeBinding(binding: RequestBinding): Buffer | string {
   const problem = bindingProblem(binding);
   if (problem !== undefined) return problem;
-  return Buffer.concat([lengthPrefixed16(utf8(binding.method)), lengthPrefixed16(utf8(binding.path)), lengthPrefixed16(utf8(binding.audience))]);
+  const out = Buffer.allocUnsafe(bindingLength(binding));
+  writeBinding(out, 0, binding);
+  return out;
+}
+
+// After bindingProblem the three fields are visible ASCII, one byte a character, so their UTF-8
+// is their latin1: written straight into the destination, no intermediate buffers.
+const bindingLength = (binding: RequestBinding): number => 6 + binding.method.length + binding.path.length + binding.audience.length;
+
+function writeBinding(out: Buffer, offset: number, binding: RequestBinding): void {
+  let at = offset;
+  for (const field of [binding.method, binding.path, binding.audience]) {
+    at = out.writeUInt16BE(field.length, at);
+    at += out.write(field, at, 'latin1');
+  }
+}
+
+/** gatehouseRequestInfo(header, encodeBinding(binding)) in one allocation, or why it cannot be bound. */
+function gatehouseRequestInfoFor(header: Uint8Array, binding: RequestBinding): Buffer | string {
+  const problem = bindingProblem(binding);
+  if (problem !== undefined) return problem;
+  const out = Buffer.allocUnsafe(REQUEST_LABEL.length + 1 + header.length + bindingLength(binding));
+  REQUEST_LABEL.copy(out, 0);
+  out[REQUEST_LABEL.length] = 0;
+  out.set(header, REQUEST_LABEL.length + 1);
+  writeBinding(out, REQUEST_LABEL.length + 1 + header.length, binding);
+  return out;
 }
 
 /** RFC 9458 §4.3 `info` = label ‖ 0x00 ‖ hdr, extended here with the encoded request binding. */
@@ -100,8 +126,12 @@ function pooledRandom(length: number): Buffer {
 
 /** Inner framing of both plaintexts: content_type_length(1) ‖ content_type ‖ content, as parts to seal. */
 function frameParts(contentType: string | null, content: Uint8Array): Uint8Array[] {
-  const type = utf8(contentType ?? '');
-  return [Buffer.concat([Uint8Array.of(type.length), type]), content];
+  const type = contentType ?? '';
+  // Both callers have checked the content type is visible ASCII (≤ 255), so latin1 is its UTF-8.
+  const frame = Buffer.allocUnsafe(1 + type.length);
+  frame[0] = type.length;
+  frame.write(type, 1, 'latin1');
+  return [frame, content];
 }
 
 function unframe(plaintext: Buffer): { contentType: string | null; content: Buffer } | string {
@@ -233,8 +263,8 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
   if (suite === undefined) {
     return e2eeFailure('e2ee_suite_unsupported', `kem 0x${envelope.kemId.toString(16)} kdf 0x${envelope.kdfId.toString(16)} aead 0x${envelope.aeadId.toString(16)} for key id ${envelope.keyId}`);
   }
-  const binding = encodeBinding(input);
-  if (typeof binding === 'string') return e2eeFailure('e2ee_binding_invalid', binding);
+  const info = gatehouseRequestInfoFor(envelope.header, input);
+  if (typeof info === 'string') return e2eeFailure('e2ee_binding_invalid', info);
   const device = deps.deviceKey(envelope.deviceKeyId);
   if (device === undefined) return e2eeFailure('e2ee_unknown_device', `device key id ${JSON.stringify(envelope.deviceKeyId)}`);
 
@@ -245,7 +275,7 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
       recipientPrivateKey: key.privateKey,
       recipientPublicKey: key.publicKey,
       enc: envelope.enc,
-      info: gatehouseRequestInfo(envelope.header, binding),
+      info,
       sender: { publicKey: device.publicKey, keyObject: device.keyObject },
     }).context;
   } catch (error) {
