@@ -124,6 +124,8 @@ interface ExtprocResult {
   };
   /** one stream in flight at a time (h2load -c 1 -m 1): the service time of a stream, no queueing */
   serial?: { streamsPerSec: number; latency: LatencyStats };
+  /** closed loop: the fewest streams in flight on one connection that reach half the peak */
+  closedHalfPeak?: { streamsInFlight: number; streamsPerSec: number; latency: LatencyStats };
   halfPeak?: { targetRps: number; clients: number; rpsPerClient: number; achievedRps: number; latency: LatencyStats; h2load: H2loadSummary };
   memory?: MemoryStats;
   /** what the server wrote to stdout/stderr over the whole measurement (its log, e.g. the access log) */
@@ -200,6 +202,14 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     const serialLog = join(workDir, `${t.scenario}-${t.role}-serial.log`);
     const serialRun = await runH2load({ ...h2, clients: 1, maxStreams: 1, durationSec: serialSec, logFile: serialLog, timeoutMs: serialSec * 1000 + 30_000 });
     const serialLatency = await readLatencyLog(serialLog, serialSec / 5);
+    // 5. closed loop at half the peak: k streams in flight, the smallest k that reaches it
+    let closedHalfPeak: ExtprocResult['closedHalfPeak'];
+    for (const k of [1, 2, 3, 4, 6, 8, 12, 16]) {
+      const closedLog = join(workDir, `${t.scenario}-${t.role}-closed-${String(k)}.log`);
+      const run = await runH2load({ ...h2, clients: 1, maxStreams: k, durationSec: serialSec, logFile: closedLog, timeoutMs: serialSec * 1000 + 30_000 });
+      closedHalfPeak = { streamsInFlight: k, streamsPerSec: run.reqPerSec, latency: await readLatencyLog(closedLog, serialSec / 5) };
+      if (run.reqPerSec >= peakRun.reqPerSec / 2) break;
+    }
     const memory = memoryOf(proc.pid);
     if (proc.exited) throw new Error('the server exited during the run');
     return {
@@ -211,6 +221,7 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
         streamsPerCpuSec: peakRun.reqPerSec / serverCpuCores, h2load: peakRun, probe,
       },
       serial: { streamsPerSec: serialRun.reqPerSec, latency: serialLatency },
+      ...(closedHalfPeak ? { closedHalfPeak } : {}),
       halfPeak: { targetRps, clients, rpsPerClient, achievedRps: halfRun.reqPerSec, latency, h2load: halfRun },
       memory,
       serverOutputBytes: proc.outputBytes(),
@@ -241,6 +252,7 @@ function machine(): Record<string, unknown> {
 const METHOD_NOTES = [
   'Load: h2load POSTs one pre-framed gRPC body per stream (every ProcessingRequest of the stream, 5-byte frame header each) to the Process path, headers content-type: application/grpc, te: trailers; it sends all messages at once and half-closes. Envoy instead sends request_headers, waits for the answer, later sends response_headers and waits again, then half-closes and resets. The server does the same work per message; h2load measures its processing ceiling and the service time of a whole stream, not Envoy\'s two round trips around the upstream.',
   'Peak: h2load -c 32 -m 16 for the duration after a warm-up, one stream = one HTTP request through Envoy. Latency: at half the measured peak, arrivals evenly spaced by an h2load timing script (--timing-script-file, at most ' + String(SCRIPTED_RPS_PER_CLIENT) + ' req/s per connection, as many connections as needed), p50/p99 from --log-file (start to end of response, both answers and trailers), the first second (or a fifth of the duration) left out.',
+  'Closed loop at half the peak: h2load -c 1 -m k for k = 1, 2, 3, 4, 6, 8, 12, 16 until the rate reaches half the peak; p50/p99 of that run. It has no arrival bursts, so it isolates the server from the load generator; the open-loop run above includes whatever bursts h2load makes.',
   'The connections of the half-peak run follow the same script, so up to one request per connection can arrive together; h2load --rps was not used because it fires each connection\'s requests in bursts every 10 ms. The serial columns (h2load -c 1 -m 1, one stream in flight) give the service time of one stream without queueing.',
   'Server pinned to core 0 and h2load to core 1 with taskset; RSS from /proc/<pid>/status after the runs (VmHWM = peak, VmRSS = now); server CPU = (utime+stime) during the saturation run (warm-up included) / its wall time; streams per CPU-second = peak / that share, a figure less skewed when other processes take part of core 0. The ceiling is measured again after the targets when a target ran; ratios are to the mean of the ceiling runs.',
   `During the saturation run a Node client sends ${PROBE_RATE} Envoy-style streams/s (request_headers, wait for the answer, response_headers, wait, half-close, status OK) on its own connection and checks every answer: h2load only sees HTTP 200, the probe sees wrong or failed answers under load. Its p50/p99 are an Envoy-style stream's duration while the server is saturated (queueing behind h2load's 512 streams in flight included).`,
@@ -259,12 +271,13 @@ function extprocTable(results: readonly ExtprocResult[]): string {
     r.peak !== undefined ? `${Math.round(r.peak.serverCpuCores * 100)}%` : '', r.peak?.streamsPerCpuSec ?? Number.NaN,
     r.halfPeak?.achievedRps ?? Number.NaN, r.halfPeak?.latency.p50Ms ?? Number.NaN, r.halfPeak?.latency.p99Ms ?? Number.NaN,
     r.serial?.latency.p50Ms ?? Number.NaN, r.serial?.latency.p99Ms ?? Number.NaN,
+    r.closedHalfPeak?.streamsPerSec ?? Number.NaN, r.closedHalfPeak?.streamsInFlight ?? Number.NaN, r.closedHalfPeak?.latency.p50Ms ?? Number.NaN, r.closedHalfPeak?.latency.p99Ms ?? Number.NaN,
     r.peak?.probe.latency?.p50Ms ?? Number.NaN, r.peak?.probe.latency?.p99Ms ?? Number.NaN,
     r.memory?.peakRssMiB ?? Number.NaN, r.memory?.rssMiB ?? Number.NaN,
     r.ratioToCeiling !== undefined ? `${(r.ratioToCeiling * 100).toFixed(0)}%` : '',
     r.ratioToCeilingPerCpu !== undefined ? `${(r.ratioToCeilingPerCpu * 100).toFixed(0)}%` : '',
   ]);
-  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '/CPU-s', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'probe p50', 'probe p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling', 'per CPU-s'], rows)];
+  const lines = [table(['server', 'scenario', 'peak streams/s', 'msgs/s', 'srv CPU', '/CPU-s', '½-peak rate/s', 'p50 ms', 'p99 ms', 'serial p50', 'serial p99', 'closed rate/s', 'in flight', 'closed p50', 'closed p99', 'probe p50', 'probe p99', 'RSS peak MiB', 'RSS MiB', 'of ceiling', 'per CPU-s'], rows)];
   for (const r of ok) {
     const p = r.peak?.probe;
     if (p !== undefined && (p.failed > 0 || p.ok === 0)) {
@@ -354,6 +367,8 @@ async function main(): Promise<number> {
       console.log(`\n${extprocTable(extproc)}`);
       console.log(`\n  Peak: h2load -c 32 -m 16, ${durationSec} s after ${warmUpSec} s warm-up. p50/p99: start to end of the whole stream at half that peak`);
       console.log('  (evenly spaced arrivals from an h2load timing script); serial: one stream in flight. Server on core 0, h2load on core 1.');
+      console.log('  closed: one connection keeping k streams in flight, the smallest k that reaches half the peak (no arrival bursts, no queueing');
+      console.log('  beyond those k); its rate, k and p50/p99.');
       console.log(`  probe: ${PROBE_RATE} Envoy-style streams/s (one message, wait, next, half-close) on their own connection during the peak run,`);
       console.log('  every answer checked; p50/p99 of those streams while the server is saturated.');
       console.log('  srv CPU: the server\'s share of its core during the peak run; /CPU-s: peak streams/s per CPU-second (less skewed by other');
