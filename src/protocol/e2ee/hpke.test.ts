@@ -1,9 +1,13 @@
 // RFC 9180 Appendix A known-answer tests, every intermediate value, byte for byte.
 import assert from 'node:assert/strict';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { fromHex, toHex } from './bytes.js';
 import {
   deriveX25519KeyPair,
+  hkdfExpand,
+  hkdfExtract,
+  hmacSha256,
   HpkeError,
   setupRecipient,
   setupSender,
@@ -133,5 +137,35 @@ describe('RFC 9180 §7.1.4 input validation', () => {
     const ct = fromHex(field(vector, 'ct'));
     ct[0]! ^= 1;
     assert.equal(recipient.context.openAt(0, fromHex(field(vector, 'aad')), ct), undefined);
+  });
+});
+
+describe('HMAC-SHA256 and HKDF-SHA256 (two one-shot hashes, createHmac fallback)', () => {
+  test('RFC 4231 test case 2', () => {
+    assert.equal(
+      toHex(hmacSha256(Buffer.from('Jefe'), Buffer.from('what do ya want '), Buffer.from('for nothing?'))),
+      '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    );
+  });
+
+  test('equals createHmac for every key length 0..130 and message sizes around the scratch limit', () => {
+    for (let keyLength = 0; keyLength <= 130; keyLength++) {
+      const key = Buffer.alloc(keyLength, keyLength * 7 + 1);
+      for (const parts of [[], [0], [1, 0, 31], [55], [56, 64], [1023], [1024], [1025], [600, 600]]) {
+        const message = parts.map((length, index) => Buffer.alloc(length, 0x41 + index + length));
+        const expected = createHmac('sha256', key);
+        for (const part of message) expected.update(part);
+        assert.equal(toHex(hmacSha256(key, ...message)), toHex(expected.digest()), `key ${keyLength}, parts ${parts.join('+')}`);
+      }
+    }
+  });
+
+  test('HKDF equals node hkdfSync, one block and several', () => {
+    const salt = Buffer.from('000102030405060708090a0b0c', 'hex');
+    const ikm = Buffer.alloc(22, 0x0b);
+    const info = Buffer.from('f0f1f2f3f4f5f6f7f8f9', 'hex');
+    for (const length of [1, 16, 32, 33, 42, 64, 100]) {
+      assert.equal(toHex(hkdfExpand(hkdfExtract(salt, ikm), info, length)), toHex(Buffer.from(hkdfSync('sha256', ikm, salt, info, length))), `L = ${length}`);
+    }
   });
 });
