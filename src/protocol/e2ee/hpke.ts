@@ -244,7 +244,10 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
     throw new HpkeError('dh_failed', `X25519 failed: ${(error as Error).message}`);
   }
   // RFC 9180 §7.1.4: an all-zero X25519 output means a small-order point and MUST be rejected.
-  if (shared.every((byte) => byte === 0)) throw new HpkeError('dh_failed', 'X25519 output is all zero');
+  // OR over every byte, no early exit: the time does not depend on where the first non-zero is.
+  let any = 0;
+  for (let index = 0; index < shared.length; index++) any |= shared[index]!;
+  if (any === 0) throw new HpkeError('dh_failed', 'X25519 output is all zero');
   return shared;
 }
 
