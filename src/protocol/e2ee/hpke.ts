@@ -151,7 +151,7 @@ interface LabelPrefixes {
   plain?: Buffer;
   readonly byLength: Map<number, Buffer>;
 }
-const prefixCache = new Map<Buffer, Map<string, LabelPrefixes>>();
+const prefixCache = new WeakMap<Buffer, Map<string, LabelPrefixes>>();
 function labeledPrefix(suiteId: Buffer, label: string, length?: number): Buffer {
   let bySuite = prefixCache.get(suiteId);
   if (bySuite === undefined) {
@@ -275,7 +275,7 @@ export interface KeySchedule {
 // equal bytes. info is public (it travels in clear or is the request line), so a hit reveals nothing.
 const INFO_HASH_CACHE_SIZE = 1024;
 const INFO_HASH_CACHE_MAX_INFO = 512;
-const infoHashCache = new Map<Buffer, Map<string, Buffer>>();
+const infoHashCache = new WeakMap<Buffer, Map<string, Buffer>>(); // by suite_id; weak: a hand-built suite does not pin memory
 
 function infoHashOf(suiteId: Buffer, info: Uint8Array): Buffer {
   if (info.length > INFO_HASH_CACHE_MAX_INFO) return labeledExtract(suiteId, EMPTY, 'info_hash', info);
