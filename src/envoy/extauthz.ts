@@ -21,7 +21,7 @@ import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pip
 import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
 import type { AccessLogEntry, Decision, Telemetry } from '../telemetry/types.js';
 import { METADATA_NAMESPACE } from './extproc.js';
-import { httpStatus } from './mutations.js';
+import { acceptedEdits, httpStatus, reportDroppedEdits } from './mutations.js';
 
 export interface ExtAuthzOptions {
   readonly routes: RoutesSource;
@@ -79,14 +79,12 @@ function routeIdFrom(attributes: AttributeContext | undefined): string | undefin
  * sent as a set.
  */
 function okHeaders(sets: readonly HeaderSet[], present: HeaderMap): HeaderValueOption[] {
-  return sets
-    .filter((s) => !s.name.startsWith(':') && s.name !== 'host' && !s.name.startsWith('x-envoy'))
-    .map((s) =>
-      create(HeaderValueOptionSchema, {
-        header: create(HeaderValueSchema, { key: s.name, value: s.value }),
-        append: s.append && present.has(s.name),
-      }),
-    );
+  return sets.map((s) =>
+    create(HeaderValueOptionSchema, {
+      header: create(HeaderValueSchema, { key: s.name, value: s.value }),
+      append: s.append && present.has(s.name),
+    }),
+  );
 }
 
 class Check {
@@ -150,15 +148,15 @@ class Check {
   }
 
   private ok(): CheckResponse {
-    const edits = this.ctx.requestEdits.drain();
-    const dropped = edits.removals.filter((n) => n.startsWith(':') || n === 'host');
+    const edits = acceptedEdits(this.ctx.requestEdits.drain(), 'request');
+    reportDroppedEdits(this.options.telemetry, this.ctx.routeId, this.ctx.requestId, edits.dropped);
     return create(CheckResponseSchema, {
       status: create(StatusSchema, { code: GRPC_OK }),
       httpResponse: {
         case: 'okResponse',
         value: create(OkHttpResponseSchema, {
           headers: okHeaders(edits.sets, this.ctx.requestHeaders),
-          headersToRemove: edits.removals.filter((n) => !dropped.includes(n)),
+          headersToRemove: edits.removals,
         }),
       },
       dynamicMetadata: this.metadata(),

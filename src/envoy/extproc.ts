@@ -30,7 +30,7 @@ import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, Outcome, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
 import type { Decision, ErrorKind, Telemetry } from '../telemetry/types.js';
 import { extProcService } from './grpc-services.js';
-import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, toHeaderMutation, type DroppedEdit } from './mutations.js';
+import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, reportDroppedEdits, toHeaderMutation, type DroppedEdit } from './mutations.js';
 
 /** The key Envoy uses for CEL attributes, whatever the filter instance is named (8.6). */
 const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
@@ -452,7 +452,7 @@ export class ExtProcStream {
     const ctx = this.ctx!;
     const edits = phase === 'requestHeaders' ? ctx.requestEdits : ctx.responseEdits;
     const { response, dropped } = headersAnswer(this.route, phase, edits.drain());
-    this.noteDropped(dropped);
+    reportDroppedEdits(this.options.telemetry, this.ctx?.routeId ?? UNMATCHED_ROUTE_ID, this.ctx?.requestId, dropped);
     this.recordPhase(phase, started);
     this.send(response);
     if (phase === 'responseHeaders' && !this.awaitingResponseBody) this.complete();
@@ -468,7 +468,7 @@ export class ExtProcStream {
       if (headers?.has(HEADER.contentLength)) edits.set(HEADER.contentLength, String(replacement.length));
     }
     const { mutation, dropped } = toHeaderMutation(edits.drain(), phase === 'requestBody' ? 'request' : 'response');
-    this.noteDropped(dropped);
+    reportDroppedEdits(this.options.telemetry, this.ctx?.routeId ?? UNMATCHED_ROUTE_ID, this.ctx?.requestId, dropped);
     const common = create(CommonResponseSchema, {
       ...(mutation ? { headerMutation: mutation } : {}),
       ...(replacement ? { bodyMutation: create(BodyMutationSchema, { mutation: { case: 'body', value: replacement } }) } : {}),
@@ -521,12 +521,6 @@ export class ExtProcStream {
     };
     if (this.reason) fields['reason'] = this.reason;
     return { [METADATA_NAMESPACE]: fields };
-  }
-
-  private noteDropped(dropped: readonly { name: string; why: string }[]): void {
-    if (dropped.length === 0) return;
-    this.options.telemetry.metrics.error('filter_error', this.ctx?.routeId ?? UNMATCHED_ROUTE_ID);
-    this.options.telemetry.logger.warn({ request_id: this.ctx?.requestId, route_id: this.ctx?.routeId, dropped }, 'header edits Envoy would refuse were dropped');
   }
 
   private recordPhase(phase: Phase, started: number): void {

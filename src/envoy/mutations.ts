@@ -7,6 +7,7 @@ import { HeaderValueOptionSchema, HeaderValueSchema, type HeaderValueOption } fr
 import { HttpStatusSchema, type HttpStatus, type StatusCode } from '../gen/envoy/type/v3/http_status_pb.js';
 import { HeaderMutationSchema, type HeaderMutation } from '../gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
+import type { Telemetry } from '../telemetry/types.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 const encoder = new TextEncoder();
@@ -51,9 +52,44 @@ export interface DroppedEdit {
   readonly why: string;
 }
 
+/** Dropped edits are a filter or config mistake: counted and logged, never sent to Envoy. */
+export function reportDroppedEdits(telemetry: Telemetry, routeId: string, requestId: string | undefined, dropped: readonly DroppedEdit[]): void {
+  if (dropped.length === 0) return;
+  telemetry.metrics.error('filter_error', routeId);
+  telemetry.logger.warn({ request_id: requestId, route_id: routeId, dropped }, 'header edits Envoy would refuse were dropped');
+}
+
 export interface MutationResult {
   readonly mutation: HeaderMutation | undefined;
   readonly dropped: readonly DroppedEdit[];
+}
+
+/**
+ * The edits Envoy will apply, and the ones it would ignore or fail the answer over (with why).
+ * One rule set for both adapters, so a filter's edits mean the same over ext_proc and ext_authz.
+ */
+export function acceptedEdits(
+  edits: { removals: readonly string[]; sets: readonly HeaderSet[] },
+  direction: 'request' | 'response',
+): { removals: string[]; sets: HeaderSet[]; dropped: DroppedEdit[] } {
+  const dropped: DroppedEdit[] = [];
+  const removals: string[] = [];
+  const sets: HeaderSet[] = [];
+  for (const name of edits.removals) {
+    const why = !VALID_NAME.test(name) ? 'invalid header name' : refusedByEnvoy(name, 'remove', direction);
+    if (why) dropped.push({ name, why });
+    else removals.push(name);
+  }
+  for (const edit of edits.sets) {
+    const why = !VALID_NAME.test(edit.name)
+      ? 'invalid header name'
+      : INVALID_VALUE.test(edit.value)
+        ? 'invalid header value'
+        : refusedByEnvoy(edit.name, edit.append ? 'append' : 'set', direction);
+    if (why) dropped.push({ name: edit.name, why });
+    else sets.push(edit);
+  }
+  return { removals, sets, dropped };
 }
 
 /** The chain's edits as an ext_proc HeaderMutation: removals first, then sets (5.1), raw_value (5.2). */
@@ -62,34 +98,16 @@ export function toHeaderMutation(
   direction: 'request' | 'response',
 ): MutationResult {
   if (edits.removals.length === 0 && edits.sets.length === 0) return { mutation: undefined, dropped: [] };
-  const dropped: DroppedEdit[] = [];
-  const removeHeaders: string[] = [];
-  const setHeaders: HeaderValueOption[] = [];
-  for (const name of edits.removals) {
-    const why = !VALID_NAME.test(name) ? 'invalid header name' : refusedByEnvoy(name, 'remove', direction);
-    if (why) dropped.push({ name, why });
-    else removeHeaders.push(name);
-  }
-  for (const edit of edits.sets) {
-    const why = !VALID_NAME.test(edit.name)
-      ? 'invalid header name'
-      : INVALID_VALUE.test(edit.value)
-        ? 'invalid header value'
-        : refusedByEnvoy(edit.name, edit.append ? 'append' : 'set', direction);
-    if (why) {
-      dropped.push({ name: edit.name, why });
-      continue;
-    }
-    setHeaders.push(
-      create(HeaderValueOptionSchema, {
-        header: create(HeaderValueSchema, { key: edit.name, rawValue: encoder.encode(edit.value) }),
-        // ext_proc reads only the deprecated `append` (5.3): false replaces, true adds.
-        append: edit.append,
-      }),
-    );
-  }
-  if (removeHeaders.length === 0 && setHeaders.length === 0) return { mutation: undefined, dropped };
-  return { mutation: create(HeaderMutationSchema, { removeHeaders, setHeaders }), dropped };
+  const { removals, sets, dropped } = acceptedEdits(edits, direction);
+  if (removals.length === 0 && sets.length === 0) return { mutation: undefined, dropped };
+  const setHeaders: HeaderValueOption[] = sets.map((edit) =>
+    create(HeaderValueOptionSchema, {
+      header: create(HeaderValueSchema, { key: edit.name, rawValue: encoder.encode(edit.value) }),
+      // ext_proc reads only the deprecated `append` (5.3): false replaces, true adds.
+      append: edit.append,
+    }),
+  );
+  return { mutation: create(HeaderMutationSchema, { removeHeaders: removals, setHeaders }), dropped };
 }
 
 /** Header entries for an ImmediateResponse (a header map that starts with only :status, 7.4). */
