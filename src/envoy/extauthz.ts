@@ -13,7 +13,7 @@ import {
 } from '../gen/envoy/service/auth/v3/external_auth_pb.js';
 import type { AttributeContext, AttributeContext_HttpRequest } from '../gen/envoy/service/auth/v3/attribute_context_pb.js';
 import { StatusSchema } from '../gen/google/rpc/status_pb.js';
-import { chainFor, type PhaseResult } from '../pipeline/chain.js';
+import { chainFor, withinBudget, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
@@ -126,26 +126,14 @@ class Check {
   }
 
   private withinBudget(result: PhaseResult | Promise<PhaseResult>): PhaseResult | Promise<PhaseResult> {
-    if (!('then' in result)) return result;
-    const budgetMs = this.route!.budgetMs;
-    return new Promise<PhaseResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.abort.abort(new Error(`budget of ${budgetMs} ms exceeded`));
-        this.options.telemetry.metrics.error('budget_exceeded', this.ctx.routeId);
-        resolve({ outcome: { kind: 'deny', reason: 'processing_timeout', detail: `the chain took longer than the route budget of ${budgetMs} ms` } });
-      }, budgetMs);
-      result.then(
-        (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error instanceof Error ? error : new Error(String(error)));
-        },
-      );
+    return withinBudget(result, this.route!.budgetMs, 'the chain', (reason) => {
+      this.abort.abort(reason);
+      this.options.telemetry.metrics.error('budget_exceeded', this.ctx.routeId);
+    }, () => {
+      this.options.telemetry.metrics.error('filter_error', this.ctx.routeId);
     });
   }
+
 
   private ok(): CheckResponse {
     const edits = acceptedEdits(this.ctx.requestEdits.drain(), 'request');

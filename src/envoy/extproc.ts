@@ -22,7 +22,7 @@ import {
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import { chainFor, type PhaseResult } from '../pipeline/chain.js';
+import { chainFor, withinBudget, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { HEADER, type HeaderMap, type HeaderSet } from '../pipeline/headers.js';
@@ -418,34 +418,17 @@ export class ExtProcStream {
           return;
       }
     };
-    const result = chainFor(route).run(phase, ctx, body);
+    const result = withinBudget(chainFor(route).run(phase, ctx, body), route.budgetMs, phase, (reason) => {
+      this.options.telemetry.metrics.error('budget_exceeded', route.id);
+      this.abortController?.abort(reason);
+    }, () => {
+      this.options.telemetry.metrics.error('filter_error', route.id);
+    });
     if (!('then' in result)) {
       settle(result);
       return undefined;
     }
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.options.telemetry.metrics.error('budget_exceeded', route.id);
-        this.abortController?.abort(new Error(`budget of ${route.budgetMs} ms exceeded in ${phase}`));
-        this.deny(phase, 'processing_timeout', `${phase} took longer than the route budget of ${route.budgetMs} ms`, {}, started);
-        resolve();
-      }, route.budgetMs);
-      result.then(
-        (settled) => {
-          clearTimeout(timer);
-          settle(settled);
-          resolve();
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          if (this.stage !== 'done' && !this.finished) {
-            this.options.telemetry.metrics.error('filter_error', route.id);
-            this.deny(phase, 'internal_error', `filter failed in ${phase}: ${error instanceof Error ? error.message : String(error)}`, {}, started);
-          }
-          resolve();
-        },
-      );
-    });
+    return result.then(settle);
   }
 
   private answerHeaders(phase: 'requestHeaders' | 'responseHeaders', started: number): void {

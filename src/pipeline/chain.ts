@@ -102,6 +102,39 @@ export class CompiledChain {
   }
 }
 
+/**
+ * Races an asynchronous phase against the route's budget. On expiry it answers with the
+ * `processing_timeout` denial (so Envoy hears from gatehouse before its own timer fires) and calls
+ * `onExpire` to abort the work; the late result is ignored. A filter that throws becomes an
+ * `internal_error` denial with the error in the detail. Synchronous results pass straight through.
+ */
+export function withinBudget(
+  result: PhaseResult | Promise<PhaseResult>,
+  budgetMs: number,
+  what: string,
+  onExpire: (reason: Error) => void,
+  onFailure: () => void = () => undefined,
+): PhaseResult | Promise<PhaseResult> {
+  if (!isPromise(result)) return result;
+  return new Promise<PhaseResult>((resolve) => {
+    const timer = setTimeout(() => {
+      onExpire(new Error(`budget of ${String(budgetMs)} ms exceeded in ${what}`));
+      resolve({ outcome: { kind: 'deny', reason: 'processing_timeout', detail: `${what} took longer than the route budget of ${String(budgetMs)} ms` } });
+    }, budgetMs);
+    result.then(
+      (settled) => {
+        clearTimeout(timer);
+        resolve(settled);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        onFailure();
+        resolve({ outcome: { kind: 'deny', reason: 'internal_error', detail: `filter failed in ${what}: ${error instanceof Error ? error.message : String(error)}` } });
+      },
+    );
+  });
+}
+
 export function chainFor(route: CompiledRoute): CompiledChain {
   let chain = chains.get(route);
   if (!chain) {

@@ -188,6 +188,7 @@ test('a filter that throws gives a 500 internal_error denial, not a broken strea
   const [entry] = await telemetry.entriesAtLeast(1);
   assert.equal(entry!.reason, 'internal_error');
   assert.match(entry!.detail ?? '', /user API exploded/);
+  assert.ok(telemetry.errors.some((e) => e.kind === 'filter_error'), 'counted as a filter error');
 });
 
 test('a client that goes away mid-phase cancels the filter work and releases the stream', async (t) => {
