@@ -8,30 +8,20 @@ import * as grpc from '@grpc/grpc-js';
 import { GrpcServiceSchema } from '../../src/gen/envoy/config/core/v3/grpc_service_pb.js';
 import { HeaderValueSchema } from '../../src/gen/envoy/config/core/v3/base_pb.js';
 import { ExtProcPerRouteSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
-import { ProcessingModeSchema, ProcessingMode_BodySendMode as BodyMode, ProcessingMode_HeaderSendMode as HeaderMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
+import { ProcessingMode_BodySendMode as BodyMode, ProcessingMode_HeaderSendMode as HeaderMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
 import { CommonResponse_ResponseStatus as ResponseStatus, type ProcessingRequest } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
-import { ExtProcStandIn, type ExtProcStandInOptions } from './ext-proc.js';
-import { answerEach, continueFor, startFakeProcessor, type FakeProcessor, type ResponseInit, type StreamScript } from './fake-processor.js';
-import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, setRaw, within } from './helpers.js';
+import { ExtProcStandIn } from './ext-proc.js';
+import { answerEach, continueFor, startFakeProcessor, type ResponseInit, type StreamScript } from './fake-processor.js';
+import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, mode, setRaw, within, withStandIn } from './helpers.js';
 import { startUpstream, type Upstream } from './upstream.js';
 
 let upstream: Upstream;
 before(async () => { upstream = await startUpstream(); });
 after(async () => { await upstream.close(); });
 
-async function run(script: StreamScript, opts: Omit<ExtProcStandInOptions, 'processorAddress' | 'upstream'>, fn: (s: ExtProcStandIn, p: FakeProcessor) => Promise<void>): Promise<void> {
-  const p = await startFakeProcessor(script);
-  const s = new ExtProcStandIn({ processorAddress: p.address, upstream, ...opts });
-  try {
-    await fn(s, p);
-  } finally {
-    s.close();
-    await p.close();
-  }
-}
+const run = (script: StreamScript, opts: Parameters<typeof withStandIn>[2], fn: Parameters<typeof withStandIn>[3]): Promise<void> => withStandIn(upstream, script, opts, fn);
 
-const mode = (init: Parameters<typeof create<typeof ProcessingModeSchema>>[1]): ReturnType<typeof create<typeof ProcessingModeSchema>> => create(ProcessingModeSchema, init);
 const GET = { method: 'GET', path: '/', authority: 'h' };
 const immediate = (init: Extract<ResponseInit['response'], { case: 'immediateResponse' }>['value']): ResponseInit => ({ response: { case: 'immediateResponse', value: init } });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

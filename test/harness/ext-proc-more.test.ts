@@ -2,30 +2,18 @@
 // downstream reset, observability mode, forward rules, content-length handling.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { create } from '@bufbuild/protobuf';
-import { ProcessingModeSchema, ProcessingMode_BodySendMode as BodyMode, ProcessingMode_HeaderSendMode as HeaderMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
+import { ProcessingMode_BodySendMode as BodyMode, ProcessingMode_HeaderSendMode as HeaderMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
 import { CommonResponse_ResponseStatus as ResponseStatus } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
-import { ExtProcStandIn, type ExtProcStandInOptions } from './ext-proc.js';
-import { answerEach, continueFor, startFakeProcessor, type FakeProcessor, type StreamScript } from './fake-processor.js';
-import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, protoPairs, setRaw } from './helpers.js';
+import { answerEach, continueFor, type StreamScript } from './fake-processor.js';
+import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, mode, protoPairs, setRaw, withStandIn } from './helpers.js';
 import { startUpstream, type Upstream } from './upstream.js';
 
 let upstream: Upstream;
 before(async () => { upstream = await startUpstream(); });
 after(async () => { await upstream.close(); });
 
-async function run(script: StreamScript, opts: Omit<ExtProcStandInOptions, 'processorAddress' | 'upstream'>, fn: (s: ExtProcStandIn, p: FakeProcessor) => Promise<void>): Promise<void> {
-  const p = await startFakeProcessor(script);
-  const s = new ExtProcStandIn({ processorAddress: p.address, upstream, ...opts });
-  try {
-    await fn(s, p);
-  } finally {
-    s.close();
-    await p.close();
-  }
-}
-const mode = (init: Parameters<typeof create<typeof ProcessingModeSchema>>[1]): ReturnType<typeof create<typeof ProcessingModeSchema>> => create(ProcessingModeSchema, init);
+const run = (script: StreamScript, opts: Parameters<typeof withStandIn>[2], fn: Parameters<typeof withStandIn>[3]): Promise<void> => withStandIn(upstream, script, opts, fn);
 
 describe('trailers (1.14, 1.15, 5.18)', () => {
   test('request trailers SEND: trailer mutation applied and forwarded upstream', async () => {

@@ -1,4 +1,8 @@
 // Small helpers shared by the stand-in self-tests.
+import { ProcessingModeSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
+import { ExtProcStandIn, type ExtProcStandInOptions } from './ext-proc.js';
+import { startFakeProcessor, type FakeProcessor, type StreamScript } from './fake-processor.js';
+import type { Upstream } from './upstream.js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { HeaderValueOptionSchema, HeaderValueSchema } from '../../src/gen/envoy/config/core/v3/base_pb.js';
 import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
@@ -64,3 +68,22 @@ export async function within(p: Promise<unknown> | undefined, ms = 2000): Promis
   await Promise.race([p, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms); })]);
   if (timer !== undefined) clearTimeout(timer);
 }
+
+/** A fake processor running `script`, a stand-in pointed at it and at `upstream`; both closed after `fn`. */
+export async function withStandIn(
+  upstream: Upstream,
+  script: StreamScript,
+  opts: Omit<ExtProcStandInOptions, 'processorAddress' | 'upstream'>,
+  fn: (s: ExtProcStandIn, p: FakeProcessor) => Promise<void>,
+): Promise<void> {
+  const p = await startFakeProcessor(script);
+  const s = new ExtProcStandIn({ processorAddress: p.address, upstream, ...opts });
+  try {
+    await fn(s, p);
+  } finally {
+    s.close();
+    await p.close();
+  }
+}
+
+export const mode = (init: Parameters<typeof create<typeof ProcessingModeSchema>>[1]): ReturnType<typeof create<typeof ProcessingModeSchema>> => create(ProcessingModeSchema, init);
