@@ -8,6 +8,7 @@ import { parseDictionary, type InnerList } from '../common/sfv.js';
 import { checkContentDigest, computeContentDigest } from './content-digest.js';
 import { signRaw, verifyRaw } from './keys.js';
 import { buildSignatureBase, type MessageView } from './signature-base.js';
+import { derFromRaw } from './test-support.js';
 
 // RFC 9421 B.1.4 test-key-ed25519 and B.1.3 test-key-ecc-p256 (public half).
 const ED25519_PRIVATE = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n';
@@ -139,14 +140,3 @@ test('RFC 9530 examples: Appendix B (body with LF), the empty body, the partial 
   assert.equal(base64Decode('RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=')?.length, 32);
 });
 
-function derFromRaw(raw: Uint8Array): Uint8Array {
-  const integer = (bytes: Uint8Array): number[] => {
-    let i = 0;
-    while (i < bytes.length - 1 && bytes[i] === 0) i++;
-    const body = [...bytes.subarray(i)];
-    if (body[0]! & 0x80) body.unshift(0);
-    return [0x02, body.length, ...body];
-  };
-  const seq = [...integer(raw.subarray(0, 32)), ...integer(raw.subarray(32))];
-  return Uint8Array.from([0x30, seq.length, ...seq]);
-}

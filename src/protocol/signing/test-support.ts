@@ -142,3 +142,16 @@ export async function createWorld(
     },
   };
 }
+
+/** The DER (ASN.1 SEQUENCE of two INTEGERs) form of a raw r‖s P-256 signature: what verifiers must refuse. */
+export function derFromRaw(raw: Uint8Array): Uint8Array {
+  const integer = (bytes: Uint8Array): number[] => {
+    let i = 0;
+    while (i < bytes.length - 1 && bytes[i] === 0) i++;
+    const body = [...bytes.subarray(i)];
+    if (body[0]! & 0x80) body.unshift(0);
+    return [0x02, body.length, ...body];
+  };
+  const seq = [...integer(raw.subarray(0, 32)), ...integer(raw.subarray(32))];
+  return Uint8Array.from([0x30, seq.length, ...seq]);
+}
