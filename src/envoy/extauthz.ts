@@ -20,7 +20,7 @@ import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
 import type { AccessLogEntry, Decision, Telemetry } from '../telemetry/types.js';
-import { METADATA_NAMESPACE } from './extproc.js';
+import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
 import { acceptedEdits, httpStatus, reportDroppedEdits } from './mutations.js';
 
 export interface ExtAuthzOptions {
@@ -179,10 +179,9 @@ class Check {
   }
 
   private metadata(): JsonObject {
-    const fields: JsonObject = { route_id: this.ctx.routeId, decision: this.decision, decision_id: this.ctx.requestId };
-    if (this.reason) fields['reason'] = this.reason;
-    return { [METADATA_NAMESPACE]: fields };
+    return decisionMetadata(this.ctx.routeId, this.decision, this.reason ? { reason: this.reason, decisionId: this.ctx.requestId } : undefined);
   }
+
 
   cancel(): void {
     this.abort.abort(new Error('check cancelled'));

@@ -37,6 +37,20 @@ const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
 /** The namespace of the dynamic metadata gatehouse hands Envoy's access log (8.4). */
 export const METADATA_NAMESPACE = 'gatehouse';
 
+/**
+ * gatehouse's decision for Envoy's access log (%DYNAMIC_METADATA(gatehouse:reason)%), the same shape
+ * over ext_proc and ext_authz. The decision id goes with denials only: an allowed request's decision
+ * id is its x-request-id (%REQ(X-REQUEST-ID)%), which keeps allow answers cacheable per route.
+ */
+export function decisionMetadata(routeId: string, decision: Decision, denial?: { reason: string; decisionId: string }): JsonObject {
+  const fields: JsonObject = { route_id: routeId, decision };
+  if (denial) {
+    fields['reason'] = denial.reason;
+    fields['decision_id'] = denial.decisionId;
+  }
+  return { [METADATA_NAMESPACE]: fields };
+}
+
 export interface ExtProcOptions {
   readonly routes: RoutesSource;
   readonly telemetry: Telemetry;
@@ -152,9 +166,7 @@ function headersAnswer(
   if (phase === 'requestHeaders') {
     // Ask for exactly what the route's filters need (2.4); honoured where allow_mode_override is on.
     response.modeOverride = modeOverrideFor(route);
-    // For Envoy's access log: %DYNAMIC_METADATA(gatehouse:route_id)%. The decision id of an allowed
-    // request is its x-request-id (%REQ(X-REQUEST-ID)%), so it is not repeated here.
-    response.dynamicMetadata = { [METADATA_NAMESPACE]: { route_id: route?.id ?? UNMATCHED_ROUTE_ID, decision: 'allow' } };
+    response.dynamicMetadata = decisionMetadata(route?.id ?? UNMATCHED_ROUTE_ID, 'allow');
   }
   const answer = { response, dropped };
   if (cache.size < ANSWERS_PER_ROUTE) {
@@ -497,14 +509,10 @@ export class ExtProcStream {
   }
 
   private metadata(): JsonObject {
-    const fields: JsonObject = {
-      route_id: this.ctx?.routeId ?? UNMATCHED_ROUTE_ID,
-      decision: this.decision,
-      decision_id: this.ctx?.requestId ?? '',
-    };
-    if (this.reason) fields['reason'] = this.reason;
-    return { [METADATA_NAMESPACE]: fields };
+    const routeId = this.ctx?.routeId ?? UNMATCHED_ROUTE_ID;
+    return decisionMetadata(routeId, this.decision, this.reason ? { reason: this.reason, decisionId: this.ctx?.requestId ?? '' } : undefined);
   }
+
 
   private recordPhase(phase: Phase, started: number): void {
     const ms = performance.now() - started;
