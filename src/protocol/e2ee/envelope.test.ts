@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { E2EE_FAILURES, type E2eeFailureCode } from './codes.js';
 import {
   decryptRequest,
+  deviceKeyFromRaw,
   E2EE_REQUEST_MEDIA_TYPE,
   E2EE_RESPONSE_MEDIA_TYPE,
   encryptRequest,
@@ -165,6 +166,44 @@ describe('refusals', () => {
     // signed with device's key but labelled as otherDevice, whose enrolled key differs
     const sealed = seal({ deviceKeyId: otherDevice.deviceKeyId });
     assert.equal(codeOf(open(sealed.body)), 'e2ee_decrypt_failed');
+  });
+
+  test('the static-static DH kept per (gateway key, device key) never answers for another pair', () => {
+    // Warm every pair first, then decrypt every (sender, claimed device, gateway key) combination:
+    // only the true sender under its own id opens, whichever pair was computed before.
+    const senders = [device, otherDevice];
+    const sealFrom = (sender: typeof device, claimedId: string, config: KeyConfig): Uint8Array => {
+      const chosen = chooseKeyConfig([config], [AEAD_AES_128_GCM]);
+      assert.ok(chosen.ok);
+      const sealed = encryptRequest({
+        ...binding, keyConfig: chosen.config, suite: chosen.suite, deviceKeyId: claimedId,
+        devicePrivateKey: sender.pair.privateKey, body: Buffer.from(`from ${sender.deviceKeyId}`), contentType: 'text/plain',
+      });
+      assert.ok(sealed.ok);
+      return sealed.body;
+    };
+    for (let round = 0; round < 2; round++) {
+      for (const config of configs) {
+        for (const sender of senders) {
+          for (const claimed of senders) {
+            const result = open(sealFrom(sender, claimed.deviceKeyId, config));
+            const expected = sender === claimed ? 'ok' : 'e2ee_decrypt_failed';
+            assert.equal(codeOf(result), expected, `round ${round}, key ${config.keyId}, ${sender.deviceKeyId} as ${claimed.deviceKeyId}`);
+            if (result.ok) assert.equal(result.plaintext.toString(), `from ${sender.deviceKeyId}`);
+          }
+        }
+      }
+    }
+  });
+
+  test('an enrolled small-order device key is refused on every request, never kept as a shared secret', () => {
+    const weak = deviceKeyFromRaw(Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex'));
+    const weakDeps = { keyring, deviceKey: (id: string) => (id === device.deviceKeyId ? weak : undefined) };
+    const sealed = seal();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const result = decryptRequest({ ...binding, body: sealed.body, contentType: E2EE_REQUEST_MEDIA_TYPE }, weakDeps);
+      assert.equal(codeOf(result), 'e2ee_decrypt_failed', `attempt ${attempt}`);
+    }
   });
 
   test('unknown device, wrong content type, oversize body and bad binding each have their code', () => {

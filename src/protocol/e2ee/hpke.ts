@@ -444,6 +444,30 @@ export function setupSender(input: SetupSenderInput): SenderSetup {
   return { enc, sharedSecret, context: new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)) };
 }
 
+/**
+ * DH(skR, pkS) of mode_auth depends only on the two static keys, so the recipient computes it once
+ * per (gateway key, device key) pair and keeps it, as WireGuard precomputes its static-static DH
+ * per peer. Both levels are WeakMaps keyed by the KeyObjects themselves: a secret lives exactly as
+ * long as the gateway key (dropped from the keyring on rotation) and the device key object (held by
+ * the key store's cache; gone when the device is revoked or evicted). It gives nothing that skR,
+ * held in the same process, does not already give. A small-order pkS throws here and is not kept.
+ */
+const STATIC_STATIC_DH = new WeakMap<KeyObject, WeakMap<KeyObject, Buffer>>();
+
+function staticStaticDh(recipientPrivateKey: KeyObject, senderPublicKey: KeyObject): Buffer {
+  let byDevice = STATIC_STATIC_DH.get(recipientPrivateKey);
+  if (byDevice === undefined) {
+    byDevice = new WeakMap();
+    STATIC_STATIC_DH.set(recipientPrivateKey, byDevice);
+  }
+  let shared = byDevice.get(senderPublicKey);
+  if (shared === undefined) {
+    shared = dh(recipientPrivateKey, senderPublicKey);
+    byDevice.set(senderPublicKey, shared);
+  }
+  return shared;
+}
+
 export interface SetupRecipientInput {
   readonly suite: HpkeSuite;
   readonly recipientPrivateKey: KeyObject;
@@ -467,7 +491,7 @@ export function setupRecipient(input: SetupRecipientInput): { sharedSecret: Buff
     sharedSecret = extractAndExpand(dhEphemeral, Buffer.concat([input.enc, input.recipientPublicKey]));
   } else {
     mode = MODE_AUTH;
-    const dhStatic = dh(input.recipientPrivateKey, input.sender.keyObject);
+    const dhStatic = staticStaticDh(input.recipientPrivateKey, input.sender.keyObject);
     sharedSecret = extractAndExpand(
       Buffer.concat([dhEphemeral, dhStatic]),
       Buffer.concat([input.enc, input.recipientPublicKey, input.sender.publicKey]),
