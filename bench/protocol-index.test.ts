@@ -20,6 +20,16 @@ test('rows are checked against the 1.3× goal', () => {
   assert.match(text, /passport: FAILED: boom/);
 });
 
+test('an informational row is shown with its reason and never counts for or against the goal', () => {
+  const r = toModuleResult('e2ee', [row(1.2), { ...row(1.7), informational: 'fixed by the RFC' }]);
+  assert.deepEqual(r.rows.map((x) => x.withinGoal), [true, null]);
+  const text = protocolTable([r]);
+  assert.match(text, /1\.70×\s+info\*/);
+  assert.doesNotMatch(text, /NO/);
+  assert.match(text, /\* e2ee, verify signed request: not held to the goal: fixed by the RFC/);
+  assert.equal(toModuleResult('e2ee', [{ ...row(1.2), informational: 3 }]).status, 'failed');
+});
+
 test('a module returning something else is a failure, not a crash', () => {
   assert.equal(toModuleResult('x', [{ operation: 'op' }]).status, 'failed');
   assert.equal(toModuleResult('x', undefined).status, 'failed');

@@ -38,7 +38,7 @@ import {
   type ScenarioName,
   type VerifyResult,
 } from './extproc-load.js';
-import { protocolTable, runProtocolBenches, type ProtocolModuleResult } from './protocol/index.js';
+import { protocolTable, toModuleResult, type ProtocolModuleResult } from './protocol/index.js';
 import { fmt, table } from './table.js';
 import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats, type RunningProcess } from './target.js';
 
@@ -294,6 +294,29 @@ function extprocTable(results: readonly ExtprocResult[]): string {
   return lines.join('\n');
 }
 
+/**
+ * The protocol benches in their own process on core 1 (the core h2load used, idle now), with the
+ * servers' node flags; in this process when taskset or a second core is missing.
+ */
+function runProtocolBenchesPinned(): ProtocolModuleResult[] {
+  const child = fileURLToPath(new URL(`./protocol/child${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+  const pin = hasCommand('taskset', ['-c', '1', 'true']) && cpus().length >= 2;
+  const node = [process.execPath, ...process.execArgv, ...NODE_FLAGS, child];
+  const command = pin ? ['taskset', '-c', '1', ...node] : node;
+  console.log(`  (${pin ? 'own process pinned to core 1' : 'own process, not pinned: taskset or a second core unavailable'})`);
+  const run = spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lastLine = run.stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    if (run.status !== 0) throw new Error(`exit status ${String(run.status)}${run.signal === null ? '' : `, signal ${run.signal}`}`);
+    const parsed: unknown = JSON.parse(lastLine);
+    if (!Array.isArray(parsed)) throw new Error('not a JSON array');
+    return parsed.map((m: { module: string; status: ProtocolModuleResult['status']; error?: string; rows: unknown }) =>
+      (m.status === 'ok' ? toModuleResult(m.module, m.rows) : { module: m.module, status: m.status, ...(m.error === undefined ? {} : { error: m.error }), rows: [] }));
+  } catch (error) {
+    return [{ module: 'protocol', status: 'failed', error: `bench child: ${error instanceof Error ? error.message : String(error)}`, rows: [] }];
+  }
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -380,7 +403,7 @@ async function main(): Promise<number> {
   let protocol: ProtocolModuleResult[] = [];
   if (!values['no-protocol']) {
     console.log('\n== protocol layer vs its node:crypto primitives ==');
-    protocol = await runProtocolBenches();
+    protocol = runProtocolBenchesPinned();
     console.log(protocolTable(protocol));
     if (protocol.some((m) => m.status === 'failed')) failed = true;
   }

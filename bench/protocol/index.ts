@@ -15,7 +15,8 @@ export interface ProtocolModuleResult {
   module: string;
   status: 'ok' | 'missing' | 'failed';
   error?: string;
-  rows: (ProtocolBenchRow & { withinGoal: boolean })[];
+  /** withinGoal is null for an informational row (shown for context, not held to the goal) */
+  rows: (ProtocolBenchRow & { withinGoal: boolean | null })[];
 }
 
 function isRow(x: unknown): x is ProtocolBenchRow {
@@ -23,13 +24,14 @@ function isRow(x: unknown): x is ProtocolBenchRow {
   const r = x as Record<string, unknown>;
   const p = r['primitive'] as Record<string, unknown> | null | undefined;
   return typeof r['operation'] === 'string' && typeof r['opsPerSec'] === 'number' && typeof r['overheadRatio'] === 'number'
-    && typeof p === 'object' && p !== null && typeof p['description'] === 'string' && typeof p['opsPerSec'] === 'number';
+    && typeof p === 'object' && p !== null && typeof p['description'] === 'string' && typeof p['opsPerSec'] === 'number'
+    && (r['informational'] === undefined || typeof r['informational'] === 'string');
 }
 
 /** Checks what a module's default export returned and marks each row against the goal. */
 export function toModuleResult(name: string, rows: unknown): ProtocolModuleResult {
   if (!Array.isArray(rows) || !rows.every(isRow)) return { module: name, status: 'failed', error: 'did not return ProtocolBenchRow[]', rows: [] };
-  return { module: name, status: 'ok', rows: rows.map((r) => ({ ...r, withinGoal: r.overheadRatio <= OVERHEAD_GOAL })) };
+  return { module: name, status: 'ok', rows: rows.map((r) => ({ ...r, withinGoal: r.informational === undefined ? r.overheadRatio <= OVERHEAD_GOAL : null })) };
 }
 
 async function runOne(name: string): Promise<ProtocolModuleResult> {
@@ -59,12 +61,14 @@ export async function runProtocolBenches(only?: readonly string[]): Promise<Prot
 export function protocolTable(results: readonly ProtocolModuleResult[]): string {
   const rows = results.flatMap((m) => m.rows.map((r) => [
     m.module, r.operation, r.opsPerSec, r.primitive.description, r.primitive.opsPerSec,
-    `${r.overheadRatio.toFixed(2)}×`, r.withinGoal ? 'yes' : 'NO',
+    `${r.overheadRatio.toFixed(2)}×`, r.withinGoal === null ? 'info*' : r.withinGoal ? 'yes' : 'NO',
   ]));
+  const informational = results.flatMap((m) => m.rows.filter((r) => r.informational !== undefined).map((r) => `  * ${m.module}, ${r.operation}: not held to the goal: ${r.informational ?? ''}`));
   const notes = results.filter((m) => m.status !== 'ok').map((m) =>
     m.status === 'missing' ? `  ${m.module}: no ${m.module}.bench.js yet, skipped` : `  ${m.module}: FAILED: ${m.error ?? ''}`);
   const body = rows.length > 0
     ? table(['module', 'operation', 'ops/s', 'primitive', 'primitive ops/s', 'overhead', `≤ ${OVERHEAD_GOAL}×`], rows)
     : '  (no protocol benchmark rows)';
-  return notes.length > 0 ? `${body}\n${notes.join('\n')}` : body;
+  const after = [...informational, ...notes];
+  return after.length > 0 ? `${body}\n${after.join('\n')}` : body;
 }

@@ -9,6 +9,8 @@ export interface ProtocolBenchRow {
   primitive: { description: string; opsPerSec: number };
   /** primitive time / operation time as a cost ratio: opCost / primitiveCost = primitive.opsPerSec / opsPerSec */
   overheadRatio: number;
+  /** present: shown for context and not held to the goal; says why */
+  informational?: string;
 }
 
 export type ProtocolBench = () => Promise<ProtocolBenchRow[]>;
