@@ -56,6 +56,8 @@ export function createPassportIssuer(options: PassportIssuerOptions): PassportIs
       if (!checked.ok) throw new PassportIssueError(checked.code, checked.detail);
       const { sub, aud, txn, dev, amr, aal, itl } = checked.value;
       const iat = Math.floor(now() / 1000);
+      // a broken clock would mint iat/exp of null (JSON has no NaN): refuse rather than sign that
+      if (!Number.isSafeInteger(iat) || iat < 0) throw new RangeError(`passport clock reads ${iat} s, not a time`);
       // Fixed member order; the copy drops anything the request context carried beyond the claims.
       const payload = JSON.stringify({ iss: issuer, sub, aud, iat, exp: iat + lifetime, txn, dev, amr, aal, itl });
       const signingInput = `${encodedHeader}.${base64urlEncode(payload)}`;

@@ -150,6 +150,12 @@ describe('issuer', () => {
     assert.throws(() => createPassportIssuer({ keyring: ring, issuer: SAMPLE_ISSUER, lifetimeSeconds: 61 }), RangeError);
     assert.throws(() => createPassportIssuer({ keyring: ring, issuer: SAMPLE_ISSUER, lifetimeSeconds: 0 }), RangeError);
   });
+  test('refuses to sign when its clock does not read a time (NaN, ∞, negative), instead of minting iat: null', () => {
+    for (const reading of [Number.NaN, Number.POSITIVE_INFINITY, -5000]) {
+      const issuer = createPassportIssuer({ keyring: ring, issuer: SAMPLE_ISSUER, now: () => reading });
+      assert.throws(() => issuer.issuePassport(SAMPLE_SUBJECT), RangeError, String(reading));
+    }
+  });
   test('refuses a subject the verifier would refuse, with the stable code', () => {
     const issuer = fixedIssuer(ring);
     assert.throws(() => issuer.issuePassport({ ...SAMPLE_SUBJECT, sub: '' }), (e: unknown) => e instanceof PassportIssueError && e.code === 'invalid_claim');

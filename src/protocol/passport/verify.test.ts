@@ -130,6 +130,9 @@ const cases: Case[] = [
   { name: 'exp = iat', code: 'lifetime_too_long', token: () => craft(eddsa, { ...samplePayload(), exp: FIXED_NOW_SECONDS }) },
   { name: 'expired beyond the skew', code: 'expired', token: good, now: FIXED_NOW_SECONDS + 30 + 5 },
   { name: 'iat in the future beyond the skew', code: 'not_yet_valid', token: good, now: FIXED_NOW_SECONDS - 6 },
+  { name: 'a clock that reads NaN (fails closed)', code: 'expired', token: good, now: Number.NaN },
+  { name: 'a clock that reads +∞', code: 'expired', token: good, now: Number.POSITIVE_INFINITY },
+  { name: 'a clock that reads −∞', code: 'not_yet_valid', token: good, now: Number.NEGATIVE_INFINITY },
 ];
 
 describe('every refusal answers its stable code', () => {
@@ -192,25 +195,42 @@ describe('properties', () => {
     }), { numRuns: 300 });
   });
 
-  test('any single-byte change of a token is refused', () => {
+  /**
+   * The codes a one-character change may earn, by where it lands: in the payload or the signature it
+   * can only break the signature (or, as a non-alphabet byte, a dot or a non-canonical last
+   * character, the syntax); in the header it may also change typ, alg, crit or kid.
+   */
+  const HEADER_CHANGE_CODES: readonly string[] = ['malformed', 'bad_typ', 'alg_not_allowed', 'crit_unsupported', 'unknown_kid', 'signature_invalid'];
+  function expectedCodesForChange(original: string, changed: string, index: number): readonly string[] {
+    const inHeader = index < original.indexOf('.');
+    if (inHeader) return HEADER_CHANGE_CODES;
+    const parts = changed.split('.');
+    const strictBase64url = (part: string): boolean => /^[A-Za-z0-9_-]*$/.test(part) && Buffer.from(part, 'base64url').toString('base64url') === part;
+    return parts.length === 3 && parts.every(strictBase64url) ? ['signature_invalid'] : ['malformed'];
+  }
+  const codeOf = (verdict: PassportVerdict): string => (verdict.ok ? 'ok' : verdict.code);
+
+  test('any single-byte change of a token is refused with the code for where it landed', () => {
     const tokens = [fixedIssuer(es256).issuePassport(SAMPLE_SUBJECT), fixedIssuer(eddsa).issuePassport(SAMPLE_SUBJECT)];
     fc.assert(fc.property(fc.constantFrom(...tokens), fc.nat(), fc.integer({ min: 0, max: 255 }), (token, at, byte) => {
       const bytes = Buffer.from(token, 'latin1');
       const index = at % bytes.length;
       fc.pre(bytes[index] !== byte);
       bytes[index] = byte;
-      assert.equal(verifyAt(bytes.toString('latin1')).ok, false);
+      const changed = bytes.toString('latin1');
+      assert.ok(expectedCodesForChange(token, changed, index).includes(codeOf(verifyAt(changed))), `byte ${index} → ${byte}: ${codeOf(verifyAt(changed))}`);
     }), { numRuns: 3000 });
   });
 
-  test('every single-byte change at every position is refused (exhaustive over the base64url alphabet)', () => {
+  test('every single-character change at every position is refused with the code for where it landed (exhaustive over the base64url alphabet)', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.';
     const token = fixedIssuer(eddsa).issuePassport(SAMPLE_SUBJECT);
     for (let i = 0; i < token.length; i++) {
       for (const ch of alphabet) {
         if (ch === token[i]) continue;
         const changed = token.slice(0, i) + ch + token.slice(i + 1);
-        assert.equal(verifyAt(changed).ok, false, `position ${i} → ${ch}`);
+        const code = codeOf(verifyAt(changed));
+        assert.ok(expectedCodesForChange(token, changed, i).includes(code), `position ${i} → ${ch}: ${code}`);
       }
     }
   });

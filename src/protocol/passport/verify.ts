@@ -120,8 +120,10 @@ export function verifyParsedPassport(
   const lifetime = claims.exp - claims.iat;
   if (lifetime <= 0 || lifetime > MAX_PASSPORT_LIFETIME_SECONDS) return reject('lifetime_too_long', `exp − iat = ${lifetime} s`, kid);
   const skew = policy.clockSkewSeconds;
-  if (nowSeconds >= claims.exp + skew) return reject('expired', `expired at ${claims.exp}, now ${Math.floor(nowSeconds)}`, kid);
-  if (claims.iat > nowSeconds + skew) return reject('not_yet_valid', `issued at ${claims.iat}, now ${Math.floor(nowSeconds)}`, kid);
+  // Written as "not inside the window" so that a clock reading NaN (or ±∞ on the wrong side) fails
+  // closed: every comparison with NaN is false.
+  if (!(nowSeconds < claims.exp + skew)) return reject('expired', `expired at ${claims.exp}, now ${Math.floor(nowSeconds)}`, kid);
+  if (!(claims.iat <= nowSeconds + skew)) return reject('not_yet_valid', `issued at ${claims.iat}, now ${Math.floor(nowSeconds)}`, kid);
   return { ok: true, claims, kid };
 }
 
