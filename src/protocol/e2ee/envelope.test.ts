@@ -8,14 +8,16 @@ import {
   deviceKeyFromRaw,
   E2EE_REQUEST_MEDIA_TYPE,
   E2EE_RESPONSE_MEDIA_TYPE,
+  encodeBinding,
   encryptRequest,
+  gatehouseRequestInfo,
   readDeviceKeyId,
   type DecryptedRequest,
   type EncryptedRequest,
   type RequestBinding,
 } from './envelope.js';
 import { fixtureDevice, fixtureKeyring } from './fixtures.js';
-import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, suiteFor } from './hpke.js';
+import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, setupSender, suiteFor } from './hpke.js';
 import { chooseKeyConfig, decodeKeyConfigList, type KeyConfig } from './keys.js';
 
 const keyring = fixtureKeyring();
@@ -204,6 +206,32 @@ describe('refusals', () => {
       const result = decryptRequest({ ...binding, body: sealed.body, contentType: E2EE_REQUEST_MEDIA_TYPE }, weakDeps);
       assert.equal(codeOf(result), 'e2ee_decrypt_failed', `attempt ${attempt}`);
     }
+  });
+
+  test('an envelope that opens but whose inner framing is wrong answers e2ee_inner_malformed', () => {
+    // Sealed by hand (a faulty app): the AEAD opens, then the content-type framing is refused.
+    const gatewayKey = keyring.find(7);
+    assert.ok(gatewayKey !== undefined);
+    const id = Buffer.from(device.deviceKeyId, 'latin1');
+    const header = Buffer.concat([Uint8Array.of(7, 0x00, 0x20, 0x00, 0x01, 0x00, AEAD_AES_128_GCM, id.length), id]);
+    const encodedBinding = encodeBinding(binding);
+    assert.ok(typeof encodedBinding !== 'string', encodedBinding as string);
+    const info = gatehouseRequestInfo(header, encodedBinding);
+    const suite = suiteFor(AEAD_AES_128_GCM);
+    assert.ok(suite !== undefined);
+    const framings = {
+      'a content-type length past the end': Uint8Array.of(200, 0x61, 0x62),
+      'a content type with a control byte': Buffer.concat([Uint8Array.of(4), Buffer.from('a\nbc', 'latin1'), Buffer.from('{}')]),
+    };
+    for (const [name, plaintext] of Object.entries(framings)) {
+      const sender = setupSender({ suite, recipientPublicKey: gatewayKey.publicKey, info, senderPrivateKey: device.pair.privateKey });
+      const body = Buffer.concat([header, sender.enc, sender.context.seal(Buffer.alloc(0), plaintext)]);
+      const result = open(body);
+      assert.equal(codeOf(result), 'e2ee_inner_malformed', name);
+    }
+    // No plaintext byte at all: the ciphertext is a bare tag, shorter than any envelope can be.
+    const bare = setupSender({ suite, recipientPublicKey: gatewayKey.publicKey, info, senderPrivateKey: device.pair.privateKey });
+    assert.equal(codeOf(open(Buffer.concat([header, bare.enc, bare.context.seal(Buffer.alloc(0), Buffer.alloc(0))]))), 'e2ee_envelope_malformed');
   });
 
   test('unknown device, wrong content type, oversize body and bad binding each have their code', () => {
