@@ -12,7 +12,7 @@
 // alone (the RFCs' KDF then counts as overhead: ten HMACs are about a fifth of the cost). At 1 KiB
 // also a device's first request: its key parsed from the store's bytes and both DHs computed.
 // Bounded loops (~1 s per pair, alternating slices, CPU time), one core, nothing printed.
-import { createCipheriv, createDecipheriv, createHmac, diffieHellman, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, diffieHellman, randomBytes, webcrypto } from 'node:crypto';
 import {
   AEAD_AES_128_GCM,
   chooseKeyConfig,
@@ -24,49 +24,17 @@ import {
   x25519RawPublicKey,
 } from '../../src/protocol/e2ee/index.js';
 import { fixtureDevice, fixtureKeyring } from '../../src/protocol/e2ee/fixtures.js';
-import { x25519PublicKeyFromRaw } from '../../src/protocol/e2ee/hpke.js';
+import { x25519PublicKeyFromRaw, x25519RawPrivateKey, type HpkeSuite } from '../../src/protocol/e2ee/hpke.js';
+import { encodeKeyConfigList, type KeyConfig } from '../../src/protocol/e2ee/keys.js';
+import { createWebCryptoE2eeClient } from '../../src/protocol/e2ee/webcrypto-client.js';
+import { opsPerSecPair } from './measure.js';
 import type { ProtocolBenchRow } from './types.js';
-
-const MEASURE_MS = 1000;
-const SLICES = 20;
-const BATCH = 5;
-
-/**
- * ops per CPU-second of a and b, measured in alternating slices (~MEASURE_MS in total). CPU time
- * (process.cpuUsage), not wall time: the bench machine is shared, and time spent descheduled
- * is not a cost of the operation; alternating slices give both sides the same cache and clock state.
- */
-function opsPerSecPair(a: () => unknown, b: () => unknown): [number, number] {
-  for (let i = 0; i < 3000; i++) {
-    a();
-    b();
-  }
-  const totals = [
-    { fn: a, ops: 0, cpuMicros: 0 },
-    { fn: b, ops: 0, cpuMicros: 0 },
-  ];
-  const sliceNs = BigInt(Math.round((MEASURE_MS / 2 / SLICES) * 1e6));
-  for (let slice = 0; slice < SLICES; slice++) {
-    for (const total of totals) {
-      const cpuBefore = process.cpuUsage();
-      const start = process.hrtime.bigint();
-      while (process.hrtime.bigint() - start < sliceNs) {
-        for (let i = 0; i < BATCH; i++) total.fn();
-        total.ops += BATCH;
-      }
-      const cpu = process.cpuUsage(cpuBefore);
-      total.cpuMicros += cpu.user + cpu.system;
-    }
-  }
-  return [totals[0]!.ops / (totals[0]!.cpuMicros / 1e6), totals[1]!.ops / (totals[1]!.cpuMicros / 1e6)];
-}
 
 function fail(message: string): never {
   throw new Error(`e2ee bench: ${message}`);
 }
 
 export default async function e2eeBench(): Promise<ProtocolBenchRow[]> {
-  await Promise.resolve(); // the runner awaits every module; this one is synchronous throughout
   const keyring = fixtureKeyring();
   const gatewayKey = keyring.keys[0] ?? fail('empty keyring');
   const device = fixtureDevice('dev-bench');
@@ -139,7 +107,7 @@ export default async function e2eeBench(): Promise<ProtocolBenchRow[]> {
 
     const label = size === 1024 ? '1 KiB' : '16 KiB';
     const operation = `decrypt and re-encrypt a ${label} body (HPKE mode_auth, AES-128-GCM; device already seen)`;
-    const [opsPerSec, kdfOpsPerSec] = opsPerSecPair(protocol, primitivesWithKdf);
+    const [opsPerSec, kdfOpsPerSec] = await opsPerSecPair(protocol, primitivesWithKdf);
     rows.push({
       operation,
       opsPerSec: Math.round(opsPerSec),
@@ -149,7 +117,7 @@ export default async function e2eeBench(): Promise<ProtocolBenchRow[]> {
       },
       overheadRatio: kdfOpsPerSec / opsPerSec,
     });
-    const [opsPerSecAgain, primitiveOpsPerSec] = opsPerSecPair(protocol, primitives);
+    const [opsPerSecAgain, primitiveOpsPerSec] = await opsPerSecPair(protocol, primitives);
     rows.push({
       operation: `${operation}, KDF counted as overhead`,
       opsPerSec: Math.round(opsPerSecAgain),
@@ -180,7 +148,7 @@ export default async function e2eeBench(): Promise<ProtocolBenchRow[]> {
         const dhS = diffieHellman({ privateKey: gatewayKey.privateKey, publicKey: sender });
         return dhE.length + dhS.length + aesOpenAndSeal() + kdf();
       };
-      const [coldOpsPerSec, coldPrimitiveOpsPerSec] = opsPerSecPair(coldProtocol, coldPrimitives);
+      const [coldOpsPerSec, coldPrimitiveOpsPerSec] = await opsPerSecPair(coldProtocol, coldPrimitives);
       rows.push({
         operation: `decrypt and re-encrypt a ${label} body, a device's first request (its key parsed, static DH computed)`,
         opsPerSec: Math.round(coldOpsPerSec),
@@ -192,5 +160,46 @@ export default async function e2eeBench(): Promise<ProtocolBenchRow[]> {
       });
     }
   }
+  rows.push(await webCryptoComparison(chosen.config, chosen.suite, device, binding));
   return rows;
+}
+
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+/**
+ * The choice of synchronous node:crypto over WebCrypto for HPKE, measured: the same seal of a 1 KiB
+ * request (ephemeral key, two X25519, the key schedule, AES-GCM) through the WebCrypto client of
+ * this repository (awaited, as browsers run it) and through node:crypto's encryptRequest.
+ */
+async function webCryptoComparison(
+  keyConfig: KeyConfig,
+  suite: HpkeSuite,
+  device: ReturnType<typeof fixtureDevice>,
+  binding: { method: string; path: string; audience: string },
+): Promise<ProtocolBenchRow> {
+  const { subtle } = webcrypto;
+  const devicePrivateKey = await subtle.importKey('pkcs8', Buffer.concat([PKCS8_X25519_PREFIX, x25519RawPrivateKey(device.pair.privateKey)]), { name: 'X25519' }, false, ['deriveBits']);
+  const made = createWebCryptoE2eeClient({
+    subtle, keyConfigs: encodeKeyConfigList([keyConfig]), deviceKeyId: device.deviceKeyId, devicePrivateKey, devicePublicKey: device.pair.publicKey, audience: binding.audience,
+  });
+  if (!made.ok) fail(made.detail);
+  const body = randomBytes(1024);
+  const viaWebCrypto = async (): Promise<number> => {
+    const sealed = await made.client.encryptRequest({ method: binding.method, path: binding.path, body, contentType: 'application/json' });
+    if (!sealed.ok) fail(sealed.code);
+    return sealed.body.length;
+  };
+  const viaNodeCrypto = (): number => {
+    const sealed = encryptRequest({ ...binding, keyConfig, suite, deviceKeyId: device.deviceKeyId, devicePrivateKey: device.pair.privateKey, body, contentType: 'application/json' });
+    if (!sealed.ok) fail(sealed.detail);
+    return sealed.body.length;
+  };
+  const [webCryptoOpsPerSec, nodeOpsPerSec] = await opsPerSecPair(viaWebCrypto, viaNodeCrypto, true);
+  return {
+    operation: 'app side: seal a 1 KiB request through WebCrypto (the WebCrypto client, awaited)',
+    opsPerSec: Math.round(webCryptoOpsPerSec),
+    primitive: { description: 'the same seal on synchronous node:crypto (encryptRequest)', opsPerSec: Math.round(nodeOpsPerSec) },
+    overheadRatio: nodeOpsPerSec / webCryptoOpsPerSec,
+    informational: 'the benchmark behind running HPKE on synchronous node:crypto in the gateway',
+  };
 }

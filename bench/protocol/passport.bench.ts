@@ -10,59 +10,13 @@ import {
 } from '../../src/protocol/passport/index.js';
 import { fixedIssuer, SAMPLE_ISSUER, SAMPLE_SUBJECT, verificationKeys } from '../../src/protocol/passport/testing.js';
 import { createPassportVerifier } from '../../sdk/upstream/index.js';
+import { opsPerSecPair, type SyncOp } from './measure.js';
 import type { ProtocolBenchRow } from './types.js';
-
-const MEASURE_MS = 1000;
-const SLICES = 40;
-const BATCH = 5;
-
-type Op = () => unknown;
-type AsyncOp = () => Promise<unknown>;
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-/**
- * ops per CPU-second of a and b, measured in alternating slices; each answer is the median of the
- * per-slice rates, so a burst of load from other processes moves it less than a plain total would.
- * An async op is awaited one call at a time (jose's WebCrypto work runs on libuv's pool; the process
- * CPU time counts it).
- */
-async function opsPerSecPair(a: Op | AsyncOp, b: Op, aIsAsync: boolean): Promise<[number, number]> {
-  for (let i = 0; i < 200; i++) {
-    if (aIsAsync) await a();
-    else a();
-    b();
-  }
-  const rates: [number[], number[]] = [[], []];
-  const sliceNs = BigInt(Math.round((MEASURE_MS / 2 / SLICES) * 1e6));
-  for (let slice = 0; slice < SLICES; slice++) {
-    for (const [index, fn] of [a, b].entries()) {
-      let ops = 0;
-      const start = process.hrtime.bigint();
-      const cpuStart = process.cpuUsage();
-      while (process.hrtime.bigint() - start < sliceNs) {
-        for (let i = 0; i < BATCH; i++) {
-          if (index === 0 && aIsAsync) await fn();
-          else fn();
-        }
-        ops += BATCH;
-      }
-      // CPU time, not wall time: "ops/s on one core" even while other processes share the machine
-      const cpu = process.cpuUsage(cpuStart);
-      rates[index as 0 | 1].push(ops / ((cpu.user + cpu.system) / 1e6));
-    }
-  }
-  return [median(rates[0]), median(rates[1])];
-}
 
 const PRIMITIVE_NAME: Readonly<Record<PassportAlgorithm, string>> = { ES256: 'ES256 (P-256, SHA-256)', EdDSA: 'Ed25519' };
 
 /** The raw primitive over an input of the passport's own signing-input length. */
-function primitives(alg: PassportAlgorithm, privateKey: KeyObject, publicKey: KeyObject, inputLength: number): { sign: Op; verify: Op } {
+function primitives(alg: PassportAlgorithm, privateKey: KeyObject, publicKey: KeyObject, inputLength: number): { sign: SyncOp; verify: SyncOp } {
   const input = Buffer.alloc(inputLength, 0x41);
   if (alg === 'ES256') {
     const signature = sign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' });

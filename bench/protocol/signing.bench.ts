@@ -3,45 +3,9 @@
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
 import type { SignedRequest } from '../../src/protocol/signing/verifier.js';
+import { opsPerSecPair } from './measure.js';
 import type { ProtocolBenchRow } from './types.js';
 
-const MEASURE_MS = 1000;
-const SLICES = 40;
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
-/**
- * Measures two functions in alternating short slices (~MEASURE_MS each in total), so both see the
- * same machine load, and returns the median per-slice rate of each, counted against the process's CPU
- * time (process.cpuUsage) rather than the wall clock: time spent descheduled on a busy machine is not
- * charged to either, and a burst of load moves neither figure much.
- */
-function opsPerSecPair(a: () => unknown, b: () => unknown): [number, number] {
-  for (let i = 0; i < 200; i++) {
-    a();
-    b();
-  }
-  const rates: [number[], number[]] = [[], []];
-  const sliceNs = BigInt(Math.round((MEASURE_MS / SLICES) * 1e6));
-  for (let slice = 0; slice < SLICES; slice++) {
-    [a, b].forEach((fn, which) => {
-      let ops = 0;
-      const wallStart = process.hrtime.bigint();
-      const cpuStart = process.cpuUsage();
-      while (process.hrtime.bigint() - wallStart < sliceNs) {
-        for (let i = 0; i < 10; i++) fn();
-        ops += 10;
-      }
-      const cpu = process.cpuUsage(cpuStart);
-      rates[which]!.push(ops / ((cpu.user + cpu.system) / 1e6));
-    });
-  }
-  return [median(rates[0]), median(rates[1])];
-}
 
 function primitive(algorithm: 'ecdsa-p256-sha256' | 'ed25519', body: Uint8Array): () => boolean {
   const message = new Uint8Array(64).fill(1);
@@ -59,7 +23,7 @@ async function row(world: World, algorithm: 'ecdsa-p256-sha256' | 'ed25519', bod
   const request: SignedRequest = await world.sign({ method: 'POST', authority: 'api.example.com', path: '/v1/transfers', query: 'dry_run=1', body });
   const first = world.verify(request);
   if (!first.ok) throw new Error(`bench request does not verify: ${first.code}`);
-  const [operation, raw] = opsPerSecPair(() => world.verify(request), primitive(algorithm, body));
+  const [operation, raw] = await opsPerSecPair(() => world.verify(request), primitive(algorithm, body));
   return {
     operation: `verify signed request, ${algorithm}, ${body.length}-byte body (credential cached)`,
     opsPerSec: Math.round(operation),
