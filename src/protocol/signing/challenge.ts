@@ -1,12 +1,15 @@
 // Self-verifying, short-lived server challenges: HMAC'd with a server secret and carrying their own
 // expiry, so issuing and checking need no storage. Single use is the caller's job: verifyChallenge
-// returns the id and expiry, and the caller's store refuses an id it has seen before that expiry.
+// returns the id and expiry, and the caller consumes the id in a ChallengeLedger (challenge-ledger.ts),
+// which refuses an id it has seen before that expiry.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { base64urlDecode, base64urlEncode } from '../common/base64.js';
 import { fail, type SigningFailure } from './codes.js';
 
 export type ChallengePurpose = 'enroll' | 'credential';
 export const DEFAULT_CHALLENGE_TTL_SECONDS = 120;
+/** No challenge lives longer: it bounds what the single-use ledger must remember (ids live until they expire). */
+export const MAX_CHALLENGE_TTL_SECONDS = 300;
 
 /** MAC secrets, newest first: the first issues, all verify (so a secret can be rotated without a cliff). */
 export type ChallengeSecrets = readonly [Uint8Array, ...Uint8Array[]];
@@ -36,12 +39,18 @@ export function issueChallenge(options: {
   secrets: ChallengeSecrets;
   purpose: ChallengePurpose;
   now: number;
+  /** Whole seconds, 1..MAX_CHALLENGE_TTL_SECONDS (300); default 120. Anything else is a configuration error and throws. */
   ttlSeconds?: number;
   /** Test seam: 16 bytes for the id. */
   idBytes?: Uint8Array;
 }): IssuedChallenge {
+  const ttl = options.ttlSeconds ?? DEFAULT_CHALLENGE_TTL_SECONDS;
+  // A configuration value, not request input: thrown at issue time, like the module's other bad options.
+  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_CHALLENGE_TTL_SECONDS) {
+    throw new RangeError(`issueChallenge: ttlSeconds must be a whole number of seconds in 1..${MAX_CHALLENGE_TTL_SECONDS}, got ${String(options.ttlSeconds)}`);
+  }
   const id = base64urlEncode(options.idBytes ?? randomBytes(16));
-  const expiresAt = Math.floor(options.now) + (options.ttlSeconds ?? DEFAULT_CHALLENGE_TTL_SECONDS);
+  const expiresAt = Math.floor(options.now) + ttl;
   const signed = `${options.purpose}.${id}.${expiresAt}`;
   return { challenge: `${signed}.${base64urlEncode(mac(options.secrets[0], signed))}`, id, expiresAt };
 }

@@ -19,6 +19,7 @@ export const SIGNING_FAILURES = {
   // Enrollment and credential issuance.
   challenge_invalid: { status: 400, meaning: 'The challenge is not one gatehouse issued for this purpose (syntax, MAC, purpose).' },
   challenge_expired: { status: 400, meaning: 'The challenge is past its expiry; ask for a new one.' },
+  challenge_used: { status: 400, meaning: 'The challenge was already used (a challenge is single use, even within its lifetime); ask for a new one.' },
   enrollment_malformed: { status: 400, meaning: 'The enrollment request is not well formed (JSON shape, device key, proof).' },
   attestation_invalid: { status: 403, meaning: 'The app-integrity verdict is not valid (signature, issuer, audience, expiry, or not bound to this challenge and device key).' },
   attestation_insufficient: { status: 403, meaning: 'The verdict is valid but its integrity level is below what the deployment requires.' },

@@ -1,5 +1,5 @@
 // Enrollment: a device registers its long-term device key with an app-integrity verdict. Pure: the
-// caller stores the returned device record and marks the challenge id used.
+// caller consumes the challenge id in its ChallengeLedger, then stores the returned device record.
 import { type AttestationVerifier } from './attestation.js';
 import { verifyChallenge, type ChallengeSecrets } from './challenge.js';
 import { fail, type SigningFailure } from './codes.js';
@@ -42,7 +42,7 @@ export interface EnrollmentOptions {
 export interface EnrollmentAccepted {
   readonly ok: true;
   readonly device: EnrolledDevice;
-  /** For the caller's single-use store. */
+  /** For the caller's ChallengeLedger: consume before storing the device (a second use is challenge_used). */
   readonly challengeId: string;
   readonly challengeExpiresAt: number;
 }

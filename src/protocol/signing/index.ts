@@ -12,7 +12,17 @@ export {
   type PublicJwk,
   type SignatureAlgorithm,
 } from './profile.js';
-export { issueChallenge, verifyChallenge, type ChallengePurpose, type ChallengeSecrets, type IssuedChallenge, type VerifiedChallenge } from './challenge.js';
+export {
+  DEFAULT_CHALLENGE_TTL_SECONDS,
+  MAX_CHALLENGE_TTL_SECONDS,
+  issueChallenge,
+  verifyChallenge,
+  type ChallengePurpose,
+  type ChallengeSecrets,
+  type IssuedChallenge,
+  type VerifiedChallenge,
+} from './challenge.js';
+export { MemoryChallengeLedger, type ChallengeConsumption, type ChallengeLedger } from './challenge-ledger.js';
 export { JWS_VERDICT_FORMAT, jwsVerdictVerifier, type AttestationExpectation, type AttestationVerdict, type AttestationVerifier, type JwsVerdictConfig } from './attestation.js';
 export { verifyEnrollment, type EnrolledDevice, type EnrollmentAccepted, type EnrollmentOptions, type EnrollmentRequest } from './enrollment.js';
 export {

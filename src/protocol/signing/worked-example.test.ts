@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { base64Decode, utf8 } from '../common/base64.js';
 import { verifyRaw } from './keys.js';
+import { DEFAULT_CHALLENGE_TTL_SECONDS, MAX_CHALLENGE_TTL_SECONDS } from './challenge.js';
 import { DEFAULT_FRESHNESS, REQUIRED_COMPONENTS, SIGNATURE_TAG } from './profile.js';
 import { BLOCKS, DOC_PATH, buildWorkedExample, documentedP256Signature, extractBlock, failureTableMarkdown } from './worked-example.js';
 
@@ -31,4 +32,5 @@ test('the prose states the profile constants the code enforces', () => {
   assert.ok(doc.includes(`\`created\` + ${DEFAULT_FRESHNESS.maxLifetimeSeconds} s`));
   assert.ok(doc.includes(`\`tag\` = \`"${SIGNATURE_TAG}"\``));
   assert.ok(doc.includes(REQUIRED_COMPONENTS.map((c) => `"${c}"`).join(' ')));
+  assert.ok(doc.includes(`an expiry ${DEFAULT_CHALLENGE_TTL_SECONDS} s after issue — configurable, never more than ${MAX_CHALLENGE_TTL_SECONDS} s`));
 });
