@@ -1,7 +1,8 @@
 // The upstream's JWKS cache: kid → key, replaced wholesale on every successful refresh (a key that
 // leaves the document stops verifying at once — no per-kid TTL serving rotated-out keys, the
 // failure in ory/oathkeeper#763). Refreshes are single-flight and rate-limited, so a flood of
-// tokens with invented kids costs at most one fetch per minRefreshIntervalMs.
+// tokens with invented kids costs at most one fetch per minRefreshIntervalMs. A failed refresh keeps
+// the last set (fail soft), but only for maxStaleMs: then a revoked key cannot outlive an outage.
 import { parseJwks, type VerificationKey } from '../../src/protocol/passport/index.js';
 
 /** Answers the parsed JSON of the JWKS document; throws or rejects when it cannot. */
@@ -13,6 +14,12 @@ export interface JwksCacheOptions {
   readonly minRefreshIntervalMs?: number;
   /** a key set older than this is refreshed before use; default 5 min */
   readonly maxAgeMs?: number;
+  /**
+   * how long a key set may still be used while every refresh fails (the JWKS endpoint down); past
+   * it, verification answers jwks_unavailable rather than trust keys the gateway may have revoked
+   * meanwhile. Default 1 h; must be ≥ maxAgeMs.
+   */
+  readonly maxStaleMs?: number;
   /** the clock in milliseconds; Date.now unless a test pins it */
   readonly now?: () => number;
 }
@@ -33,10 +40,13 @@ export interface JwksCache {
 
 export const DEFAULT_MIN_REFRESH_INTERVAL_MS = 10_000;
 export const DEFAULT_JWKS_MAX_AGE_MS = 300_000;
+export const DEFAULT_JWKS_MAX_STALE_MS = 3_600_000;
 
 export function createJwksCache(options: JwksCacheOptions): JwksCache {
   const minInterval = options.minRefreshIntervalMs ?? DEFAULT_MIN_REFRESH_INTERVAL_MS;
   const maxAge = options.maxAgeMs ?? DEFAULT_JWKS_MAX_AGE_MS;
+  const maxStale = options.maxStaleMs ?? Math.max(DEFAULT_JWKS_MAX_STALE_MS, maxAge);
+  if (!(maxStale >= maxAge)) throw new RangeError(`JWKS maxStaleMs (${maxStale}) must be at least maxAgeMs (${maxAge})`);
   const now = options.now ?? Date.now;
   let keys: ReadonlyMap<string, VerificationKey> | undefined;
   let loadedAt = 0;
@@ -73,6 +83,8 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
   }
 
   const isFresh = (): boolean => keys !== undefined && now() - loadedAt < maxAge;
+  /** the set may still be used: fresh, or stale only because refreshes fail, for at most maxStaleMs */
+  const usableKeys = (): ReadonlyMap<string, VerificationKey> | undefined => (keys !== undefined && now() - loadedAt < maxStale ? keys : undefined);
 
   return {
     get fetchCount() {
@@ -83,13 +95,14 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
     },
     async lookup(kid) {
       if (!isFresh()) await refresh();
-      let key = keys?.get(kid);
-      if (key === undefined && keys !== undefined) {
+      let key = usableKeys()?.get(kid);
+      if (key === undefined && usableKeys() !== undefined) {
         await refresh();
-        key = keys.get(kid);
+        key = usableKeys()?.get(kid);
       }
       if (key !== undefined) return { status: 'found', key };
-      return keys === undefined ? { status: 'jwks_unavailable', detail: lastError } : { status: 'unknown_kid' };
+      if (usableKeys() !== undefined) return { status: 'unknown_kid' };
+      return { status: 'jwks_unavailable', detail: keys === undefined ? lastError : `${lastError}; the last key set is older than ${maxStale} ms` };
     },
   };
 }

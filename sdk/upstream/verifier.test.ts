@@ -143,6 +143,29 @@ describe('verifyPassport with a JWKS cache', () => {
     assert.equal(verifier.jwks.fetchCount, 2);
   });
 
+  test('fail soft has a limit: past maxStaleMs without a successful refresh, jwks_unavailable, and recovery after', async () => {
+    const endpoint = jwksEndpoint(current);
+    const c = clock();
+    const tokenNow = (): string => fixedIssuer(current, Math.floor(c.ms / 1000)).issuePassport(SAMPLE_SUBJECT);
+    const verifier = createPassportVerifier({
+      audience: 'payments', fetchJwks: endpoint.fetchJwks, now: c.now, maxAgeMs: 60_000, maxStaleMs: 600_000, minRefreshIntervalMs: 1_000,
+    });
+    assert.ok((await verifier.verifyPassport(tokenNow())).ok);
+    endpoint.document = 'down';
+    c.ms += 599_000;
+    assert.ok((await verifier.verifyPassport(tokenNow())).ok, 'still inside maxStaleMs');
+    c.ms += 2_000;
+    refused(await verifier.verifyPassport(tokenNow()), 'jwks_unavailable');
+    assert.equal(verifier.jwks.cachedKey(current.active.kid), undefined);
+    endpoint.document = current;
+    c.ms += 1_000;
+    assert.ok((await verifier.verifyPassport(tokenNow())).ok, 'recovers once the JWKS answers');
+  });
+
+  test('a maxStaleMs shorter than maxAgeMs is a configuration error', () => {
+    assert.throws(() => createPassportVerifier({ audience: 'payments', fetchJwks: jwksEndpoint(current).fetchJwks, maxAgeMs: 60_000, maxStaleMs: 1_000 }), RangeError);
+  });
+
   test('the default fetcher reads the JWKS over HTTP from a real server', async (t) => {
     let served = 0;
     const server = createServer((req, res) => {

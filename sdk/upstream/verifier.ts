@@ -7,9 +7,10 @@ import {
 import { createJwksCache, httpJwksFetcher, type FetchJwks, type JwksCache } from './jwks.js';
 
 export type PassportVerifierOptions = PassportPolicy & {
-  /** minRefreshIntervalMs and maxAgeMs as in JwksCacheOptions */
+  /** minRefreshIntervalMs, maxAgeMs and maxStaleMs as in JwksCacheOptions */
   readonly minRefreshIntervalMs?: number;
   readonly maxAgeMs?: number;
+  readonly maxStaleMs?: number;
   /** the clock in milliseconds, for expiry and for the cache; Date.now unless a test pins it */
   readonly now?: () => number;
 } & (
@@ -32,6 +33,7 @@ export function createPassportVerifier(options: PassportVerifierOptions): Passpo
     now,
     ...(options.minRefreshIntervalMs === undefined ? {} : { minRefreshIntervalMs: options.minRefreshIntervalMs }),
     ...(options.maxAgeMs === undefined ? {} : { maxAgeMs: options.maxAgeMs }),
+    ...(options.maxStaleMs === undefined ? {} : { maxStaleMs: options.maxStaleMs }),
   });
 
   return {
