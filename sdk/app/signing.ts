@@ -1,7 +1,7 @@
 /**
  * gatehouse app SDK — dynamic security (request signing). Implements docs/protocol/signing.md:
- * enroll a device key, obtain a short-lived credential for an ephemeral key, sign each request
- * (RFC 9421 with RFC 9530 Content-Digest).
+ * enroll a device key (and the device's X25519 e2ee key with it), obtain a short-lived credential for
+ * an ephemeral key, sign each request (RFC 9421 with RFC 9530 Content-Digest).
  *
  * Runtimes. Everything here uses only WebCrypto (`crypto.subtle`, `crypto.getRandomValues`) and
  * TextEncoder, injected or taken from `globalThis.crypto`:
@@ -20,18 +20,21 @@ import { serializeDictionary, serializeInnerList, sf } from '../../src/protocol/
 import {
   CREDENTIAL_HEADER,
   CREDENTIAL_REQUEST_TYPE,
+  E2EE_KEY_MEMBER,
   ENROLLMENT_PROOF_TYPE,
   JOSE_ALGORITHM,
   REQUIRED_COMPONENTS,
   SIGNATURE_TAG,
   normalizePublicJwk,
+  normalizeX25519Jwk,
   thumbprintInput,
   type PublicJwk,
   type SignatureAlgorithm,
+  type X25519PublicJwk,
 } from '../../src/protocol/signing/profile.js';
 import { buildSignatureBase } from '../../src/protocol/signing/signature-base.js';
 
-export type { PublicJwk, SignatureAlgorithm } from '../../src/protocol/signing/profile.js';
+export type { PublicJwk, SignatureAlgorithm, X25519PublicJwk } from '../../src/protocol/signing/profile.js';
 
 /** A key that signs raw: Ed25519's 64 bytes, or ECDSA P-256 as 64-byte r‖s (never DER). */
 export interface RequestSigner {
@@ -120,17 +123,55 @@ async function compactJws(signer: RequestSigner, typ: string, payload: object): 
   return `${header}.${body}.${base64urlEncode(signature)}`;
 }
 
-/** The JSON body for POST enrollment. `evidence` is what the platform attestation produced for this challenge and device key thumbprint. */
-export async function buildEnrollmentRequest(options: {
-  readonly challenge: string;
-  readonly deviceSigner: RequestSigner;
-  readonly attestation: { readonly format: string; readonly evidence: string };
-}): Promise<{ challenge: string; deviceKey: PublicJwk; attestation: { format: string; evidence: string }; proof: string }> {
+/**
+ * A fresh X25519 key pair for e2ee (WebCrypto; Node ≥ 20 and current browsers), its private key
+ * non-extractable by default: enroll its public key with buildEnrollmentRequest, then seal requests
+ * with it under the device id (createWebCryptoE2eeClient takes the CryptoKey; on Node,
+ * KeyObject.from(privateKey) feeds sdk/app/e2ee.ts). Where the platform keystore holds X25519 keys,
+ * enroll that key's public half instead.
+ */
+export async function generateE2eeKeyPair(options: { readonly extractable?: boolean } = {}, crypto: CryptoProvider = defaultCrypto()): Promise<webcrypto.CryptoKeyPair> {
+  return (await crypto.subtle.generateKey({ name: 'X25519' }, options.extractable ?? false, ['deriveBits'])) as webcrypto.CryptoKeyPair;
+}
+
+/** The X25519 public key to enroll, as the JWK the enrollment carries: from a WebCrypto public CryptoKey or the raw 32 bytes. Throws on anything else. */
+export async function x25519PublicJwk(key: webcrypto.CryptoKey | Uint8Array, crypto: CryptoProvider = defaultCrypto()): Promise<X25519PublicJwk> {
+  const raw = key instanceof Uint8Array ? key : new Uint8Array(await crypto.subtle.exportKey('raw', key));
+  const checked = normalizeX25519Jwk({ kty: 'OKP', crv: 'X25519', x: base64urlEncode(raw) });
+  if (!checked.ok) throw new TypeError(`not an X25519 public key: ${checked.reason}`);
+  return checked.jwk;
+}
+
+export interface EnrollmentRequestBody {
+  challenge: string;
+  deviceKey: PublicJwk;
+  e2eeKey?: X25519PublicJwk;
+  attestation: { format: string; evidence: string };
+  proof: string;
+}
+
+/**
+ * The JSON body for POST enrollment. `evidence` is what the platform attestation produced for this
+ * challenge and device key thumbprint. `e2eeKey` (optional; leave it out if the app never uses e2ee) is
+ * the device's X25519 public key: the proof signs it, and its e2ee device key id is the device id.
+ */
+export async function buildEnrollmentRequest(
+  options: {
+    readonly challenge: string;
+    readonly deviceSigner: RequestSigner;
+    readonly attestation: { readonly format: string; readonly evidence: string };
+    readonly e2eeKey?: webcrypto.CryptoKey | Uint8Array;
+  },
+  crypto: CryptoProvider = defaultCrypto(),
+): Promise<EnrollmentRequestBody> {
+  const e2eeKey = options.e2eeKey === undefined ? undefined : await x25519PublicJwk(options.e2eeKey, crypto);
+  const e2ee = e2eeKey === undefined ? {} : { [E2EE_KEY_MEMBER]: e2eeKey };
   return {
     challenge: options.challenge,
     deviceKey: options.deviceSigner.publicJwk,
+    ...e2ee,
     attestation: { format: options.attestation.format, evidence: options.attestation.evidence },
-    proof: await compactJws(options.deviceSigner, ENROLLMENT_PROOF_TYPE, { chl: options.challenge }),
+    proof: await compactJws(options.deviceSigner, ENROLLMENT_PROOF_TYPE, { chl: options.challenge, ...e2ee }),
   };
 }
 

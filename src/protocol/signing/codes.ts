@@ -9,7 +9,7 @@ export const SIGNING_FAILURES = {
   credential_missing: { status: 401, meaning: 'The Device-Credential header is absent.' },
   credential_invalid: { status: 401, meaning: 'The credential is not a valid gatehouse credential (syntax, issuer signature, unknown or rotated issuer key, type, issuer, claims).' },
   credential_expired: { status: 401, meaning: 'The credential is past its exp (or not yet valid); obtain a new one.' },
-  credential_wrong_device: { status: 401, meaning: 'The key that signed is not the key the credential binds (keyid differs from cnf.jkt), or a credential request is signed by a key other than the enrolled device key.' },
+  credential_wrong_device: { status: 401, meaning: 'The key that signed is not the key the credential binds (keyid differs from cnf.jkt), a credential request is signed by a key other than the enrolled device key, or (on an e2ee route) the e2ee envelope was sealed by another device than the one the credential names.' },
   algorithm_not_allowed: { status: 401, meaning: 'The alg parameter is unknown, disallowed by configuration, or does not match the type of the key the credential binds.' },
   signature_stale: { status: 401, meaning: 'created is older than the freshness window, or expires has passed.' },
   signature_future_dated: { status: 401, meaning: 'created is later than now plus the allowed clock skew.' },
@@ -23,9 +23,10 @@ export const SIGNING_FAILURES = {
   enrollment_malformed: { status: 400, meaning: 'The enrollment request is not well formed (JSON shape, device key, proof).' },
   attestation_invalid: { status: 403, meaning: 'The app-integrity verdict is not valid (signature, issuer, audience, expiry, or not bound to this challenge and device key).' },
   attestation_insufficient: { status: 403, meaning: 'The verdict is valid but its integrity level is below what the deployment requires.' },
-  device_proof_invalid: { status: 401, meaning: 'The device-key signature over the enrollment or credential request does not verify.' },
+  device_proof_invalid: { status: 401, meaning: 'The device-key signature over the enrollment or credential request does not verify, or the enrollment proof does not sign exactly the e2ee key the request carries (present in one and not the other, or a different key).' },
   credential_request_malformed: { status: 400, meaning: 'The credential request is not a well-formed JWS with the expected header and claims.' },
   key_not_allowed: { status: 400, meaning: 'A device or ephemeral key is not an allowed type (P-256 or Ed25519 public key as a JWK without private members).' },
+  x25519_key_invalid: { status: 400, meaning: 'The e2ee key in an enrollment request is not an X25519 public JWK (kty OKP, crv X25519, x the canonical 32-byte encoding, no private member d) or is a small-order point.' },
 } as const satisfies Record<string, { status: 400 | 401 | 403; meaning: string }>;
 
 export type SigningFailureCode = keyof typeof SIGNING_FAILURES;

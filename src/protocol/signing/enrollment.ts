@@ -4,15 +4,17 @@ import { type AttestationVerifier } from './attestation.js';
 import { verifyChallenge, type ChallengeSecrets } from './challenge.js';
 import { fail, type SigningFailure } from './codes.js';
 import { decodeCompactJws, verifyDecodedJws } from './jws.js';
-import { importPublicJwk } from './keys.js';
-import { ENROLLMENT_PROOF_TYPE, meetsIntegrity, type IntegrityLevel, type PublicJwk, type SignatureAlgorithm } from './profile.js';
+import { importPublicJwk, importX25519PublicJwk } from './keys.js';
+import { E2EE_KEY_MEMBER, ENROLLMENT_PROOF_TYPE, meetsIntegrity, type IntegrityLevel, type PublicJwk, type SignatureAlgorithm, type X25519PublicJwk } from './profile.js';
 
 /** The JSON body an app posts to enroll (see docs/protocol/signing.md §Enrollment). */
 export interface EnrollmentRequest {
   readonly challenge: string;
   readonly deviceKey: PublicJwk;
+  /** Optional: the device's X25519 public key for e2ee. An app that never uses e2ee leaves it out. */
+  readonly e2eeKey?: X25519PublicJwk;
   readonly attestation: { readonly format: string; readonly evidence: string };
-  /** Compact JWS by the device key: header {alg, typ: "gh-enrollment+jwt"}, payload {"chl": challenge}. */
+  /** Compact JWS by the device key: header {alg, typ: "gh-enrollment+jwt"}, payload {"chl": challenge} plus {"e2eeKey": the same JWK} when the body has one. */
   readonly proof: string;
 }
 
@@ -22,6 +24,11 @@ export interface EnrolledDevice {
   readonly deviceId: string;
   readonly publicJwk: PublicJwk;
   readonly algorithm: SignatureAlgorithm;
+  /**
+   * The device's X25519 public key for e2ee, raw 32 bytes (for e2ee's deviceKeyFromRaw), when it
+   * enrolled one. Its e2ee device key id is `deviceId`: an envelope naming another id is not this device.
+   */
+  readonly e2eePublicKey?: Uint8Array;
   readonly integrityLevel: IntegrityLevel;
   readonly appId: string;
   /** The account the device is enrolled for (the caller authenticated it). */
@@ -49,6 +56,12 @@ export interface EnrollmentAccepted {
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** The proof's claim names the same X25519 key as the body (both absent counts as the same). */
+function sameX25519Key(claim: unknown, carried: X25519PublicJwk | undefined): boolean {
+  if (carried === undefined) return claim === undefined;
+  return isRecord(claim) && claim.kty === carried.kty && claim.crv === carried.crv && claim.x === carried.x && !('d' in claim);
+}
+
 /** Cheapest first: shape, challenge MAC, key, device-key proof, then the (possibly remote-shaped) attestation. */
 export async function verifyEnrollment(request: unknown, options: EnrollmentOptions): Promise<EnrollmentAccepted | SigningFailure> {
   if (!isRecord(request) || !isRecord(request.attestation)) return fail('enrollment_malformed', 'enrollment request is not an object with an attestation');
@@ -59,11 +72,16 @@ export async function verifyEnrollment(request: unknown, options: EnrollmentOpti
   const deviceKey = importPublicJwk(request.deviceKey);
   if (deviceKey === undefined) return fail('key_not_allowed', 'device key is not a P-256 or Ed25519 public JWK');
   if (!(options.allowedAlgorithms ?? [deviceKey.algorithm]).includes(deviceKey.algorithm)) return fail('key_not_allowed', `${deviceKey.algorithm} device keys are not allowed`);
+  const e2eeKey = request[E2EE_KEY_MEMBER] === undefined ? undefined : importX25519PublicJwk(request[E2EE_KEY_MEMBER]);
+  if (e2eeKey?.ok === false) return fail('x25519_key_invalid', `e2ee key ${e2eeKey.reason}`);
   const proof = decodeCompactJws(request.proof);
   if (proof === undefined) return fail('enrollment_malformed', 'proof is not a compact JWS');
   if (!verifyDecodedJws(proof, deviceKey.algorithm, ENROLLMENT_PROOF_TYPE, deviceKey.key) || proof.payload.chl !== request.challenge) {
     return fail('device_proof_invalid', 'proof is not the device key signing this challenge');
   }
+  // The proof signs the e2ee key too, so the attested device key vouches for it: a key swapped, added or
+  // stripped in transit no longer matches what the device signed.
+  if (!sameX25519Key(proof.payload[E2EE_KEY_MEMBER], e2eeKey?.jwk)) return fail('device_proof_invalid', 'proof does not sign the e2ee key the request carries');
   const verifier = options.verifiers.find((v) => v.format === format);
   if (verifier === undefined) return fail('attestation_invalid', `no verifier for attestation format ${format}`);
   let outcome: Awaited<ReturnType<AttestationVerifier['verify']>>;
@@ -83,6 +101,7 @@ export async function verifyEnrollment(request: unknown, options: EnrollmentOpti
       deviceId: deviceKey.thumbprint,
       publicJwk: deviceKey.jwk,
       algorithm: deviceKey.algorithm,
+      ...(e2eeKey === undefined ? {} : { e2eePublicKey: e2eeKey.raw }),
       integrityLevel: outcome.verdict.integrityLevel,
       appId: outcome.verdict.appId,
       subject: options.subject,

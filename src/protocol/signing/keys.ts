@@ -1,7 +1,7 @@
 // node:crypto side of the profile: JWK → KeyObject, RFC 7638 thumbprints, raw signatures.
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, diffieHellman, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { base64urlEncode } from '../common/base64.js';
-import { algorithmOfJwk, normalizePublicJwk, thumbprintInput, type PublicJwk, type SignatureAlgorithm } from './profile.js';
+import { algorithmOfJwk, normalizePublicJwk, normalizeX25519Jwk, thumbprintInput, type PublicJwk, type SignatureAlgorithm, type X25519PublicJwk } from './profile.js';
 
 export interface ImportedPublicKey {
   readonly jwk: PublicJwk;
@@ -27,6 +27,28 @@ export function importPublicJwk(value: unknown): ImportedPublicKey | undefined {
     return undefined;
   }
   return { jwk, key, algorithm: algorithmOfJwk(jwk), thumbprint: jwkThumbprint(jwk) };
+}
+
+/** Any X25519 private key: with a clamped scalar, DH gives all zeros exactly for small-order points. */
+let smallOrderProbe: KeyObject | undefined;
+
+/**
+ * An enrollment's e2ee key: normalizeX25519Jwk's checks, then not a small-order point (RFC 7748 §6.1;
+ * DH with it gives the all-zero secret RFC 9180 §7.1.4 rejects, so the device could never authenticate
+ * an envelope, and nobody should be enrolled under a key anyone can compute with). Never throws.
+ */
+export function importX25519PublicJwk(value: unknown): { ok: true; jwk: X25519PublicJwk; raw: Uint8Array } | { ok: false; reason: string } {
+  const normalized = normalizeX25519Jwk(value);
+  if (!normalized.ok) return normalized;
+  smallOrderProbe ??= generateKeyPairSync('x25519').privateKey;
+  try {
+    const publicKey = createPublicKey({ key: { ...normalized.jwk }, format: 'jwk' });
+    // OpenSSL fails the derivation itself on an all-zero result; the check below covers a provider that does not.
+    if (diffieHellman({ privateKey: smallOrderProbe, publicKey }).every((b) => b === 0)) return { ok: false, reason: 'x is a small-order point' };
+  } catch {
+    return { ok: false, reason: 'x is a small-order point' };
+  }
+  return normalized;
 }
 
 /** Which algorithm a KeyObject (public or private) signs with; undefined for any other key. */

@@ -1,5 +1,6 @@
 // The gatehouse profile of RFC 9421: every fixed name and limit of the protocol, in one place. Pure
 // (no node:crypto), so the app SDK imports the same facts the verifier enforces.
+import { base64urlDecode } from '../common/base64.js';
 
 /** The `tag` parameter that marks the one signature gatehouse verifies (RFC 9421 §2.3). */
 export const SIGNATURE_TAG = 'gatehouse-v1';
@@ -61,6 +62,40 @@ export function normalizePublicJwk(value: unknown): PublicJwk | undefined {
   if (kty === 'EC' && crv === 'P-256' && typeof y === 'string' && B64URL_32.test(y)) return { kty, crv, x, y };
   if (kty === 'OKP' && crv === 'Ed25519' && y === undefined) return { kty, crv, x };
   return undefined;
+}
+
+/**
+ * The device's static X25519 public key for end-to-end encryption (docs/protocol/e2ee.md), enrolled
+ * beside the device key: an RFC 8037 OKP JWK. Its e2ee device key id is the device id.
+ */
+export interface X25519PublicJwk {
+  readonly kty: 'OKP';
+  readonly crv: 'X25519';
+  readonly x: string;
+}
+
+/** The enrollment body member, and the enrollment proof claim, that carry the X25519 JWK. */
+export const E2EE_KEY_MEMBER = 'e2eeKey';
+
+/**
+ * The shape half of the X25519 key check (the small-order half needs X25519 itself; keys.ts): the
+ * three members, no private `d`, and `x` the canonical little-endian encoding of a u-coordinate below
+ * 2^255 − 19 with the top bit clear — one encoding per key, the one the device's own HPKE uses in its
+ * KEM context. Other members (kid, use) are ignored, as for device keys.
+ */
+export function normalizeX25519Jwk(value: unknown): { ok: true; jwk: X25519PublicJwk; raw: Uint8Array } | { ok: false; reason: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'is not a JWK object' };
+  const jwk = value as Record<string, unknown>;
+  if ('d' in jwk) return { ok: false, reason: 'has a private member d' };
+  const { kty, crv, x } = jwk;
+  if (kty !== 'OKP' || crv !== 'X25519') return { ok: false, reason: `is not an X25519 key (kty ${JSON.stringify(kty)}, crv ${JSON.stringify(crv)})` };
+  if (typeof x !== 'string' || !B64URL_32.test(x)) return { ok: false, reason: 'x is not 32 bytes of canonical base64url' };
+  const raw = base64urlDecode(x);
+  if (raw === undefined || raw.length !== 32) return { ok: false, reason: 'x is not 32 bytes of canonical base64url' };
+  if (raw[31]! & 0x80 || (raw[31] === 0x7f && raw.subarray(1, 31).every((b) => b === 0xff) && raw[0]! >= 0xed)) {
+    return { ok: false, reason: 'x is not a canonical X25519 encoding (top bit set, or u ≥ 2^255 − 19)' };
+  }
+  return { ok: true, jwk: { kty, crv, x }, raw };
 }
 
 /** The algorithm is a property of the key, never of the message that claims it. */

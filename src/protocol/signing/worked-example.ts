@@ -24,8 +24,10 @@ import {
   REQUIRED_COMPONENTS,
   SIGNATURE_TAG,
   normalizePublicJwk,
+  normalizeX25519Jwk,
   type PublicJwk,
   type SignatureAlgorithm,
+  type X25519PublicJwk,
 } from './profile.js';
 import { buildSignatureBase } from './signature-base.js';
 import { createRequestVerifier, type SignedRequest } from './verifier.js';
@@ -52,6 +54,13 @@ function ed25519FromSeed(role: string): { privateKey: KeyObject; jwk: PublicJwk;
   const privateKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed(role)]), format: 'der', type: 'pkcs8' });
   const jwk = normalizePublicJwk(createPublicKey(privateKey).export({ format: 'jwk' }))!;
   return { privateKey, jwk, privateJwk: { ...jwk, d: base64urlEncode(seed(role)) } };
+}
+
+function x25519FromSeed(role: string): { jwk: X25519PublicJwk; privateJwk: Record<string, string>; raw: Buffer } {
+  const privateKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), seed(role)]), format: 'der', type: 'pkcs8' });
+  const checked = normalizeX25519Jwk(createPublicKey(privateKey).export({ format: 'jwk' }));
+  if (!checked.ok) throw new Error(`worked example X25519 key: ${checked.reason}`);
+  return { jwk: checked.jwk, privateJwk: { ...checked.jwk, d: base64urlEncode(seed(role)) }, raw: Buffer.from(checked.raw) };
 }
 
 function p256FromSeed(role: string): { privateKey: KeyObject; jwk: PublicJwk; privateJwk: Record<string, string> } {
@@ -96,6 +105,7 @@ function signedRequestParts(algorithm: SignatureAlgorithm, keyid: string, creden
 export async function buildWorkedExample(p256Signature?: string): Promise<WorkedExample> {
   const attest = ed25519FromSeed('attestation service');
   const device = ed25519FromSeed('device key');
+  const e2ee = x25519FromSeed('device e2ee key');
   const ephemeral = ed25519FromSeed('ephemeral key');
   const ephemeralP256 = p256FromSeed('ephemeral P-256 key');
   const issuerKey = ed25519FromSeed('gatehouse issuer');
@@ -112,8 +122,8 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
     .setIssuedAt(NOW)
     .setExpirationTime(NOW + 120)
     .sign(attest.privateKey);
-  const proof = signCompactJws('ed25519', device.privateKey, ENROLLMENT_PROOF_TYPE, { chl: enrollChallenge.challenge });
-  const enrollmentRequest = { challenge: enrollChallenge.challenge, deviceKey: device.jwk, attestation: { format: JWS_VERDICT_FORMAT, evidence: verdict }, proof };
+  const proof = signCompactJws('ed25519', device.privateKey, ENROLLMENT_PROOF_TYPE, { chl: enrollChallenge.challenge, e2eeKey: e2ee.jwk });
+  const enrollmentRequest = { challenge: enrollChallenge.challenge, deviceKey: device.jwk, e2eeKey: e2ee.jwk, attestation: { format: JWS_VERDICT_FORMAT, evidence: verdict }, proof };
   const enrolled = await verifyEnrollment(enrollmentRequest, {
     challengeSecrets: secrets,
     verifiers: [jwsVerdictVerifier({ issuer: ATTEST_ISSUER, audience: APP, jwks: { keys: [{ ...attest.jwk, kid: 'attest-1', alg: 'EdDSA' }] } })],
@@ -122,6 +132,7 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
     now: NOW,
   });
   if (!enrolled.ok) throw new Error(`worked example enrollment failed: ${enrolled.code}`);
+  if (!e2ee.raw.equals(enrolled.device.e2eePublicKey ?? Buffer.alloc(0))) throw new Error('worked example enrollment lost the e2ee key');
 
   // 2. Credential (one per ephemeral key)
   const issuer = { issuer: ISSUER, kid: 'gh-example-1', privateKey: issuerKey.privateKey, lifetimeSeconds: 600 };
@@ -173,6 +184,7 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
       const k = key as typeof attest;
       return `| ${role as string} | \`${JSON.stringify(k.privateJwk)}\` | \`${jwkThumbprint(k.jwk)}\` |`;
     }),
+    `| device e2ee key (X25519) | \`${JSON.stringify(e2ee.privateJwk)}\` | none needed: its e2ee device key id is the device id |`,
     '',
     `Challenge MAC secret (hex): \`${secret.toString('hex')}\`. Challenge ids are 16 bytes of 0x11 (enrollment), 0x22 and 0x33 (credentials) instead of random.`,
     '',
@@ -188,9 +200,15 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
     '',
     block('json', `${json(decodeSegment(verdict.split('.')[0]!))}\n${json(decodeSegment(verdict.split('.')[1]!))}`),
     '',
-    'Enrollment request body (`proof` is the device key signing `{"chl": <challenge>}` with header `{"alg":"EdDSA","typ":"gh-enrollment+jwt"}`):',
+    'Enrollment request body (`proof` is the device key signing `{"chl": <challenge>, "e2eeKey": <the same X25519 JWK as the body>}` with header `{"alg":"EdDSA","typ":"gh-enrollment+jwt"}`):',
     '',
     block('json', json(enrollmentRequest)),
+    '',
+    'The proof payload, decoded:',
+    '',
+    block('json', json(decodeSegment(proof.split('.')[1]!))),
+    '',
+    `The enrolled device record carries the e2ee key as raw bytes (hex) \`${e2ee.raw.toString('hex')}\`; this device's e2ee envelopes name device key id \`${deviceId}\` (the device id: ${deviceId.length} bytes of visible ASCII), and gatehouse authenticates them with that key.`,
     '',
     '### 2. Credential',
     '',
