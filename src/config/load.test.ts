@@ -193,6 +193,29 @@ test('bad regular expressions in path, header and query predicates are errors wi
   ]);
 });
 
+test('regexes that only a backtracking engine can run (back-references, lookaround) are errors that say why', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `routes:
+  - id: r
+    match:
+      path: { regex: "/v1/(a)\\\\1" }
+      headers: [{ name: x-a, regex: "(?=x)x" }]
+      query: [{ name: q, regex: "(?<!a)b" }]
+`,
+      'c.yaml',
+    ),
+  );
+  assert.equal(errors.length, 3, errors.join('\n'));
+  for (const [index, field] of ['match.path.regex', 'match.headers[0].regex', 'match.query[0].regex'].entries()) {
+    assert.match(errors[index] ?? '', new RegExp(`^c\\.yaml:${index + 4}: routes\\[0\\] \\(id "r"\\): ${field.replace(/[.[\]]/g, '\\$&')}: regular expression .* cannot match in linear time: gatehouse, like Envoy's RE2, does not support them$`));
+  }
+  // template parameter constraints go to the router, which refuses nested quantifiers
+  assert.deepEqual(errorsOf(parseConfig('routes:\n  - id: t\n    match: { path: { template: "/v1/:id((a+)+)" } }\n', 'c.yaml')), [
+    'c.yaml:3: routes[0] (id "t"): match.path.template: is not a valid path template: The regex \'((a+)+)\' is not safe!',
+  ]);
+});
+
 test('a duplicate route id and a filter listed twice are errors naming both places', () => {
   const errors = errorsOf(
     parseConfig(

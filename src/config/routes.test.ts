@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { runInNewContext } from 'node:vm';
 import { HeaderMap } from '../pipeline/headers.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps } from '../pipeline/types.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
@@ -367,4 +368,24 @@ test("a filter schema that throws is reported at the filter, at load and at comp
     built.errors.map((e) => e.format()),
     ["routes.yaml: routes[0] (id \"a\"): filters[0].explosive: the filter's config check failed: boom"],
   );
+});
+
+test('a client cannot make regex matching backtrack: nested quantifiers against a hostile path and header finish (linear-time engine)', () => {
+  // On a backtracking engine each of these 5,000-character inputs would take longer than the age of
+  // the universe.
+  const t = table(`
+routes:
+  - id: hostile
+    match:
+      path: { regex: "/(a+)+" }
+      headers: [{ name: x-a, regex: "(x|x)*y" }]
+`);
+  const longA = 'a'.repeat(5000);
+  const longX = 'x'.repeat(5000);
+  // Matching runs under vm's watchdog, which interrupts even a regex mid-backtrack: a regression
+  // fails here with "Script execution timed out" instead of hanging the suite.
+  const within5s = (r: MatchRequest): string => String(runInNewContext('routeFor(t, r)', { routeFor, t, r }, { timeout: 5_000 }));
+  assert.equal(within5s(req(`/${longA}b`, { headers: [['x-a', `${longX}y`]] })), 'none');
+  assert.equal(within5s(req(`/${longA}`, { headers: [['x-a', `${longX}z`]] })), 'none');
+  assert.equal(within5s(req(`/${longA}`, { headers: [['x-a', `${longX}y`]] })), 'hostile');
 });

@@ -2,6 +2,7 @@
 // of gatehouse reads. Filter configs are validated against each filter's own schema from the
 // registry, so the schema is built per registry (`buildConfigSchema`). docs/config.md is the
 // reference for every field; keep the two in step.
+import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
 import type { FilterDefinition } from '../pipeline/types.js';
 import { canonicalizePath } from './path.js';
@@ -147,13 +148,42 @@ export function parseOtlpEndpoint(text: string): Parsed<string> {
   return { ok: true, value: text };
 }
 
-/** Compile a config regex once; a syntax error becomes the message. Matching is full-string (anchored). */
-export function compileRegex(source: string): Parsed<RegExp> {
+// Config regexes run on V8's linear-time engine (the `l` flag), as Envoy runs its RE2: a path or
+// header a client sends can never make matching backtrack exponentially ((a+)+ on "aaaa…b" takes
+// microseconds, not hours). The flag only gates that engine; it is read when a RegExp is built.
+setFlagsFromString('--enable-experimental-regexp-engine');
+/** V8's flag for its linear-time engine (not in ECMAScript, hence unknown to the linter). */
+const LINEAR = 'l';
+const LINEAR_REGEXP_AVAILABLE = ((): boolean => {
   try {
-    return { ok: true, value: new RegExp(`^(?:${source})$`) };
+    return new RegExp('a', LINEAR).flags.includes(LINEAR);
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Compile a config regex once, for linear-time matching; a syntax error, or a construct only a
+ * backtracking engine can run (back-references, lookahead, lookbehind), becomes the message.
+ * Matching is full-string (anchored).
+ */
+export function compileRegex(source: string): Parsed<RegExp> {
+  if (!LINEAR_REGEXP_AVAILABLE) {
+    return { ok: false, message: `regular expression ${JSON.stringify(source)} refused: this Node.js cannot match in linear time (V8's experimental regexp engine is missing)` };
+  }
+  try {
+    new RegExp(`^(?:${source})$`); // syntax first, so a syntax error gets its own message
   } catch (err) {
     const detail = err instanceof Error ? err.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '') : String(err);
     return { ok: false, message: `invalid regular expression ${JSON.stringify(source)}: ${detail}` };
+  }
+  try {
+    return { ok: true, value: new RegExp(`^(?:${source})$`, LINEAR) };
+  } catch {
+    return {
+      ok: false,
+      message: `regular expression ${JSON.stringify(source)} needs back-references or lookahead/lookbehind, which cannot match in linear time: gatehouse, like Envoy's RE2, does not support them`,
+    };
   }
 }
 
