@@ -2,7 +2,7 @@
 // the passport. They are pure libraries, not yet gateway filters, so these scenarios call them the way
 // the filters will (gatehouse's side) and the way the SDKs do (the app's and the upstream's side), with
 // in-memory dev keys and no network. Each prints its inputs and the verdict with its stable code.
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, KeyObject } from 'node:crypto';
 import {
   createE2eeClient,
   E2EE_REQUEST_MEDIA_TYPE,
@@ -10,13 +10,14 @@ import {
 import {
   buildCredentialRequest,
   buildEnrollmentRequest,
+  generateE2eeKeyPair,
   generateSigner,
   jwkThumbprint,
   signRequest,
   type RequestToSign,
 } from '../sdk/app/signing.js';
 import { createPassportVerifier } from '../sdk/upstream/index.js';
-import { decryptRequest, E2EE_FAILURES, type E2eeFailureCode } from '../src/protocol/e2ee/index.js';
+import { decryptRequest, deviceKeyFromRaw, E2EE_FAILURES, generateX25519KeyPair, type E2eeFailureCode } from '../src/protocol/e2ee/index.js';
 import { fixtureDevice, fixtureKeyring } from '../src/protocol/e2ee/fixtures.js';
 import {
   createPassportIssuer,
@@ -81,14 +82,15 @@ async function signingScenario(print: Print): Promise<{ subject: string; deviceI
   const secrets: ChallengeSecrets = [new Uint8Array(32).fill(7)];
   const attestation = await createAttestationService();
 
-  title(print, 'A1. The device enrolls with a (dev) attestation verdict and gets a credential', 'device key → attested enrollment; ephemeral key → 5-minute credential bound to it');
+  title(print, 'A1. The device enrolls with a (dev) attestation verdict and gets a credential', 'device key (+ its X25519 e2ee key, signed by it) → attested enrollment; ephemeral key → 5-minute credential bound to it');
   const deviceSigner = await generateSigner('ecdsa-p256-sha256');
+  const e2eeKey = await generateE2eeKeyPair();
   const ephemeralSigner = await generateSigner('ecdsa-p256-sha256');
   const enrollChallenge = issueChallenge({ secrets, purpose: 'enroll', now });
   const deviceThumbprint = await jwkThumbprint(deviceSigner.publicJwk);
   const evidence = await attestation.verdict({ challenge: enrollChallenge.challenge, deviceKeyThumbprint: deviceThumbprint, integrity: 'strong', now });
   const enrollment = await verifyEnrollment(
-    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
+    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2eeKey.publicKey }),
     {
       challengeSecrets: secrets,
       verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })],
@@ -98,8 +100,10 @@ async function signingScenario(print: Print): Promise<{ subject: string; deviceI
     },
   );
   if (!enrollment.ok) throw new Error(`demo enrollment failed: ${enrollment.code} ${enrollment.detail}`);
-  print(`   device  → enroll  challenge ${short(enrollChallenge.challenge)}  device key P-256 ${short(deviceThumbprint)}  verdict ${JWS_VERDICT_FORMAT} from ${ATTESTATION_ISSUER}`);
-  accepted(print, 'gatehouse', `enrolled device ${short(enrollment.device.deviceId)} for ${enrollment.device.subject}, integrity ${enrollment.device.integrityLevel}`);
+  const e2eeRaw = enrollment.device.e2eePublicKey;
+  if (e2eeRaw === undefined) throw new Error('demo enrollment lost the e2ee key');
+  print(`   device  → enroll  challenge ${short(enrollChallenge.challenge)}  device key P-256 ${short(deviceThumbprint)}  e2ee key X25519  verdict ${JWS_VERDICT_FORMAT} from ${ATTESTATION_ISSUER}`);
+  accepted(print, 'gatehouse', `enrolled device ${short(enrollment.device.deviceId)} with e2ee key ${short(Buffer.from(e2eeRaw).toString('hex'))} for ${enrollment.device.subject}, integrity ${enrollment.device.integrityLevel}`);
 
   const issuerKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const credentialChallenge = issueChallenge({ secrets, purpose: 'credential', now });
@@ -117,7 +121,7 @@ async function signingScenario(print: Print): Promise<{ subject: string; deviceI
   const verify = createRequestVerifier({ trust: new CredentialTrust(CREDENTIAL_ISSUER, [{ kid: 'gh-dev-1', publicKey: issuerKey.publicKey }]), cache: new CredentialCache(100) });
   const body = '{"amount":1000,"to":"110-222-333"}';
   const request: RequestToSign = { method: 'POST', authority: 'api.example.com', path: '/api/transfers', body: utf8(body) };
-  const sign = (at: number, signer = ephemeralSigner) => signRequest(request, { credential: issued.credential, signer, now: at });
+  const sign = (at: number, signer = ephemeralSigner, signed: RequestToSign = request) => signRequest(signed, { credential: issued.credential, signer, now: at });
   const show = (verdict: RequestVerdict, refusedWhy?: string): void => {
     if (verdict.ok) accepted(print, 'gatehouse', `identity ${verdict.subject}, device ${short(verdict.deviceId)}, key id ${short(verdict.keyId)}, nonce ${short(verdict.nonce)} → replay store`);
     else refused(print, 'gatehouse', verdict.code, SIGNING_FAILURES[verdict.code].status, refusedWhy);
@@ -175,6 +179,44 @@ async function signingScenario(print: Print): Promise<{ subject: string; deviceI
     print('');
   }
   if (!ok.ok) throw new Error(`demo signing refused: ${ok.code} ${ok.detail}`);
+
+  // The e2ee key enrolled in A1, used: sealed under the device id, opened with the key from the enrollment.
+  const keyring = fixtureKeyring();
+  const e2eeKeys = new Map([[enrollment.device.deviceId, deviceKeyFromRaw(e2eeRaw)]]);
+  const seal = (privateKey: KeyObject) => {
+    const made = createE2eeClient({ keyConfigs: keyring.encodedKeyConfigs(), deviceKeyId: enrollment.device.deviceId, devicePrivateKey: privateKey, audience: request.authority });
+    const sealed = made.ok ? made.client.encryptRequest({ method: request.method, path: request.path, body: utf8(body), contentType: 'application/json' }) : made;
+    if (!sealed.ok) throw new Error(`demo e2ee seal: ${sealed.code}`);
+    return sealed.body;
+  };
+  const openSigned = async (sealedBody: Uint8Array) => {
+    const sealedRequest: RequestToSign = { ...request, body: sealedBody };
+    const verdict = verify(requestInput(sealedRequest, await sign(now, ephemeralSigner, sealedRequest), now));
+    if (!verdict.ok) return { verdict };
+    const opened = decryptRequest({ body: sealedBody, contentType: E2EE_REQUEST_MEDIA_TYPE, method: request.method, path: request.path, audience: request.authority }, { keyring, deviceKey: (id) => e2eeKeys.get(id) });
+    return { verdict, opened };
+  };
+
+  title(print, 'A7. The app seals the body with its enrolled e2ee key and signs the sealed bytes', "e2ee device key id = signing device id; gatehouse opens it with the key from A1's enrollment result");
+  const mine = await openSigned(seal(KeyObject.from(e2eeKey.privateKey)));
+  print(`   app     → ${request.method} ${request.path}  content-type ${E2EE_REQUEST_MEDIA_TYPE}, device key id ${short(enrollment.device.deviceId)} (= device id)`);
+  show(mine.verdict);
+  if (mine.opened?.ok === true && mine.verdict.ok) {
+    // The e2ee + signing filter's rule (signing.md §11, e2ee.md §9): the sealing device is the credential's device.
+    if (mine.opened.deviceKeyId === mine.verdict.deviceId) accepted(print, 'gatehouse', `opened, authenticated device ${short(mine.opened.deviceKeyId)} = the credential's device; upstream gets ${mine.opened.plaintext.toString('utf8')}`);
+    else refused(print, 'gatehouse', 'credential_wrong_device', SIGNING_FAILURES.credential_wrong_device.status, `sealed by ${mine.opened.deviceKeyId}`);
+  } else if (mine.opened !== undefined && !mine.opened.ok) {
+    refused(print, 'gatehouse', mine.opened.code, E2EE_FAILURES[mine.opened.code].status, mine.opened.detail);
+  }
+  print('');
+
+  title(print, 'A8. Another X25519 key seals a body under the same device id', 'the envelope names the device, but only the key enrolled for it authenticates (HPKE mode_auth)');
+  const theirs = await openSigned(seal(generateX25519KeyPair().privateKey));
+  print('   app     → the same request, sealed with a freshly generated X25519 key');
+  if (theirs.opened === undefined) show(theirs.verdict);
+  else if (theirs.opened.ok) accepted(print, 'gatehouse', '(unexpected) opened');
+  else refused(print, 'gatehouse', theirs.opened.code, E2EE_FAILURES[theirs.opened.code].status, theirs.opened.code === 'e2ee_decrypt_failed' ? undefined : 'expected e2ee_decrypt_failed');
+  print('');
   return { subject: ok.subject, deviceId: ok.deviceId };
 }
 

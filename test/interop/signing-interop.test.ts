@@ -1,6 +1,7 @@
 // Interop: an independent Python implementation (python3-cryptography, written from
-// docs/protocol/signing.md) enrolls, obtains a credential and signs requests that gatehouse's verifier
-// must accept — and re-derives the spec's worked example byte for byte.
+// docs/protocol/signing.md) enrolls — with its X25519 e2ee key —, obtains a credential and signs
+// requests that gatehouse's verifier must accept, seals an e2ee body with the enrolled key that
+// gatehouse opens as that device, and re-derives the spec's worked example byte for byte.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -8,6 +9,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
+import { decryptRequest, deviceKeyFromRaw, E2EE_REQUEST_MEDIA_TYPE } from '../../src/protocol/e2ee/index.js';
+import { fixtureKeyring } from '../../src/protocol/e2ee/fixtures.js';
 import { jwsVerdictVerifier } from '../../src/protocol/signing/attestation.js';
 import { issueChallenge } from '../../src/protocol/signing/challenge.js';
 import { CredentialCache, CredentialTrust, issueCredential } from '../../src/protocol/signing/credential.js';
@@ -37,8 +40,8 @@ const requests = [
 ];
 
 describe('Python client (independent implementation from the spec)', { skip: skipUnlessCi(pythonReady, 'no /usr/bin/python3 with cryptography') }, () => {
-  for (const [deviceAlg, requestAlg] of [['P-256', 'P-256'], ['Ed25519', 'Ed25519'], ['P-256', 'Ed25519']] as const) {
-    test(`device ${deviceAlg}, request key ${requestAlg}: enroll, get a credential, sign requests gatehouse accepts`, async (t) => {
+  for (const [deviceAlg, requestAlg, e2ee] of [['P-256', 'P-256', true], ['Ed25519', 'Ed25519', true], ['P-256', 'Ed25519', false]] as const) {
+    test(`device ${deviceAlg}, request key ${requestAlg}, ${e2ee ? 'with' : 'without'} an e2ee key: enroll, get a credential, sign requests gatehouse accepts`, async (t) => {
       const state = mkdtempSync(join(tmpdir(), 'gh-signing-interop-'));
       t.after(() => {
         rmSync(state, { recursive: true, force: true });
@@ -47,7 +50,7 @@ describe('Python client (independent implementation from the spec)', { skip: ski
       const secrets = [new Uint8Array(32).fill(9)] as const;
       const attestation = await createAttestationService();
 
-      const device = python(state, 'device', { alg: deviceAlg });
+      const device = python(state, 'device', { alg: deviceAlg, e2ee });
       const jwk = normalizePublicJwk(device.jwk);
       assert.ok(jwk, 'python device key is a valid public JWK');
       assert.equal(device.thumbprint, jwkThumbprint(jwk), 'RFC 7638 thumbprints agree');
@@ -63,6 +66,8 @@ describe('Python client (independent implementation from the spec)', { skip: ski
       });
       assert.ok(enrollment.ok, enrollment.ok ? '' : `${enrollment.code}: ${enrollment.detail}`);
       assert.equal(enrollment.device.integrityLevel, 'device');
+      if (e2ee) assert.deepEqual(enrollment.device.e2eePublicKey, new Uint8Array(Buffer.from((device.e2ee_jwk as { x: string }).x, 'base64url')), 'the enrolled e2ee key is the one Python sent');
+      else assert.equal(enrollment.device.e2eePublicKey, undefined);
 
       const issuerKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const credentialChallenge = issueChallenge({ secrets, purpose: 'credential', now });
@@ -89,6 +94,40 @@ describe('Python client (independent implementation from the spec)', { skip: ski
         assert.equal((verify({ ...input, path: `${r.path}x` }) as { code?: string }).code, 'signature_invalid');
         assert.equal((verify({ ...input, body: Buffer.from(`${r.body ?? ''}!`) }) as { code?: string }).code, 'digest_mismatch');
       });
+      if (!e2ee) return;
+
+      // e2ee end to end, as an e2ee + signing route will run it: Python seals a body with its enrolled
+      // X25519 key under its device id and signs the request carrying the sealed bytes; gatehouse
+      // verifies the signature (Content-Digest over the sealed bytes), opens the body with the key from
+      // the enrollment result, and the authenticated device is the credential's device.
+      const keyring = fixtureKeyring();
+      const target = { method: 'POST', authority: 'api.example.com', path: '/v1/transfers', audience: 'api.example.com' };
+      const sealed = python(state, 'e2ee-encrypt', {
+        key_configs: keyring.encodedKeyConfigs().toString('hex'),
+        method: target.method,
+        path: target.path,
+        audience: target.audience,
+        content_type: 'application/json',
+        body: Buffer.from('{"amount":"10.00","to":"acct-7"}').toString('hex'),
+      });
+      const envelope = Buffer.from(sealed.request as string, 'hex');
+      const [headers] = python(state, 'sign', {
+        credential: issued.credential,
+        now,
+        requests: [{ method: target.method, authority: target.authority, path: target.path, query: '', body_b64: envelope.toString('base64') }],
+      }).headers as [Record<string, string>];
+      const verdict = verify({ method: target.method, authority: target.authority, path: target.path, query: '', header: (n) => headers[n], body: envelope, now });
+      assert.ok(verdict.ok, verdict.ok ? '' : `${verdict.code} ${verdict.detail}`);
+      const keys = new Map([[enrollment.device.deviceId, deviceKeyFromRaw(enrollment.device.e2eePublicKey!)]]);
+      const opened = decryptRequest({ ...target, body: envelope, contentType: sealed.content_type as string }, { keyring, deviceKey: (id) => keys.get(id) });
+      assert.ok(opened.ok, opened.ok ? '' : `${opened.code}: ${opened.detail}`);
+      assert.equal(sealed.content_type, E2EE_REQUEST_MEDIA_TYPE);
+      assert.equal(opened.plaintext.toString('utf8'), '{"amount":"10.00","to":"acct-7"}');
+      assert.equal(opened.contentType, 'application/json');
+      assert.equal(opened.deviceKeyId, verdict.deviceId, "the e2ee-authenticated device is the credential's device");
+      // Enrolled under another device id, the same envelope finds no key.
+      const elsewhere = decryptRequest({ ...target, body: envelope, contentType: E2EE_REQUEST_MEDIA_TYPE }, { keyring, deviceKey: (id) => (id === 'another-device' ? keys.get(enrollment.device.deviceId) : undefined) });
+      assert.equal(elsewhere.ok ? 'ok' : elsewhere.code, 'e2ee_unknown_device');
     });
   }
 

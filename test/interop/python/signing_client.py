@@ -4,8 +4,13 @@ docs/protocol/signing.md alone (python3-cryptography; no gatehouse code).
 
 Usage: signing_client.py <state-dir> <step>   with a JSON object on stdin; prints a JSON object.
 Steps:
-  device              {"alg": "P-256"|"Ed25519"}         -> {"jwk", "thumbprint"}   (creates the device key)
-  enroll              {"challenge", "evidence"}           -> enrollment request body
+  device              {"alg": "P-256"|"Ed25519", "e2ee": bool}
+                                                          -> {"jwk", "thumbprint", "e2ee_jwk"?}
+                                                             (creates the device key, and the X25519 e2ee key if asked)
+  enroll              {"challenge", "evidence"}           -> enrollment request body (with the e2ee key if there is one)
+  e2ee-encrypt        {"key_configs", "method", "path", "audience", "content_type", "body"} (hex)
+                                                          -> {"request": hex, "content_type"}  (sealed with the enrolled
+                                                             e2ee key under the device id, by e2ee_client.py)
   credential-request  {"challenge", "alg"}                -> {"request"}             (creates an ephemeral key)
   sign                {"credential", "now", "requests": [{"method","authority","path","query","body_b64"?}]}
                                                           -> {"headers": [ {...}, ... ]}
@@ -21,8 +26,10 @@ import sys
 import time
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+import e2ee_client  # the independent e2ee client beside this file (docs/protocol/e2ee.md)
 
 
 def b64url(data: bytes) -> str:
@@ -41,6 +48,12 @@ def public_jwk(key) -> dict:
         return {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big"))}
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+def x25519_jwk(key) -> dict:
+    # Spec §1: the e2ee key as an RFC 8037 JWK, x = the raw 32-byte public key, base64url.
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "X25519", "x": b64url(raw)}
 
 
 def thumbprint(jwk: dict) -> str:
@@ -158,14 +171,27 @@ def main() -> None:
         key = new_key(args["alg"])
         save_key(state, "device", key)
         out = {"jwk": public_jwk(key), "thumbprint": thumbprint(public_jwk(key))}
+        if args.get("e2ee"):
+            e2ee = x25519.X25519PrivateKey.generate()
+            save_key(state, "e2ee", e2ee)
+            out["e2ee_jwk"] = x25519_jwk(e2ee)
     elif step == "enroll":
         device = load_key(state, "device")
-        out = {
-            "challenge": args["challenge"],
-            "deviceKey": public_jwk(device),
-            "attestation": {"format": "gh-jws-verdict", "evidence": args["evidence"]},
-            "proof": compact_jws(device, "gh-enrollment+jwt", {"chl": args["challenge"]}),
-        }
+        body = {"challenge": args["challenge"], "deviceKey": public_jwk(device)}
+        claims = {"chl": args["challenge"]}
+        if os.path.exists(os.path.join(state, "e2ee.pem")):
+            # Spec §3: the e2ee key goes in the body and, the same JWK, in the proof the device key signs.
+            body["e2eeKey"] = claims["e2eeKey"] = x25519_jwk(load_key(state, "e2ee"))
+        body["attestation"] = {"format": "gh-jws-verdict", "evidence": args["evidence"]}
+        body["proof"] = compact_jws(device, "gh-enrollment+jwt", claims)
+        out = body
+    elif step == "e2ee-encrypt":
+        # e2ee.md §2: the device key id of an enrolled e2ee key is the signing device id.
+        e2ee = load_key(state, "e2ee")
+        req = dict(args)
+        req["device_private_key"] = e2ee.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()).hex()
+        req["device_key_id"] = thumbprint(public_jwk(load_key(state, "device")))
+        out = e2ee_client.Client().encrypt(req)
     elif step == "credential-request":
         device = load_key(state, "device")
         ephemeral = new_key(args["alg"])
