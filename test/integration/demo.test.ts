@@ -32,6 +32,8 @@ test('demo protocol scenarios: accepted cases accepted, refused cases with their
     ['A4.', [/^gatehouse ✗ refused signature_stale \(401\)$/]],
     ['A5.', [/^gatehouse ✗ refused credential_wrong_device \(401\)$/]],
     ['A6.', [/^gatehouse ✗ refused signature_invalid \(401\)$/]],
+    ['A7.', [/^gatehouse ✓ accepted {2}identity user-42, device (\S+), key id .* → replay store$/, /^gatehouse ✓ accepted {2}opened, authenticated device \S+ = the credential's device; upstream gets \{"amount":1000,"to":"110-222-333"\}$/]],
+    ['A8.', [/^gatehouse ✗ refused e2ee_decrypt_failed \(400\)$/]],
     ['B1.', [/^gatehouse ✓ accepted {2}device dev-01HZX3 \(authenticated\), gateway key 7$/, /^app ✓ accepted {2}decrypted response \(application\/json\): \{"status":"accepted","id":"tr_123"\}$/]],
     ['B2.', [/^gatehouse ✗ refused e2ee_decrypt_failed \(400\)$/]],
     ['B3.', [/^gatehouse ✗ refused e2ee_decrypt_failed \(400\)$/]],

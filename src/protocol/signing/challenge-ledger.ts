@@ -6,6 +6,13 @@
 import { fail, type SigningFailure } from './codes.js';
 import { MAX_CHALLENGE_TTL_SECONDS } from './challenge.js';
 
+/**
+ * How far behind the issuing replica's clock the consuming one may be: a challenge issued with the
+ * full 300 s by one replica and consumed at once by another whose clock is 2 s behind is still
+ * accepted.
+ */
+export const LEDGER_CLOCK_SKEW_SECONDS = 60;
+
 export type ChallengeConsumption = { readonly ok: true } | SigningFailure;
 
 export interface ChallengeLedger {
@@ -19,8 +26,9 @@ export interface ChallengeLedger {
 
 /**
  * The ledger of one process. It remembers an id only until its expiry (after which verifyChallenge
- * refuses the challenge anyway), and refuses expiries further ahead than MAX_CHALLENGE_TTL_SECONDS, so
- * it holds at most the ids consumed in the last 300 s: memory is bounded by the consumption rate.
+ * refuses the challenge anyway), and refuses expiries further ahead than MAX_CHALLENGE_TTL_SECONDS (plus the
+ * clock skew allowance), so it holds at most the ids consumed in the last 360 s: memory is bounded by
+ * the consumption rate.
  */
 export class MemoryChallengeLedger implements ChallengeLedger {
   /** id → expiresAt */
@@ -37,7 +45,9 @@ export class MemoryChallengeLedger implements ChallengeLedger {
   consume(challengeId: string, expiresAt: number, now: number): ChallengeConsumption {
     // Written so NaN fails closed.
     if (!(now < expiresAt)) return fail('challenge_expired', 'challenge has expired');
-    if (!(expiresAt - now <= MAX_CHALLENGE_TTL_SECONDS)) return fail('challenge_invalid', `challenge expiry is more than ${MAX_CHALLENGE_TTL_SECONDS} s ahead`);
+    if (!(expiresAt - now <= MAX_CHALLENGE_TTL_SECONDS + LEDGER_CLOCK_SKEW_SECONDS)) {
+      return fail('challenge_invalid', `challenge expiry is more than ${MAX_CHALLENGE_TTL_SECONDS} s (+${LEDGER_CLOCK_SKEW_SECONDS} s of clock skew) ahead`);
+    }
     this.prune(now);
     if (this.used.has(challengeId)) return fail('challenge_used', 'challenge id was already used');
     this.used.set(challengeId, expiresAt);

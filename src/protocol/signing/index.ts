@@ -22,7 +22,7 @@ export {
   type IssuedChallenge,
   type VerifiedChallenge,
 } from './challenge.js';
-export { MemoryChallengeLedger, type ChallengeConsumption, type ChallengeLedger } from './challenge-ledger.js';
+export { LEDGER_CLOCK_SKEW_SECONDS, MemoryChallengeLedger, type ChallengeConsumption, type ChallengeLedger } from './challenge-ledger.js';
 export { JWS_VERDICT_FORMAT, jwsVerdictVerifier, type AttestationExpectation, type AttestationVerdict, type AttestationVerifier, type JwsVerdictConfig } from './attestation.js';
 export { verifyEnrollment, type EnrolledDevice, type EnrollmentAccepted, type EnrollmentOptions, type EnrollmentRequest } from './enrollment.js';
 export {
