@@ -52,6 +52,7 @@ routes:
     envoy: { messageTimeoutMs: 250 },
     telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
     shutdown: { graceMs: 5000 },
+    stores: { kind: 'memory', keyPrefix: 'gatehouse:', maxMemoryNonces: 1_000_000, deviceCache: { maxEntries: 10_000, ttlMs: 5_000 }, accountCache: { maxEntries: 10_000, ttlMs: 2_000 } },
     routes: [
       {
         id: 'accounts-read',
@@ -137,7 +138,7 @@ routes:
   );
   assert.deepEqual(errors, [
     'c.yaml:1: listen.gprc: unknown key; allowed here: grpc, admin',
-    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, routes',
+    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes',
     'c.yaml:5: routes[0] (id "a"): match.method: unknown key; allowed here: hosts, path, methods, headers, query',
     'c.yaml:7: routes[0] (id "a"): filters[0].headers.requets: unknown key; allowed here: request, response',
   ]);
@@ -276,7 +277,7 @@ test('YAML syntax errors carry the line', () => {
 
 test('an empty file, a non-map file and a missing file are errors, not crashes', () => {
   assert.deepEqual(errorsOf(parseConfig('', 'c.yaml')), ['c.yaml: the file is empty; expected a map with listen, routes, ...']);
-  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, routes)']);
+  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes)']);
   assert.match(errorsOf(loadConfigFile('/nonexistent/gatehouse.yaml'))[0]!, /^\/nonexistent\/gatehouse\.yaml: cannot read the file: ENOENT/);
 });
 

@@ -14,10 +14,14 @@ import { checkRoutes } from './routes.js';
 import {
   buildConfigSchema,
   crossFieldIssues,
+  DEFAULTS,
   LOG_LEVELS,
   parseListenAddress,
   parseOtlpEndpoint,
+  parseRedisUrl,
   type GatehouseConfig,
+  type RedisConfig,
+  type StoresConfig,
   type LogLevel,
   type RouteConfig,
   type TlsConfig,
@@ -150,7 +154,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     return { ok: false, errors: [configError({ file: fileName, field: '', message: 'the file is empty; expected a map with listen, routes, ...' })] };
   }
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, routes)' })] };
+    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes)' })] };
   }
 
   const locate = yamlLocator(doc, lines);
@@ -202,6 +206,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
       ...(c.telemetry.otlpEndpoint === undefined ? {} : { otlpEndpoint: c.telemetry.otlpEndpoint }),
     },
     shutdown: c.shutdown,
+    stores: storesConfig(c.stores, base),
     routes,
   };
   const warnings = issuesToErrors(fileName, raw, checked.warnings, locate);
@@ -209,6 +214,46 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     warnings.push(configError({ file: fileName, field: 'routes', message: `no routes: every request is ${c.unmatched === 'deny' ? 'denied (unmatched: deny)' : 'passed through unprocessed (unmatched: pass)'}` }));
   }
   return { ok: true, config: deepFreeze(config), warnings };
+}
+
+type ParsedStores = z.output<ReturnType<typeof buildConfigSchema>>['stores'];
+
+/** The validated stores section in the shape the stores read: one topology per mode, paths absolute. */
+function storesConfig(s: ParsedStores, base: string): StoresConfig {
+  return {
+    kind: s.kind,
+    keyPrefix: s.keyPrefix,
+    maxMemoryNonces: s.memory.maxNonces,
+    deviceCache: s.deviceCache,
+    accountCache: s.accountCache,
+    ...(s.kind === 'redis' && s.redis ? { redis: redisConfig(s.redis, base) } : {}),
+  };
+}
+
+function redisConfig(r: NonNullable<ParsedStores['redis']>, base: string): RedisConfig {
+  // the schema has checked the URL and which fields each mode needs
+  const url = r.url === undefined ? undefined : parseRedisUrl(r.url);
+  const fromUrl = url?.ok === true ? url.value : undefined;
+  const common = {
+    commandTimeoutMs: r.commandTimeoutMs,
+    connectTimeoutMs: r.connectTimeoutMs,
+    ...((r.username ?? fromUrl?.username) === undefined ? {} : { username: (r.username ?? fromUrl?.username)! }),
+    ...(r.passwordEnv !== undefined ? { password: { env: r.passwordEnv } } : r.passwordFile !== undefined ? { password: { file: resolveFrom(base, r.passwordFile) } } : {}),
+    ...(r.tls === true || (r.tls === undefined && fromUrl?.tls === true) ? { tls: {} } : {}),
+    ...(typeof r.tls === 'object'
+      ? { tls: { ...(r.tls.caFile === undefined ? {} : { caFile: resolveFrom(base, r.tls.caFile) }), ...(r.tls.serverName === undefined ? {} : { serverName: r.tls.serverName }) } }
+      : {}),
+  };
+  switch (r.mode) {
+    case 'standalone':
+      return fromUrl
+        ? { mode: 'standalone', host: fromUrl.host, port: fromUrl.port, db: fromUrl.db, ...common }
+        : { mode: 'standalone', host: r.host!, port: r.port ?? DEFAULTS.redisPort, db: r.db ?? 0, ...common };
+    case 'sentinel':
+      return { mode: 'sentinel', sentinels: r.sentinels!, masterName: r.masterName!, db: r.db ?? 0, ...common };
+    case 'cluster':
+      return { mode: 'cluster', nodes: r.nodes!, ...common };
+  }
 }
 
 /** sha256 of config text: the watcher compares it to tell a real change from a touch */
@@ -304,8 +349,20 @@ export function applyEnv(config: GatehouseConfig, env: Readonly<Record<string, s
 /** TLS files must be readable at start; a reload re-checks them. */
 export function checkFiles(config: GatehouseConfig, applied: readonly string[] = []): ConfigError[] {
   const errors: ConfigError[] = [];
-  if (!config.tls) return errors;
   const file = config.source?.file ?? 'config';
+  const redis = config.stores.redis;
+  for (const [field, path] of [
+    ['stores.redis.passwordFile', redis?.password !== undefined && 'file' in redis.password ? redis.password.file : undefined],
+    ['stores.redis.tls.caFile', redis?.tls?.caFile],
+  ] as const) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      errors.push(configError({ file, field, message: `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }));
+    }
+  }
+  if (!config.tls) return errors;
   for (const [field, variable] of [
     ['certFile', ENV.tlsCertFile],
     ['keyFile', ENV.tlsKeyFile],

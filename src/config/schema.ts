@@ -67,6 +67,53 @@ export interface RouteConfig {
   readonly filters: readonly RouteFilterConfig[];
 }
 
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where the Redis password comes from: never the config file itself. */
+export type SecretSource = { readonly env: string } | { readonly file: string };
+
+export interface RedisTlsConfig {
+  /** absolute; absent: the system's CAs */
+  readonly caFile?: string;
+  /** SNI and certificate name to expect, when it differs from the host dialled */
+  readonly serverName?: string;
+}
+
+export type RedisTopology =
+  | { readonly mode: 'standalone'; readonly host: string; readonly port: number; readonly db: number }
+  | { readonly mode: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly masterName: string; readonly db: number }
+  | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[] };
+
+export type RedisConfig = RedisTopology & {
+  readonly username?: string;
+  readonly password?: SecretSource;
+  readonly tls?: RedisTlsConfig;
+  /** each command answers within this, or counts as unavailable */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+};
+
+export interface CacheConfig {
+  readonly maxEntries: number;
+  /** the staleness bound: a change made through another replica is seen within it */
+  readonly ttlMs: number;
+}
+
+export interface StoresConfig {
+  readonly kind: 'memory' | 'redis';
+  /** put before every Redis key (outside the Cluster hash tag) */
+  readonly keyPrefix: string;
+  /** the memory nonce store refuses claims (capacity) beyond this many live nonces */
+  readonly maxMemoryNonces: number;
+  readonly deviceCache: CacheConfig;
+  readonly accountCache: CacheConfig;
+  /** present exactly when kind is redis */
+  readonly redis?: RedisConfig;
+}
+
 export interface GatehouseConfig {
   /** where the config came from, for messages (set by parseConfig) */
   readonly source?: { readonly file: string };
@@ -83,6 +130,8 @@ export interface GatehouseConfig {
     readonly accessLog: boolean;
   };
   readonly shutdown: { readonly graceMs: number };
+  /** nonces, challenges, devices, disabled accounts: memory (one process) or Redis (the fleet) */
+  readonly stores: StoresConfig;
   readonly routes: readonly RouteConfig[];
 }
 
@@ -99,6 +148,15 @@ export const DEFAULTS = {
   serviceName: 'gatehouse',
   accessLog: true,
   graceMs: 20_000,
+  storesKind: 'memory' as StoresConfig['kind'],
+  keyPrefix: 'gatehouse:',
+  maxMemoryNonces: 1_000_000,
+  deviceCache: { maxEntries: 10_000, ttlMs: 5_000 },
+  accountCache: { maxEntries: 10_000, ttlMs: 2_000 },
+  redisPort: 6379,
+  redisSentinelPort: 26379,
+  commandTimeoutMs: 50,
+  connectTimeoutMs: 1_000,
 } as const;
 
 /** the largest body a route may buffer: gatehouse holds it in memory for the request's lifetime */
@@ -335,6 +393,142 @@ function filterEntry(registry: ReadonlyMap<string, FilterDefinition>) {
   });
 }
 
+// ---- stores ------------------------------------------------------------------------------------------
+
+/** `host` or `host:port` (IPv6 in brackets), for Redis nodes and sentinels */
+export function parseHostPort(text: string, defaultPort: number): Parsed<HostPort> {
+  const hasPort = text.startsWith('[') ? text.includes(']:') : text.includes(':');
+  const withPort = hasPort ? text : `${text}:${defaultPort}`;
+  const parsed = parseListenAddress(withPort);
+  if (!parsed.ok) return { ok: false, message: parsed.message.replace('must be host:port', `must be host or host:port (port default ${defaultPort})`) };
+  return { ok: true, value: { host: parsed.value.host, port: parsed.value.port } };
+}
+
+const hostPort = (defaultPort: number) =>
+  z.string().transform((text, ctx) => {
+    const parsed = parseHostPort(text, defaultPort);
+    if (parsed.ok) return parsed.value;
+    ctx.addIssue({ code: 'custom', message: parsed.message });
+    return z.NEVER;
+  });
+
+export interface RedisUrl {
+  readonly host: string;
+  readonly port: number;
+  readonly db: number;
+  readonly username?: string;
+  readonly tls: boolean;
+}
+
+/** redis://[user@]host[:port][/db] or rediss:// (TLS); a password in the URL is refused: it would sit in the config file */
+export function parseRedisUrl(text: string): Parsed<RedisUrl> {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { ok: false, message: `must be a redis:// or rediss:// URL, got ${JSON.stringify(text)}` };
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return { ok: false, message: `must be a redis:// or rediss:// URL, got ${JSON.stringify(text)}` };
+  if (url.password !== '') return { ok: false, message: 'must not carry a password (it would sit in the config file): use passwordFile or passwordEnv' };
+  if (url.search !== '' || url.hash !== '') return { ok: false, message: 'must not have a query or fragment; put options in the stores.redis fields' };
+  const dbText = url.pathname.replace(/^\//, '');
+  if (dbText !== '' && !/^[0-9]{1,5}$/.test(dbText)) return { ok: false, message: `the path must be a database number (e.g. redis://host:6379/0), got ${JSON.stringify(url.pathname)}` };
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (host === '') return { ok: false, message: 'has no host' };
+  return {
+    ok: true,
+    value: {
+      host,
+      port: url.port === '' ? DEFAULTS.redisPort : Number(url.port),
+      db: dbText === '' ? 0 : Number(dbText),
+      ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }),
+      tls: url.protocol === 'rediss:',
+    },
+  };
+}
+
+const REDIS_MODE_FIELDS = {
+  standalone: ['url', 'host', 'port', 'db'],
+  sentinel: ['sentinels', 'masterName', 'db'],
+  cluster: ['nodes'],
+} as const;
+
+const redisSection = z
+  .strictObject({
+    mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
+    url: z
+      .string()
+      .superRefine((text, ctx) => {
+        const parsed = parseRedisUrl(text);
+        if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+      })
+      .optional(),
+    host: z.string().regex(HOSTNAME, 'must be a host name or IPv4 address').optional(),
+    port: positiveInt(65535).optional(),
+    db: z.int().min(0).max(65535).optional(),
+    sentinels: z.array(hostPort(DEFAULTS.redisSentinelPort)).min(1, 'must list at least one sentinel').optional(),
+    masterName: z.string().min(1, 'must not be empty').optional(),
+    nodes: z.array(hostPort(DEFAULTS.redisPort)).min(1, 'must list at least one node').optional(),
+    username: z.string().min(1, 'must not be empty').optional(),
+    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    passwordFile: z.string().min(1, 'must not be empty').optional(),
+    tls: z
+      .union([z.boolean(), z.strictObject({ caFile: z.string().min(1, 'must not be empty').optional(), serverName: z.string().min(1, 'must not be empty').optional() })])
+      .optional(),
+    commandTimeoutMs: positiveInt(10_000).default(DEFAULTS.commandTimeoutMs),
+    connectTimeoutMs: positiveInt(60_000).default(DEFAULTS.connectTimeoutMs),
+  })
+  .superRefine((redis, ctx) => {
+    const mode = redis.mode;
+    for (const [other, fields] of Object.entries(REDIS_MODE_FIELDS)) {
+      if (other === mode) continue;
+      for (const field of fields) {
+        if (redis[field] !== undefined && !(REDIS_MODE_FIELDS[mode] as readonly string[]).includes(field)) {
+          ctx.addIssue({ code: 'custom', path: [field], message: `is only read with mode: ${other} (this is mode: ${mode})` });
+        }
+      }
+    }
+    if (mode === 'standalone') {
+      if (redis.url === undefined && redis.host === undefined) ctx.addIssue({ code: 'custom', message: 'mode standalone needs url or host' });
+      if (redis.url !== undefined) {
+        for (const field of ['host', 'port', 'db'] as const) {
+          if (redis[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'must not be set with url (the URL already says it)' });
+        }
+      }
+    }
+    if (mode === 'sentinel') {
+      if (redis.sentinels === undefined) ctx.addIssue({ code: 'custom', message: 'mode sentinel needs sentinels (host:port list)' });
+      if (redis.masterName === undefined) ctx.addIssue({ code: 'custom', message: 'mode sentinel needs masterName' });
+    }
+    if (mode === 'cluster' && redis.nodes === undefined) ctx.addIssue({ code: 'custom', message: 'mode cluster needs nodes (host:port list of some cluster nodes)' });
+    if (redis.passwordEnv !== undefined && redis.passwordFile !== undefined) ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'set passwordEnv or passwordFile, not both' });
+  });
+
+const cacheSection = (defaults: CacheConfig) =>
+  z
+    .strictObject({
+      maxEntries: z.int().min(0).max(10_000_000).default(defaults.maxEntries),
+      ttlMs: z.int().min(0).max(60_000).default(defaults.ttlMs),
+    })
+    .prefault({});
+
+const storesSection = z
+  .strictObject({
+    kind: z.enum(['memory', 'redis']).default(DEFAULTS.storesKind),
+    keyPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9:._-]{0,64}$/, { error: (issue) => `must be at most 64 characters of A-Z a-z 0-9 : . _ - (no braces: they would change the Cluster hash tag), got ${JSON.stringify(issue.input)}` })
+      .default(DEFAULTS.keyPrefix),
+    memory: z.strictObject({ maxNonces: positiveInt(100_000_000).default(DEFAULTS.maxMemoryNonces) }).prefault({}),
+    deviceCache: cacheSection(DEFAULTS.deviceCache),
+    accountCache: cacheSection(DEFAULTS.accountCache),
+    redis: redisSection.optional(),
+  })
+  .superRefine((stores, ctx) => {
+    if (stores.kind === 'redis' && stores.redis === undefined) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'kind redis needs a redis section (mode, url or host, ...)' });
+    if (stores.kind === 'memory' && stores.redis !== undefined) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'is only read with kind: redis (this is kind: memory)' });
+  });
+
 export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition>) {
   const route = z
     .strictObject({
@@ -377,6 +571,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         })
         .prefault({}),
       shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
+      stores: storesSection.prefault({}),
       routes: z.array(route).default([]),
     });
 }

@@ -1,0 +1,96 @@
+// The disabled-account list: a fraud team or an operator disables a subject, and every replica refuses
+// it within the cache TTL (its propagation bound; this replica at once).
+import type { KeyLayout } from './keys.js';
+import { LocalCache, type LocalCacheOptions } from './local-cache.js';
+import type { StoreMetrics } from './metrics.js';
+import type { RedisConnection } from './redis.js';
+import { storeFailure, type AccountDisabled, type AccountLookup, type AccountStatus, type StoreChange, type StoreWrite } from './types.js';
+
+/** the cache holds both answers: most subjects are enabled, and those are the lookups to save */
+const ENABLED = Symbol('enabled');
+
+function parseDisabled(text: string): AccountDisabled | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { reason, by, at } = value as Record<string, unknown>;
+    return typeof reason === 'string' && typeof by === 'string' && typeof at === 'number' ? { reason, by, at } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One key per disabled subject holding {reason, by, at}; absent = enabled. */
+export class RedisAccountStatus implements AccountStatus {
+  private readonly cache: LocalCache<AccountDisabled | typeof ENABLED>;
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keys: KeyLayout,
+    cache: LocalCacheOptions,
+    now: () => number = Date.now,
+  ) {
+    this.cache = new LocalCache(cache, now);
+  }
+
+  async disable(subject: string, reason: string, by: string, now: number): Promise<StoreWrite> {
+    const disabled: AccountDisabled = { reason, by, at: now };
+    const key = this.keys.disabledAccount(subject);
+    const answer = await this.redis.call('accounts', 'disable', (client) => client.set(key, JSON.stringify(disabled)), () => 'ok');
+    if (!answer.ok) return answer;
+    this.cache.set(subject, disabled);
+    return { ok: true };
+  }
+
+  async enable(subject: string): Promise<StoreChange> {
+    const key = this.keys.disabledAccount(subject);
+    const answer = await this.redis.call('accounts', 'enable', (client) => client.del(key), (n) => (n === 1 ? 'ok' : 'not_found'));
+    if (!answer.ok) return answer;
+    this.cache.set(subject, ENABLED);
+    return { ok: true, existed: answer.value === 1 };
+  }
+
+  async isDisabled(subject: string): Promise<AccountLookup> {
+    const cached = this.cache.get(subject);
+    if (cached !== undefined) {
+      this.redis.metrics.count('accounts', 'is_disabled', 'cached');
+      return { ok: true, disabled: cached === ENABLED ? undefined : cached };
+    }
+    const key = this.keys.disabledAccount(subject);
+    const answer = await this.redis.call('accounts', 'is_disabled', (client) => client.get(key), (text) => (text === null ? 'not_found' : 'found'));
+    if (!answer.ok) return answer;
+    if (answer.value === null) {
+      this.cache.set(subject, ENABLED);
+      return { ok: true, disabled: undefined };
+    }
+    const disabled = parseDisabled(answer.value);
+    // fails closed for the filter (a failure), but says why: someone wrote the key by hand
+    if (disabled === undefined) return storeFailure('corrupt', `disabled-account record of ${JSON.stringify(subject)} does not parse`);
+    this.cache.set(subject, disabled);
+    return { ok: true, disabled };
+  }
+}
+
+export class MemoryAccountStatus implements AccountStatus {
+  private readonly disabled = new Map<string, AccountDisabled>();
+
+  constructor(private readonly metrics: StoreMetrics) {}
+
+  disable(subject: string, reason: string, by: string, now: number): Promise<StoreWrite> {
+    this.disabled.set(subject, { reason, by, at: now });
+    this.metrics.count('accounts', 'disable', 'ok');
+    return Promise.resolve({ ok: true });
+  }
+
+  enable(subject: string): Promise<StoreChange> {
+    const existed = this.disabled.delete(subject);
+    this.metrics.count('accounts', 'enable', existed ? 'ok' : 'not_found');
+    return Promise.resolve({ ok: true, existed });
+  }
+
+  isDisabled(subject: string): Promise<AccountLookup> {
+    const disabled = this.disabled.get(subject);
+    this.metrics.count('accounts', 'is_disabled', disabled === undefined ? 'not_found' : 'found');
+    return Promise.resolve({ ok: true, disabled });
+  }
+}

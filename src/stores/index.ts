@@ -1,0 +1,71 @@
+// The stores the filters build on (nonces, challenges, devices, disabled accounts), made from the
+// `stores:` config section: in memory for one process (`npm start`, tests), or in Redis for a fleet.
+// Filters get them through FilterDeps.stores and see only the interfaces in types.ts.
+import type { Registry } from 'prom-client';
+import { DEFAULTS, type StoresConfig } from '../config/schema.js';
+import { MemoryAccountStatus, RedisAccountStatus } from './accounts.js';
+import { CountedMemoryChallengeLedger, RedisChallengeLedger } from './challenges.js';
+import { MemoryDeviceRegistry, RedisDeviceRegistry } from './devices.js';
+import { KeyLayout } from './keys.js';
+import { StoreMetrics } from './metrics.js';
+import { MemoryNonceStore, RedisNonceStore } from './nonces.js';
+import { createRedis, RedisConnection } from './redis.js';
+import type { Stores } from './types.js';
+
+export type * from './types.js';
+export { MemoryChallengeLedger, RedisChallengeLedger } from './challenges.js';
+export { keyPart, KeyLayout } from './keys.js';
+export { MemoryNonceStore, RedisNonceStore } from './nonces.js';
+export { MemoryDeviceRegistry, RedisDeviceRegistry } from './devices.js';
+export { MemoryAccountStatus, RedisAccountStatus } from './accounts.js';
+export { createRedis, RedisConfigError, RedisConnection } from './redis.js';
+export { StoreMetrics } from './metrics.js';
+
+export interface StoreOptions {
+  /** where the store metrics go (gatehouse's registry); a private one when absent */
+  readonly registry?: Registry;
+  /** for passwordEnv */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+}
+
+/** The in-memory stores with the default bounds, or those of `config`. Nothing to connect or close. */
+export function createMemoryStores(config?: Pick<StoresConfig, 'maxMemoryNonces'>, options: StoreOptions = {}): Stores {
+  const metrics = new StoreMetrics(options.registry);
+  return {
+    nonces: new MemoryNonceStore(config?.maxMemoryNonces ?? DEFAULTS.maxMemoryNonces, metrics, options.now),
+    challenges: new CountedMemoryChallengeLedger(metrics),
+    devices: new MemoryDeviceRegistry(metrics),
+    accounts: new MemoryAccountStatus(metrics),
+    status: () => ({ kind: 'memory', state: 'ready' }),
+    close: () => Promise.resolve(),
+  };
+}
+
+export interface OpenedStores {
+  readonly stores: Stores;
+  /** why the first connection failed, when it did: the stores still work once Redis is reachable */
+  readonly connectError?: string;
+}
+
+/**
+ * Makes the stores of the config and, for Redis, connects once (within connectTimeoutMs). A Redis
+ * that is down does not stop the start: each call answers unavailable and the route's failure mode
+ * applies until ioredis reconnects. Throws RedisConfigError when a configured secret is missing.
+ */
+export async function openStores(config: StoresConfig, options: StoreOptions = {}): Promise<OpenedStores> {
+  if (config.kind === 'memory' || config.redis === undefined) return { stores: createMemoryStores(config, options) };
+  const metrics = new StoreMetrics(options.registry);
+  const redis = new RedisConnection(createRedis(config.redis, options.env), config.redis.mode, metrics, config.redis.connectTimeoutMs);
+  const keys = new KeyLayout(config.keyPrefix);
+  const stores: Stores = {
+    nonces: new RedisNonceStore(redis, keys),
+    challenges: new RedisChallengeLedger(redis, keys),
+    devices: new RedisDeviceRegistry(redis, keys, config.deviceCache, options.now),
+    accounts: new RedisAccountStatus(redis, keys, config.accountCache, options.now),
+    status: () => redis.status(),
+    close: () => redis.close(),
+  };
+  const connectError = await redis.connect();
+  return connectError === undefined ? { stores } : { stores, connectError };
+}

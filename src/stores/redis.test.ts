@@ -1,0 +1,223 @@
+// The Redis stores against a real redis-server (test/support/redis.ts), including an outage, a frozen
+// server and a one-node Cluster.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Registry } from 'prom-client';
+import type { RedisConfig, StoresConfig } from '../config/schema.js';
+import { DEFAULTS } from '../config/schema.js';
+import { freePort, skipWithoutRedis, TestRedisServer } from '../../test/support/redis.js';
+import { openStores } from './index.js';
+import { KeyLayout } from './keys.js';
+import { StoreMetrics } from './metrics.js';
+import { RedisNonceStore } from './nonces.js';
+import { createRedis, RedisConnection } from './redis.js';
+import { enrolledDevice } from './test-devices.js';
+import type { NonceClaim } from './types.js';
+
+const skip = skipWithoutRedis();
+
+function redisConfig(port: number, overrides: Partial<RedisConfig> = {}): RedisConfig {
+  return { mode: 'standalone', host: '127.0.0.1', port, db: 0, commandTimeoutMs: DEFAULTS.commandTimeoutMs, connectTimeoutMs: 500, ...overrides } as RedisConfig;
+}
+
+function storesConfig(redis: RedisConfig, cacheTtlMs = 5_000): StoresConfig {
+  const cache = { maxEntries: 100, ttlMs: cacheTtlMs };
+  return { kind: 'redis', keyPrefix: 'test:', maxMemoryNonces: 10, deviceCache: cache, accountCache: cache, redis };
+}
+
+/** a store on its own ioredis client, as a second gatehouse process would have */
+async function nonceStoreOn(server: TestRedisServer): Promise<{ store: RedisNonceStore; connection: RedisConnection }> {
+  const connection = new RedisConnection(createRedis(redisConfig(server.port)), 'standalone', new StoreMetrics(), 500);
+  assert.equal(await connection.connect(), undefined);
+  return { store: new RedisNonceStore(connection, new KeyLayout('test:')), connection };
+}
+
+/** calls `attempt` until `done` says so (bounded by the test timeout, not by a timed assertion) */
+async function eventually<T>(attempt: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (;;) {
+    const value = await attempt();
+    if (done(value)) return value;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const unavailable = (r: NonceClaim): boolean => !r.ok && r.reason === 'unavailable';
+
+let server: TestRedisServer;
+before(async () => {
+  if (skip === false) server = await TestRedisServer.start();
+});
+after(async () => {
+  await server?.close();
+});
+
+test('nonces: 200 concurrent claims of 50 nonces from two clients give exactly 50 first uses', { skip }, async () => {
+  const a = await nonceStoreOn(server);
+  const b = await nonceStoreOn(server);
+  try {
+    const claims: Promise<NonceClaim>[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 50; i++) claims.push((round % 2 === 0 ? a : b).store.claim('device-1', `nonce-${i}-xxxxxxxxxxxx`, 60_000));
+    }
+    const results = await Promise.all(claims);
+    assert.ok(results.every((r) => r.ok), JSON.stringify(results.find((r) => !r.ok)));
+    assert.equal(results.filter((r) => r.ok && r.firstUse).length, 50);
+    const firstOf = new Set(results.flatMap((r, i) => (r.ok && r.firstUse ? [i % 50] : [])));
+    assert.equal(firstOf.size, 50, 'each nonce was first exactly once');
+    assert.match(await server.command('PTTL', 'test:{device-1}:n:nonce-7-xxxxxxxxxxxx'), /^:\d+\r\n$/);
+  } finally {
+    await a.connection.close();
+    await b.connection.close();
+  }
+});
+
+test('nonces: a claim is forgotten after its ttl', { skip }, async () => {
+  const { store, connection } = await nonceStoreOn(server);
+  try {
+    assert.deepEqual(await store.claim('device-2', 'short-lived-nonce-1', 30), { ok: true, firstUse: true });
+    assert.deepEqual(await store.claim('device-2', 'short-lived-nonce-1', 30), { ok: true, firstUse: false });
+    await eventually(() => store.claim('device-2', 'short-lived-nonce-1', 30), (r) => r.ok && r.firstUse);
+    const bad = await store.claim('device-2', 'n', 0);
+    assert.equal(!bad.ok && bad.reason, 'invalid');
+  } finally {
+    await connection.close();
+  }
+});
+
+test('challenges, devices and accounts through Redis; caches across two replicas', { skip }, async () => {
+  let now = 1_000_000;
+  const clock = () => now;
+  const registry = new Registry();
+  const one = await openStores(storesConfig(redisConfig(server.port), 1_000), { now: clock, registry });
+  const two = await openStores(storesConfig(redisConfig(server.port), 1_000), { now: clock });
+  assert.equal(one.connectError, undefined);
+  const [a, b] = [one.stores, two.stores];
+  try {
+    assert.deepEqual(a.status(), { kind: 'redis', mode: 'standalone', state: 'ready' });
+    // challenge ledger: single use across replicas, Redis forgets it at its expiry (EXAT)
+    const nowSec = Math.floor(Date.now() / 1000);
+    assert.deepEqual(await a.challenges.consume('chl-1', nowSec + 300, nowSec), { ok: true });
+    const used = await b.challenges.consume('chl-1', nowSec + 300, nowSec);
+    assert.equal(!used.ok && 'code' in used && used.code, 'challenge_used');
+    assert.match(await server.command('EXPIRETIME', 'test:{chl-1}:challenge'), new RegExp(`^:${nowSec + 300}\\r\\n$`));
+    const late = await a.challenges.consume('chl-2', nowSec, nowSec);
+    assert.equal(!late.ok && 'code' in late && late.code, 'challenge_expired');
+    const far = await a.challenges.consume('chl-3', nowSec + 361, nowSec);
+    assert.equal(!far.ok && 'code' in far && far.code, 'challenge_invalid');
+
+    // devices: parsed once, cached (same objects), revocation at once here and within the ttl there
+    const device = enrolledDevice();
+    assert.deepEqual(await a.devices.put(device), { ok: true });
+    const first = await b.devices.get(device.deviceId);
+    assert.ok(first.ok && first.device);
+    assert.deepEqual(first.device.device, device);
+    assert.equal(first.device.signingKey.thumbprint, device.deviceId);
+    const cached = await b.devices.get(device.deviceId);
+    assert.ok(cached.ok && cached.device);
+    assert.equal(cached.device.e2eeKey, first.device.e2eeKey, 'the same DeviceKey object: e2ee static-DH cache hits');
+    assert.deepEqual(await a.devices.revoke(device.deviceId, now), { ok: true, existed: true });
+    const stale = await b.devices.get(device.deviceId);
+    assert.equal(stale.ok && stale.device?.revokedAt, undefined, 'replica two still has its cached copy');
+    now += 1_000;
+    const fresh = await b.devices.get(device.deviceId);
+    assert.equal(fresh.ok && fresh.device?.revokedAt, now - 1_000, 'and sees the revocation once the ttl passed');
+    assert.deepEqual(await a.devices.put(device), { ok: true });
+    const still = await a.devices.get(device.deviceId);
+    assert.equal(still.ok && still.device?.revokedAt, now - 1_000, 're-enrolling the revoked key keeps it revoked');
+    assert.deepEqual(await a.devices.revoke('unknown-device', now), { ok: true, existed: false });
+    assert.deepEqual(await a.devices.get('unknown-device'), { ok: true, device: undefined });
+    assert.equal(await server.command('EXISTS', 'test:{unknown-device}:device'), ':0\r\n', 'revoking an unknown device creates nothing');
+    const noE2ee = enrolledDevice({}, false);
+    assert.deepEqual(await a.devices.put(noE2ee), { ok: true });
+    const plain = await b.devices.get(noE2ee.deviceId);
+    assert.ok(plain.ok && plain.device && plain.device.e2eeKey === undefined);
+    await server.command('HSET', `test:{${noE2ee.deviceId}}:device`, 'record', '{"deviceId":');
+    now += 1_000;
+    const corrupt = await b.devices.get(noE2ee.deviceId);
+    assert.equal(!corrupt.ok && corrupt.reason, 'corrupt');
+
+    // accounts: disabled here at once, there within the ttl (enabled answers are cached too)
+    assert.deepEqual(await b.accounts.isDisabled('user-9'), { ok: true, disabled: undefined });
+    assert.deepEqual(await a.accounts.disable('user-9', 'fraud', 'fds', now), { ok: true });
+    assert.deepEqual(await a.accounts.isDisabled('user-9'), { ok: true, disabled: { reason: 'fraud', by: 'fds', at: now } });
+    assert.deepEqual(await b.accounts.isDisabled('user-9'), { ok: true, disabled: undefined }, 'cached enabled answer');
+    now += 1_000;
+    assert.deepEqual(await b.accounts.isDisabled('user-9'), { ok: true, disabled: { reason: 'fraud', by: 'fds', at: now - 1_000 } });
+    assert.deepEqual(await b.accounts.enable('user-9'), { ok: true, existed: true });
+    assert.deepEqual(await b.accounts.isDisabled('user-9'), { ok: true, disabled: undefined });
+
+    const text = await registry.metrics();
+    assert.match(text, /^gatehouse_store_operations_total\{store="challenges",operation="consume",outcome="first_use"\} 1$/m);
+    assert.match(text, /^gatehouse_store_operation_duration_seconds_count\{store="devices",operation="put"\} 3$/m);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+  assert.deepEqual(a.status(), { kind: 'redis', mode: 'standalone', state: 'closed' });
+  const closed = await a.nonces.claim('k', 'after-close-nonce', 1000);
+  assert.equal(!closed.ok && closed.reason, 'unavailable');
+});
+
+test('outage: Redis stopped answers unavailable (no throw, no hang), frozen times out, and both recover', { skip }, async () => {
+  const outage = await TestRedisServer.start();
+  const { stores } = await openStores(storesConfig(redisConfig(outage.port)));
+  try {
+    assert.deepEqual(await stores.nonces.claim('k', 'before-outage-1', 60_000), { ok: true, firstUse: true });
+    await outage.stop();
+    const down = await eventually(() => stores.nonces.claim('k', 'during-outage-1', 60_000), unavailable);
+    assert.ok(!down.ok && down.detail.startsWith('redis claim: '), JSON.stringify(down));
+
+    const lookups = await Promise.all([stores.devices.get('d'), stores.accounts.isDisabled('u'), stores.challenges.consume('c', 2e9, 2e9 - 10)]);
+    assert.ok(lookups.every((r) => !r.ok && 'reason' in r && r.reason === 'unavailable'), JSON.stringify(lookups));
+    const status = await eventually(() => Promise.resolve(stores.status()), (s) => s.state !== 'ready');
+    assert.ok(status.lastError !== undefined, JSON.stringify(status));
+
+    await outage.startAgain();
+    await eventually(() => stores.nonces.claim('k', 'after-restart-1', 60_000), (r) => r.ok);
+    assert.deepEqual(stores.status(), { kind: 'redis', mode: 'standalone', state: 'ready' });
+
+    outage.freeze();
+    const frozen = await stores.nonces.claim('k', 'while-frozen-1', 60_000);
+    assert.ok(!frozen.ok && frozen.reason === 'unavailable' && /timed out/i.test(frozen.detail), JSON.stringify(frozen));
+    outage.thaw();
+    await eventually(() => stores.nonces.claim('k', 'after-thaw-1', 60_000), (r) => r.ok);
+  } finally {
+    outage.thaw();
+    await stores.close();
+    await outage.close();
+  }
+});
+
+test('a Redis that is down at start: the stores open, answer unavailable, and work once it is up', { skip }, async () => {
+  const port = await freePort();
+  const opened = await openStores(storesConfig(redisConfig(port)));
+  const late = await TestRedisServer.startOn(port);
+  try {
+    assert.notEqual(opened.connectError, undefined);
+    await eventually(() => opened.stores.nonces.claim('k', 'late-start-nonce-1', 60_000), (r) => r.ok);
+  } finally {
+    await opened.stores.close();
+    await late.close();
+  }
+});
+
+test('cluster: a one-node Redis Cluster takes the hash-tagged keys (claims, device revoke script)', { skip }, async () => {
+  const cluster = await TestRedisServer.start({ cluster: true });
+  const config = storesConfig({ mode: 'cluster', nodes: [{ host: '127.0.0.1', port: cluster.port }], commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+  const opened = await openStores(config);
+  const { stores } = opened;
+  try {
+    assert.equal(opened.connectError, undefined);
+    assert.equal(stores.status().mode, 'cluster');
+    const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => stores.nonces.claim('device-c', `cluster-nonce-${i % 10}`, 60_000)));
+    assert.equal(claims.filter((r) => r.ok && r.firstUse).length, 10, JSON.stringify(claims.find((r) => !r.ok)));
+    const device = enrolledDevice();
+    assert.deepEqual(await stores.devices.put(device), { ok: true });
+    assert.deepEqual(await stores.devices.revoke(device.deviceId, 1), { ok: true, existed: true });
+    assert.match(await cluster.command('CLUSTER', 'KEYSLOT', `test:{${device.deviceId}}:device`), /^:\d+\r\n$/);
+    assert.equal(await cluster.command('CLUSTER', 'KEYSLOT', `test:{${device.deviceId}}:device`), await cluster.command('CLUSTER', 'KEYSLOT', `test:{${device.deviceId}}:n:x`));
+  } finally {
+    await stores.close();
+    await cluster.close();
+  }
+});

@@ -1,0 +1,176 @@
+// The Redis connection from config (standalone, Sentinel or Cluster) and the one way stores call it.
+// Failing fast is the design: a route's budget is ~100 ms and a store call must answer well inside it.
+//  - enableOfflineQueue false: while the connection is down a command fails at once (microseconds)
+//    instead of queueing until Redis returns; the filter applies the route's failure mode;
+//  - maxRetriesPerRequest 0: a command in flight when the connection drops fails, it is not re-sent;
+//  - commandTimeout: a Redis that accepts bytes but never answers (frozen, partitioned) costs each
+//    command commandTimeoutMs, and socketTimeout then drops the connection, so later commands fail at
+//    once again while ioredis reconnects in the background (backoff up to 1 s, forever).
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../config/schema.js';
+import type { StoreMetrics, StoreName, StoreOperation, StoreOutcome } from './metrics.js';
+import { storeFailure, type StoreFailure, type StoreStatus } from './types.js';
+
+export type RedisClient = Redis | Cluster;
+
+/** a connection that says nothing for this long after a write is dropped (see above) */
+const SOCKET_TIMEOUT_FLOOR_MS = 1_000;
+const MAX_RECONNECT_DELAY_MS = 1_000;
+
+export class RedisConfigError extends Error {}
+
+function readPassword(config: RedisConfig, env: Readonly<Record<string, string | undefined>>): string | undefined {
+  const source = config.password;
+  if (source === undefined) return undefined;
+  if ('env' in source) {
+    const value = env[source.env];
+    if (value === undefined || value === '') throw new RedisConfigError(`stores.redis.passwordEnv: the environment variable ${source.env} is not set`);
+    return value;
+  }
+  try {
+    return readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new RedisConfigError(`stores.redis.passwordFile: cannot read ${JSON.stringify(source.file)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+function tlsOptions(config: RedisConfig): ConnectionOptions | undefined {
+  if (config.tls === undefined) return undefined;
+  const { caFile, serverName } = config.tls;
+  let ca: Buffer | undefined;
+  if (caFile !== undefined) {
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new RedisConfigError(`stores.redis.tls.caFile: cannot read ${JSON.stringify(caFile)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  return { ...(ca === undefined ? {} : { ca }), ...(serverName === undefined ? {} : { servername: serverName }) };
+}
+
+/** Builds the ioredis client (not yet connected: see RedisConnection.connect). Throws RedisConfigError for a missing secret. */
+export function createRedis(config: RedisConfig, env: Readonly<Record<string, string | undefined>> = process.env): RedisClient {
+  const password = readPassword(config, env);
+  const tls = tlsOptions(config);
+  const connection: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: config.commandTimeoutMs,
+    socketTimeout: Math.max(SOCKET_TIMEOUT_FLOOR_MS, 10 * config.commandTimeoutMs),
+    connectTimeout: config.connectTimeoutMs,
+    retryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
+    ...(config.username === undefined ? {} : { username: config.username }),
+    ...(password === undefined ? {} : { password }),
+    ...(tls === undefined ? {} : { tls }),
+  };
+  switch (config.mode) {
+    case 'standalone':
+      return new Redis({ ...connection, host: config.host, port: config.port, db: config.db });
+    case 'sentinel':
+      return new Redis({
+        ...connection,
+        sentinels: config.sentinels.map((s) => ({ host: s.host, port: s.port })),
+        name: config.masterName,
+        db: config.db,
+        sentinelRetryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
+        ...(tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: tls }),
+      });
+    case 'cluster': {
+      const { retryStrategy: _perNode, enableOfflineQueue: _offline, lazyConnect: _lazy, ...redisOptions } = connection;
+      const options: ClusterOptions = {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
+        slotsRefreshTimeout: config.connectTimeoutMs,
+        redisOptions,
+      };
+      return new Cluster(
+        config.nodes.map((n) => ({ host: n.host, port: n.port })),
+        options,
+      );
+    }
+  }
+}
+
+export type RedisAnswer<T> = { readonly ok: true; readonly value: T } | StoreFailure;
+
+/** One Redis client shared by the stores: connect, call with metrics, status, close. */
+export class RedisConnection {
+  private lastError: string | undefined;
+  private closed = false;
+
+  constructor(
+    readonly client: RedisClient,
+    readonly mode: RedisConfig['mode'],
+    readonly metrics: StoreMetrics,
+    private readonly connectTimeoutMs: number,
+  ) {
+    // ioredis emits 'error' on every failed (re)connect; without a listener Node would throw
+    client.on('error', (err: unknown) => {
+      this.lastError = err instanceof Error ? err.message : String(err);
+    });
+    // a server that goes away cleanly emits no error, only close
+    client.on('close', () => {
+      if (!this.closed) this.lastError = 'connection closed';
+    });
+  }
+
+  /**
+   * Connects once, within connectTimeoutMs. A Redis that is down at start is not fatal: routes have
+   * failure modes, ioredis keeps retrying, and status() reports it. Resolves with the error, if any.
+   */
+  async connect(): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    // ioredis bounds each attempt; a Cluster whose state is not ok retries inside connect(), so the
+    // start is bounded here too
+    const gaveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => { reject(new Error(`not ready within ${this.connectTimeoutMs} ms`)); }, this.connectTimeoutMs);
+    });
+    try {
+      await Promise.race([this.client.connect(), gaveUp]);
+      return undefined;
+    } catch (err) {
+      this.lastError = err instanceof Error ? err.message : String(err);
+      return this.lastError;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Runs one command and answers its value, or `unavailable` with the reason; never throws. The
+   * outcome of a success is the caller's to name (first_use, found, ...).
+   */
+  async call<T>(store: StoreName, operation: StoreOperation, command: (client: RedisClient) => Promise<T>, outcomeOf: (value: T) => StoreOutcome): Promise<RedisAnswer<T>> {
+    const started = performance.now();
+    try {
+      if (this.closed) throw new Error('the store is closed');
+      const value = await command(this.client);
+      this.metrics.observe(store, operation, outcomeOf(value), (performance.now() - started) / 1000);
+      return { ok: true, value };
+    } catch (err) {
+      this.metrics.observe(store, operation, 'unavailable', (performance.now() - started) / 1000);
+      return storeFailure('unavailable', `redis ${operation}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  status(): StoreStatus {
+    const state = this.closed ? 'closed' : this.client.status;
+    // the last error explains a connection that is not ready; once ready it is history
+    return { kind: 'redis', mode: this.mode, state, ...(state === 'ready' || this.lastError === undefined ? {} : { lastError: this.lastError }) };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.client.quit();
+    } catch {
+      // not connected (or the quit itself failed): drop the socket and stop reconnecting
+      this.client.disconnect();
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// A real redis-server for tests: started on a free loopback port in a temporary directory, and able
+// to stop and start again on the same port (an outage and its recovery), or to freeze (SIGSTOP: a
+// server that accepts bytes and never answers, as behind a network partition).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { skipUnlessCi } from './requires.js';
+
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+/** `skip` option for tests that need redis-server (CI installs it; see requires.ts). */
+export function skipWithoutRedis(): false | string {
+  return skipUnlessCi(existsSync(REDIS_SERVER), `${REDIS_SERVER} not installed (Debian: redis-server)`);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => { resolve(false); });
+  });
+}
+
+export interface RedisServerOptions {
+  /** cluster-enabled yes, then CLUSTER ADDSLOTSRANGE 0 16383: a one-node cluster owning every slot */
+  readonly cluster?: boolean;
+}
+
+export class TestRedisServer {
+  private child: ChildProcess | undefined;
+  private output = '';
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly options: RedisServerOptions,
+  ) {}
+
+  static async start(options: RedisServerOptions = {}): Promise<TestRedisServer> {
+    return TestRedisServer.startOn(await freePort(), options);
+  }
+
+  /** on a port chosen beforehand (e.g. one a client already dials) */
+  static async startOn(port: number, options: RedisServerOptions = {}): Promise<TestRedisServer> {
+    const server = new TestRedisServer(port, mkdtempSync(join(tmpdir(), 'gatehouse-redis-')), options);
+    await server.startAgain();
+    if (options.cluster === true) {
+      await server.command('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
+      await server.waitForClusterOk();
+    }
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** starts redis-server on this server's port (after stop()); resolves once it accepts connections */
+  async startAgain(): Promise<void> {
+    if (this.child !== undefined) throw new Error('redis-server is already running');
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
+    if (this.options.cluster === true) args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1');
+    const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stdout!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { this.output += d.toString(); });
+    const deadline = Date.now() + 10_000;
+    while (!(await accepts(this.port))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`redis-server did not start on ${this.port}:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // a restarted node reads its slots back from nodes.conf; a fresh one gets them from start()
+    if (this.options.cluster === true && existsSync(join(this.dir, 'nodes.conf')) && (await this.command('CLUSTER', 'INFO')).includes('cluster_slots_assigned:16384')) await this.waitForClusterOk();
+  }
+
+  private async waitForClusterOk(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const info = await this.command('CLUSTER', 'INFO').catch(() => '');
+      if (info.includes('cluster_state:ok')) return;
+      if (Date.now() > deadline) throw new Error(`redis cluster not ok:\n${info}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** kills redis-server (SIGKILL: no goodbye to clients, as a crash) and waits for it to exit */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child === undefined) return;
+    this.child = undefined;
+    if (child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** SIGSTOP: connections stay open and nothing is answered */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** one command over a fresh connection (RESP inline), for setup and checks outside the code under test */
+  command(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(this.port, '127.0.0.1');
+      let reply = '';
+      const encoded = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+      socket.once('connect', () => { socket.end(encoded); });
+      socket.on('data', (d: Buffer) => { reply += d.toString(); });
+      socket.once('error', reject);
+      socket.once('close', () => { resolve(reply); });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
