@@ -8,8 +8,9 @@ import { buildRouteTable, type RouteTable } from './config/routes.js';
 import type { GatehouseConfig } from './config/schema.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import type { RoutesSource } from './pipeline/routing.js';
-import type { FilterDefinition } from './pipeline/types.js';
+import type { FilterDefinition, FilterDeps } from './pipeline/types.js';
 import { GatehouseServer } from './server.js';
+import { openStores, RedisConfigError } from './stores/index.js';
 import { createTelemetry, type GatehouseTelemetry } from './telemetry/index.js';
 import type { DestinationStream } from 'pino';
 
@@ -42,9 +43,11 @@ export interface RunningGatehouse {
   readonly telemetry: GatehouseTelemetry;
   readonly routes: LiveRoutes;
   readonly server: GatehouseServer;
+  /** what the filters were built with (the stores among them); a reload builds with the same */
+  readonly deps: FilterDeps;
   /** readiness off, refuse new streams, let open ones finish within graceMs; true if they all did */
   drain(graceMs?: number): Promise<boolean>;
-  /** drain, then close the admin server and flush telemetry */
+  /** drain, then close the admin server and the stores' connections, and flush telemetry */
   stop(graceMs?: number): Promise<boolean>;
 }
 
@@ -62,8 +65,25 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   });
   // telemetry.accessLog: false keeps metrics and traces but writes no per-request line.
   const telemetry: GatehouseTelemetry = config.telemetry.accessLog ? created : { ...created, accessLog: () => undefined };
-  const built = buildRouteTable(config, { registry: options.registry ?? FILTER_REGISTRY, deps: { now: Date.now } });
-  if (!built.ok) throw new StartupError(built.errors.map((e) => e.format()).join('\n'));
+  // A Redis that is down at start does not stop the start: routes have failure modes, ioredis keeps
+  // reconnecting, and /readyz and the log say so. Readiness stays on (see the readyz details below).
+  let opened: Awaited<ReturnType<typeof openStores>>;
+  try {
+    opened = await openStores(config.stores, { registry: telemetry.metrics.registry });
+  } catch (error) {
+    if (error instanceof RedisConfigError) throw new StartupError(error.message);
+    throw error;
+  }
+  const { stores } = opened;
+  if (opened.connectError !== undefined) {
+    telemetry.logger.error({ stores: stores.status() }, `redis unreachable at start (${opened.connectError}): store calls answer unavailable, so routes apply their failure mode, until it is back`);
+  }
+  const deps: FilterDeps = { now: Date.now, stores };
+  const built = buildRouteTable(config, { registry: options.registry ?? FILTER_REGISTRY, deps });
+  if (!built.ok) {
+    await stores.close();
+    throw new StartupError(built.errors.map((e) => e.format()).join('\n'));
+  }
   const routes = new LiveRoutes(built.table);
   const server = new GatehouseServer({
     host: config.listen.grpc.host,
@@ -72,7 +92,13 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     routes,
     telemetry,
   });
-  const grpcPort = await server.start();
+  let grpcPort: number;
+  try {
+    grpcPort = await server.start();
+  } catch (error) {
+    await stores.close();
+    throw error;
+  }
   let admin: AdminServer;
   try {
     admin = await startAdminServer({
@@ -81,8 +107,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       metrics: telemetry.metrics,
       health: {
         live: () => true,
+        // Not ready only while draining. A Redis outage shows in the details but leaves readiness on:
+        // it hits every replica at once, so taking them out would turn the routes' failure modes
+        // (some fail open) into a total outage.
         ready: () => server.isAccepting,
-        details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length }),
+        details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length, stores: stores.status() }),
       },
       onError: (err, path) => {
         telemetry.logger.error({ err, path }, 'admin handler failed');
@@ -90,6 +119,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     });
   } catch (error) {
     server.forceStop();
+    await stores.close();
     throw error;
   }
   const graceDefault = config.shutdown.graceMs;
@@ -104,10 +134,12 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     telemetry,
     routes,
     server,
+    deps,
     drain,
     async stop(graceMs = graceDefault) {
       const finished = await drain(graceMs);
       await admin.close();
+      await stores.close();
       await telemetry.shutdown();
       return finished;
     },

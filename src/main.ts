@@ -13,6 +13,15 @@ const EMBEDDED_WARNING = `
   └────────────────────────────────────────────────────────────────────────────┘
 `;
 
+const MEMORY_STORES_WARNING = `
+  ┌────────────────────────────────────────────────────────────────────────────┐
+  │ gatehouse is running with IN-MEMORY STORES (stores.kind: memory)           │
+  │   nonces, challenges, devices and disabled accounts live in this process:  │
+  │   replicas do not share them (a replay on another replica is accepted) and │
+  │   a restart forgets them. Set stores.kind: redis for more than one process.│
+  └────────────────────────────────────────────────────────────────────────────┘
+`;
+
 async function main(): Promise<void> {
   const loaded = loadConfig();
   if (!loaded.ok) {
@@ -20,6 +29,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   if (loaded.embeddedDefault) process.stderr.write(EMBEDDED_WARNING);
+  // the embedded default says so in its own warning; any other config gets this one
+  const memoryStores = !loaded.embeddedDefault && loaded.config.stores.kind === 'memory';
+  if (memoryStores) process.stderr.write(MEMORY_STORES_WARNING);
   let gatehouse;
   try {
     gatehouse = await startGatehouse({ config: loaded.config });
@@ -29,6 +41,7 @@ async function main(): Promise<void> {
   }
   const { logger } = gatehouse.telemetry;
   if (loaded.embeddedDefault) logger.warn({ config: loaded.file }, 'running on the embedded development default: not for production');
+  if (memoryStores) logger.warn({ config: loaded.file }, 'stores.kind is memory: nonces, challenges, devices and disabled accounts are per process and not shared between replicas');
   for (const warning of loaded.warnings) logger.warn({ config: loaded.file }, warning.format());
   const watcher = watchRoutes(loaded.file, loaded.config, gatehouse, { initialHash: loaded.hash });
   process.on('SIGHUP', () => void watcher.check());

@@ -20,7 +20,7 @@ export function watchRoutes(
   return new ConfigWatcher({
     file,
     initial: { config, table: gatehouse.routes.current() },
-    deps: { now: Date.now },
+    deps: gatehouse.deps,
     ...options,
     onReload: (table, _next, info) => {
       gatehouse.routes.replace(table);

@@ -6,8 +6,8 @@
 //
 // A valid new config yields a new RouteTable; an invalid one is refused and the old one stays.
 // Tables are immutable: a stream takes `watcher.current` when it starts and keeps that table to its
-// end, so a reload never changes the chain under a request in flight. Listen addresses, TLS and
-// telemetry settings cannot change in a running process: a change to them is reported as
+// end, so a reload never changes the chain under a request in flight. Listen addresses, TLS,
+// telemetry and stores settings cannot change in a running process: a change to them is reported as
 // "requires restart" and the running values are kept, while the routes are applied.
 import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -62,6 +62,8 @@ function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig)
   for (const key of ['logLevel', 'serviceName', 'otlpEndpoint', 'accessLog'] as const) {
     if (running.telemetry[key] !== next.telemetry[key]) out.push(`telemetry.${key} changed (${show(running.telemetry[key])} → ${show(next.telemetry[key])}): requires a restart`);
   }
+  // the stores are connections and caches built at start; the password is a reference, never a value
+  if (JSON.stringify(running.stores) !== JSON.stringify(next.stores)) out.push(`stores changed (${show(running.stores)} → ${show(next.stores)}): requires a restart`);
   return out;
 }
 
@@ -241,6 +243,7 @@ export class ConfigWatcher {
       ...rest,
       listen: running.listen,
       telemetry: running.telemetry,
+      stores: running.stores,
       ...(running.tls ? { tls: running.tls } : {}),
     });
     const built = buildRouteTable(applied, { registry, deps: this.options.deps });

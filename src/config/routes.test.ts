@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { runInNewContext } from 'node:vm';
 import { HeaderMap } from '../pipeline/headers.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps } from '../pipeline/types.js';
+import { createMemoryStores } from '../stores/index.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { z } from 'zod';
 import { ConfigValidationError } from './errors.js';
@@ -281,7 +282,7 @@ test('filters run in FILTER_ORDER whatever their listed order; needs are the uni
 `,
     registry,
   );
-  const t = compileRouteTable(c, registry, { now: () => 0 });
+  const t = compileRouteTable(c, registry, { now: () => 0, stores: createMemoryStores() });
   const a = t.byId('a')!;
   assert.deepEqual(
     a.filters.map((f) => [f.name, f.order]),
@@ -297,14 +298,14 @@ test('filters run in FILTER_ORDER whatever their listed order; needs are the uni
 test('compile errors (a filter that cannot be created, an unknown filter, a duplicate) name route and field', () => {
   const registry = testRegistry([]);
   const c = config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ broken: {} }] }\n', registry);
-  const built = buildRouteTable(c, { registry, deps: { now: () => 0 } });
+  const built = buildRouteTable(c, { registry, deps: { now: () => 0, stores: createMemoryStores() } });
   assert.ok(!built.ok);
   assert.deepEqual(
     built.errors.map((e) => e.format()),
     ['routes.yaml: routes[0] (id "a"): filters[0].broken: could not be set up: no key material'],
   );
   // a config compiled against a registry that lacks its filter (e.g. built by hand)
-  const unknown = buildRouteTable(config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ early: {} }] }\n', registry), { deps: { now: () => 0 } });
+  const unknown = buildRouteTable(config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ early: {} }] }\n', registry), { deps: { now: () => 0, stores: createMemoryStores() } });
   assert.ok(!unknown.ok);
   assert.deepEqual(
     unknown.errors.map((e) => e.format()),
@@ -318,7 +319,7 @@ test('compile errors (a filter that cannot be created, an unknown filter, a dupl
       err.errors.map((e) => e.format()).join('\n') === 'routes.yaml: routes[0] (id "x"): filters[1]: filter "headers" is listed twice (also filters[0]); a route runs each filter once',
   );
   const badValue: GatehouseConfig = { ...c, routes: [{ id: 'x', match: { path: { kind: 'exact', value: '/x' } }, filters: [{ name: 'headers', config: { request: { set: { a: 1 } } } }] }] };
-  const bad = buildRouteTable(badValue, { deps: { now: () => 0 } });
+  const bad = buildRouteTable(badValue, { deps: { now: () => 0, stores: createMemoryStores() } });
   assert.ok(!bad.ok);
   assert.deepEqual(
     bad.errors.map((e) => e.format()),
@@ -362,7 +363,7 @@ test("a filter schema that throws is reported at the filter, at load and at comp
   );
   const plain = config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ headers: {} }] }\n');
   const handMade: GatehouseConfig = { ...plain, routes: [{ ...plain.routes[0]!, filters: [{ name: 'explosive', config: {} }] }] };
-  const built = buildRouteTable(handMade, { registry, deps: { now: () => 0 } });
+  const built = buildRouteTable(handMade, { registry, deps: { now: () => 0, stores: createMemoryStores() } });
   assert.ok(!built.ok);
   assert.deepEqual(
     built.errors.map((e) => e.format()),

@@ -14,6 +14,7 @@ import FindMyWay from 'find-my-way';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { HeaderMap } from '../pipeline/headers.js';
 import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
+import { createMemoryStores } from '../stores/index.js';
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
 import { canonicalizePath } from './path.js';
@@ -609,7 +610,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
 }
 
 /** As buildRouteTable, but throws ConfigValidationError (carrying every error) on a bad config. */
-export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY, deps: FilterDeps = { now: Date.now }): RouteTable {
+export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY, deps: FilterDeps = { now: Date.now, stores: createMemoryStores() }): RouteTable {
   const built = buildRouteTable(config, { registry, deps });
   if (!built.ok) throw new ConfigValidationError(built.errors);
   return built.table;

@@ -2,6 +2,7 @@
 // declared (FilterDefinition). Filters never see protobuf; the Envoy adapters translate.
 import type { z } from 'zod';
 import type { DenyReasonCode } from './deny.js';
+import type { Stores } from '../stores/types.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
 
 export type Phase = 'requestHeaders' | 'requestBody' | 'responseHeaders' | 'responseBody';
@@ -84,9 +85,11 @@ export interface Filter {
 
 export type BodyOutcome = Outcome | { readonly kind: 'replaceBody'; readonly body: Buffer };
 
-/** Shared services a filter may use; grows as stores and clients land. */
+/** Shared services a filter may use; grows as clients land. */
 export interface FilterDeps {
   readonly now: () => number;
+  /** nonces, challenges, devices, disabled accounts (memory or Redis, from the `stores:` config) */
+  readonly stores: Stores;
 }
 
 export interface FilterDefinition<S extends z.ZodType = z.ZodType> {

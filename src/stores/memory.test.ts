@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
+import { promtoolCheck, skipWithoutPromtool } from '../../test/support/promtool.js';
 import { MemoryChallengeLedger } from '../protocol/signing/challenge-ledger.js';
 import { createMemoryStores } from './index.js';
 import { keyPart, KeyLayout } from './keys.js';
@@ -120,4 +121,17 @@ test('local cache: bounded by size, entries expire after the ttl, oldest evicted
   const off = new LocalCache<number>({ maxEntries: 0, ttlMs: 100 });
   off.set('a', 1);
   assert.equal(off.get('a'), undefined, 'maxEntries 0 turns the cache off');
+});
+
+test('the store metrics pass promtool check metrics', { skip: skipWithoutPromtool() }, async () => {
+  const registry = new Registry();
+  const metrics = new StoreMetrics(registry);
+  metrics.observe('nonces', 'claim', 'first_use', 0.0002);
+  metrics.observe('nonces', 'claim', 'unavailable', 0.05);
+  metrics.count('devices', 'get', 'cached');
+  const text = await registry.metrics();
+  assert.match(text, /^gatehouse_store_operation_duration_seconds_bucket\{store="nonces",operation="claim",le="0.05"\} 2$/m);
+  const { code, out } = await promtoolCheck(text);
+  assert.equal(out.trim(), '', `promtool complained:\n${out}`);
+  assert.equal(code, 0);
 });

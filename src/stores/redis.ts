@@ -112,9 +112,12 @@ export class RedisConnection {
     client.on('error', (err: unknown) => {
       this.lastError = err instanceof Error ? err.message : String(err);
     });
-    // a server that goes away cleanly emits no error, only close
+    // a server that goes away cleanly emits no error, only close; an error before it says more
     client.on('close', () => {
-      if (!this.closed) this.lastError = 'connection closed';
+      this.lastError ??= 'connection closed';
+    });
+    client.on('ready', () => {
+      this.lastError = undefined;
     });
   }
 
@@ -133,7 +136,8 @@ export class RedisConnection {
       await Promise.race([this.client.connect(), gaveUp]);
       return undefined;
     } catch (err) {
-      this.lastError = err instanceof Error ? err.message : String(err);
+      // the 'error' event (ECONNREFUSED, ...) says more than connect()'s "Connection is closed."
+      this.lastError ??= err instanceof Error ? err.message : String(err);
       return this.lastError;
     } finally {
       clearTimeout(timer);
@@ -159,7 +163,7 @@ export class RedisConnection {
 
   status(): StoreStatus {
     const state = this.closed ? 'closed' : this.client.status;
-    // the last error explains a connection that is not ready; once ready it is history
+    // the last error explains a connection that is not ready (it is cleared when ready)
     return { kind: 'redis', mode: this.mode, state, ...(state === 'ready' || this.lastError === undefined ? {} : { lastError: this.lastError }) };
   }
 

@@ -1,10 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createMetrics, methodLabel, statusLabel, PHASE_BUCKETS } from './metrics.js';
 import type { AccessLogEntry } from './types.js';
-import { skipUnlessCi } from '../../test/support/requires.js';
+import { promtoolCheck, skipWithoutPromtool } from '../../test/support/promtool.js';
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
   protocol: 'ext_proc',
@@ -127,21 +125,7 @@ test('label helpers bound client-chosen values', () => {
   assert.equal(statusLabel(200.5), '0');
 });
 
-const PROMTOOL = '/usr/bin/promtool';
-
-function promtoolCheck(text: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PROMTOOL, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => { resolve({ code, out }); });
-    child.stdin.end(text);
-  });
-}
-
-test('the exposition passes promtool check metrics (runtime metrics included)', { skip: skipUnlessCi(existsSync(PROMTOOL), 'promtool not installed') }, async () => {
+test('the exposition passes promtool check metrics (runtime metrics included)', { skip: skipWithoutPromtool() }, async () => {
   const m = createMetrics({ version: '0.1.0', defaultMetrics: true });
   m.streamOpened('ext_proc');
   m.requestCompleted(entry());
