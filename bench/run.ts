@@ -10,10 +10,12 @@
 //     small h2load count run checking that every stream got its gRPC frames), a saturation run for
 //     the peak streams/s, a rate-limited run at half that peak for p50/p99, and the RSS.
 //  2. the protocol benchmarks of bench/protocol/ that exist.
+//  3. the stores (bench/stores/): nonce claims/s and client CPU per claim, memory and Redis (when
+//     redis-server is installed), serial and with claims in flight, and what a Redis outage costs.
 //
 // Results: a table on stdout, everything as JSON in bench/results/latest.json.
 //
-//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part>] [--no-protocol] [--no-extproc]
+//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part>] [--no-protocol] [--no-extproc] [--no-stores]
 //                    [--gatehouse-config bench/gatehouse-bench.yaml] [--gatehouse-command "node dist/src/main.js"]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -39,6 +41,7 @@ import {
   type VerifyResult,
 } from './extproc-load.js';
 import { protocolTable, toModuleResult, type ProtocolModuleResult } from './protocol/index.js';
+import { runStoreBenchesPinned, storesTable, type StoreBenchResult } from './stores/index.js';
 import { fmt, table } from './table.js';
 import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats, type RunningProcess } from './target.js';
 
@@ -328,6 +331,7 @@ async function main(): Promise<number> {
       'gatehouse-command': { type: 'string', default: GATEHOUSE_COMMAND },
       'no-protocol': { type: 'boolean', default: false },
       'no-extproc': { type: 'boolean', default: false },
+      'no-stores': { type: 'boolean', default: false },
     },
   });
   const durationSec = Number(values.duration);
@@ -408,10 +412,18 @@ async function main(): Promise<number> {
     if (protocol.some((m) => m.status === 'failed')) failed = true;
   }
 
+  let stores: StoreBenchResult | undefined;
+  if (!values['no-stores']) {
+    console.log('\n== stores: nonce claims (memory, Redis) ==');
+    stores = runStoreBenchesPinned(NODE_FLAGS);
+    console.log(storesTable(stores));
+    if (stores.status === 'failed') failed = true;
+  }
+
   const resultsDir = join(repoRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const out = join(resultsDir, 'latest.json');
-  writeFileSync(out, `${JSON.stringify({ machine: facts, method: METHOD_NOTES, durationSec, warmUpSec, extproc, extprocNote, protocol }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ machine: facts, method: METHOD_NOTES, durationSec, warmUpSec, extproc, extprocNote, protocol, stores }, null, 2)}\n`);
   console.log(`\nwritten: ${out}`);
   return failed ? 1 : 0;
 }

@@ -256,6 +256,13 @@ const listenAddress = z.string().transform((text, ctx) => {
 
 const positiveInt = (max: number) => z.int().min(1).max(max);
 
+/** a string kept as written once `parse` accepts it; its message otherwise */
+const checkedString = (parse: (text: string) => Parsed<unknown>) =>
+  z.string().superRefine((text, ctx) => {
+    const parsed = parse(text);
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
+  });
+
 const regexString = z.string().superRefine((source, ctx) => {
   const compiled = compileRegex(source);
   if (!compiled.ok) ctx.addIssue({ code: 'custom', message: compiled.message });
@@ -456,13 +463,7 @@ const REDIS_MODE_FIELDS = {
 const redisSection = z
   .strictObject({
     mode: z.enum(['standalone', 'sentinel', 'cluster']).default('standalone'),
-    url: z
-      .string()
-      .superRefine((text, ctx) => {
-        const parsed = parseRedisUrl(text);
-        if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
-      })
-      .optional(),
+    url: checkedString(parseRedisUrl).optional(),
     host: z.string().regex(HOSTNAME, 'must be a host name or IPv4 address').optional(),
     port: positiveInt(65535).optional(),
     db: z.int().min(0).max(65535).optional(),
@@ -560,13 +561,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         .strictObject({
           logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default(DEFAULTS.logLevel),
           serviceName: z.string().min(1, 'must not be empty').default(DEFAULTS.serviceName),
-          otlpEndpoint: z
-            .string()
-            .superRefine((s, ctx) => {
-              const parsed = parseOtlpEndpoint(s);
-              if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.message });
-            })
-            .optional(),
+          otlpEndpoint: checkedString(parseOtlpEndpoint).optional(),
           accessLog: z.boolean().default(DEFAULTS.accessLog),
         })
         .prefault({}),

@@ -3,30 +3,19 @@
 // server that accepts bytes and never answers, as behind a network partition).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/target.js';
 import { skipUnlessCi } from './requires.js';
+
+export { freePort };
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
 /** `skip` option for tests that need redis-server (CI installs it; see requires.ts). */
 export function skipWithoutRedis(): false | string {
   return skipUnlessCi(existsSync(REDIS_SERVER), `${REDIS_SERVER} not installed (Debian: redis-server)`);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -65,6 +54,11 @@ export class TestRedisServer {
       await server.waitForClusterOk();
     }
     return server;
+  }
+
+  /** the running redis-server's pid (e.g. to pin it to a core), undefined while stopped */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   get url(): string {
