@@ -221,3 +221,18 @@ test('cluster: a one-node Redis Cluster takes the hash-tagged keys (claims, devi
     await cluster.close();
   }
 });
+
+test('sentinel: the stores find the master through a Sentinel', { skip }, async () => {
+  const sentinel = await TestRedisServer.start({ sentinelOf: { port: server.port, name: 'gatehouse-test' } });
+  const config = storesConfig({ mode: 'sentinel', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], masterName: 'gatehouse-test', db: 0, commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+  const opened = await openStores(config);
+  try {
+    assert.equal(opened.connectError, undefined);
+    assert.deepEqual(opened.stores.status(), { kind: 'redis', mode: 'sentinel', state: 'ready' });
+    assert.deepEqual(await opened.stores.nonces.claim('device-s', 'sentinel-nonce-1', 60_000), { ok: true, firstUse: true });
+    assert.equal(await server.command('EXISTS', 'test:{device-s}:n:sentinel-nonce-1'), ':1\r\n', 'the key landed on the master');
+  } finally {
+    await opened.stores.close();
+    await sentinel.close();
+  }
+});

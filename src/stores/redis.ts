@@ -114,7 +114,7 @@ export class RedisConnection {
     });
     // a server that goes away cleanly emits no error, only close; an error before it says more
     client.on('close', () => {
-      this.lastError ??= 'connection closed';
+      if (!this.closed) this.lastError ??= 'connection closed';
     });
     client.on('ready', () => {
       this.lastError = undefined;
@@ -162,7 +162,8 @@ export class RedisConnection {
   }
 
   status(): StoreStatus {
-    const state = this.closed ? 'closed' : this.client.status;
+    if (this.closed) return { kind: 'redis', mode: this.mode, state: 'closed' };
+    const state = this.client.status;
     // the last error explains a connection that is not ready (it is cleared when ready)
     return { kind: 'redis', mode: this.mode, state, ...(state === 'ready' || this.lastError === undefined ? {} : { lastError: this.lastError }) };
   }

@@ -2,7 +2,7 @@
 // to stop and start again on the same port (an outage and its recovery), or to freeze (SIGSTOP: a
 // server that accepts bytes and never answers, as behind a network partition).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,8 @@ function accepts(port: number): Promise<boolean> {
 export interface RedisServerOptions {
   /** cluster-enabled yes, then CLUSTER ADDSLOTSRANGE 0 16383: a one-node cluster owning every slot */
   readonly cluster?: boolean;
+  /** a Sentinel (redis-server --sentinel) monitoring the master on this port under this name */
+  readonly sentinelOf?: { readonly port: number; readonly name: string };
 }
 
 export class TestRedisServer {
@@ -68,7 +70,14 @@ export class TestRedisServer {
   /** starts redis-server on this server's port (after stop()); resolves once it accepts connections */
   async startAgain(): Promise<void> {
     if (this.child !== undefined) throw new Error('redis-server is already running');
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
+    let args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
+    const sentinel = this.options.sentinelOf;
+    if (sentinel !== undefined) {
+      // Sentinel rewrites its config file, so it needs one of its own
+      const file = join(this.dir, 'sentinel.conf');
+      writeFileSync(file, `port ${this.port}\nbind 127.0.0.1\nprotected-mode no\ndir ${this.dir}\nsentinel monitor ${sentinel.name} 127.0.0.1 ${sentinel.port} 1\n`);
+      args = [file, '--sentinel'];
+    }
     if (this.options.cluster === true) args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1');
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
