@@ -1,10 +1,14 @@
 // The Redis stores against a real redis-server (test/support/redis.ts), including an outage, a frozen
 // server and a one-node Cluster.
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Registry } from 'prom-client';
 import type { RedisConfig, StoresConfig } from '../config/schema.js';
 import { DEFAULTS } from '../config/schema.js';
+import { makePkiWithSan } from '../../test/support/pki.js';
 import { freePort, skipWithoutRedis, TestRedisServer } from '../../test/support/redis.js';
 import { openStores } from './index.js';
 import { KeyLayout } from './keys.js';
@@ -234,5 +238,34 @@ test('sentinel: the stores find the master through a Sentinel', { skip }, async 
   } finally {
     await opened.stores.close();
     await sentinel.close();
+  }
+});
+
+test('TLS and a password from a file: the stores verify the server against the configured CA', { skip }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-tls-'));
+  makePkiWithSan(dir);
+  writeFileSync(join(dir, 'password'), 's3cret-for-tests\n');
+  const secure = await TestRedisServer.start({ tls: { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key'), caFile: join(dir, 'ca.crt') }, password: 's3cret-for-tests' });
+  const tlsConfig = (caFile: string) => redisConfig(secure.port, { password: { file: join(dir, 'password') }, tls: { caFile, serverName: 'localhost' } });
+  const opened = await openStores(storesConfig(tlsConfig(join(dir, 'ca.crt'))));
+  try {
+    assert.equal(opened.connectError, undefined);
+    assert.deepEqual(await opened.stores.nonces.claim('device-t', 'tls-nonce-1', 60_000), { ok: true, firstUse: true });
+    // a server certificate from another CA is refused: the stores answer unavailable
+    const otherCa = join(dir, 'other');
+    mkdirSync(otherCa);
+    makePkiWithSan(otherCa);
+    const wrong = await openStores(storesConfig(tlsConfig(join(otherCa, 'ca.crt'))));
+    try {
+      assert.notEqual(wrong.connectError, undefined);
+      const claim = await wrong.stores.nonces.claim('device-t', 'tls-nonce-2', 60_000);
+      assert.equal(!claim.ok && claim.reason, 'unavailable');
+    } finally {
+      await wrong.stores.close();
+    }
+  } finally {
+    await opened.stores.close();
+    await secure.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,6 @@
 // with openssl, never checked in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,20 +10,9 @@ import { create } from '@bufbuild/protobuf';
 import { GatehouseServer } from '../../src/server.js';
 import { healthService } from '../../src/envoy/grpc-services.js';
 import { HealthCheckRequestSchema, HealthCheckResponse_ServingStatus, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health_pb.js';
+import { makePkiWithSan } from '../support/pki.js';
 import { RecordingTelemetry } from '../support/recording-telemetry.js';
 import { testRoutes } from '../support/routes.js';
-
-function makePkiWithSan(dir: string): void {
-  // a CA, and server/client certificates it signed (SAN localhost), all P-256
-  execFileSync('sh', ['-c', `
-    set -e
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=test-ca 2>/dev/null
-    printf 'subjectAltName=DNS:localhost\\n' > san.ext
-    for n in server client; do
-      openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $n.key -out $n.csr -subj /CN=$n 2>/dev/null
-      openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out $n.crt -days 1 -extfile san.ext 2>/dev/null
-    done`], { cwd: dir, stdio: 'pipe' });
-}
 
 function check(client: grpc.Client): Promise<HealthCheckResponse> {
   return new Promise((resolve, reject) => {

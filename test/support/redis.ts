@@ -31,6 +31,10 @@ export interface RedisServerOptions {
   readonly cluster?: boolean;
   /** a Sentinel (redis-server --sentinel) monitoring the master on this port under this name */
   readonly sentinelOf?: { readonly port: number; readonly name: string };
+  /** TLS only (no plain port), with these PEM files; clients need not present a certificate */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
+  /** requirepass */
+  readonly password?: string;
 }
 
 export class TestRedisServer {
@@ -78,6 +82,11 @@ export class TestRedisServer {
       writeFileSync(file, `port ${this.port}\nbind 127.0.0.1\nprotected-mode no\ndir ${this.dir}\nsentinel monitor ${sentinel.name} 127.0.0.1 ${sentinel.port} 1\n`);
       args = [file, '--sentinel'];
     }
+    const tls = this.options.tls;
+    if (tls !== undefined) {
+      args = [...args.slice(2), '--port', '0', '--tls-port', String(this.port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'no'];
+    }
+    if (this.options.password !== undefined) args.push('--requirepass', this.options.password);
     if (this.options.cluster === true) args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1');
     const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
