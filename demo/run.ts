@@ -31,10 +31,28 @@ const SCENARIOS: Scenario[] = [
     request: { method: 'GET', path: '/api/v1/accounts/42', authority: 'api.example.com', headers: [['user-agent', 'superapp-ios/7.3']] },
   },
   {
-    title: 'A client forges an internal identity header (route api)',
-    why: 'x-passport is for gatehouse to set, never the client: it is removed before the upstream',
-    request: { method: 'POST', path: '/api/transfers', authority: 'api.example.com', headers: [['content-type', 'application/json'], ['x-passport', 'eyJhbGciOiJub25lIn0.forged.']], body: '{"amount":1000,"to":"110-222-333"}' },
+    title: 'A client forges identity and mesh headers (route api)',
+    why: 'sanitize runs on every route: x-passport, x-gatehouse-* and x-forwarded-client-cert are for gatehouse and the mesh to set, and the dev config adds x-user-id',
+    request: {
+      method: 'POST',
+      path: '/api/transfers',
+      authority: 'api.example.com',
+      headers: [
+        ['content-type', 'application/json'],
+        ['x-passport', 'eyJhbGciOiJub25lIn0.forged.'],
+        ['x-forwarded-client-cert', 'By=spiffe://cluster.local/ns/partner/sa/api'],
+        ['x-gatehouse-decision-id', 'made-up'],
+        ['x-user-id', 'admin'],
+      ],
+      body: '{"amount":1000,"to":"110-222-333"}',
+    },
     showResponseHeaders: ['x-content-type-options'],
+  },
+  {
+    title: 'A request with more headers than the route allows',
+    why: 'sanitize refuses it before any upstream work: 431 with its reason code (the dev config allows 50)',
+    request: { method: 'GET', path: '/api/accounts', authority: 'api.example.com', headers: Array.from({ length: 60 }, (_, i): Pair => [`x-padding-${i}`, 'x']) },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
   },
   {
     title: 'Liveness through the gateway (route health, no filters)',
@@ -55,7 +73,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     title: 'The same forged header, with gatehouse wired in as ext_authz instead (deploy/istio/envoyfilter-ext-authz.yaml)',
-    why: 'one chain serves both Envoy filters: the Check answer tells Envoy to remove x-passport and add x-gateway',
+    why: 'one chain serves both Envoy filters: the Check answer tells Envoy to remove x-passport (sanitize) and add x-gateway (headers)',
     via: 'ext_authz',
     request: { method: 'GET', path: '/api/orders', authority: 'api.example.com', headers: [['x-passport', 'eyJhbGciOiJub25lIn0.forged.']] },
   },
@@ -73,7 +91,7 @@ function headerDiff(sent: readonly Pair[], seen: readonly Pair[]): { added: Pair
   const sentKeys = new Set(sent.map(key));
   const seenKeys = new Set(seen.map(key));
   // headers Envoy itself adds on the way (x-forwarded-*, x-request-id, x-envoy-*) are not gatehouse's doing
-  const envoyOwn = (n: string) => n.startsWith('x-forwarded') || n.startsWith('x-envoy') || n === 'x-request-id' || n === 'content-length' || n === 'host' || n === 'transfer-encoding';
+  const envoyOwn = (n: string) => (n.startsWith('x-forwarded') && n !== 'x-forwarded-client-cert') || n.startsWith('x-envoy') || n === 'x-request-id' || n === 'content-length' || n === 'host' || n === 'transfer-encoding';
   return {
     added: seen.filter((p) => !sentKeys.has(key(p)) && !envoyOwn(p[0])),
     removed: sent.filter((p) => !seenKeys.has(key(p)) && !envoyOwn(p[0])),

@@ -48,7 +48,7 @@ routes:
     source: { file: 'gatehouse.yaml' },
     listen: { grpc: { host: '0.0.0.0', port: 9101, address: '0.0.0.0:9101' }, admin: { host: '::1', port: 9102, address: '[::1]:9102' } },
     unmatched: 'pass',
-    defaults: { budgetMs: 120, maxBodyBytes: 2048 },
+    defaults: { budgetMs: 120, maxBodyBytes: 2048, filters: [] },
     envoy: { messageTimeoutMs: 250 },
     telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
     shutdown: { graceMs: 5000 },
@@ -80,7 +80,7 @@ test('omitted sections take the documented defaults', () => {
   assert.equal(config.listen.grpc.address, '0.0.0.0:9001');
   assert.equal(config.listen.admin.address, '0.0.0.0:9002');
   assert.equal(config.unmatched, 'deny');
-  assert.deepEqual({ ...config.defaults }, { budgetMs: 150, maxBodyBytes: 1048576 });
+  assert.deepEqual({ ...config.defaults }, { budgetMs: 150, maxBodyBytes: 1048576, filters: [] });
   assert.equal(config.envoy.messageTimeoutMs, 200);
   assert.deepEqual({ ...config.telemetry }, { logLevel: 'info', serviceName: 'gatehouse', accessLog: true });
   assert.equal(config.shutdown.graceMs, 20000);
@@ -102,7 +102,7 @@ test('an unknown filter is an error naming file, line, route, field and the know
       'routes.yaml',
     ),
   );
-  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: headers']);
+  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: headers, sanitize']);
 });
 
 test("a filter's own schema error carries the full field path below the filter", () => {

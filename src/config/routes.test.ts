@@ -234,9 +234,10 @@ routes:
   assert.deepEqual(a.needs, { requestBody: false, responseHeaders: true, responseBody: false });
   assert.deepEqual(
     a.filters.map((f) => f.name),
-    ['headers'],
+    ['sanitize', 'headers'],
+    'sanitize is always on',
   );
-  assert.equal(typeof a.filters[0]!.filter.onRequestHeaders, 'function');
+  assert.equal(typeof a.filters[1]!.filter.onRequestHeaders, 'function');
   const b = t.byId('b');
   assert.ok(b);
   assert.equal(b.budgetMs, 120);
@@ -288,6 +289,7 @@ test('filters run in FILTER_ORDER whatever their listed order; needs are the uni
     a.filters.map((f) => [f.name, f.order]),
     [
       ['early', 100],
+      ['sanitize', 100],
       ['headers', 900],
     ],
   );
@@ -309,7 +311,7 @@ test('compile errors (a filter that cannot be created, an unknown filter, a dupl
   assert.ok(!unknown.ok);
   assert.deepEqual(
     unknown.errors.map((e) => e.format()),
-    ['routes.yaml: routes[0] (id "a"): filters[0].early: unknown filter "early"; known filters: headers'],
+    ['routes.yaml: routes[0] (id "a"): filters[0].early: unknown filter "early"; known filters: headers, sanitize'],
   );
   const handMade: GatehouseConfig = { ...c, routes: [{ id: 'x', match: { path: { kind: 'exact', value: '/x' } }, filters: [{ name: 'headers', config: {} }, { name: 'headers', config: { request: { set: { a: 1 } } } }] }] };
   assert.throws(
@@ -389,4 +391,52 @@ routes:
   assert.equal(within5s(req(`/${longA}b`, { headers: [['x-a', `${longX}y`]] })), 'none');
   assert.equal(within5s(req(`/${longA}`, { headers: [['x-a', `${longX}z`]] })), 'none');
   assert.equal(within5s(req(`/${longA}`, { headers: [['x-a', `${longX}y`]] })), 'hostile');
+});
+
+test('defaults.filters: every route runs them unless it lists the same filter; a failing default is reported once, at its own place', () => {
+  const created: string[] = [];
+  const registry = testRegistry(created);
+  const t = compileRouteTable(
+    config(
+      `defaults:
+  filters:
+    - early: { body: true }
+routes:
+  - { id: plain, match: { path: { prefix: /a/ } } }
+  - { id: own, match: { path: { prefix: /b/ } }, filters: [{ early: { body: false } }] }
+`,
+      registry,
+    ),
+    registry,
+    { now: () => 0 },
+  );
+  assert.deepEqual(t.byId('plain')!.filters.map((f) => f.name), ['early', 'sanitize']);
+  assert.equal(t.byId('plain')!.needs.requestBody, true, 'the default entry, with its config');
+  assert.equal(t.byId('own')!.needs.requestBody, false, "the route's own entry wins");
+  assert.deepEqual(created, ['early:true:function', 'early:false:function']);
+
+  const broken = buildRouteTable(
+    config('defaults:\n  filters: [{ broken: {} }]\nroutes:\n  - { id: a, match: { path: { prefix: /a/ } } }\n  - { id: b, match: { path: { prefix: /b/ } } }\n', registry),
+    { registry, deps: { now: () => 0 } },
+  );
+  assert.ok(!broken.ok);
+  assert.deepEqual(broken.errors.map((e) => e.format()), ['routes.yaml: defaults.filters[0].broken: could not be set up: no key material']);
+});
+
+test('defaults.filters is checked like a route list: unknown filters, bad configs and duplicates are errors with their line', () => {
+  const result = parseConfig(
+    `defaults:
+  filters:
+    - sanitize: { stripHeaders: [x-envoy-internal] }
+    - sanitize: {}
+    - nonesuch: {}
+`,
+    'routes.yaml',
+  );
+  assert.ok(!result.ok);
+  assert.deepEqual(result.errors.map((e) => e.format()), [
+    'routes.yaml:3: defaults.filters[0].sanitize.stripHeaders[0]: cannot strip "x-envoy-internal": Envoy ignores ext_proc edits of x-envoy* headers; Envoy itself strips its internal x-envoy-* headers from external requests when use_remote_address is true (Istio ingress default)',
+    'routes.yaml:4: defaults.filters[1]: filter "sanitize" is listed twice (also filters[0]); a route runs each filter once',
+    'routes.yaml:5: defaults.filters[2].nonesuch: unknown filter "nonesuch"; known filters: headers, sanitize',
+  ]);
 });

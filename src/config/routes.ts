@@ -18,7 +18,7 @@ import { createMemoryStores } from '../stores/index.js';
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
 import { canonicalizePath } from './path.js';
-import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
 
 /** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
 export interface TableRoute extends CompiledRoute {
@@ -522,23 +522,33 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
   const candidates: IndexEntry<Candidate>[] = [];
   const routes: TableRoute[] = [];
 
+  // An entry of defaults.filters, or an always-on filter's empty config, that fails to set up fails
+  // on every route alike: reported once, at its own place.
+  const reported = new Set<string>();
+  const report = (issue: RawIssue, shared: boolean): void => {
+    const key = JSON.stringify(issue.path);
+    if (shared && reported.has(key)) return;
+    reported.add(key);
+    issues.push(issue);
+  };
+
   config.routes.forEach((route, index) => {
     const filters: RouteFilter[] = [];
     const seen = new Map<string, number>();
     let needs = NO_NEEDS;
     let failed = false;
-    for (const [k, entry] of route.filters.entries()) {
-      const at = ['routes', index, 'filters', k];
-      const first = seen.get(entry.name);
+    for (const { entry, at: entryAt, shared } of effectiveFilters(route, config, registry, index)) {
+      const at = [...entryAt];
+      const first = shared ? undefined : seen.get(entry.name);
       if (first !== undefined) {
-        issues.push({ path: at, message: `filter ${JSON.stringify(entry.name)} is listed twice (also filters[${first}]); a route runs each filter once` });
+        report({ path: at, message: `filter ${JSON.stringify(entry.name)} is listed twice (also filters[${first}]); a route runs each filter once` }, shared);
         failed = true;
         continue;
       }
-      seen.set(entry.name, k);
+      if (!shared) seen.set(entry.name, at.at(-1) as number);
       const definition = registry.get(entry.name);
       if (!definition) {
-        issues.push({ path: [...at, entry.name], message: `unknown filter ${JSON.stringify(entry.name)}; known filters: ${[...registry.keys()].sort().join(', ')}` });
+        report({ path: [...at, entry.name], message: `unknown filter ${JSON.stringify(entry.name)}; known filters: ${[...registry.keys()].sort().join(', ')}` }, shared);
         failed = true;
         continue;
       }
@@ -546,12 +556,12 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       try {
         parsed = definition.configSchema.safeParse(entry.config ?? {});
       } catch (err) {
-        issues.push({ path: [...at, entry.name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` });
+        report({ path: [...at, entry.name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` }, shared);
         failed = true;
         continue;
       }
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) issues.push({ path: [...at, entry.name, ...issue.path], message: '', zod: issue });
+        for (const issue of parsed.error.issues) report({ path: [...at, entry.name, ...issue.path], message: '', zod: issue }, shared);
         failed = true;
         continue;
       }
@@ -564,7 +574,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
         };
         filters.push(Object.freeze({ name: definition.name, order: definition.order, filter: definition.create(parsed.data, options.deps) }));
       } catch (err) {
-        issues.push({ path: [...at, entry.name], message: `could not be set up: ${err instanceof Error ? err.message : String(err)}` });
+        report({ path: [...at, entry.name], message: `could not be set up: ${err instanceof Error ? err.message : String(err)}` }, shared);
         failed = true;
       }
     }
@@ -603,10 +613,41 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
   issues.push(...built.issues);
   if (issues.length > 0) {
     // the routes in the shape they were written, so messages can quote ids and offending values
-    const written = { routes: config.routes.map((r) => ({ id: r.id, filters: r.filters.map((f) => ({ [f.name]: f.config })) })) };
+    const written = {
+      defaults: { filters: config.defaults.filters.map((f) => ({ [f.name]: f.config })) },
+      routes: config.routes.map((r) => ({ id: r.id, filters: r.filters.map((f) => ({ [f.name]: f.config })) })),
+    };
     return { ok: false, errors: issuesToErrors(file, written, issues) };
   }
   return { ok: true, table: new RouteTable(config, routes, built.index) };
+}
+
+interface EffectiveFilter {
+  readonly entry: RouteFilterConfig;
+  /** where its config was written, for messages */
+  readonly at: readonly (string | number)[];
+  /** from defaults.filters or always on: the same entry for every route */
+  readonly shared: boolean;
+}
+
+/**
+ * The filters a route runs: its own entries; then each entry of defaults.filters it does not list
+ * itself; then each always-on filter named in neither, with the empty config.
+ */
+function effectiveFilters(route: RouteConfig, config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition>, index: number): EffectiveFilter[] {
+  const out: EffectiveFilter[] = route.filters.map((entry, k) => ({ entry, at: ['routes', index, 'filters', k], shared: false }));
+  const named = new Set(route.filters.map((f) => f.name));
+  config.defaults.filters.forEach((entry, k) => {
+    if (named.has(entry.name)) return;
+    named.add(entry.name);
+    out.push({ entry, at: ['defaults', 'filters', k], shared: true });
+  });
+  for (const definition of registry.values()) {
+    if (definition.alwaysOn === true && !named.has(definition.name)) {
+      out.push({ entry: { name: definition.name, config: {} }, at: ['defaults', 'filters'], shared: true });
+    }
+  }
+  return out;
 }
 
 /** As buildRouteTable, but throws ConfigValidationError (carrying every error) on a bad config. */

@@ -120,7 +120,12 @@ export interface GatehouseConfig {
   readonly listen: { readonly grpc: ListenAddress; readonly admin: ListenAddress };
   readonly tls?: TlsConfig;
   readonly unmatched: Unmatched;
-  readonly defaults: { readonly budgetMs: number; readonly maxBodyBytes: number };
+  readonly defaults: {
+    readonly budgetMs: number;
+    readonly maxBodyBytes: number;
+    /** filters every route runs unless it lists the same filter itself (whose entry then wins) */
+    readonly filters: readonly RouteFilterConfig[];
+  };
   /** what gatehouse must know about the Envoy in front of it */
   readonly envoy: { readonly messageTimeoutMs: number };
   readonly telemetry: {
@@ -554,7 +559,11 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         .optional(),
       unmatched: z.enum(['deny', 'pass']).default(DEFAULTS.unmatched),
       defaults: z
-        .strictObject({ budgetMs: positiveInt(60_000).default(DEFAULTS.budgetMs), maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).default(DEFAULTS.maxBodyBytes) })
+        .strictObject({
+          budgetMs: positiveInt(60_000).default(DEFAULTS.budgetMs),
+          maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).default(DEFAULTS.maxBodyBytes),
+          filters: z.array(filterEntry(registry)).default([]),
+        })
         .prefault({}),
       envoy: z.strictObject({ messageTimeoutMs: positiveInt(600_000).default(DEFAULTS.messageTimeoutMs) }).prefault({}),
       telemetry: z
@@ -596,6 +605,7 @@ export function crossFieldIssues(raw: unknown): CrossIssue[] {
   };
   const defaults = raw.defaults;
   checkBudget(isRecord(defaults) && defaults.budgetMs !== undefined ? defaults.budgetMs : DEFAULTS.budgetMs, ['defaults', 'budgetMs']);
+  if (isRecord(defaults)) duplicateFilters(defaults.filters, ['defaults', 'filters'], issues);
   if (!Array.isArray(raw.routes)) return issues;
   const ids = new Map<string, number>();
   raw.routes.forEach((route: unknown, i) => {
@@ -606,19 +616,24 @@ export function crossFieldIssues(raw: unknown): CrossIssue[] {
       if (first !== undefined) issues.push({ path: ['routes', i, 'id'], message: `duplicate route id ${JSON.stringify(route.id)} (also routes[${first}])` });
       else ids.set(route.id, i);
     }
-    if (!Array.isArray(route.filters)) return;
-    const seen = new Map<string, number>();
-    route.filters.forEach((entry: unknown, k) => {
-      if (!isRecord(entry)) return;
-      const names = Object.keys(entry);
-      if (names.length !== 1) return;
-      const name = names[0]!;
-      const first = seen.get(name);
-      if (first !== undefined) issues.push({ path: ['routes', i, 'filters', k], message: `filter ${JSON.stringify(name)} is listed twice (also filters[${first}]); a route runs each filter once` });
-      else seen.set(name, k);
-    });
+    duplicateFilters(route.filters, ['routes', i, 'filters'], issues);
   });
   return issues;
+}
+
+/** A filter named twice in one list (a route's, or defaults.filters): each runs once per route. */
+function duplicateFilters(list: unknown, at: readonly (string | number)[], issues: CrossIssue[]): void {
+  if (!Array.isArray(list)) return;
+  const seen = new Map<string, number>();
+  list.forEach((entry: unknown, k) => {
+    if (!isRecord(entry)) return;
+    const names = Object.keys(entry);
+    if (names.length !== 1) return;
+    const name = names[0]!;
+    const first = seen.get(name);
+    if (first !== undefined) issues.push({ path: [...at, k], message: `filter ${JSON.stringify(name)} is listed twice (also filters[${first}]); a route runs each filter once` });
+    else seen.set(name, k);
+  });
 }
 
 export type ConfigSchema = ReturnType<typeof buildConfigSchema>;

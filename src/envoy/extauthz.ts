@@ -206,6 +206,7 @@ class Check {
       phases: { requestHeaders: ms },
       ...(this.ctx.peer.sourceAddress ? { sourceAddress: this.ctx.peer.sourceAddress } : {}),
       ...(this.ctx.peer.principal ? { principal: this.ctx.peer.principal } : {}),
+      ...(this.ctx.actions ? { actions: this.ctx.actions } : {}),
     };
     this.options.telemetry.metrics.phaseDuration(this.ctx.routeId, 'requestHeaders', ms / 1000);
     this.options.telemetry.accessLog(entry);

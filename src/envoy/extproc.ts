@@ -580,6 +580,7 @@ export class ExtProcStream {
       phases: this.phaseMs,
       ...(ctx.peer.sourceAddress ? { sourceAddress: ctx.peer.sourceAddress } : {}),
       ...(ctx.peer.principal ? { principal: ctx.peer.principal } : {}),
+      ...(ctx.actions ? { actions: ctx.actions } : {}),
     };
     telemetry.accessLog(entry);
     telemetry.metrics.requestCompleted(entry);

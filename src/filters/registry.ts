@@ -2,7 +2,8 @@
 // error. New filters are added here and get their place in the chain from FILTER_ORDER.
 import type { FilterDefinition } from '../pipeline/types.js';
 import { headersFilter } from './headers/headers.js';
+import { sanitizeFilter } from './sanitize/sanitize.js';
 
 export const FILTER_REGISTRY: ReadonlyMap<string, FilterDefinition> = new Map<string, FilterDefinition>(
-  [headersFilter as unknown as FilterDefinition].map((definition) => [definition.name, definition]),
+  [sanitizeFilter as unknown as FilterDefinition, headersFilter as unknown as FilterDefinition].map((definition) => [definition.name, definition]),
 );

@@ -1,6 +1,6 @@
 // Builds the RequestContext the filters see, from what either adapter read off Envoy's message.
 import { HEADER, HeaderEdits, type HeaderMap } from './headers.js';
-import type { PeerInfo, RequestContext } from './types.js';
+import type { FilterAction, PeerInfo, RequestContext } from './types.js';
 import { randomUUID } from 'node:crypto';
 
 export interface RequestLine {
@@ -28,6 +28,7 @@ class Context implements RequestContext {
   readonly requestEdits = new HeaderEdits();
   readonly responseEdits = new HeaderEdits();
   private stateMap: Map<string, unknown> | undefined;
+  actions: FilterAction[] | undefined;
   responseStatus?: number;
   responseHeaders?: HeaderMap;
   readonly method: string;
@@ -61,6 +62,11 @@ class Context implements RequestContext {
 
   get signal(): AbortSignal {
     return this.makeSignal();
+  }
+
+  /** made on first use: most requests have nothing to record */
+  recordAction(action: FilterAction): void {
+    (this.actions ??= []).push(action);
   }
 
   /** made on first use, like the signal: most chains never hand anything on */

@@ -14,6 +14,8 @@ export interface DenyReason {
 export const DENY_REASONS = {
   route_not_found: { status: 404, message: 'no route matches this request' },
   bad_request_headers: { status: 400, message: 'the request headers are malformed' },
+  request_headers_too_large: { status: 431, message: 'the request has too many headers, or a header or all of them are too long' },
+  uri_too_long: { status: 414, message: 'the request path is longer than the route allows' },
   processing_timeout: { status: 504, message: 'gatehouse did not decide within the route budget' },
   internal_error: { status: 500, message: 'gatehouse failed while processing the request' },
   body_too_large: { status: 413, message: 'the request body is larger than the route allows' },

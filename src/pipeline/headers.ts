@@ -11,7 +11,14 @@ export const HEADER = {
   decisionId: 'x-gatehouse-decision-id',
   contentType: 'content-type',
   contentLength: 'content-length',
+  /** the identity token gatehouse hands upstream (docs/protocol/passport.md): never from a client */
+  passport: 'x-passport',
+  /** Envoy's client-certificate header (XFCC): trusted only where the mesh sets it */
+  forwardedClientCert: 'x-forwarded-client-cert',
 } as const;
+
+/** Every header name gatehouse itself writes starts with this; a client never may. */
+export const GATEHOUSE_HEADER_PREFIX = 'x-gatehouse-';
 
 /** Request headers as Envoy sent them: lower-case names, repeated headers kept in order. */
 export class HeaderMap {

@@ -44,6 +44,17 @@ export interface PeerInfo {
   readonly certificate?: string;
 }
 
+/**
+ * Something a filter changed or refused to pass on, for the access log (`actions`) and the
+ * `gatehouse_filter_actions_total` metric. `action` is a constant of the filter's code (a metric
+ * label); `items` name what was touched (header names, parameter names), never a value.
+ */
+export interface FilterAction {
+  readonly filter: string;
+  readonly action: string;
+  readonly items?: readonly string[];
+}
+
 /** One per HTTP request (= one ext_proc stream, or one ext_authz Check). */
 export interface RequestContext {
   readonly requestId: string;
@@ -73,6 +84,10 @@ export interface RequestContext {
   readonly state: Map<string, unknown>;
   /** cancelled when the stream ends early (client gone, budget exceeded): pass it to I/O */
   readonly signal: AbortSignal;
+  /** record what this filter changed (see FilterAction) */
+  recordAction(action: FilterAction): void;
+  /** the actions recorded so far, undefined when none */
+  readonly actions: readonly FilterAction[] | undefined;
 }
 
 export interface Filter {
@@ -102,6 +117,11 @@ export interface FilterDefinition<S extends z.ZodType = z.ZodType> {
   /** may depend on the filter's config (e.g. only when it rewrites the body) */
   needs(config: z.infer<S>): FilterNeeds;
   create(config: z.infer<S>, deps: FilterDeps): Filter;
+  /**
+   * true: every route runs this filter, with its config from the route's own entry, else from
+   * `defaults.filters`, else the empty config: protections no route can forget (sanitize).
+   */
+  readonly alwaysOn?: boolean;
 }
 
 /** A filter of a compiled route: its definition's name and order, and its live instance. */

@@ -150,6 +150,7 @@ interface AccessLine {
   trace_id: string | undefined;
   source: string | undefined;
   principal: string | undefined;
+  actions: AccessLogEntry['actions'];
 }
 
 /**
@@ -177,6 +178,7 @@ export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void
       trace_id: entry.traceId,
       source: entry.sourceAddress,
       principal: entry.principal,
+      actions: entry.actions,
     };
     logger.info(line, 'request');
   };

@@ -247,13 +247,19 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
     ['protocol'],
     maxSeries,
   );
+  const actions = new CounterFamily(
+    'gatehouse_filter_actions_total',
+    'What filters changed or refused to pass on (e.g. sanitize removed a reserved header), by route, filter and action.',
+    ['route', 'filter', 'action'],
+    maxSeries,
+  );
   const errors = new CounterFamily(
     'gatehouse_errors_total',
     'Errors while processing requests, by kind and route (route is "unmatched" before routing).',
     ['kind', 'route'],
     maxSeries,
   );
-  for (const f of [requests, denials, phases, processing, inFlight, errors]) register(f);
+  for (const f of [requests, denials, phases, processing, inFlight, actions, errors]) register(f);
 
   const inFlightChildren: Record<Protocol, GaugeChild> = {
     ext_proc: inFlight.child(['ext_proc']),
@@ -306,6 +312,7 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
       ]).value += 1;
       processing.child([entry.protocol, route]).observe(entry.processingMs / 1000);
       if (entry.decision === 'deny') denials.child([route, entry.reason ?? 'unknown']).value += 1;
+      if (entry.actions) for (const a of entry.actions) actions.child([route, a.filter, a.action]).value += 1;
     },
     phaseDuration(routeId: string, phase: Phase, seconds: number) {
       phases.child([routeId, phase]).observe(seconds);

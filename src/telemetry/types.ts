@@ -1,7 +1,7 @@
 // What the rest of gatehouse asks of telemetry. The adapters call these on the hot path, so each is
 // cheap: label values are bounded (route ids and path templates, never raw paths).
 import type { Logger } from 'pino';
-import type { Phase } from '../pipeline/types.js';
+import type { FilterAction, Phase } from '../pipeline/types.js';
 
 export type Decision = 'allow' | 'deny' | 'respond' | 'error' | 'cancelled';
 export type Protocol = 'ext_proc' | 'ext_authz';
@@ -28,6 +28,8 @@ export interface AccessLogEntry {
   readonly phases: Partial<Record<Phase, number>>;
   readonly sourceAddress?: string;
   readonly principal?: string;
+  /** what filters changed or refused to pass on (names only, never values) */
+  readonly actions?: readonly FilterAction[];
 }
 
 export type ErrorKind =
