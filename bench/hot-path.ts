@@ -15,13 +15,13 @@ import {
 import { parseConfig } from '../src/config/load.js';
 import { buildRouteTable } from '../src/config/routes.js';
 import { FILTER_REGISTRY } from '../src/filters/registry.js';
-import { createMemoryStores } from '../src/stores/index.js';
 import { ExtProcStream, extProcServiceDefinition } from '../src/envoy/extproc.js';
 import { createTelemetry } from '../src/telemetry/index.js';
 import { buildScenario } from './extproc-load.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPackageRoot } from '../src/config/load.js';
+import { createFilterDeps } from '../src/pipeline/deps.js';
 
 export interface HotPathResult {
   readonly gatehouseUsPerRequest: number;
@@ -59,7 +59,7 @@ export function runHotPath(iterations = 40_000): HotPathResult {
   const root = findPackageRoot();
   const parsed = parseConfig(readFileSync(join(root, 'bench/gatehouse-bench.yaml'), 'utf8'), 'bench/gatehouse-bench.yaml');
   if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.format()).join('\n'));
-  const built = buildRouteTable(parsed.config, { registry: FILTER_REGISTRY, deps: { now: Date.now, stores: createMemoryStores() } });
+  const built = buildRouteTable(parsed.config, { registry: FILTER_REGISTRY, deps: createFilterDeps() });
   if (!built.ok) throw new Error('bench config does not compile');
   const table = built.table;
   const telemetry = createTelemetry({ version: 'bench', logLevel: 'info', defaultMetrics: false, logDestination: { write: () => undefined } });

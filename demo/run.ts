@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config/load.js';
 import { startGatehouse } from '../src/gatehouse.js';
 import { protocolScenarios } from './protocol.js';
 import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js';
-import { startUpstream, type Pair } from '../test/harness/upstream.js';
+import { echoResponse, startUpstream, type Pair } from '../test/harness/upstream.js';
 import { shippedExtAuthzConfig, shippedExtProcConfig } from '../test/support/manifests.js';
 import { ExtAuthzStandIn } from '../test/harness/ext-authz.js';
 
@@ -98,11 +98,29 @@ function headerDiff(sent: readonly Pair[], seen: readonly Pair[]): { added: Pair
   };
 }
 
+/** Several requests in a row: the upstream failing, then the breaker answering for it. */
+async function breakerScenario(envoy: ExtProcStandIn, n: number): Promise<void> {
+  console.log(bold(`${n}. The transfers backend fails: its breaker opens, cards stay served (route payments)`) + dim('  [ext_proc]'));
+  console.log(dim('   breaker per feature: 3 upstream failures open transfers\' breaker; then gatehouse answers 503 at once, before any upstream work'));
+  for (const [i, path] of ['/api/payments/transfers/1', '/api/payments/transfers/2', '/api/payments/transfers/3', '/api/payments/transfers/4', '/api/payments/cards/9'].entries()) {
+    const r = await envoy.request({ method: 'POST', path, authority: 'api.example.com', headers: [['x-request-id', `demo-breaker-${i + 1}`]] });
+    const reason = r.headers.find(([k]) => k === 'x-gatehouse-reason')?.[1];
+    const retryAfter = r.headers.find(([k]) => k === 'retry-after')?.[1];
+    const who = reason === undefined ? `from the upstream${r.upstreamRequest ? '' : ' (?)'}` : `from gatehouse: ${reason}, retry-after ${retryAfter ?? '-'} s, upstream never reached`;
+    const status = String(r.status);
+    console.log(`   client  → POST ${path}   ← ${r.status < 400 ? green(status) : red(status)} ${dim(who)}`);
+  }
+  console.log('');
+}
+
 async function main(): Promise<void> {
   const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
   if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.format()).join('\n'));
   const gatehouse = await startGatehouse({ config: loaded.config, runtimeMetrics: false });
-  const upstream = await startUpstream();
+  // the echo upstream, except that the demo's transfers backend is down (for the breaker scenario)
+  const upstream = await startUpstream((req) =>
+    req.path.startsWith('/api/payments/transfers/') ? { status: 503, headers: [['content-type', 'text/plain']], body: 'transfers backend unavailable' } : echoResponse(req),
+  );
   const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
   const envoyAuthz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtAuthzConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
 
@@ -134,6 +152,7 @@ async function main(): Promise<void> {
     }
     console.log('');
   }
+  await breakerScenario(envoy, n + 1);
   await protocolScenarios(console.log);
   envoy.close();
   envoyAuthz.close();

@@ -8,6 +8,7 @@ import { buildRouteTable, type RouteTable } from './config/routes.js';
 import type { GatehouseConfig } from './config/schema.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import type { RoutesSource } from './pipeline/routing.js';
+import { createFilterDeps } from './pipeline/deps.js';
 import type { FilterDefinition, FilterDeps } from './pipeline/types.js';
 import { GatehouseServer } from './server.js';
 import { openStores, RedisConfigError } from './stores/index.js';
@@ -43,7 +44,7 @@ export interface RunningGatehouse {
   readonly telemetry: GatehouseTelemetry;
   readonly routes: LiveRoutes;
   readonly server: GatehouseServer;
-  /** what the filters were built with (the stores among them); a reload builds with the same */
+  /** the filter services of this process (stores, breakers); a reload builds its table with these, so they keep their state */
   readonly deps: FilterDeps;
   /** readiness off, refuse new streams, let open ones finish within graceMs; true if they all did */
   drain(graceMs?: number): Promise<boolean>;
@@ -78,7 +79,24 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   if (opened.connectError !== undefined) {
     telemetry.logger.error({ stores: stores.status() }, `redis unreachable at start (${opened.connectError}): store calls answer unavailable, so routes apply their failure mode, until it is back`);
   }
-  const deps: FilterDeps = { now: Date.now, stores };
+  // One set of filter services for the process: reloads build new tables with the same deps, so
+  // breakers and stores keep their state.
+  const known = new Set<string>();
+  const deps = createFilterDeps({
+    stores,
+    breakerEvents: {
+      onStateChange(route, feature, state) {
+        const key = `${route}\u0000${feature}`;
+        const transition = known.has(key);
+        known.add(key);
+        telemetry.metrics.breakerState(route, feature, state, transition);
+        if (!transition) return;
+        const line = { route_id: route, feature, state };
+        if (state === 'open') telemetry.logger.warn(line, 'breaker opened: requests are refused with 503 circuit_open until a probe succeeds');
+        else telemetry.logger.info(line, state === 'closed' ? 'breaker closed: the probe succeeded' : 'breaker half-open: the next request is a probe');
+      },
+    },
+  });
   const built = buildRouteTable(config, { registry: options.registry ?? FILTER_REGISTRY, deps });
   if (!built.ok) {
     await stores.close();
@@ -138,6 +156,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     drain,
     async stop(graceMs = graceDefault) {
       const finished = await drain(graceMs);
+      deps.breakers.shutdown();
       await admin.close();
       await stores.close();
       await telemetry.shutdown();

@@ -8,9 +8,9 @@ import type { ConfigError } from './errors.js';
 import { loadConfigFrom } from './load.js';
 import { ConfigWatcher, type ReloadInfo } from './reload.js';
 import { compileRouteTable, type RouteTable } from './routes.js';
-import { createMemoryStores } from '../stores/index.js';
+import { createFilterDeps } from '../pipeline/deps.js';
 
-const deps = { now: () => 0, stores: createMemoryStores() };
+const deps = createFilterDeps({ now: () => 0 });
 
 function routesYaml(id: string, extra = ''): string {
   return `listen: { grpc: "127.0.0.1:9001", admin: "127.0.0.1:9002" }
@@ -93,7 +93,7 @@ test('an invalid change is refused with precise errors and the running table sta
   await waitFor('the rejection', () => h.rejections.length === 1);
   assert.deepEqual(
     h.rejections[0]!.map((e) => e.format()),
-    [`${file}:5: routes[0] (id "one"): filters[0].hedaers: unknown filter "hedaers"; known filters: headers, sanitize`],
+    [`${file}:5: routes[0] (id "one"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, headers, sanitize`],
   );
   assert.equal(h.watcher.current.table, before);
   assert.equal(await h.watcher.check(), 'unchanged', 'the same bad content is reported once');

@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import { runInNewContext } from 'node:vm';
 import { HeaderMap } from '../pipeline/headers.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps } from '../pipeline/types.js';
-import { createMemoryStores } from '../stores/index.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { z } from 'zod';
 import { ConfigValidationError } from './errors.js';
@@ -11,6 +10,7 @@ import { benchRouteMatch } from './routes.bench.js';
 import { parseConfig } from './load.js';
 import { buildRouteTable, compileRouteTable, normalizeAuthority, type MatchRequest, type RouteTable } from './routes.js';
 import type { GatehouseConfig } from './schema.js';
+import { createFilterDeps } from '../pipeline/deps.js';
 
 function config(text: string, registry?: ReadonlyMap<string, FilterDefinition>): GatehouseConfig {
   const result = parseConfig(text, 'routes.yaml', registry ? { registry } : {});
@@ -283,7 +283,7 @@ test('filters run in FILTER_ORDER whatever their listed order; needs are the uni
 `,
     registry,
   );
-  const t = compileRouteTable(c, registry, { now: () => 0, stores: createMemoryStores() });
+  const t = compileRouteTable(c, registry, createFilterDeps({ now: () => 0 }));
   const a = t.byId('a')!;
   assert.deepEqual(
     a.filters.map((f) => [f.name, f.order]),
@@ -300,18 +300,18 @@ test('filters run in FILTER_ORDER whatever their listed order; needs are the uni
 test('compile errors (a filter that cannot be created, an unknown filter, a duplicate) name route and field', () => {
   const registry = testRegistry([]);
   const c = config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ broken: {} }] }\n', registry);
-  const built = buildRouteTable(c, { registry, deps: { now: () => 0, stores: createMemoryStores() } });
+  const built = buildRouteTable(c, { registry, deps: createFilterDeps({ now: () => 0 }) });
   assert.ok(!built.ok);
   assert.deepEqual(
     built.errors.map((e) => e.format()),
     ['routes.yaml: routes[0] (id "a"): filters[0].broken: could not be set up: no key material'],
   );
   // a config compiled against a registry that lacks its filter (e.g. built by hand)
-  const unknown = buildRouteTable(config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ early: {} }] }\n', registry), { deps: { now: () => 0, stores: createMemoryStores() } });
+  const unknown = buildRouteTable(config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ early: {} }] }\n', registry), { deps: createFilterDeps({ now: () => 0 }) });
   assert.ok(!unknown.ok);
   assert.deepEqual(
     unknown.errors.map((e) => e.format()),
-    ['routes.yaml: routes[0] (id "a"): filters[0].early: unknown filter "early"; known filters: headers, sanitize'],
+    ['routes.yaml: routes[0] (id "a"): filters[0].early: unknown filter "early"; known filters: breaker, headers, sanitize'],
   );
   const handMade: GatehouseConfig = { ...c, routes: [{ id: 'x', match: { path: { kind: 'exact', value: '/x' } }, filters: [{ name: 'headers', config: {} }, { name: 'headers', config: { request: { set: { a: 1 } } } }] }] };
   assert.throws(
@@ -321,7 +321,7 @@ test('compile errors (a filter that cannot be created, an unknown filter, a dupl
       err.errors.map((e) => e.format()).join('\n') === 'routes.yaml: routes[0] (id "x"): filters[1]: filter "headers" is listed twice (also filters[0]); a route runs each filter once',
   );
   const badValue: GatehouseConfig = { ...c, routes: [{ id: 'x', match: { path: { kind: 'exact', value: '/x' } }, filters: [{ name: 'headers', config: { request: { set: { a: 1 } } } }] }] };
-  const bad = buildRouteTable(badValue, { deps: { now: () => 0, stores: createMemoryStores() } });
+  const bad = buildRouteTable(badValue, { deps: createFilterDeps({ now: () => 0 }) });
   assert.ok(!bad.ok);
   assert.deepEqual(
     bad.errors.map((e) => e.format()),
@@ -365,7 +365,7 @@ test("a filter schema that throws is reported at the filter, at load and at comp
   );
   const plain = config('routes:\n  - { id: a, match: { path: { prefix: / } }, filters: [{ headers: {} }] }\n');
   const handMade: GatehouseConfig = { ...plain, routes: [{ ...plain.routes[0]!, filters: [{ name: 'explosive', config: {} }] }] };
-  const built = buildRouteTable(handMade, { registry, deps: { now: () => 0, stores: createMemoryStores() } });
+  const built = buildRouteTable(handMade, { registry, deps: createFilterDeps({ now: () => 0 }) });
   assert.ok(!built.ok);
   assert.deepEqual(
     built.errors.map((e) => e.format()),
@@ -408,7 +408,7 @@ routes:
       registry,
     ),
     registry,
-    { now: () => 0 },
+    createFilterDeps({ now: () => 0 }),
   );
   assert.deepEqual(t.byId('plain')!.filters.map((f) => f.name), ['early', 'sanitize']);
   assert.equal(t.byId('plain')!.needs.requestBody, true, 'the default entry, with its config');
@@ -417,7 +417,7 @@ routes:
 
   const broken = buildRouteTable(
     config('defaults:\n  filters: [{ broken: {} }]\nroutes:\n  - { id: a, match: { path: { prefix: /a/ } } }\n  - { id: b, match: { path: { prefix: /b/ } } }\n', registry),
-    { registry, deps: { now: () => 0 } },
+    { registry, deps: createFilterDeps({ now: () => 0 }) },
   );
   assert.ok(!broken.ok);
   assert.deepEqual(broken.errors.map((e) => e.format()), ['routes.yaml: defaults.filters[0].broken: could not be set up: no key material']);
@@ -437,6 +437,6 @@ test('defaults.filters is checked like a route list: unknown filters, bad config
   assert.deepEqual(result.errors.map((e) => e.format()), [
     'routes.yaml:3: defaults.filters[0].sanitize.stripHeaders[0]: cannot strip "x-envoy-internal": Envoy ignores ext_proc edits of x-envoy* headers; Envoy itself strips its internal x-envoy-* headers from external requests when use_remote_address is true (Istio ingress default)',
     'routes.yaml:4: defaults.filters[1]: filter "sanitize" is listed twice (also filters[0]); a route runs each filter once',
-    'routes.yaml:5: defaults.filters[2].nonesuch: unknown filter "nonesuch"; known filters: headers, sanitize',
+    'routes.yaml:5: defaults.filters[2].nonesuch: unknown filter "nonesuch"; known filters: breaker, headers, sanitize',
   ]);
 });

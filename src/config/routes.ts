@@ -14,11 +14,11 @@ import FindMyWay from 'find-my-way';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { HeaderMap } from '../pipeline/headers.js';
 import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
-import { createMemoryStores } from '../stores/index.js';
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
 import { canonicalizePath } from './path.js';
 import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+import { createFilterDeps } from '../pipeline/deps.js';
 
 /** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
 export interface TableRoute extends CompiledRoute {
@@ -651,7 +651,7 @@ function effectiveFilters(route: RouteConfig, config: GatehouseConfig, registry:
 }
 
 /** As buildRouteTable, but throws ConfigValidationError (carrying every error) on a bad config. */
-export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY, deps: FilterDeps = { now: Date.now, stores: createMemoryStores() }): RouteTable {
+export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY, deps: FilterDeps = createFilterDeps()): RouteTable {
   const built = buildRouteTable(config, { registry, deps });
   if (!built.ok) throw new ConfigValidationError(built.errors);
   return built.table;

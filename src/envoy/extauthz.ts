@@ -13,7 +13,7 @@ import {
 } from '../gen/envoy/service/auth/v3/external_auth_pb.js';
 import type { AttributeContext, AttributeContext_HttpRequest } from '../gen/envoy/service/auth/v3/attribute_context_pb.js';
 import { StatusSchema } from '../gen/google/rpc/status_pb.js';
-import { chainFor, withinBudget, type PhaseResult } from '../pipeline/chain.js';
+import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
@@ -211,6 +211,8 @@ class Check {
     this.options.telemetry.metrics.phaseDuration(this.ctx.routeId, 'requestHeaders', ms / 1000);
     this.options.telemetry.accessLog(entry);
     this.options.telemetry.metrics.requestCompleted(entry);
+    // ext_authz never sees the upstream's answer: an allowed request completes without a status
+    if (this.route) completeFilters(this.route, this.ctx, { decision: this.decision, ...(this.status !== undefined && this.decision !== 'allow' ? { status: this.status } : {}) }, this.options.telemetry);
   }
 
   get signal(): AbortSignal {

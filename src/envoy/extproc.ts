@@ -22,7 +22,7 @@ import {
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import { chainFor, withinBudget, type PhaseResult } from '../pipeline/chain.js';
+import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { HEADER, type HeaderMap, type HeaderSet } from '../pipeline/headers.js';
@@ -584,6 +584,7 @@ export class ExtProcStream {
     };
     telemetry.accessLog(entry);
     telemetry.metrics.requestCompleted(entry);
+    if (this.route) completeFilters(this.route, ctx, { decision, ...(this.status !== undefined ? { status: this.status } : {}) }, telemetry);
     this.span?.end(decision, this.status);
   }
 }

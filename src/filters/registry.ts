@@ -1,9 +1,13 @@
 // Every filter gatehouse knows, by config name. A route naming a filter not listed here is a config
 // error. New filters are added here and get their place in the chain from FILTER_ORDER.
 import type { FilterDefinition } from '../pipeline/types.js';
+import { breakerFilter } from './breaker/breaker.js';
 import { headersFilter } from './headers/headers.js';
 import { sanitizeFilter } from './sanitize/sanitize.js';
 
 export const FILTER_REGISTRY: ReadonlyMap<string, FilterDefinition> = new Map<string, FilterDefinition>(
-  [sanitizeFilter as unknown as FilterDefinition, headersFilter as unknown as FilterDefinition].map((definition) => [definition.name, definition]),
+  [sanitizeFilter, breakerFilter, headersFilter].map((typed) => {
+    const definition = typed as unknown as FilterDefinition;
+    return [definition.name, definition];
+  }),
 );

@@ -3,7 +3,7 @@
 // request body early encrypts the response body last. The first deny or respond ends the chain.
 // Filters that answer synchronously are run without an await, so a headers-only chain costs no
 // promise allocations.
-import type { BodyOutcome, CompiledRoute, Outcome, Phase, RequestContext, RouteFilter } from './types.js';
+import type { BodyOutcome, CompiledRoute, Outcome, Phase, RequestCompletion, RequestContext, RouteFilter } from './types.js';
 import { CONTINUE } from './types.js';
 
 export interface PhaseResult {
@@ -37,6 +37,7 @@ function stepFor(entry: RouteFilter, phase: Phase): Step | undefined {
 /** Compiled once per route: the steps of each phase, already in the order they run. */
 export class CompiledChain {
   private readonly steps: Record<Phase, readonly Step[]>;
+  private readonly completions: readonly ((ctx: RequestContext, completion: RequestCompletion) => void)[];
 
   constructor(filters: readonly RouteFilter[]) {
     const forward = [...filters].sort((a, b) => a.order - b.order);
@@ -49,6 +50,23 @@ export class CompiledChain {
       responseHeaders: collect(backward, 'responseHeaders'),
       responseBody: collect(backward, 'responseBody'),
     };
+    this.completions = backward.flatMap((f) => (f.filter.onComplete ? [f.filter.onComplete.bind(f.filter)] : []));
+  }
+
+  /**
+   * Calls every filter's onComplete, last filter first (as the response phases unwind). Returns the
+   * errors thrown, for the adapter to log and count; never throws.
+   */
+  complete(ctx: RequestContext, completion: RequestCompletion): Error[] {
+    const errors: Error[] = [];
+    for (const f of this.completions) {
+      try {
+        f(ctx, completion);
+      } catch (error) {
+        errors.push(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+    return errors;
   }
 
   hasSteps(phase: Phase): boolean {
@@ -133,6 +151,19 @@ export function withinBudget(
       },
     );
   });
+}
+
+/** The adapters' end of a request: every filter's onComplete, a throw logged and counted. */
+export function completeFilters(
+  route: CompiledRoute,
+  ctx: RequestContext,
+  completion: RequestCompletion,
+  telemetry: { readonly logger: { error(obj: object, msg: string): void }; readonly metrics: { error(kind: 'filter_error', routeId: string): void } },
+): void {
+  for (const error of chainFor(route).complete(ctx, completion)) {
+    telemetry.metrics.error('filter_error', route.id);
+    telemetry.logger.error({ err: error, route_id: route.id, request_id: ctx.requestId }, 'filter failed on completion');
+  }
 }
 
 export function chainFor(route: CompiledRoute): CompiledChain {

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { DenyReasonCode } from './deny.js';
 import type { Stores } from '../stores/types.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
+import type { Breakers } from '../filters/breaker/breakers.js';
 
 export type Phase = 'requestHeaders' | 'requestBody' | 'responseHeaders' | 'responseBody';
 
@@ -96,15 +97,30 @@ export interface Filter {
   onRequestBody?(ctx: RequestContext, body: Buffer): BodyOutcome | Promise<BodyOutcome>;
   onResponseHeaders?(ctx: RequestContext): Outcome | Promise<Outcome>;
   onResponseBody?(ctx: RequestContext, body: Buffer): BodyOutcome | Promise<BodyOutcome>;
+  /**
+   * Once per request, when its stream ends however it ends (answered, denied by any filter,
+   * cancelled, failed): for a filter that must close what it opened (a breaker's pending call).
+   * Synchronous; a throw is logged and counted, never passed on.
+   */
+  onComplete?(ctx: RequestContext, completion: RequestCompletion): void;
+}
+
+/** How a request ended, as the adapters log it. */
+export interface RequestCompletion {
+  readonly decision: 'allow' | 'deny' | 'respond' | 'error' | 'cancelled';
+  /** the status the client got or will get, when there is one */
+  readonly status?: number;
 }
 
 export type BodyOutcome = Outcome | { readonly kind: 'replaceBody'; readonly body: Buffer };
 
-/** Shared services a filter may use; grows as clients land. */
+/** Shared services a filter may use; one set per process (createFilterDeps): reloads keep them. */
 export interface FilterDeps {
   readonly now: () => number;
   /** nonces, challenges, devices, disabled accounts (memory or Redis, from the `stores:` config) */
   readonly stores: Stores;
+  /** the breakers of every route, kept across reloads */
+  readonly breakers: Breakers;
 }
 
 export interface FilterDefinition<S extends z.ZodType = z.ZodType> {

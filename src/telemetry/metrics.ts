@@ -204,7 +204,11 @@ export interface MetricsOptions {
 
 export interface GatehouseMetrics extends Metrics {
   readonly registry: Registry;
+  /** a breaker of (route, feature) is now in `state` (also counted as a transition unless it is new) */
+  breakerState(route: string, feature: string, state: 'closed' | 'open' | 'half_open', transition: boolean): void;
 }
+
+const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
 export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   const registry = new Registry();
@@ -275,6 +279,19 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   reloads.inc({ result: 'success' }, 0);
   reloads.inc({ result: 'failure' }, 0);
 
+  const breakerStates = new Gauge({
+    name: 'gatehouse_breaker_state',
+    help: 'State of each breaker: 0 closed, 1 half-open (one probe allowed), 2 open (requests refused with 503 circuit_open).',
+    labelNames: ['route', 'feature'] as const,
+    registers: [registry],
+  });
+  const breakerTransitions = new Counter({
+    name: 'gatehouse_breaker_transitions_total',
+    help: 'Breaker state changes, by route, feature and the state entered.',
+    labelNames: ['route', 'feature', 'to'] as const,
+    registers: [registry],
+  });
+
   const buildInfo = new Gauge({
     name: 'gatehouse_build_info',
     help: 'Always 1; labels carry the gatehouse version and the Node.js version.',
@@ -294,6 +311,10 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   return {
     registry,
     contentType: registry.contentType,
+    breakerState(route, feature, state, transition) {
+      breakerStates.set({ route, feature }, BREAKER_STATE_VALUE[state]);
+      if (transition) breakerTransitions.inc({ route, feature, to: state });
+    },
     streamOpened(protocol) {
       inFlightChildren[protocol].value += 1;
     },

@@ -1,0 +1,16 @@
+// The one place FilterDeps are made: once per process by startGatehouse (and kept across reloads),
+// or per test.
+import { Breakers, type BreakerEvents } from '../filters/breaker/breakers.js';
+import { createMemoryStores, type Stores } from '../stores/index.js';
+import type { FilterDeps } from './types.js';
+
+export function createFilterDeps(
+  options: { readonly now?: () => number; readonly stores?: Stores; readonly breakerEvents?: BreakerEvents } = {},
+): FilterDeps {
+  const now = options.now ?? Date.now;
+  return {
+    now,
+    stores: options.stores ?? createMemoryStores(),
+    breakers: new Breakers(options.breakerEvents ?? { onStateChange: () => undefined }, now),
+  };
+}
