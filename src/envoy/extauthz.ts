@@ -21,6 +21,7 @@ import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pip
 import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
 import type { AccessLogEntry, Decision, Telemetry } from '../telemetry/types.js';
 import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
+import { certificateFromPem } from './peer-certificate.js';
 import { acceptedEdits, httpStatus, reportDroppedEdits } from './mutations.js';
 
 export interface ExtAuthzOptions {
@@ -59,10 +60,11 @@ function peerFrom(attributes: AttributeContext | undefined): PeerInfo {
   const source = attributes?.source;
   const socket = source?.address?.address.case === 'socketAddress' ? source.address.address.value : undefined;
   const sourceAddress = socket ? socket.address : undefined;
+  const certificate = certificateFromPem(source?.certificate);
   return {
+    ...(certificate ? { certificate } : {}),
     ...(sourceAddress ? { sourceAddress } : {}),
     ...(source?.principal ? { principal: source.principal } : {}),
-    ...(source?.certificate ? { certificate: source.certificate } : {}),
   };
 }
 

@@ -30,6 +30,7 @@ import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, Outcome, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
 import type { Decision, ErrorKind, Telemetry } from '../telemetry/types.js';
 import { extProcService } from './grpc-services.js';
+import { certificateFromAttributes, PEER_CERTIFICATE_ATTRIBUTES } from './peer-certificate.js';
 import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, reportDroppedEdits, toHeaderMutation, type DroppedEdit } from './mutations.js';
 
 /** The key Envoy uses for CEL attributes, whatever the filter instance is named (8.6). */
@@ -184,10 +185,11 @@ function attributeString(message: ProcessingRequest, name: string): string | und
 function peerFrom(message: ProcessingRequest): PeerInfo {
   const sourceAddress = attributeString(message, 'source.address');
   const principal =
-    attributeString(message, 'connection.uri_san_peer_certificate') ??
+    attributeString(message, PEER_CERTIFICATE_ATTRIBUTES.uriSan) ??
     attributeString(message, 'connection.dns_san_peer_certificate') ??
-    attributeString(message, 'connection.subject_peer_certificate');
-  return { ...(sourceAddress ? { sourceAddress } : {}), ...(principal ? { principal } : {}) };
+    attributeString(message, PEER_CERTIFICATE_ATTRIBUTES.subject);
+  const certificate = certificateFromAttributes((name) => attributeString(message, name));
+  return { ...(sourceAddress ? { sourceAddress } : {}), ...(principal ? { principal } : {}), ...(certificate ? { certificate } : {}) };
 }
 
 /** The route id Envoy named for this request, from its route name attribute or forwarded metadata. */

@@ -1,5 +1,7 @@
 // Self-tests of ExtAuthzStandIn against a scripted fake Authorization server (catalogue 11).
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { createTestCa } from '../support/certificates.js';
 import { after, before, describe, test } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
@@ -94,6 +96,28 @@ describe('ext_authz stand-in (11)', () => {
       const attrs = a.calls[0]?.request.attributes;
       assert.deepEqual(attrs?.metadataContext?.filterMetadata, { jwt: { sub: 'bob' } });
       assert.equal(attrs?.source?.service, 'web');
+    });
+  });
+
+  test('an mTLS downstream: source.principal is the first URI SAN, else the subject; source.certificate the URL-encoded PEM only with include_peer_certificate (11.4)', async () => {
+    const ca = createTestCa();
+    const withUri = ca.issue({ subject: '/O=Acme/CN=acme', uri: 'spiffe://partners.example.com/acme' });
+    const subjectOnly = ca.issue({ subject: '/O=Dev/CN=dev' });
+    ca.close();
+    await withAuthz(() => ok(), async (a) => {
+      const plain = new ExtAuthzStandIn({ authzAddress: a.address, filter: authzConfig({}), upstream });
+      await plain.request({ method: 'GET', path: '/', authority: 'svc' }, { peerCertificate: withUri.pem });
+      await plain.request({ method: 'GET', path: '/', authority: 'svc' }, { peerCertificate: subjectOnly.pem });
+      plain.close();
+      const including = new ExtAuthzStandIn({ authzAddress: a.address, filter: authzConfig({ includePeerCertificate: true }), upstream });
+      await including.request({ method: 'GET', path: '/', authority: 'svc' }, { peerCertificate: withUri.pem });
+      including.close();
+      assert.equal(a.calls[0]?.request.attributes?.source?.principal, 'spiffe://partners.example.com/acme');
+      assert.equal(a.calls[0]?.request.attributes?.source?.certificate, '');
+      assert.equal(a.calls[1]?.request.attributes?.source?.principal, 'CN=dev,O=Dev');
+      const sent = a.calls[2]?.request.attributes?.source?.certificate ?? '';
+      assert.ok(!/[\n /+=]/.test(sent), 'newline, space, +, / and = are percent-encoded');
+      assert.equal(decodeURIComponent(sent), new X509Certificate(withUri.pem).toString());
     });
   });
 

@@ -267,9 +267,16 @@ class ExtAuthzFilter implements StreamFilter {
         address: create(AddressSchema, { address: { case: 'socketAddress', value: create(SocketAddressSchema, { address: a.address, portSpecifier: { case: 'portValue', value: a.port } }) } }),
         service,
       });
+    // 11.4: the peer certificate's first URI SAN, else DNS SAN, else subject; the PEM only with include_peer_certificate
+    const client = this.cbs.peerCertificate;
+    const source = peer(this.cbs.downstreamRemote, h.get('x-envoy-downstream-service-cluster') ?? '');
+    if (client) {
+      source.principal = client.uriSan ?? client.dnsSan ?? client.subject;
+      if (f.includePeerCertificate) source.certificate = client.urlEncodedPem;
+    }
     return create(CheckRequestSchema, {
       attributes: create(AttributeContextSchema, {
-        source: peer(this.cbs.downstreamRemote, h.get('x-envoy-downstream-service-cluster') ?? ''),
+        source,
         destination: peer(this.cbs.downstreamLocal),
         request: create(AttributeContext_RequestSchema, { time: timestampFromDate(this.cbs.startTime), http }),
         contextExtensions: { ...this.route.contextExtensions },

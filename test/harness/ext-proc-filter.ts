@@ -534,7 +534,9 @@ export class ExtProcFilter implements StreamFilter {
    * 8.6 (EP addAttributes). The stand-in has no CEL engine: it evaluates plain attribute names
    * (request.path, request.url_path, request.host, request.scheme, request.method, request.id,
    * request.referer, request.useragent, request.protocol, request.query, source.address,
-   * source.port, destination.address, destination.port, connection.mtls, response.code).
+   * source.port, destination.address, destination.port, connection.mtls, response.code, and the
+   * peer certificate's connection.{uri,dns}_san_peer_certificate, subject_peer_certificate and
+   * sha256_peer_certificate_digest when the downstream is mTLS).
    * Anything else — like an expression that errors or has no value in Envoy — is left out.
    */
   private addAttributes(state: ProcessorState, req: ProcessingRequest): ProcessingRequest {
@@ -570,7 +572,11 @@ export class ExtProcFilter implements StreamFilter {
       case 'source.port': return remote.port;
       case 'destination.address': return `${local.address}:${local.port}`;
       case 'destination.port': return local.port;
-      case 'connection.mtls': return false;
+      case 'connection.mtls': return this.cbs.peerCertificate !== undefined;
+      case 'connection.uri_san_peer_certificate': return this.cbs.peerCertificate?.uriSan;
+      case 'connection.dns_san_peer_certificate': return this.cbs.peerCertificate?.dnsSan;
+      case 'connection.subject_peer_certificate': return this.cbs.peerCertificate?.subject;
+      case 'connection.sha256_peer_certificate_digest': return this.cbs.peerCertificate?.sha256;
       case 'response.code': {
         const st = this.encoding.headers?.get(':status');
         return st === undefined ? undefined : Number(st);

@@ -1,6 +1,7 @@
 // Self-tests of ExtProcStandIn: trailers, response streaming, local replies of other filters,
 // downstream reset, observability mode, forward rules, content-length handling.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { ProcessingMode_BodySendMode as BodyMode, ProcessingMode_HeaderSendMode as HeaderMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
 import { CommonResponse_ResponseStatus as ResponseStatus } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
@@ -8,6 +9,7 @@ import { StatusCode } from '../../src/gen/envoy/type/v3/http_status_pb.js';
 import { answerEach, continueFor, type StreamScript } from './fake-processor.js';
 import { bodyOf, extProcConfig, get, headersOf, kinds, mutation, mode, protoPairs, setRaw, withStandIn } from './helpers.js';
 import { startUpstream, type Upstream } from './upstream.js';
+import { createTestCa } from '../support/certificates.js';
 
 let upstream: Upstream;
 before(async () => { upstream = await startUpstream(); });
@@ -153,6 +155,24 @@ describe('observability mode (8.7), forward rules (1.3), content-length (6.3, 5.
       assert.deepEqual(r.sent[0]?.attributes, { 'envoy.filters.http.ext_proc': { 'request.path': '/p?x=1', 'connection.mtls': false } });
       assert.deepEqual(r.sent[1]?.attributes, {});
       assert.deepEqual(r.sent[2]?.attributes, { 'envoy.filters.http.ext_proc': { 'response.code': 200 } });
+    });
+  });
+
+  test('attributes of an mTLS downstream: the peer certificate\'s first URI SAN, subject (RFC 2253) and SHA-256 digest (8.6)', async () => {
+    const ca = createTestCa();
+    const cert = ca.issue({ subject: '/C=KR/O=Acme/CN=acme', uri: 'spiffe://partners.example.com/acme' });
+    ca.close();
+    const names = ['connection.mtls', 'connection.uri_san_peer_certificate', 'connection.dns_san_peer_certificate', 'connection.subject_peer_certificate', 'connection.sha256_peer_certificate_digest'];
+    await run(answerEach(), { filter: extProcConfig({ requestAttributes: names }) }, async (s) => {
+      const r = await s.request({ method: 'GET', path: '/', authority: 'h' }, { peerCertificate: cert.pem });
+      assert.deepEqual(r.sent[0]?.attributes, {
+        'envoy.filters.http.ext_proc': {
+          'connection.mtls': true,
+          'connection.uri_san_peer_certificate': 'spiffe://partners.example.com/acme',
+          'connection.subject_peer_certificate': 'CN=acme,O=Acme,C=KR',
+          'connection.sha256_peer_certificate_digest': new X509Certificate(cert.pem).fingerprint256.replaceAll(':', '').toLowerCase(),
+        },
+      }, 'no DNS SAN: left out');
     });
   });
 });

@@ -17,6 +17,7 @@
 //   `x-envoy-upstream-service-time` on the response, hop-by-hop headers dropped, a 503 local reply
 //   when the upstream cannot be reached. Upstream body data reaches the filter as Envoy's HTTP/1
 //   codec delivers it: each chunk once the next bytes (or the end) arrive, the last with end_stream.
+import { peerCertificateFacts, type PeerCertificateFacts } from './peer-certificate.js';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest, type ClientRequest as NodeClientRequest, type IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +66,8 @@ export interface FilterCallbacks {
   readonly startTime: Date;
   readonly downstreamRemote: { address: string; port: number };
   readonly downstreamLocal: { address: string; port: number };
+  /** The client certificate Envoy verified on an mTLS downstream connection; undefined without mTLS. */
+  readonly peerCertificate: PeerCertificateFacts | undefined;
   /** Bytes of request body received so far. */
   requestBytesReceived(): number;
 }
@@ -101,6 +104,8 @@ export interface RequestOptions {
   pace?: 'eager' | 'lockstep';
   /** Harness guard: give up after this long (default 20 s) with status 0, details `stand_in_timeout`. */
   maxDurationMs?: number;
+  /** The downstream connection is mTLS and the client presented (and Envoy verified) this PEM certificate. */
+  peerCertificate?: string;
 }
 
 export interface UpstreamRecord {
@@ -303,6 +308,7 @@ export class Exchange implements FilterCallbacks {
   readonly startTime = new Date();
   readonly downstreamRemote = { address: '127.0.0.1', port: 0 };
   readonly downstreamLocal = { address: '127.0.0.1', port: 0 };
+  peerCertificate: PeerCertificateFacts | undefined;
   requestHeaders!: HeaderMap;
   decoder!: DirectionPipe;
   encoder!: DirectionPipe;
@@ -331,6 +337,7 @@ export class Exchange implements FilterCallbacks {
 
   /** Runs one HTTP request through HCM → filter → router → upstream → filter → downstream. */
   async run(filterFactory: (cb: FilterCallbacks) => StreamFilter, req: ClientRequest, opts: RequestOptions = {}): Promise<ExchangeResult> {
+    this.peerCertificate = opts.peerCertificate === undefined ? undefined : peerCertificateFacts(opts.peerCertificate);
     this.decoder = new DirectionPipe('request', this.routerSink(), this.cfg.bufferLimitBytes, () => {
       this.sendLocalReply({ status: 413, body: Buffer.from(STATUS_TEXT[413]!), details: 'request_payload_too_large' });
     }, () => this.downstreamHeadersSent);
