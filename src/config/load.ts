@@ -81,12 +81,38 @@ function yamlLocator(doc: Document, lines: LineCounter): Locate {
   };
 }
 
+export type YamlResult = { readonly ok: true; readonly raw: unknown; readonly locate: Locate } | { readonly ok: false; readonly errors: readonly ConfigError[] };
+
+/** YAML text → plain data and a line locator; syntax errors and an empty file come back with their line. */
+export function readYaml(text: string, fileName: string, expected: string): YamlResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((e) =>
+        configError({ file: fileName, line: e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line, field: '', message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` }),
+      ),
+    };
+  }
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    return { ok: false, errors: [configError({ file: fileName, field: '', message: `YAML error: ${err instanceof Error ? err.message : String(err)}` })] };
+  }
+  if (raw === null || raw === undefined) {
+    return { ok: false, errors: [configError({ file: fileName, field: '', message: `the file is empty; expected ${expected}` })] };
+  }
+  return { ok: true, raw, locate: yamlLocator(doc, lines) };
+}
+
 interface SchemaLike {
   readonly _zod: { readonly def: { readonly type: string; readonly shape?: Record<string, SchemaLike>; readonly innerType?: SchemaLike; readonly in?: SchemaLike; readonly element?: SchemaLike } };
 }
 
 /** Walks the zod schema (through optional/default/pipe wrappers) to list an object's keys. */
-function schemaKeys(schema: SchemaLike, path: readonly PropertyKey[]): readonly string[] | undefined {
+export function schemaKeys(schema: SchemaLike, path: readonly PropertyKey[]): readonly string[] | undefined {
   let node: SchemaLike | undefined = schema;
   let i = 0;
   for (let guard = 0; node && guard < 256; guard++) {
@@ -134,30 +160,12 @@ function schemaFor(registry: ReadonlyMap<string, FilterDefinition>): ReturnType<
 /** Parse and validate config text. `fileName` is used in messages and to resolve relative TLS paths. */
 export function parseConfig(text: string, fileName: string, options: ParseOptions = {}): ConfigResult {
   const registry = options.registry ?? FILTER_REGISTRY;
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
-  if (doc.errors.length > 0) {
-    return {
-      ok: false,
-      errors: doc.errors.map((e) =>
-        configError({ file: fileName, line: e.linePos?.[0].line ?? lines.linePos(e.pos[0]).line, field: '', message: `YAML syntax error: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` }),
-      ),
-    };
-  }
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 1000 });
-  } catch (err) {
-    return { ok: false, errors: [configError({ file: fileName, field: '', message: `YAML error: ${err instanceof Error ? err.message : String(err)}` })] };
-  }
-  if (raw === null || raw === undefined) {
-    return { ok: false, errors: [configError({ file: fileName, field: '', message: 'the file is empty; expected a map with listen, routes, ...' })] };
-  }
+  const yaml = readYaml(text, fileName, 'a map with listen, routes, ...');
+  if (!yaml.ok) return yaml;
+  const { raw, locate } = yaml;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes)' })] };
   }
-
-  const locate = yamlLocator(doc, lines);
   const schema = schemaFor(registry);
   const parsed = schema.safeParse(raw);
   const cross: RawIssue[] = crossFieldIssues(raw);

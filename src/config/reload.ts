@@ -9,13 +9,11 @@
 // end, so a reload never changes the chain under a request in flight. Listen addresses, TLS,
 // telemetry and stores settings cannot change in a running process: a change to them is reported as
 // "requires restart" and the running values are kept, while the routes are applied.
-import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { FilterDefinition, FilterDeps } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
-import { applyEnv, checkFiles, contentHash, deepFreeze, parseConfig } from './load.js';
+import { FileWatcher, type ApplyOutcome, type CheckOutcome } from './file-watch.js';
+import { applyEnv, checkFiles, deepFreeze, parseConfig } from './load.js';
 import { buildRouteTable, type RouteTable } from './routes.js';
 import type { GatehouseConfig } from './schema.js';
 
@@ -51,7 +49,7 @@ export interface ConfigWatcherOptions {
   readonly onError?: (error: unknown) => void;
 }
 
-export type CheckOutcome = 'unchanged' | 'reloaded' | 'rejected' | 'closed';
+export type { CheckOutcome } from './file-watch.js';
 
 function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig): string[] {
   const out: string[] = [];
@@ -69,40 +67,24 @@ function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig)
 
 export class ConfigWatcher {
   private snapshot: ConfigSnapshot;
-  private readonly file: string;
   private readonly options: ConfigWatcherOptions;
-  private readonly watchers = new Map<string, FSWatcher>();
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  /** hash (or read-error code) of the last content looked at, so one change is reported once */
-  private lastSeen: string | undefined;
-  private runningHash: string | undefined;
-  private checking: Promise<CheckOutcome> | undefined;
-  private again = false;
-  private closed = false;
+  private readonly watch: FileWatcher;
 
   constructor(options: ConfigWatcherOptions) {
     this.options = options;
-    this.file = resolve(options.file);
     this.snapshot = options.initial;
-    this.watchDir(dirname(this.file));
-    this.refreshTargetWatch();
-    // the content the running config came from: a change made after loading but before this watcher
-    // started is still a change, while an event for the same content is not
-    if (options.initialHash !== undefined && options.initialHash !== '') this.runningHash = options.initialHash;
-    else {
-      try {
-        this.runningHash = contentHash(readFileSync(this.file, 'utf8'));
-      } catch {
-        this.runningHash = undefined;
-      }
-    }
-    this.lastSeen = this.runningHash;
-    const pollMs = options.pollMs ?? 5000;
-    if (pollMs > 0) {
-      this.pollTimer = setInterval(() => void this.check(), pollMs);
-      this.pollTimer.unref();
-    }
+    this.watch = new FileWatcher({
+      file: options.file,
+      ...(options.initialHash === undefined ? {} : { initialHash: options.initialHash }),
+      ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+      apply: (text, isClosed) => this.apply(text, isClosed),
+      onUnreadable: (code) => {
+        this.options.onRejected?.([configError({ file: options.file, field: '', message: `cannot read the file (${code}); keeping the running config` })]);
+      },
+      onRejected: (errors) => this.options.onRejected?.(errors),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
   }
 
   /** what new streams should use; a stream keeps the snapshot it started with */
@@ -111,129 +93,22 @@ export class ConfigWatcher {
   }
 
   /** Read the file now (e.g. on SIGHUP or from an admin endpoint); resolves once it is handled. */
-  async check(): Promise<CheckOutcome> {
-    if (this.closed) return 'closed';
-    if (this.checking) {
-      this.again = true;
-      return this.checking;
-    }
-    this.checking = this.safeCheck();
-    try {
-      let outcome = await this.checking;
-      while (this.again && !this.isClosed()) {
-        this.again = false;
-        this.checking = this.safeCheck();
-        outcome = await this.checking;
-      }
-      return outcome;
-    } finally {
-      this.checking = undefined;
-    }
+  check(): Promise<CheckOutcome> {
+    return this.watch.check();
   }
 
   close(): void {
-    this.closed = true;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    for (const w of this.watchers.values()) w.close();
-    this.watchers.clear();
+    this.watch.close();
   }
 
-  /** a method, not the field, so checks after an await are not narrowed away */
-  private isClosed(): boolean {
-    return this.closed;
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => {
-      this.debounceTimer = undefined;
-      void this.check();
-    }, this.options.debounceMs ?? 100);
-    this.debounceTimer.unref();
-  }
-
-  private watchDir(dir: string): void {
-    if (this.closed || this.watchers.has(dir)) return;
-    try {
-      const w = watch(dir, { persistent: false }, () => {
-        this.schedule();
-      });
-      w.on('error', (err) => {
-        w.close();
-        this.watchers.delete(dir);
-        this.report('onError', err);
-      });
-      this.watchers.set(dir, w);
-    } catch (err) {
-      this.report('onError', err);
-    }
-  }
-
-  /** when the file is a symlink into another directory, watch that one too (and drop stale ones) */
-  private refreshTargetWatch(): void {
-    const own = dirname(this.file);
-    let target: string | undefined;
-    try {
-      target = dirname(realpathSync(this.file));
-    } catch {
-      target = undefined;
-    }
-    if (this.closed) return;
-    for (const [dir, w] of this.watchers) {
-      if (dir !== own && dir !== target) {
-        w.close();
-        this.watchers.delete(dir);
-      }
-    }
-    if (target !== undefined && target !== own) this.watchDir(target);
-  }
-
-  private report<K extends 'onRejected' | 'onError'>(which: K, arg: K extends 'onRejected' ? readonly ConfigError[] : unknown): void {
-    try {
-      if (which === 'onRejected') this.options.onRejected?.(arg as readonly ConfigError[]);
-      else this.options.onError?.(arg);
-    } catch {
-      // a throwing callback must not stop the watcher
-    }
-  }
-
-  /** checks run from timers and fs events: an unexpected throw must not become an unhandled rejection */
-  private async safeCheck(): Promise<CheckOutcome> {
-    try {
-      return await this.runCheck();
-    } catch (err) {
-      this.report('onError', err);
-      return 'rejected';
-    }
-  }
-
-  private async runCheck(): Promise<CheckOutcome> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      if (this.closed || this.lastSeen === `unreadable:${code}`) return 'unchanged';
-      this.lastSeen = `unreadable:${code}`;
-      this.report('onRejected', [configError({ file: this.options.file, field: '', message: `cannot read the file (${code}); keeping the running config` })]);
-      return 'rejected';
-    }
-    this.refreshTargetWatch();
-    if (this.isClosed()) return 'closed';
-    const hash = contentHash(text);
-    if (hash === this.lastSeen) return 'unchanged';
-    this.lastSeen = hash;
-    if (hash === this.runningHash) return 'unchanged';
-
+  private apply(text: string, isClosed: () => boolean): ApplyOutcome {
     const registry = this.options.registry ?? FILTER_REGISTRY;
     const parsed = parseConfig(text, this.options.file, { registry });
-    if (!parsed.ok) return this.reject(parsed.errors);
+    if (!parsed.ok) return { rejected: parsed.errors };
     const withEnv = applyEnv(parsed.config, this.options.env ?? process.env);
-    if (!withEnv.ok) return this.reject(withEnv.errors);
+    if (!withEnv.ok) return { rejected: withEnv.errors };
     const fileErrors = checkFiles(withEnv.config, withEnv.applied);
-    if (fileErrors.length > 0) return this.reject(fileErrors);
+    if (fileErrors.length > 0) return { rejected: fileErrors };
 
     const running = this.snapshot.config;
     const restartRequired = describeRestartChanges(running, withEnv.config);
@@ -247,11 +122,10 @@ export class ConfigWatcher {
       ...(running.tls ? { tls: running.tls } : {}),
     });
     const built = buildRouteTable(applied, { registry, deps: this.options.deps });
-    if (!built.ok) return this.reject(built.errors);
-    if (this.isClosed()) return 'closed';
+    if (!built.ok) return { rejected: built.errors };
+    if (isClosed()) return 'closed';
 
     this.snapshot = { config: applied, table: built.table };
-    this.runningHash = hash;
     try {
       this.options.onReload?.(built.table, applied, { warnings: parsed.warnings, restartRequired });
     } catch {
@@ -259,11 +133,4 @@ export class ConfigWatcher {
     }
     return 'reloaded';
   }
-
-  private reject(errors: readonly ConfigError[]): CheckOutcome {
-    if (this.closed) return 'closed';
-    this.report('onRejected', errors);
-    return 'rejected';
-  }
 }
-
