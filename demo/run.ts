@@ -8,6 +8,7 @@ import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js'
 import { echoResponse, startUpstream, type Pair } from '../test/harness/upstream.js';
 import { shippedExtAuthzConfig, shippedExtProcConfig } from '../test/support/manifests.js';
 import { ExtAuthzStandIn } from '../test/harness/ext-authz.js';
+import { createTestCa } from '../test/support/certificates.js';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const green = (s: string) => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
@@ -22,6 +23,25 @@ interface Scenario {
   readonly showResponseHeaders?: readonly string[];
   /** which Envoy filter asks gatehouse: ext_proc (default) or ext_authz */
   readonly via?: 'ext_proc' | 'ext_authz';
+  /** the client certificate presented on the mTLS downstream (made by the demo's CA at start) */
+  readonly clientCertificate?: keyof DemoCertificates;
+}
+
+interface DemoCertificates {
+  readonly acme: string;
+  readonly devKim: string;
+  readonly stranger: string;
+}
+
+/** made at start by a throw-away CA (openssl), never checked in; config/clients.dev.yaml knows acme and dev-kim */
+function demoCertificates(): DemoCertificates & { close(): void } {
+  const ca = createTestCa();
+  return {
+    acme: ca.issue({ subject: '/O=Acme/CN=acme', uri: 'spiffe://partners.example.com/acme' }).pem,
+    devKim: ca.issue({ subject: '/O=Example Dev/CN=dev-kim' }).pem,
+    stranger: ca.issue({ subject: '/O=Nobody/CN=stranger', uri: 'spiffe://partners.example.com/stranger' }).pem,
+    close: () => { ca.close(); },
+  };
 }
 
 const SCENARIOS: Scenario[] = [
@@ -52,6 +72,33 @@ const SCENARIOS: Scenario[] = [
     title: 'A request with more headers than the route allows',
     why: 'sanitize refuses it before any upstream work: 431 with its reason code (the dev config allows 50)',
     request: { method: 'GET', path: '/api/accounts', authority: 'api.example.com', headers: Array.from({ length: 60 }, (_, i): Pair => [`x-padding-${i}`, 'x']) },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'A partner pays with its client certificate (route partner-payments, mtls)',
+    why: 'Envoy verified the certificate; its SPIFFE id is acme in config/clients.dev.yaml, allowed POST with payments:write. The upstream learns who called in x-gatehouse-client; an audit line records the decision',
+    clientCertificate: 'acme',
+    request: { method: 'POST', path: '/partner/v1/payments/transfers', authority: 'api.example.com', headers: [['content-type', 'application/json'], ['x-gatehouse-client', 'admin']], body: '{"amount":1000}' },
+  },
+  {
+    title: 'The same call without a client certificate',
+    why: 'the route requires one: 401 client_certificate_required',
+    request: { method: 'POST', path: '/partner/v1/payments/transfers', authority: 'api.example.com' },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'A valid certificate no registry entry knows (over ext_authz)',
+    why: 'Envoy trusts the CA, but the client is not registered: 403 client_unknown',
+    via: 'ext_authz',
+    clientCertificate: 'stranger',
+    request: { method: 'GET', path: '/partner/v1/payments/1', authority: 'api.example.com' },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'A developer who may only read tries to pay',
+    why: 'dev-kim is known by subject but allowed GET only: 403 client_not_allowed',
+    clientCertificate: 'devKim',
+    request: { method: 'POST', path: '/partner/v1/payments/transfers', authority: 'api.example.com' },
     showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
   },
   {
@@ -124,12 +171,14 @@ async function main(): Promise<void> {
   const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
   const envoyAuthz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtAuthzConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
 
+  const certificates = demoCertificates();
   console.log(bold('gatehouse demo'));
   console.log(dim(`gatehouse ${loaded.file} on 127.0.0.1:${gatehouse.grpcPort}, Envoy stand-in with deploy/istio/envoyfilter-ext-proc.yaml, echo upstream on 127.0.0.1:${upstream.port}\n`));
   let n = 0;
   for (const scenario of SCENARIOS) {
     n++;
-    const r = scenario.via === 'ext_authz' ? await envoyAuthz.request(scenario.request) : await envoy.request(scenario.request);
+    const tls = scenario.clientCertificate === undefined ? {} : { peerCertificate: certificates[scenario.clientCertificate] };
+    const r = scenario.via === 'ext_authz' ? await envoyAuthz.request(scenario.request, tls) : await envoy.request(scenario.request, tls);
     const allowed = r.upstreamRequest !== undefined;
     console.log(bold(`${n}. ${scenario.title}`) + dim(`  [${scenario.via ?? 'ext_proc'}]`));
     console.log(dim(`   ${scenario.why}`));
@@ -154,6 +203,7 @@ async function main(): Promise<void> {
   }
   await breakerScenario(envoy, n + 1);
   await protocolScenarios(console.log);
+  certificates.close();
   envoy.close();
   envoyAuthz.close();
   await upstream.close();

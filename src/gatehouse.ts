@@ -6,6 +6,7 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import { findPackageRoot } from './config/load.js';
 import { buildRouteTable, type RouteTable } from './config/routes.js';
 import type { GatehouseConfig } from './config/schema.js';
+import { loadClientRegistry, type ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import type { RoutesSource } from './pipeline/routing.js';
 import { createFilterDeps } from './pipeline/deps.js';
@@ -38,6 +39,24 @@ export class LiveRoutes implements RoutesSource {
   }
 }
 
+/** Holds the current client registry; the mtls filter asks it per request. */
+export class LiveClientRegistry {
+  constructor(
+    readonly file: string,
+    private registry: ClientRegistry,
+    /** of the file's content the registry came from */
+    public hash: string,
+  ) {}
+  readonly current = (): ClientRegistry => this.registry;
+  replace(registry: ClientRegistry, hash: string): void {
+    this.registry = registry;
+    this.hash = hash;
+  }
+}
+
+/** `msg` of the audit line the mtls filter writes per decision (docs/operations.md) */
+export const MTLS_AUDIT_MESSAGE = 'mtls_audit';
+
 export interface RunningGatehouse {
   readonly grpcPort: number;
   readonly adminPort: number;
@@ -46,6 +65,8 @@ export interface RunningGatehouse {
   readonly server: GatehouseServer;
   /** the filter services of this process (stores, breakers); a reload builds its table with these, so they keep their state */
   readonly deps: FilterDeps;
+  /** set when the config has mtls.clientsFile */
+  readonly clients: LiveClientRegistry | undefined;
   /** readiness off, refuse new streams, let open ones finish within graceMs; true if they all did */
   drain(graceMs?: number): Promise<boolean>;
   /** drain, then close the admin server and the stores' connections, and flush telemetry */
@@ -66,6 +87,13 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   });
   // telemetry.accessLog: false keeps metrics and traces but writes no per-request line.
   const telemetry: GatehouseTelemetry = config.telemetry.accessLog ? created : { ...created, accessLog: () => undefined };
+  // the client registry first: a bad file stops the start before any connection is opened
+  let clients: LiveClientRegistry | undefined;
+  if (config.mtls) {
+    const loaded = loadClientRegistry(config.mtls.clientsFile);
+    if (!loaded.ok) throw new StartupError(loaded.errors.map((e) => e.format()).join('\n'));
+    clients = new LiveClientRegistry(config.mtls.clientsFile, loaded.registry, loaded.hash);
+  }
   // A Redis that is down at start does not stop the start: routes have failure modes, ioredis keeps
   // reconnecting, and /readyz and the log say so. Readiness stays on (see the readyz details below).
   let opened: Awaited<ReturnType<typeof openStores>>;
@@ -84,6 +112,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const known = new Set<string>();
   const deps = createFilterDeps({
     stores,
+    ...(clients ? { mtls: { clients: clients.current, audit: (record) => { telemetry.logger.info(record, MTLS_AUDIT_MESSAGE); } } } : {}),
     breakerEvents: {
       onStateChange(route, feature, state) {
         const key = `${route}\u0000${feature}`;
@@ -151,6 +180,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     adminPort: admin.port,
     telemetry,
     routes,
+    clients,
     server,
     deps,
     drain,

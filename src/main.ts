@@ -1,7 +1,7 @@
 // The gatehouse process: load config (GATEHOUSE_CONFIG, else the embedded dev default), start,
 // hot-reload routes, and on SIGTERM drain and exit 0. Exit 2 on an invalid config at start.
 import { loadConfig } from './config/load.js';
-import { watchRoutes } from './reload.js';
+import { watchClients, watchRoutes } from './reload.js';
 import { startGatehouse, StartupError } from './gatehouse.js';
 import { flushLogger } from './telemetry/logger.js';
 
@@ -44,7 +44,11 @@ async function main(): Promise<void> {
   if (memoryStores) logger.warn({ config: loaded.file }, 'stores.kind is memory: nonces, challenges, devices and disabled accounts are per process and not shared between replicas');
   for (const warning of loaded.warnings) logger.warn({ config: loaded.file }, warning.format());
   const watcher = watchRoutes(loaded.file, loaded.config, gatehouse, { initialHash: loaded.hash });
-  process.on('SIGHUP', () => void watcher.check());
+  const clientsWatcher = watchClients(gatehouse);
+  process.on('SIGHUP', () => {
+    void watcher.check();
+    void clientsWatcher?.check();
+  });
   logger.info(
     { grpc_port: gatehouse.grpcPort, admin_port: gatehouse.adminPort, config: loaded.file, env_overrides: loaded.envOverrides, routes: gatehouse.routes.current().routes.length },
     'listening',
@@ -59,6 +63,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal, grace_ms: loaded.config.shutdown.graceMs }, 'draining: readiness off, refusing new streams');
     watcher.close();
+    clientsWatcher?.close();
     gatehouse.stop().then(
       (finished) => {
         logger.info({ finished_in_grace: finished }, 'stopped');

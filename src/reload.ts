@@ -1,6 +1,8 @@
 // Hot reload wired to a running gatehouse: a valid new file swaps the route table for new streams
 // (open streams keep theirs), an invalid one is refused, logged and counted, and the old stays.
+import { FileWatcher } from './config/file-watch.js';
 import { ConfigWatcher } from './config/reload.js';
+import { parseClientRegistry } from './filters/mtls/clients.js';
 import type { GatehouseConfig } from './config/schema.js';
 import type { RunningGatehouse } from './gatehouse.js';
 
@@ -35,6 +37,39 @@ export function watchRoutes(
     },
     onError: (error) => {
       logger.warn({ err: error, config: file }, 'config watch failed; polling carries on');
+    },
+  });
+}
+
+/**
+ * Hot reload of the mtls client registry: a valid file replaces the registry for new requests; an
+ * invalid or unreadable one is logged with its errors and counted, and the running registry stays.
+ */
+export function watchClients(gatehouse: RunningGatehouse, options: { debounceMs?: number; pollMs?: number } = {}): FileWatcher | undefined {
+  const clients = gatehouse.clients;
+  if (!clients) return undefined;
+  const file = clients.file;
+  const { logger, metrics } = gatehouse.telemetry;
+  const refused = (errors: readonly string[]): void => {
+    metrics.clientRegistryReload('failure');
+    logger.error({ clients: file, errors }, 'client registry reload refused: the running registry stays');
+  };
+  return new FileWatcher({
+    file,
+    initialHash: clients.hash,
+    ...options,
+    apply: (text) => {
+      const parsed = parseClientRegistry(text, file);
+      if (!parsed.ok) return { rejected: parsed.errors };
+      clients.replace(parsed.registry, parsed.hash);
+      metrics.clientRegistryReload('success');
+      logger.info({ clients: file, count: parsed.registry.size }, 'client registry reloaded: new requests use it');
+      return 'reloaded';
+    },
+    onUnreadable: (code) => { refused([`cannot read the file (${code})`]); },
+    onRejected: (errors) => { refused(errors.map((e) => e.format())); },
+    onError: (error) => {
+      logger.warn({ err: error, clients: file }, 'client registry watch failed; polling carries on');
     },
   });
 }

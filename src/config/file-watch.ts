@@ -2,7 +2,7 @@
 // target's directory): editors replace files by rename, and Kubernetes swaps a ConfigMap by renaming
 // a `..data` symlink, neither of which a watch on the file itself survives. Events are debounced and
 // the content hashed, so only a real change reaches `apply`; a slow poll backs fs.watch up. Used for
-// the config (reload.ts), and by any other file gatehouse reloads live.
+// the config (reload.ts) and the mtls client registry (src/reload.ts).
 import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';

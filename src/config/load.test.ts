@@ -102,7 +102,7 @@ test('an unknown filter is an error naming file, line, route, field and the know
       'routes.yaml',
     ),
   );
-  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, headers, sanitize']);
+  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, headers, mtls, sanitize']);
 });
 
 test("a filter's own schema error carries the full field path below the filter", () => {
@@ -138,7 +138,7 @@ routes:
   );
   assert.deepEqual(errors, [
     'c.yaml:1: listen.gprc: unknown key; allowed here: grpc, admin',
-    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes',
+    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes',
     'c.yaml:5: routes[0] (id "a"): match.method: unknown key; allowed here: hosts, path, methods, headers, query',
     'c.yaml:7: routes[0] (id "a"): filters[0].headers.requets: unknown key; allowed here: request, response',
   ]);
@@ -277,7 +277,7 @@ test('YAML syntax errors carry the line', () => {
 
 test('an empty file, a non-map file and a missing file are errors, not crashes', () => {
   assert.deepEqual(errorsOf(parseConfig('', 'c.yaml')), ['c.yaml: the file is empty; expected a map with listen, routes, ...']);
-  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes)']);
+  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes)']);
   assert.match(errorsOf(loadConfigFile('/nonexistent/gatehouse.yaml'))[0]!, /^\/nonexistent\/gatehouse\.yaml: cannot read the file: ENOENT/);
 });
 

@@ -164,7 +164,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   if (!yaml.ok) return yaml;
   const { raw, locate } = yaml;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, routes)' })] };
+    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes)' })] };
   }
   const schema = schemaFor(registry);
   const parsed = schema.safeParse(raw);
@@ -215,6 +215,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     },
     shutdown: c.shutdown,
     stores: storesConfig(c.stores, base),
+    ...(c.mtls ? { mtls: { clientsFile: resolveFrom(base, c.mtls.clientsFile) } } : {}),
     routes,
   };
   const warnings = issuesToErrors(fileName, raw, checked.warnings, locate);

@@ -57,6 +57,7 @@ function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig)
   if (running.listen.grpc.address !== next.listen.grpc.address) out.push(`listen.grpc changed (${running.listen.grpc.address} → ${next.listen.grpc.address}): requires a restart`);
   if (running.listen.admin.address !== next.listen.admin.address) out.push(`listen.admin changed (${running.listen.admin.address} → ${next.listen.admin.address}): requires a restart`);
   if (JSON.stringify(running.tls) !== JSON.stringify(next.tls)) out.push(`tls changed (${show(running.tls)} → ${show(next.tls)}): requires a restart`);
+  if (running.mtls?.clientsFile !== next.mtls?.clientsFile) out.push(`mtls.clientsFile changed (${show(running.mtls?.clientsFile)} → ${show(next.mtls?.clientsFile)}): requires a restart`);
   for (const key of ['logLevel', 'serviceName', 'otlpEndpoint', 'accessLog'] as const) {
     if (running.telemetry[key] !== next.telemetry[key]) out.push(`telemetry.${key} changed (${show(running.telemetry[key])} → ${show(next.telemetry[key])}): requires a restart`);
   }
@@ -113,13 +114,14 @@ export class ConfigWatcher {
     const running = this.snapshot.config;
     const restartRequired = describeRestartChanges(running, withEnv.config);
     // keep what cannot change live, so `current.config` says what is really running
-    const { tls: _fileTls, ...rest } = withEnv.config;
+    const { tls: _fileTls, mtls: _fileMtls, ...rest } = withEnv.config;
     const applied: GatehouseConfig = deepFreeze({
       ...rest,
       listen: running.listen,
       telemetry: running.telemetry,
       stores: running.stores,
       ...(running.tls ? { tls: running.tls } : {}),
+      ...(running.mtls ? { mtls: running.mtls } : {}),
     });
     const built = buildRouteTable(applied, { registry, deps: this.options.deps });
     if (!built.ok) return { rejected: built.errors };

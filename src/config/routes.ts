@@ -537,6 +537,8 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     const seen = new Map<string, number>();
     let needs = NO_NEEDS;
     let failed = false;
+    const parsedConfigs = new Map<string, unknown>();
+    const routeChecks: (() => void)[] = [];
     for (const { entry, at: entryAt, shared } of effectiveFilters(route, config, registry, index)) {
       const at = [...entryAt];
       const first = shared ? undefined : seen.get(entry.name);
@@ -565,6 +567,17 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
         failed = true;
         continue;
       }
+      const filterConfig: unknown = parsed.data;
+      parsedConfigs.set(definition.name, filterConfig);
+      if (definition.checkRoute) {
+        routeChecks.push(() => {
+          const problem = definition.checkRoute?.(filterConfig, parsedConfigs);
+          if (problem !== undefined) {
+            report({ path: [...at, entry.name], message: problem }, shared);
+            failed = true;
+          }
+        });
+      }
       try {
         const wanted = definition.needs(parsed.data);
         needs = {
@@ -578,6 +591,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
         failed = true;
       }
     }
+    for (const check of routeChecks) check();
     if (failed) return;
     // stable: filters of equal order keep their listed order
     filters.sort((a, b) => a.order - b.order);

@@ -137,6 +137,8 @@ export interface GatehouseConfig {
   readonly shutdown: { readonly graceMs: number };
   /** nonces, challenges, devices, disabled accounts: memory (one process) or Redis (the fleet) */
   readonly stores: StoresConfig;
+  /** the mtls filter's client registry (absolute path); a change needs a restart, the file's content reloads live */
+  readonly mtls?: { readonly clientsFile: string };
   readonly routes: readonly RouteConfig[];
 }
 
@@ -576,6 +578,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         .prefault({}),
       shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
       stores: storesSection.prefault({}),
+      mtls: z.strictObject({ clientsFile: z.string().min(1, 'must not be empty') }).optional(),
       routes: z.array(route).default([]),
     });
 }

@@ -89,6 +89,23 @@ function okHeaders(sets: readonly HeaderSet[], present: HeaderMap): HeaderValueO
   );
 }
 
+/**
+ * Envoy applies `headers_to_remove` after `headers` (11.10, 11.11), the reverse of the chain's
+ * order (removals first): a header removed and then set (sanitize strips a client's
+ * x-gatehouse-client, mtls sets the real one) is sent as a set alone, its first value replacing.
+ */
+function removalsBeforeSets(edits: { removals: string[]; sets: HeaderSet[] }): { removals: string[]; sets: HeaderSet[] } {
+  const setNames = new Set(edits.sets.map((s) => s.name));
+  if (!edits.removals.some((name) => setNames.has(name))) return edits;
+  const replaced = new Set<string>();
+  const sets = edits.sets.map((s) => {
+    if (!edits.removals.includes(s.name) || replaced.has(s.name)) return s;
+    replaced.add(s.name);
+    return { ...s, append: false };
+  });
+  return { removals: edits.removals.filter((name) => !setNames.has(name)), sets };
+}
+
 class Check {
   private decision: Decision = 'allow';
   private reason: DenyReasonCode | undefined;
@@ -138,8 +155,9 @@ class Check {
 
 
   private ok(): CheckResponse {
-    const edits = acceptedEdits(this.ctx.requestEdits.drain(), 'request');
-    reportDroppedEdits(this.options.telemetry, this.ctx.routeId, this.ctx.requestId, edits.dropped);
+    const accepted = acceptedEdits(this.ctx.requestEdits.drain(), 'request');
+    reportDroppedEdits(this.options.telemetry, this.ctx.routeId, this.ctx.requestId, accepted.dropped);
+    const edits = removalsBeforeSets(accepted);
     return create(CheckResponseSchema, {
       status: create(StatusSchema, { code: GRPC_OK }),
       httpResponse: {

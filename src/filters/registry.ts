@@ -3,10 +3,11 @@
 import type { FilterDefinition } from '../pipeline/types.js';
 import { breakerFilter } from './breaker/breaker.js';
 import { headersFilter } from './headers/headers.js';
+import { mtlsFilter } from './mtls/mtls.js';
 import { sanitizeFilter } from './sanitize/sanitize.js';
 
 export const FILTER_REGISTRY: ReadonlyMap<string, FilterDefinition> = new Map<string, FilterDefinition>(
-  [sanitizeFilter, breakerFilter, headersFilter].map((typed) => {
+  [sanitizeFilter, mtlsFilter, breakerFilter, headersFilter].map((typed) => {
     const definition = typed as unknown as FilterDefinition;
     return [definition.name, definition];
   }),

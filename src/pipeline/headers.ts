@@ -15,6 +15,8 @@ export const HEADER = {
   passport: 'x-passport',
   /** Envoy's client-certificate header (XFCC): trusted only where the mesh sets it */
   forwardedClientCert: 'x-forwarded-client-cert',
+  /** to the upstream: the id of the client the mtls filter authorized (never from a client: x-gatehouse-*) */
+  client: 'x-gatehouse-client',
 } as const;
 
 /** Every header name gatehouse itself writes starts with this; a client never may. */

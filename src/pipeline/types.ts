@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import type { DenyReasonCode } from './deny.js';
 import type { Stores } from '../stores/types.js';
+import type { MtlsDeps } from '../filters/mtls/clients.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
 import type { Breakers } from '../filters/breaker/breakers.js';
 
@@ -131,6 +132,8 @@ export interface FilterDeps {
   readonly stores: Stores;
   /** the breakers of every route, kept across reloads */
   readonly breakers: Breakers;
+  /** the client registry and audit sink; set when the config has `mtls.clientsFile` */
+  readonly mtls?: MtlsDeps;
 }
 
 export interface FilterDefinition<S extends z.ZodType = z.ZodType> {
@@ -148,6 +151,11 @@ export interface FilterDefinition<S extends z.ZodType = z.ZodType> {
    * `defaults.filters`, else the empty config: protections no route can forget (sanitize).
    */
   readonly alwaysOn?: boolean;
+  /**
+   * A check against the other filters the same route runs (their parsed configs by name), for
+   * settings that only make sense together; returns what is wrong, reported at this filter's entry.
+   */
+  checkRoute?(config: z.infer<S>, others: ReadonlyMap<string, unknown>): string | undefined;
 }
 
 /** A filter of a compiled route: its definition's name and order, and its live instance. */

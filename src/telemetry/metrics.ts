@@ -270,6 +270,12 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
     ext_authz: inFlight.child(['ext_authz']),
   };
 
+  const registryReloads = new Counter({
+    name: 'gatehouse_client_registry_reloads_total',
+    help: 'mtls client registry reloads, by result (a refused file keeps the running registry).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
   const reloads = new Counter({
     name: 'gatehouse_config_reloads_total',
     help: 'Configuration reloads, by result.',
@@ -278,6 +284,8 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   });
   reloads.inc({ result: 'success' }, 0);
   reloads.inc({ result: 'failure' }, 0);
+  registryReloads.inc({ result: 'success' }, 0);
+  registryReloads.inc({ result: 'failure' }, 0);
 
   const breakerStates = new Gauge({
     name: 'gatehouse_breaker_state',
@@ -343,6 +351,9 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
     },
     configReload(result) {
       reloads.inc({ result });
+    },
+    clientRegistryReload(result) {
+      registryReloads.inc({ result });
     },
     render() {
       return registry.metrics();

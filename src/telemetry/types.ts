@@ -47,6 +47,8 @@ export interface Metrics {
   phaseDuration(routeId: string, phase: Phase, seconds: number): void;
   error(kind: ErrorKind, routeId: string): void;
   configReload(result: 'success' | 'failure'): void;
+  /** the mtls client registry file was reloaded, or a bad one refused */
+  clientRegistryReload(result: 'success' | 'failure'): void;
   /** text exposition for /metrics */
   render(): Promise<string>;
   readonly contentType: string;

@@ -18,6 +18,8 @@ export interface EndToEnd {
   readonly logs: Record<string, unknown>[];
   /** resolves with the access-log line of a request id (bounded) */
   accessLine(requestId: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** resolves with the first log line with this `msg` and request id (bounded) */
+  logLine(msg: string, requestId: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 export async function endToEnd(
@@ -43,20 +45,24 @@ export async function endToEnd(
     await upstream.close();
     await gatehouse.stop(200);
   });
-  return {
+  const e2e: EndToEnd = {
     gatehouse,
     envoy,
     authz,
     upstream,
     logs,
-    async accessLine(requestId, timeoutMs = 2000) {
+    accessLine(requestId, timeoutMs) {
+      return e2e.logLine('request', requestId, timeoutMs);
+    },
+    async logLine(msg, requestId, timeoutMs = 2000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const line = logs.find((l) => l['msg'] === 'request' && l['request_id'] === requestId);
+        const line = logs.find((l) => l['msg'] === msg && l['request_id'] === requestId);
         if (line) return line;
-        if (Date.now() > deadline) throw new Error(`no access-log line for ${requestId}; log:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
+        if (Date.now() > deadline) throw new Error(`no ${msg} log line for ${requestId}; log:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
         await new Promise((r) => setTimeout(r, 10));
       }
     },
   };
+  return e2e;
 }

@@ -25,6 +25,7 @@ export class RecordingTelemetry implements Telemetry {
     phaseDuration: (routeId, phase, seconds) => { this.phases.push({ routeId, phase, seconds }); },
     error: (kind, routeId) => { this.errors.push({ kind, routeId }); },
     configReload: () => undefined,
+    clientRegistryReload: () => undefined,
     render: () => Promise.resolve(''),
     contentType: 'text/plain',
   };
