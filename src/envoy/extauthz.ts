@@ -263,9 +263,10 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
     const refusal = found && 'refused' in found ? found : undefined;
     const matched = found && 'route' in found ? found : undefined;
     options.telemetry.metrics.streamOpened('ext_authz');
+    const body = http && (http.rawBody.length > 0 ? Buffer.from(http.rawBody) : http.body.length > 0 ? Buffer.from(http.body, 'utf8') : undefined);
     const abort = new AbortController();
     const ctx = createRequestContext(
-      { method, authority, path, scheme: http?.scheme || headers.get(':scheme') || 'http' },
+      { method, authority, path, scheme: http?.scheme || headers.get(':scheme') || 'http', bodyFollows: body !== undefined },
       headers,
       peerFrom(attributes),
       { routeId: matched?.route.id ?? UNMATCHED_ROUTE_ID, pathTemplate: matched?.pathTemplate ?? UNMATCHED_ROUTE_ID, params: matched?.params ?? {} },
@@ -275,7 +276,6 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
     check.signal.addEventListener('abort', () => { abort.abort(check.signal.reason); });
     // Envoy cancels the call when the client goes away (11.20).
     call.on('cancelled', () => { check.cancel(); });
-    const body = http && (http.rawBody.length > 0 ? Buffer.from(http.rawBody) : http.body.length > 0 ? Buffer.from(http.body, 'utf8') : undefined);
     check.run(body).then(
       (response) => {
         options.telemetry.metrics.streamClosed('ext_authz');

@@ -341,7 +341,7 @@ export class ExtProcStream {
     const matched = found && 'route' in found ? found : undefined;
     this.route = matched?.route;
     this.ctx = createRequestContext(
-      { method, authority, path, scheme: map.get(':scheme') ?? 'http' },
+      { method, authority, path, scheme: map.get(':scheme') ?? 'http', bodyFollows: !headers.endOfStream },
       map,
       peerFrom(message),
       {

@@ -5,9 +5,10 @@ import { breakerFilter } from './breaker/breaker.js';
 import { headersFilter } from './headers/headers.js';
 import { mtlsFilter } from './mtls/mtls.js';
 import { sanitizeFilter } from './sanitize/sanitize.js';
+import { signedFilter } from './signed/signed.js';
 
 export const FILTER_REGISTRY: ReadonlyMap<string, FilterDefinition> = new Map<string, FilterDefinition>(
-  [sanitizeFilter, mtlsFilter, breakerFilter, headersFilter].map((typed) => {
+  [sanitizeFilter, mtlsFilter, signedFilter, breakerFilter, headersFilter].map((typed) => {
     const definition = typed as unknown as FilterDefinition;
     return [definition.name, definition];
   }),

@@ -8,6 +8,8 @@ export interface RequestLine {
   readonly authority: string;
   readonly scheme: string;
   readonly path: string;
+  /** a request body follows the headers (ext_proc: headers without end_of_stream; ext_authz: a body was sent) */
+  readonly bodyFollows?: boolean;
 }
 
 /** Splits `:path` into path and query; never throws. */
@@ -38,6 +40,7 @@ class Context implements RequestContext {
   readonly routeId: string;
   readonly pathTemplate: string;
   readonly params: Readonly<Record<string, string>>;
+  readonly requestBodyFollows: boolean;
 
   constructor(
     line: RequestLine,
@@ -55,6 +58,7 @@ class Context implements RequestContext {
     this.path = line.path;
     this.pathname = pathname;
     this.query = query;
+    this.requestBodyFollows = line.bodyFollows === true;
     this.routeId = route.routeId;
     this.pathTemplate = route.pathTemplate;
     this.params = route.params;

@@ -1,9 +1,10 @@
+import { SIGNING_FAILURES } from '../protocol/signing/codes.js';
 import { HEADER } from './headers.js';
 
 // The one table of deny reasons: stable code → HTTP status → what it means. Clients see the status
 // and the code (body and `x-gatehouse-reason`), the log and metrics see the code; nothing else in
-// the code base spells a status for a denial. Protocol libraries add their own tables here as they
-// are wired in as filters.
+// the code base spells a status for a denial. Protocol libraries keep their own tables (code,
+// status, meaning) and this table takes their entries as they are wired in as filters.
 
 export interface DenyReason {
   readonly status: number;
@@ -11,7 +12,7 @@ export interface DenyReason {
   readonly message: string;
 }
 
-export const DENY_REASONS = {
+const GATEWAY_REASONS = {
   route_not_found: { status: 404, message: 'no route matches this request' },
   bad_request_headers: { status: 400, message: 'the request headers are malformed' },
   request_headers_too_large: { status: 431, message: 'the request has too many headers, or a header or all of them are too long' },
@@ -27,6 +28,15 @@ export const DENY_REASONS = {
   circuit_open: { status: 503, message: 'the route is shedding load; retry later' },
   shutting_down: { status: 503, message: 'gatehouse is shutting down' },
 } as const satisfies Record<string, DenyReason>;
+
+type SigningReasons = { readonly [C in keyof typeof SIGNING_FAILURES]: { readonly status: (typeof SIGNING_FAILURES)[C]['status']; readonly message: string } };
+
+/** The dynamic-security codes (src/protocol/signing/codes.ts) as deny reasons: their status, their meaning. */
+const SIGNING_REASONS = Object.fromEntries(
+  Object.entries(SIGNING_FAILURES).map(([code, { status, meaning }]) => [code, { status, message: meaning }]),
+) as SigningReasons;
+
+export const DENY_REASONS: typeof GATEWAY_REASONS & SigningReasons = { ...GATEWAY_REASONS, ...SIGNING_REASONS };
 
 export type DenyReasonCode = keyof typeof DENY_REASONS;
 

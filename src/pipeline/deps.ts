@@ -2,6 +2,7 @@
 // or per test.
 import { Breakers, type BreakerEvents } from '../filters/breaker/breakers.js';
 import type { MtlsDeps } from '../filters/mtls/clients.js';
+import { CredentialCache } from '../protocol/signing/credential.js';
 import { createMemoryStores, type Stores } from '../stores/index.js';
 import type { FilterDeps } from './types.js';
 
@@ -13,6 +14,7 @@ export function createFilterDeps(
     now,
     stores: options.stores ?? createMemoryStores(),
     breakers: new Breakers(options.breakerEvents ?? { onStateChange: () => undefined }, now),
+    credentials: new CredentialCache(),
     ...(options.mtls ? { mtls: options.mtls } : {}),
   };
 }

@@ -6,6 +6,7 @@ import type { Stores } from '../stores/types.js';
 import type { MtlsDeps } from '../filters/mtls/clients.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
 import type { Breakers } from '../filters/breaker/breakers.js';
+import type { CredentialCache } from '../protocol/signing/credential.js';
 
 export type Phase = 'requestHeaders' | 'requestBody' | 'responseHeaders' | 'responseBody';
 
@@ -80,6 +81,11 @@ export interface RequestContext {
   /** the raw query without `?`, '' when absent */
   readonly query: string;
   readonly requestHeaders: HeaderMap;
+  /**
+   * true when a request body comes after the headers: a route that asked for the body then gets a
+   * requestBody phase; false (a GET, an empty POST) means no body phase will run for this request.
+   */
+  readonly requestBodyFollows: boolean;
   /** set once response headers have been seen */
   responseStatus?: number;
   responseHeaders?: HeaderMap;
@@ -132,6 +138,8 @@ export interface FilterDeps {
   readonly stores: Stores;
   /** the breakers of every route, kept across reloads */
   readonly breakers: Breakers;
+  /** verified dynamic-security credentials, kept across reloads (keyed by issuer-key set, so a key change misses) */
+  readonly credentials: CredentialCache;
   /** the client registry and audit sink; set when the config has `mtls.clientsFile` */
   readonly mtls?: MtlsDeps;
 }

@@ -1,5 +1,5 @@
-// The one table of dynamic-security failure codes: code → HTTP status → meaning. The future deny-reason
-// table imports it; docs/protocol/signing.md prints it (a test keeps the two equal).
+// The one table of dynamic-security failure codes: code → HTTP status → meaning. The gateway's deny
+// table (src/pipeline/deny.ts) imports it; docs/protocol/signing.md prints it (a test keeps the two equal).
 
 export const SIGNING_FAILURES = {
   // Per-request verification, in the order the verifier checks.
@@ -16,6 +16,10 @@ export const SIGNING_FAILURES = {
   signature_invalid: { status: 401, meaning: 'The signature does not verify over the signature base (including ECDSA signatures that are not 64-byte raw r‖s, e.g. DER).' },
   digest_malformed: { status: 400, meaning: 'Content-Digest is not a dictionary with a sha-256 or sha-512 byte sequence of the right length.' },
   digest_mismatch: { status: 400, meaning: 'The body does not match Content-Digest.' },
+  // Per request, after the verdict: what the gateway's stores decide (§11).
+  signature_replayed: { status: 401, meaning: 'The (keyid, nonce) pair was already used: a replayed request, or a nonce reused under one key; sign again with a fresh nonce.' },
+  device_revoked: { status: 403, meaning: 'The device the credential names is revoked or not enrolled; enroll again.' },
+  account_disabled: { status: 403, meaning: 'The account the credential names (sub) is disabled.' },
   // Enrollment and credential issuance.
   challenge_invalid: { status: 400, meaning: 'The challenge is not one gatehouse issued for this purpose (syntax, MAC, purpose).' },
   challenge_expired: { status: 400, meaning: 'The challenge is past its expiry; ask for a new one.' },

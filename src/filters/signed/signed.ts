@@ -1,0 +1,149 @@
+// `signed`: the dynamic-security per-request check (docs/protocol/signing.md §6 and §11). Cheapest
+// first: the pure verifier (parse → credential, cached → freshness → signature), then the body's
+// Content-Digest, then the stores: the nonce is claimed only once everything else passed, so a
+// forged or tampered request cannot burn a genuine nonce; then the device and the account.
+//  - a request with a body is verified at its headers (a bad signature is refused before the body is
+//    buffered) and its digest and stores checked in the body phase; a request without one (a GET)
+//    is decided at its headers and never waits for a body;
+//  - a refusal answers its code from src/protocol/signing/codes.ts with that status, a Date header
+//    (so a client can correct its clock) and, on 401, WWW-Authenticate;
+//  - a store that cannot answer: failureMode closed → 503 dependency_unavailable, open → the request
+//    passes and the action `failed_open` names the stores;
+//  - accepted: the identity goes to later filters in ctx.state (SIGNED_IDENTITY_STATE).
+import { checkContentDigest } from '../../protocol/signing/content-digest.js';
+import { CredentialTrust } from '../../protocol/signing/credential.js';
+import { SIGNING_FAILURES, type SigningFailureCode } from '../../protocol/signing/codes.js';
+import { CREDENTIAL_HEADER, type IntegrityLevel } from '../../protocol/signing/profile.js';
+import { createRequestVerifier, type SignedRequest, type VerifiedRequest } from '../../protocol/signing/verifier.js';
+import { FILTER_ORDER } from '../../pipeline/order.js';
+import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
+import type { StoreFailure } from '../../stores/types.js';
+import { issuerKeysOf, signedConfig, type SignedConfig } from './config.js';
+
+export const SIGNED_FILTER = 'signed';
+
+/** ctx.state key under which later filters find the verified signer */
+export const SIGNED_IDENTITY_STATE = 'signed.identity';
+
+export interface SignedIdentity {
+  /** the account (credential `sub`) */
+  readonly subject: string;
+  readonly deviceId: string;
+  readonly integrityLevel: IntegrityLevel;
+  /** the request key's thumbprint (credential cnf.jkt) */
+  readonly keyId: string;
+}
+
+/** `action` of the FilterAction recorded when a store could not answer and failureMode is open */
+export const SIGNED_FAILED_OPEN = 'failed_open';
+
+/** Request headers only the signature check needs; removed before the upstream unless forwardSignatureHeaders. */
+export const SIGNING_HEADERS = ['signature', 'signature-input', CREDENTIAL_HEADER] as const;
+
+/** RFC 9110 §11.6.1 challenge for a 401: the scheme this route wants and, like RFC 6750, the error code. */
+export function signatureChallenge(code: SigningFailureCode): string {
+  return `Signature realm="gatehouse", error="${code}"`;
+}
+
+type Denial = Extract<Outcome, { kind: 'deny' }>;
+
+function refuse(code: SigningFailureCode, detail: string, nowMs: number): Denial {
+  const headers: Record<string, string> = { date: new Date(nowMs).toUTCString() };
+  if (SIGNING_FAILURES[code].status === 401) headers['www-authenticate'] = signatureChallenge(code);
+  return { kind: 'deny', reason: code, detail, headers };
+}
+
+function headerReader(ctx: RequestContext): (name: string) => string | undefined {
+  return (name) => {
+    const values = ctx.requestHeaders.getAll(name);
+    return values.length === 0 ? undefined : values.join(', ');
+  };
+}
+
+export function compileSigned(config: SignedConfig, deps: FilterDeps) {
+  const trust = new CredentialTrust(config.issuer, issuerKeysOf(config));
+  const verify = createRequestVerifier({
+    trust,
+    cache: deps.credentials,
+    allowedAlgorithms: config.allowedAlgorithms,
+    freshness: { maxAgeSeconds: config.maxAgeSeconds, maxLifetimeSeconds: config.maxLifetimeSeconds, maxSkewSeconds: config.clockSkewSeconds },
+    ...(config.minIntegrity === undefined ? {} : { minIntegrity: config.minIntegrity }),
+  });
+  // verdicts of requests whose body is still to come; gone with the request context
+  const awaitingBody = new WeakMap<RequestContext, VerifiedRequest>();
+
+  const input = (ctx: RequestContext, body: SignedRequest['body'], nowMs: number): SignedRequest => ({
+    method: ctx.method,
+    authority: ctx.authority,
+    path: ctx.pathname,
+    query: ctx.query,
+    header: headerReader(ctx),
+    ...(body === undefined ? {} : { body }),
+    now: nowMs / 1000,
+  });
+
+  /** the store steps, then hand the identity on */
+  async function admit(ctx: RequestContext, verdict: VerifiedRequest): Promise<Outcome> {
+    const unavailable: string[] = [];
+    const details: string[] = [];
+    const storeFailed = (store: string, failure: StoreFailure): void => {
+      unavailable.push(store);
+      details.push(`${store}: ${failure.reason} (${failure.detail})`);
+    };
+    // The nonce lives until the signature expires, plus the replicas' clock differences.
+    const ttlMs = Math.max(1000, (verdict.expires + config.clockSkewSeconds) * 1000 - deps.now());
+    const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs);
+    if (!claim.ok) storeFailed('nonces', claim);
+    else if (!claim.firstUse) return refuse('signature_replayed', `nonce already used under key ${verdict.keyId}`, deps.now());
+    const [device, account] = await Promise.all([deps.stores.devices.get(verdict.deviceId), deps.stores.accounts.isDisabled(verdict.subject)]);
+    if (!device.ok) storeFailed('devices', device);
+    else if (device.device === undefined) return refuse('device_revoked', `device ${verdict.deviceId} is not enrolled`, deps.now());
+    else if (device.device.revokedAt !== undefined) return refuse('device_revoked', `device ${verdict.deviceId} was revoked`, deps.now());
+    if (!account.ok) storeFailed('accounts', account);
+    else if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`, deps.now());
+    if (unavailable.length > 0) {
+      if (config.failureMode === 'closed') return { kind: 'deny', reason: 'dependency_unavailable', detail: `signed: ${details.join('; ')}` };
+      ctx.recordAction({ filter: SIGNED_FILTER, action: SIGNED_FAILED_OPEN, items: unavailable });
+    }
+    ctx.state.set(SIGNED_IDENTITY_STATE, {
+      subject: verdict.subject,
+      deviceId: verdict.deviceId,
+      integrityLevel: verdict.integrityLevel,
+      keyId: verdict.keyId,
+    } satisfies SignedIdentity);
+    return CONTINUE;
+  }
+
+  return {
+    onRequestHeaders(ctx: RequestContext): Outcome | Promise<Outcome> {
+      const nowMs = deps.now();
+      const verdict = verify(input(ctx, ctx.requestBodyFollows ? 'deferred' : undefined, nowMs));
+      if (!verdict.ok) return refuse(verdict.code, verdict.detail, nowMs);
+      // In the headers answer: Envoy applies request-header edits there, and a later refusal replaces the request anyway.
+      if (!config.forwardSignatureHeaders) for (const name of SIGNING_HEADERS) ctx.requestEdits.remove(name);
+      if (verdict.digest === 'deferred') {
+        awaitingBody.set(ctx, verdict);
+        return CONTINUE;
+      }
+      return admit(ctx, verdict);
+    },
+    onRequestBody(ctx: RequestContext, body: Buffer): Outcome | Promise<Outcome> {
+      const verdict = awaitingBody.get(ctx);
+      awaitingBody.delete(ctx);
+      // Only a request verified at its headers reaches here (a refusal ends the chain).
+      if (verdict === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'signed: a request body came without a verified signature' };
+      const digest = checkContentDigest(verdict.contentDigest, body);
+      if (!digest.ok) return refuse(digest.code, digest.detail, deps.now());
+      return admit(ctx, verdict);
+    },
+  };
+}
+
+export const signedFilter: FilterDefinition<typeof signedConfig> = {
+  name: SIGNED_FILTER,
+  order: FILTER_ORDER.dynamicSecurity,
+  configSchema: signedConfig,
+  // Envoy sends a body only when the request has one; a GET is decided at its headers.
+  needs: () => ({ requestBody: true }),
+  create: (config, deps) => compileSigned(config, deps),
+};
