@@ -1,3 +1,4 @@
+import { E2EE_FAILURES } from '../protocol/e2ee/codes.js';
 import { SIGNING_FAILURES } from '../protocol/signing/codes.js';
 import { HEADER } from './headers.js';
 
@@ -29,14 +30,20 @@ const GATEWAY_REASONS = {
   shutting_down: { status: 503, message: 'gatehouse is shutting down' },
 } as const satisfies Record<string, DenyReason>;
 
-type SigningReasons = { readonly [C in keyof typeof SIGNING_FAILURES]: { readonly status: (typeof SIGNING_FAILURES)[C]['status']; readonly message: string } };
+/** A protocol's failure table (code → status, meaning) as deny reasons: its statuses, its meanings. */
+type ReasonsOf<T extends Readonly<Record<string, { readonly status: number; readonly meaning: string }>>> = {
+  readonly [C in keyof T]: { readonly status: T[C]['status']; readonly message: string };
+};
 
-/** The dynamic-security codes (src/protocol/signing/codes.ts) as deny reasons: their status, their meaning. */
-const SIGNING_REASONS = Object.fromEntries(
-  Object.entries(SIGNING_FAILURES).map(([code, { status, meaning }]) => [code, { status, message: meaning }]),
-) as SigningReasons;
+function reasonsOf<T extends Readonly<Record<string, { readonly status: number; readonly meaning: string }>>>(table: T): ReasonsOf<T> {
+  return Object.fromEntries(Object.entries(table).map(([code, { status, meaning }]) => [code, { status, message: meaning }])) as ReasonsOf<T>;
+}
 
-export const DENY_REASONS: typeof GATEWAY_REASONS & SigningReasons = { ...GATEWAY_REASONS, ...SIGNING_REASONS };
+/** dynamic security (src/protocol/signing/codes.ts) and e2ee (src/protocol/e2ee/codes.ts), taken as they are */
+const SIGNING_REASONS = reasonsOf(SIGNING_FAILURES);
+const E2EE_REASONS = reasonsOf(E2EE_FAILURES);
+
+export const DENY_REASONS: typeof GATEWAY_REASONS & typeof SIGNING_REASONS & typeof E2EE_REASONS = { ...GATEWAY_REASONS, ...SIGNING_REASONS, ...E2EE_REASONS };
 
 export type DenyReasonCode = keyof typeof DENY_REASONS;
 

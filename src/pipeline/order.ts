@@ -1,11 +1,17 @@
 // The order of filters in every chain, from one table (Spring Cloud Gateway's named order
 // constants): a route lists which filters it uses and their config; where they run is decided here.
 // Gaps leave room for filters that come later.
+//
+// dynamicSecurity runs before e2ee: the signature's Content-Digest covers the body as the app sent
+// it (the ciphertext), so `signed` must see it before e2ee replaces it with the plaintext; and e2ee
+// then finds the signing identity in ctx.state to check that both name the same device
+// (docs/protocol/e2ee.md §9). Response phases unwind, so e2ee still encrypts the response last of
+// the filters after it.
 export const FILTER_ORDER = {
   sanitize: 100,
   mtls: 200,
-  e2ee: 300,
-  dynamicSecurity: 400,
+  dynamicSecurity: 300,
+  e2ee: 400,
   passport: 500,
   breaker: 600,
   headers: 900,
