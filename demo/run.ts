@@ -11,6 +11,8 @@ import { ExtAuthzStandIn } from '../test/harness/ext-authz.js';
 import { createTestCa } from '../test/support/certificates.js';
 import { devSignedApp } from './dev-signing.js';
 import type { RunningGatehouse } from '../src/gatehouse.js';
+import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
+import { enrolledDevice } from '../src/stores/test-devices.js';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const green = (s: string) => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
@@ -186,6 +188,42 @@ async function signedScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse
   console.log('');
 }
 
+/** `abcdef…(n bytes)`: enough of the bytes to see they are not the plaintext */
+const shortHex = (bytes: Buffer): string => `${bytes.subarray(0, 24).toString('hex')}… (${bytes.length} bytes)`;
+
+/** End-to-end encryption through the gateway: the app seals, the upstream reads plaintext, the app opens the answer; a tampered body is refused. */
+async function e2eeScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, n: number): Promise<void> {
+  console.log(bold(`${n}. End-to-end encrypted bodies (routes e2ee-keys and transfers-e2ee, filters e2eeKeys and e2ee)`) + dim('  [ext_proc]'));
+  console.log(dim('   the app fetches the key configurations through the gateway, seals the body (HPKE mode_auth, bound to POST /api/v1/e2ee/transfers);'));
+  console.log(dim('   gatehouse opens it with the device\'s enrolled key (dev-only gateway key 7), the upstream reads plaintext, the answer is sealed back'));
+  const keys = await envoy.request({ method: 'GET', path: '/.well-known/gatehouse-e2ee-keys', authority: 'api.example.com' });
+  console.log(`   app fetched GET /.well-known/gatehouse-e2ee-keys ← ${keys.status} ${keys.headers.find(([k]) => k === 'content-type')?.[1] ?? '?'}, ${shortHex(keys.body)}`);
+  const deviceKey = generateDeviceKey();
+  const device = enrolledDevice({ e2eePublicKey: new Uint8Array(deviceKey.publicKey) });
+  await gatehouse.deps.stores.devices.put(device);
+  const made = createE2eeClient({ keyConfigs: keys.body, deviceKeyId: device.deviceId, devicePrivateKey: deviceKey.privateKey, audience: 'api.example.com' });
+  if (!made.ok) throw new Error(`e2ee client: ${made.code}`);
+  const body = '{"amount":"12.34","currency":"EUR","to":"acct-9"}';
+  const sealed = made.client.encryptRequest({ method: 'POST', path: '/api/v1/e2ee/transfers', body: Buffer.from(body), contentType: 'application/json' });
+  if (!sealed.ok) throw new Error(`e2ee seal: ${sealed.code}`);
+  const request: ClientRequest = { method: 'POST', path: '/api/v1/e2ee/transfers', authority: 'api.example.com', headers: [['content-type', sealed.headers['content-type']]], body: sealed.body };
+  console.log(`   app     → POST /api/v1/e2ee/transfers  ${sealed.headers['content-type']}  ${shortHex(sealed.body)}`);
+  const accepted = await envoy.request(request);
+  const up = accepted.upstreamRequest;
+  console.log(`   upstream saw ${up ? `${up.headers.find(([k]) => k === 'content-type')?.[1] ?? '-'}  ${up.body.toString()}` : dim('nothing')}`);
+  const contentType = accepted.headers.find(([k]) => k === 'content-type')?.[1];
+  console.log(`   app     ← ${accepted.status < 400 ? green(String(accepted.status)) : red(String(accepted.status))} ${contentType ?? '-'}  ${shortHex(accepted.body)}`);
+  const opened = sealed.decryptResponse({ contentType, body: accepted.body });
+  const echoed = opened.ok ? (JSON.parse(opened.plaintext.toString()) as { body?: string }).body : undefined;
+  console.log(`   app decrypted ${opened.ok ? `(${opened.contentType ?? 'no type'}) the echo upstream's answer, whose body is ${echoed ?? '?'}` : red(opened.code)}`);
+  const tampered = Buffer.from(sealed.body);
+  tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 0x01;
+  const refused = await envoy.request({ ...request, body: tampered });
+  const reason = refused.headers.find(([k]) => k === 'x-gatehouse-reason')?.[1];
+  console.log(`   one ciphertext bit flipped in transit   ← ${red(String(refused.status))} ${dim(`${reason ?? '?'}, ${refused.upstreamRequest ? 'upstream reached (?)' : 'upstream never reached'}`)}`);
+  console.log('');
+}
+
 async function main(): Promise<void> {
   const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
   if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.format()).join('\n'));
@@ -229,6 +267,7 @@ async function main(): Promise<void> {
   }
   await breakerScenario(envoy, n + 1);
   await signedScenario(envoy, gatehouse, n + 2);
+  await e2eeScenario(envoy, gatehouse, n + 3);
   await protocolScenarios(console.log);
   certificates.close();
   envoy.close();
