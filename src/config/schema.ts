@@ -166,6 +166,25 @@ export const DEFAULTS = {
   connectTimeoutMs: 1_000,
 } as const;
 
+/** What a reader of a file named in the config answers: its content, or a message naming the file. */
+export type FileRead<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
+
+/**
+ * A path in a filter's config to a file read when the config is loaded (and again on every reload):
+ * `{ file, value }`, or a config error at this field with the reader's message.
+ */
+export function fileReadAtLoad<T>(read: (file: string) => FileRead<T>) {
+  return z
+    .string()
+    .min(1, 'must not be empty')
+    .transform((file, ctx) => {
+      const result = read(file);
+      if (result.ok) return { file, value: result.value };
+      ctx.addIssue({ code: 'custom', message: result.message });
+      return z.NEVER;
+    });
+}
+
 /** the largest body a route may buffer: gatehouse holds it in memory for the request's lifetime */
 export const MAX_BODY_BYTES_LIMIT = 64 * 1024 * 1024;
 export const ROUTE_ID = /^[a-z0-9_.-]{1,64}$/;

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, DEFAULT_SIZE_LIMITS, E2eeKeyring, loadGatewayKey, type GatewayKey } from '../../protocol/e2ee/index.js';
-import { MAX_BODY_BYTES_LIMIT } from '../../config/schema.js';
+import { fileReadAtLoad, MAX_BODY_BYTES_LIMIT, type FileRead } from '../../config/schema.js';
 
 const AEAD_IDS = { 'aes-128-gcm': AEAD_AES_128_GCM, 'chacha20-poly1305': AEAD_CHACHA20_POLY1305 } as const;
 
 /** Reads a private key file at config load; a problem is a message naming the file. */
-function readKeyFile(file: string): { ok: true; text: string } | { ok: false; message: string } {
+function readKeyFile(file: string): FileRead<string> {
   try {
-    return { ok: true, text: readFileSync(file, 'utf8') };
+    return { ok: true, value: readFileSync(file, 'utf8') };
   } catch (error) {
     return { ok: false, message: `cannot read private key file ${file}: ${error instanceof Error ? error.message : String(error)}` };
   }
@@ -23,21 +23,13 @@ const gatewayKeyEntry = z
     /** the one-byte key id the app's envelopes name */
     keyId: z.int().min(0).max(255),
     /** relative paths from the working directory, as signed's issuerKeysFile */
-    privateKeyFile: z
-      .string()
-      .min(1, 'must not be empty')
-      .transform((file, ctx) => {
-        const read = readKeyFile(file);
-        if (read.ok) return { file, text: read.text };
-        ctx.addIssue({ code: 'custom', message: read.message });
-        return z.NEVER;
-      }),
+    privateKeyFile: fileReadAtLoad(readKeyFile),
     /** the AEADs this key offers, in the published order */
     aeads: z.array(z.enum(['aes-128-gcm', 'chacha20-poly1305'])).min(1, 'must offer at least one AEAD').default(['aes-128-gcm', 'chacha20-poly1305']),
   })
   .transform((entry, ctx): GatewayKey => {
     try {
-      return loadGatewayKey({ keyId: entry.keyId, privateKey: entry.privateKeyFile.text, aeadIds: entry.aeads.map((name) => AEAD_IDS[name]) });
+      return loadGatewayKey({ keyId: entry.keyId, privateKey: entry.privateKeyFile.value, aeadIds: entry.aeads.map((name) => AEAD_IDS[name]) });
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
       ctx.addIssue({ code: 'custom', path: ['privateKeyFile'], message: `private key file ${entry.privateKeyFile.file} is not an X25519 private key (PKCS#8 PEM or 64 hex digits): ${why}` });

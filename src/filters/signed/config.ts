@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
 import { importPublicJwk } from '../../protocol/signing/keys.js';
 import { DEFAULT_FRESHNESS, INTEGRITY_LEVELS, SIGNATURE_ALGORITHMS } from '../../protocol/signing/profile.js';
 
@@ -26,7 +27,7 @@ function toIssuerKey(value: unknown): IssuerKey {
 }
 
 /** Reads a JWKS file ({"keys": [...]}) at config load; a problem is a message naming the file. */
-function readJwksFile(file: string): { ok: true; keys: IssuerKey[] } | { ok: false; message: string } {
+function readJwksFile(file: string): FileRead<IssuerKey[]> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -45,7 +46,7 @@ function readJwksFile(file: string): { ok: true; keys: IssuerKey[] } | { ok: fal
     const problem = issuerKeyProblem(key);
     if (problem !== undefined) return { ok: false, message: `JWKS file ${file}: keys[${index}] ${problem}` };
   }
-  return { ok: true, keys: keys.map(toIssuerKey) };
+  return { ok: true, value: keys.map(toIssuerKey) };
 }
 
 const inlineKey = z.record(z.string(), z.unknown()).superRefine((jwk, ctx) => {
@@ -65,16 +66,7 @@ export const signedConfig = z
     /** inline public JWKs of the credential issuer, each with its kid */
     issuerKeys: z.array(inlineKey).default([]),
     /** a JWKS file ({"keys": [...]}) of the credential issuer's public keys; relative paths from the working directory */
-    issuerKeysFile: z
-      .string()
-      .min(1, 'must not be empty')
-      .transform((file, ctx) => {
-        const read = readJwksFile(file);
-        if (read.ok) return { file, keys: read.keys };
-        ctx.addIssue({ code: 'custom', message: read.message });
-        return z.NEVER;
-      })
-      .optional(),
+    issuerKeysFile: fileReadAtLoad(readJwksFile).optional(),
     allowedAlgorithms: z.array(z.enum(SIGNATURE_ALGORITHMS)).min(1, 'must allow at least one algorithm').default([...SIGNATURE_ALGORITHMS]),
     /** credentials whose integrity level (from enrollment) is lower are refused: 403 attestation_insufficient */
     minIntegrity: z.enum(INTEGRITY_LEVELS).optional(),
@@ -93,7 +85,7 @@ export const signedConfig = z
     if (config.issuerKeys.length === 0 && config.issuerKeysFile === undefined) {
       ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: 'needs the credential issuer public keys: issuerKeys (inline JWKs) and/or issuerKeysFile (a JWKS file)' });
     }
-    const kids = [...config.issuerKeys.map((jwk) => jwk['kid']), ...(config.issuerKeysFile?.keys.map((k) => k.kid) ?? [])];
+    const kids = [...config.issuerKeys.map((jwk) => jwk['kid']), ...(config.issuerKeysFile?.value.map((k) => k.kid) ?? [])];
     const twice = kids.find((kid, i) => kids.indexOf(kid) !== i);
     if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: `kid ${JSON.stringify(twice)} is defined twice (inline or in issuerKeysFile): a credential must name exactly one key` });
   });
@@ -102,5 +94,5 @@ export type SignedConfig = z.infer<typeof signedConfig>;
 
 /** Every issuer key of the config, inline first (kids are unique: the schema refuses one twice). */
 export function issuerKeysOf(config: SignedConfig): IssuerKey[] {
-  return [...config.issuerKeys.map(toIssuerKey), ...(config.issuerKeysFile?.keys ?? [])];
+  return [...config.issuerKeys.map(toIssuerKey), ...(config.issuerKeysFile?.value ?? [])];
 }
