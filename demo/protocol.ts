@@ -368,7 +368,7 @@ async function passportScenario(print: Print, who: { subject: string; deviceId: 
 /** Prints the protocol scenarios; bounded, in memory, no network. */
 export async function protocolScenarios(print: (line: string) => void): Promise<void> {
   print(bold('Protocol cores'));
-  print(dim('   the pure libraries, step by step: signing also runs in the gateway as the `signed` filter (scenarios above); e2ee and passport are called here as their filters will call them\n'));
+  print(dim('   the pure libraries the filters and SDKs call, step by step (signing and e2ee run through the gateway above; passport is not wired yet)\n'));
   const who = await signingScenario(print);
   e2eeScenario(print);
   await passportScenario(print, who);
