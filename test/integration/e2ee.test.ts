@@ -159,6 +159,11 @@ test('an encrypted request: the upstream sees the plaintext with its content typ
   assert.equal(noContent.status, 204, 'a response without a body passes as it is: nothing to encrypt');
   assert.equal(get(noContent.headers, 'content-type'), undefined);
 
+  const big = await e2e.envoy.request(sealed(device, '/sealed/big'));
+  assert.equal(big.status, DENY_REASONS.e2ee_upstream_too_large.status, 'a response over maxResponseBytes is not sent in plaintext');
+  assert.equal(get(big.headers, 'x-gatehouse-reason'), 'e2ee_upstream_too_large');
+  assert.ok(!big.body.toString().includes('xxxx'));
+
   const withoutLength = await e2e.envoy.request(sealed(device, '/sealed/chunked', BODY, { contentLength: false }));
   assert.equal(withoutLength.upstreamRequest?.body.toString(), BODY, 'a body without content-length (chunked) too');
 });
