@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { applyEnv, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
+import { FILTER_REGISTRY } from '../filters/registry.js';
+import { createFilterDeps } from '../pipeline/deps.js';
+import { buildRouteTable } from './routes.js';
 
 function errorsOf(result: ConfigResult | { ok: false; errors: readonly { format(): string }[] } | { ok: true }): string[] {
   assert.equal(result.ok, false, 'expected the config to be refused');
@@ -512,4 +515,23 @@ routes:
 `);
   assert.equal(config.routes[1]!.budgetMs, 90);
   assert.deepEqual(config.routes[1]!.filters, config.routes[0]!.filters);
+});
+
+test("a file a filter's config names is found relative to the config file, whatever the working directory", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-relative-'));
+  try {
+    writeFileSync(join(dir, 'gateway.key'), readFileSync(join(findPackageRoot(), 'config', 'e2ee-gateway-7.dev-only.key')));
+    const yaml = 'routes:\n  - id: keys\n    match: { path: { exact: /keys } }\n    filters:\n      - e2eeKeys: { keys: [{ keyId: 7, privateKeyFile: gateway.key }] }\n';
+    writeFileSync(join(dir, 'gatehouse.yaml'), yaml);
+    assert.notEqual(process.cwd(), dir);
+    const loaded = loadConfigFile(join(dir, 'gatehouse.yaml'));
+    assert.ok(loaded.ok, loaded.ok ? '' : loaded.errors.map((e) => e.format()).join('\n'));
+    const table = buildRouteTable(loaded.config, { registry: FILTER_REGISTRY, deps: createFilterDeps() });
+    assert.ok(table.ok, table.ok ? '' : table.errors.map((e) => e.format()).join('\n'));
+    const missing = parseConfig(yaml, join(dir, 'elsewhere', 'gatehouse.yaml'));
+    assert.ok(!missing.ok);
+    assert.match(missing.errors.map((e) => e.format()).join('\n'), new RegExp(`privateKeyFile: .*${join(dir, 'elsewhere', 'gateway.key').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

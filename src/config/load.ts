@@ -19,6 +19,7 @@ import {
   parseListenAddress,
   parseOtlpEndpoint,
   parseRedisUrl,
+  withConfigDir,
   type GatehouseConfig,
   type RedisConfig,
   type StoresConfig,
@@ -167,7 +168,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes)' })] };
   }
   const schema = schemaFor(registry);
-  const parsed = schema.safeParse(raw);
+  const parsed = withConfigDir(dirname(resolve(fileName)), () => schema.safeParse(raw));
   const cross: RawIssue[] = crossFieldIssues(raw);
   if (!parsed.success || cross.length > 0) {
     const issues: RawIssue[] = parsed.success ? [] : parsed.error.issues.map((zod) => ({ path: zod.path, message: zod.message, zod }));

@@ -17,7 +17,8 @@ import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFil
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
 import { canonicalizePath } from './path.js';
-import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+import { compileRegex, withConfigDir, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+import { dirname, resolve } from 'node:path';
 import { createFilterDeps } from '../pipeline/deps.js';
 
 /** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
@@ -532,6 +533,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     issues.push(issue);
   };
 
+  const configDir = config.source === undefined ? undefined : dirname(resolve(config.source.file));
   config.routes.forEach((route, index) => {
     const filters: RouteFilter[] = [];
     const seen = new Map<string, number>();
@@ -556,7 +558,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       }
       let parsed: ReturnType<typeof definition.configSchema.safeParse>;
       try {
-        parsed = definition.configSchema.safeParse(entry.config ?? {});
+        parsed = withConfigDir(configDir, () => definition.configSchema.safeParse(entry.config ?? {}));
       } catch (err) {
         report({ path: [...at, entry.name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` }, shared);
         failed = true;

@@ -2,6 +2,7 @@
 // of gatehouse reads. Filter configs are validated against each filter's own schema from the
 // registry, so the schema is built per registry (`buildConfigSchema`). docs/config.md is the
 // reference for every field; keep the two in step.
+import { isAbsolute, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
 import type { FilterDefinition } from '../pipeline/types.js';
@@ -169,15 +170,33 @@ export const DEFAULTS = {
 /** What a reader of a file named in the config answers: its content, or a message naming the file. */
 export type FileRead<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
 
+// The directory of the config file being parsed, while it is parsed (parsing is synchronous): a
+// relative path in a filter's config means the same file whatever the working directory, as `tls`
+// and `mtls.clientsFile` do.
+let parsingConfigDir: string | undefined;
+
+/** Runs `parse` with relative file fields resolved against `dir`, the config file's directory. */
+export function withConfigDir<T>(dir: string | undefined, parse: () => T): T {
+  const outer = parsingConfigDir;
+  parsingConfigDir = dir;
+  try {
+    return parse();
+  } finally {
+    parsingConfigDir = outer;
+  }
+}
+
 /**
- * A path in a filter's config to a file read when the config is loaded (and again on every reload):
- * `{ file, value }`, or a config error at this field with the reader's message.
+ * A path in a filter's config to a file read when the config is loaded (and again on every reload),
+ * relative to the config file's directory: `{ file, value }` with the resolved path, or a config
+ * error at this field with the reader's message.
  */
 export function fileReadAtLoad<T>(read: (file: string) => FileRead<T>) {
   return z
     .string()
     .min(1, 'must not be empty')
-    .transform((file, ctx) => {
+    .transform((written, ctx) => {
+      const file = isAbsolute(written) || parsingConfigDir === undefined ? written : join(parsingConfigDir, written);
       const result = read(file);
       if (result.ok) return { file, value: result.value };
       ctx.addIssue({ code: 'custom', message: result.message });

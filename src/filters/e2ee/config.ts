@@ -22,7 +22,7 @@ const gatewayKeyEntry = z
   .strictObject({
     /** the one-byte key id the app's envelopes name */
     keyId: z.int().min(0).max(255),
-    /** relative paths from the working directory, as signed's issuerKeysFile */
+    /** a relative path is from the config file's directory, as for every file the config names */
     privateKeyFile: fileReadAtLoad(readKeyFile),
     /** the AEADs this key offers, in the published order */
     aeads: z.array(z.enum(['aes-128-gcm', 'chacha20-poly1305'])).min(1, 'must offer at least one AEAD').default(['aes-128-gcm', 'chacha20-poly1305']),

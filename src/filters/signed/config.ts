@@ -65,7 +65,7 @@ export const signedConfig = z
     issuer: z.string().min(1, 'must not be empty'),
     /** inline public JWKs of the credential issuer, each with its kid */
     issuerKeys: z.array(inlineKey).default([]),
-    /** a JWKS file ({"keys": [...]}) of the credential issuer's public keys; relative paths from the working directory */
+    /** a JWKS file ({"keys": [...]}) of the credential issuer's public keys; a relative path is from the config file's directory */
     issuerKeysFile: fileReadAtLoad(readJwksFile).optional(),
     allowedAlgorithms: z.array(z.enum(SIGNATURE_ALGORITHMS)).min(1, 'must allow at least one algorithm').default([...SIGNATURE_ALGORITHMS]),
     /** credentials whose integrity level (from enrollment) is lower are refused: 403 attestation_insufficient */
