@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
+import { DEFAULT_PASSPORT_LIFETIME_SECONDS, loadKeyring, MAX_PASSPORT_LIFETIME_SECONDS, type PassportKeyring } from '../../protocol/passport/index.js';
+
+/** Reads the key manifest and its PEM files at config load; the library's error names the file and field. */
+function readKeyring(file: string): FileRead<PassportKeyring> {
+  try {
+    return { ok: true, value: loadKeyring(file) };
+  } catch (error) {
+    return { ok: false, message: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/**
+ * The passport key manifest (docs/protocol/passport.md §4.2): one `active` key signs, `published`
+ * keys are only in the JWKS. Read at load and on every reload, which is how keys rotate.
+ */
+export const passportKeysFile = fileReadAtLoad(readKeyring);
+
+/** A route's `passport` entry: the upstream gets a signed identity token in x-passport. */
+export const passportConfig = z.strictObject({
+  /** the upstream service this route serves: the passport's `aud`, which that service pins */
+  audience: z.string().min(1).max(256),
+  /** the passport's `iss`, e.g. https://gatehouse.superapp.internal; upstreams pin it */
+  issuer: z.string().min(1).max(256),
+  /** the key manifest (JSON), relative to the config file */
+  keysFile: passportKeysFile,
+  /** exp − iat: one request's worth, never more than the protocol's 60 s */
+  lifetimeSeconds: z.int().min(1).max(MAX_PASSPORT_LIFETIME_SECONDS).default(DEFAULT_PASSPORT_LIFETIME_SECONDS),
+});
+
+export type PassportConfig = z.infer<typeof passportConfig>;
+
+/**
+ * A route's `passportKeys` entry: gatehouse itself answers the route with the JWKS of these keys,
+ * for upstream verifiers. Name the same manifest as the passport routes.
+ */
+export const passportKeysConfig = z.strictObject({
+  keysFile: passportKeysFile,
+  /** Cache-Control max-age; keep it at most the upstream verifiers' maxAge (default 300 s) */
+  maxAgeSeconds: z.int().min(0).max(3600).default(300),
+});
+
+export type PassportKeysConfig = z.infer<typeof passportKeysConfig>;

@@ -1,0 +1,104 @@
+// `passport`: the upstream gets a short-lived signed statement of who is calling (docs/protocol/passport.md),
+// so no upstream service resolves the user or device itself.
+//  - the identity is the one `signed` verified earlier in the chain (ctx.state, SIGNED_IDENTITY_STATE);
+//    without it the request is refused (401 passport_identity_missing): a passport never vouches
+//    for an unverified caller;
+//  - claims: sub = credential subject, dev.id = signing device id, itl from the credential's
+//    integrity (§2: basic 1, device 2, strong 3), txn = request id. amr = [] and aal = 0: a device
+//    signature proves the device, not how the user authenticated, so claiming a factor would
+//    overstate it (a device-only session in §2's terms);
+//  - the header is set, not appended: sanitize strips a client's x-passport too, and a set
+//    replaces whatever is left.
+// `passportKeys` answers its own route with the JWKS (application/jwk-set+json), reached through
+// the gateway like e2eeKeys.
+import { createPassportIssuer, jwksDocument, PassportIssueError, type IntegrityLevel as PassportIntegrityLevel } from '../../protocol/passport/index.js';
+import type { IntegrityLevel as SigningIntegrityLevel } from '../../protocol/signing/profile.js';
+import { HEADER } from '../../pipeline/headers.js';
+import { FILTER_ORDER } from '../../pipeline/order.js';
+import { CONTINUE, type FilterDefinition, type Outcome, type RequestContext } from '../../pipeline/types.js';
+import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
+import { passportConfig, passportKeysConfig, type PassportConfig, type PassportKeysConfig } from './config.js';
+
+export const PASSPORT_FILTER = 'passport';
+export const PASSPORT_KEYS_FILTER = 'passportKeys';
+
+/** RFC 7517 §8.5.1 */
+export const JWKS_MEDIA_TYPE = 'application/jwk-set+json';
+
+/** docs/protocol/passport.md §2: the credential's integrity verdict as the passport's itl */
+export const INTEGRITY_TO_ITL: Readonly<Record<SigningIntegrityLevel, PassportIntegrityLevel>> = { basic: 1, device: 2, strong: 3 };
+
+export function compilePassport(config: PassportConfig) {
+  const issuer = createPassportIssuer({ keyring: config.keysFile.value, issuer: config.issuer, lifetimeSeconds: config.lifetimeSeconds });
+
+  function issue(ctx: RequestContext, identity: SignedIdentity): Outcome {
+    let passport: string;
+    try {
+      passport = issuer.issuePassport({
+        sub: identity.subject,
+        aud: config.audience,
+        txn: ctx.requestId,
+        dev: { id: identity.deviceId },
+        amr: [],
+        aal: 0,
+        itl: INTEGRITY_TO_ITL[identity.integrityLevel],
+      });
+    } catch (error) {
+      // a verified identity the passport cannot carry (e.g. a subject over 256 characters)
+      if (error instanceof PassportIssueError) return { kind: 'deny', reason: 'internal_error', detail: `passport: ${error.message}` };
+      throw error;
+    }
+    ctx.requestEdits.set(HEADER.passport, passport);
+    return CONTINUE;
+  }
+
+  const identityOf = (ctx: RequestContext): SignedIdentity | undefined => ctx.state.get(SIGNED_IDENTITY_STATE) as SignedIdentity | undefined;
+  // requests that got their passport at the headers (a signed GET and the like)
+  const issuedAtHeaders = new WeakSet<RequestContext>();
+  const missing: Outcome = Object.freeze({ kind: 'deny', reason: 'passport_identity_missing', detail: 'passport: no verified identity (the route needs `signed`)' });
+
+  return {
+    onRequestHeaders(ctx: RequestContext): Outcome {
+      const identity = identityOf(ctx);
+      if (identity !== undefined) {
+        issuedAtHeaders.add(ctx);
+        return issue(ctx, identity);
+      }
+      // `signed` admits a request with a body only once it has checked the body's digest
+      return ctx.requestBodyFollows ? CONTINUE : missing;
+    },
+    onRequestBody(ctx: RequestContext): Outcome {
+      if (issuedAtHeaders.has(ctx)) return CONTINUE;
+      const identity = identityOf(ctx);
+      return identity === undefined ? missing : issue(ctx, identity);
+    },
+  };
+}
+
+export const passportFilter: FilterDefinition<typeof passportConfig> = {
+  name: PASSPORT_FILTER,
+  order: FILTER_ORDER.passport,
+  configSchema: passportConfig,
+  // the body phase: where `signed` hands over the identity of a request with a body
+  needs: () => ({ requestBody: true }),
+  create: (config) => compilePassport(config),
+};
+
+/** Answers the route itself with the JWKS: upstream verifiers fetch it through the gateway. */
+export function compilePassportKeys(config: PassportKeysConfig) {
+  const published: Outcome = Object.freeze({
+    kind: 'respond',
+    status: 200,
+    headers: { [HEADER.contentType]: JWKS_MEDIA_TYPE, 'cache-control': `public, max-age=${config.maxAgeSeconds}` },
+    body: Buffer.from(JSON.stringify(jwksDocument(config.keysFile.value))),
+  });
+  return { onRequestHeaders: (): Outcome => published };
+}
+
+export const passportKeysFilter: FilterDefinition<typeof passportKeysConfig> = {
+  name: PASSPORT_KEYS_FILTER,
+  order: FILTER_ORDER.passport,
+  configSchema: passportKeysConfig,
+  needs: () => ({}),
+  create: (config) => compilePassportKeys(config),
+};

@@ -1,0 +1,175 @@
+// The `passport` and `passportKeys` filters end to end: a request signed by the app SDK goes through
+// the Envoy stand-in; the upstream receives an x-passport it verifies with sdk/upstream against the
+// JWKS gatehouse publishes on its own route, also through the stand-in. A client's x-passport never
+// reaches the upstream, and a route with no verified identity refuses rather than vouch for nobody.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { exportJWK } from 'jose';
+import { signRequest } from '../../sdk/app/signing.js';
+import { createPassportVerifier, type PassportVerifier } from '../../sdk/upstream/index.js';
+import { parseConfig } from '../../src/config/load.js';
+import { DENY_REASONS } from '../../src/pipeline/deny.js';
+import { CREDENTIAL_ISSUER, createWorld, type World } from '../../src/protocol/signing/test-support.js';
+import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';
+import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
+import { get } from '../harness/helpers.js';
+import type { ClientRequest } from '../harness/filter-manager.js';
+import { TEST_REGISTRY } from '../support/test-filters.js';
+import { skipUnlessCi } from '../support/requires.js';
+
+const AUTHORITY = 'api.example.com';
+const ISSUER = 'https://gatehouse.test.invalid';
+const JWKS_PATH = '/.well-known/gatehouse-passport-jwks.json';
+const BODY = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** A manifest as during a rotation: the new ES256 key signs, the old Ed25519 key is still published. */
+function keyManifest(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-passport-'));
+  const pem = (pair: { privateKey: { export(o: { format: 'pem'; type: 'pkcs8' }): string | Buffer } }): string => pair.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  writeFileSync(join(dir, 'new.pem'), pem(generateKeyPairSync('ec', { namedCurve: 'P-256' })));
+  writeFileSync(join(dir, 'old.pem'), pem(generateKeyPairSync('ed25519')));
+  const manifest = join(dir, 'keys.json');
+  writeFileSync(manifest, JSON.stringify({ keys: [{ kid: 'test-new', status: 'active', file: 'new.pem' }, { kid: 'test-old', status: 'published', file: 'old.pem' }] }));
+  return manifest;
+}
+
+async function routesFor(world: World): Promise<string> {
+  const jwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
+  return `
+routes:
+  - id: passport-keys
+    match: { path: { exact: ${JWKS_PATH} }, methods: [GET, HEAD] }
+    filters:
+      - passportKeys: { keysFile: &keys ${keyManifest()}, maxAgeSeconds: 120 }
+  - id: pay
+    match: { path: { prefix: /pay/ } }
+    filters:
+      - signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, lifetimeSeconds: 20 }
+  - id: unsigned
+    match: { path: { prefix: /unsigned/ } }
+    filters:
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys }
+`;
+}
+
+async function setUp(t: { after: (fn: () => unknown) => void }, integrity?: IntegrityLevel): Promise<{ world: World; e2e: EndToEnd; verifier: PassportVerifier }> {
+  const world = await createWorld({ now: nowSeconds(), ...(integrity === undefined ? {} : { integrity }) });
+  const e2e = await endToEnd(t, await routesFor(world));
+  assert.deepEqual(await e2e.gatehouse.deps.stores.devices.put(world.device), { ok: true });
+  // the upstream service's verifier, fetching the JWKS through the gateway as a service in the mesh would
+  const verifier = createPassportVerifier({
+    audience: 'payments',
+    issuer: ISSUER,
+    fetchJwks: async () => {
+      const r = await e2e.envoy.request({ method: 'GET', path: JWKS_PATH, authority: AUTHORITY });
+      assert.equal(r.status, 200);
+      assert.equal(get(r.headers, 'content-type'), 'application/jwk-set+json');
+      assert.equal(get(r.headers, 'cache-control'), 'public, max-age=120');
+      assert.equal(r.upstreamRequest, undefined, 'gatehouse answers the JWKS route itself');
+      return JSON.parse(r.body.toString()) as unknown;
+    },
+  });
+  return { world, e2e, verifier };
+}
+
+async function signed(world: World, request: { method: string; path: string; body?: string }, extraHeaders: [string, string][] = []): Promise<ClientRequest> {
+  const headers = await signRequest(
+    { method: request.method, authority: AUTHORITY, path: request.path, query: '', body: request.body === undefined ? undefined : Buffer.from(request.body) },
+    { credential: world.credential, signer: world.ephemeralSigner, now: nowSeconds() },
+  );
+  return {
+    method: request.method,
+    path: request.path,
+    authority: AUTHORITY,
+    headers: [...Object.entries(headers), ['content-type', 'application/json'], ...extraHeaders],
+    ...(request.body === undefined ? {} : { body: request.body }),
+  };
+}
+
+const upstreamPassports = (result: { upstreamRequest?: { headers: [string, string][] } }): string[] =>
+  (result.upstreamRequest?.headers ?? []).filter(([name]) => name === 'x-passport').map(([, value]) => value);
+
+test('a signed POST and GET reach the upstream with one passport it verifies against the published JWKS; a client-sent x-passport is replaced', async (t) => {
+  const { world, e2e, verifier } = await setUp(t);
+  const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.';
+  for (const request of [{ method: 'POST', path: '/pay/transfers', body: BODY }, { method: 'GET', path: '/pay/history' }]) {
+    const what = `signed ${request.method}`;
+    const result = await e2e.envoy.request(await signed(world, request, [['x-passport', forged], ['x-request-id', `passport-${request.method}`]]));
+    assert.equal(result.status, 200, what);
+    const passports = upstreamPassports(result);
+    assert.equal(passports.length, 1, `${what}: exactly one x-passport upstream`);
+    assert.notEqual(passports[0], forged, `${what}: the client's x-passport never reaches the upstream`);
+    const verdict = await verifier.verifyPassport(passports[0]);
+    assert.ok(verdict.ok, `${what}: ${verdict.ok ? '' : `${verdict.code} ${verdict.detail}`}`);
+    assert.equal(verdict.kid, 'test-new', `${what}: signed with the active key`);
+    const { claims } = verdict;
+    assert.equal(claims.sub, 'user-42');
+    assert.deepEqual(claims.dev, { id: world.device.deviceId }, 'dev.id is the signing device id');
+    assert.equal(claims.txn, `passport-${request.method}`, 'txn is the request id');
+    assert.equal(claims.aud, 'payments');
+    assert.equal(claims.iss, ISSUER);
+    assert.equal(claims.exp - claims.iat, 20, 'the configured lifetime');
+    assert.deepEqual([claims.amr, claims.aal, claims.itl], [[], 0, 3], 'a device-only session; strong integrity is itl 3');
+  }
+  const jwks = JSON.parse((await e2e.envoy.request({ method: 'GET', path: JWKS_PATH, authority: AUTHORITY })).body.toString()) as { keys: { kid: string }[] };
+  assert.deepEqual(jwks.keys.map((key) => key.kid), ['test-new', 'test-old'], 'the active key first, the published one still there for the overlap');
+});
+
+test('itl follows the credential integrity: basic is 1, device is 2', async (t) => {
+  for (const [integrity, itl] of [['basic', 1], ['device', 2]] as const) {
+    const { world, e2e, verifier } = await setUp(t, integrity);
+    const result = await e2e.envoy.request(await signed(world, { method: 'GET', path: '/pay/history' }));
+    const verdict = await verifier.verifyPassport(upstreamPassports(result)[0]);
+    assert.ok(verdict.ok);
+    assert.equal(verdict.claims.itl, itl, integrity);
+  }
+});
+
+test('with no verified identity the route refuses 401 passport_identity_missing, for a GET and a POST, and the upstream is never called', async (t) => {
+  const { e2e } = await setUp(t);
+  for (const request of [{ method: 'GET', path: '/unsigned/x' }, { method: 'POST', path: '/unsigned/x', body: BODY }] as const) {
+    const result = await e2e.envoy.request({ ...request, authority: AUTHORITY, headers: [['x-passport', 'client-made'], ['content-type', 'application/json']] });
+    assert.equal(get(result.headers, 'x-gatehouse-reason'), 'passport_identity_missing', request.method);
+    assert.equal(result.status, DENY_REASONS.passport_identity_missing.status);
+    assert.equal(result.status, 401);
+    assert.equal(result.upstreamRequest, undefined, `${request.method}: never reaches the upstream`);
+  }
+});
+
+test('a key manifest that cannot be used is a config error naming the file and the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-passport-bad-'));
+  const manifest = join(dir, 'keys.json');
+  writeFileSync(manifest, JSON.stringify({ keys: [{ kid: 'k1', status: 'retired', file: 'k1.pem' }] }));
+  const parsed = parseConfig(
+    `listen: { grpc: "127.0.0.1:0", admin: "127.0.0.1:0" }\nroutes:\n  - id: p\n    match: { path: { prefix: /p/ } }\n    filters:\n      - passport: { audience: payments, issuer: x, keysFile: keys.json }\n`,
+    join(dir, 'gatehouse.yaml'),
+    { registry: TEST_REGISTRY },
+  );
+  assert.ok(!parsed.ok);
+  const message = parsed.errors.map((e) => e.format()).join('\n');
+  assert.match(message, /keysFile/, 'the config field');
+  assert.ok(message.includes(`${manifest} keys[0].status: must be "active" or "published", got "retired"`), message);
+});
+
+const PYTHON = '/usr/bin/python3';
+const pyjwt = spawnSync(PYTHON, ['-c', 'import jwt, cryptography'], { encoding: 'utf8' });
+
+test('PyJWT verifies the passport the upstream received against the JWKS served through the gateway', { skip: skipUnlessCi(pyjwt.status === 0, `${PYTHON} with PyJWT is not available`) }, async (t) => {
+  const { world, e2e } = await setUp(t);
+  const result = await e2e.envoy.request(await signed(world, { method: 'POST', path: '/pay/transfers', body: BODY }, [['x-request-id', 'passport-py']]));
+  const served = await e2e.envoy.request({ method: 'GET', path: JWKS_PATH, authority: AUTHORITY });
+  const input = { token: upstreamPassports(result)[0], jwks: JSON.parse(served.body.toString()) as unknown, audience: 'payments', issuer: ISSUER };
+  const python = spawnSync(PYTHON, [join(import.meta.dirname, '../interop/python/passport_verify.py')], { input: JSON.stringify(input), encoding: 'utf8', timeout: 20_000 });
+  assert.equal(python.status, 0, python.stderr);
+  const verdict = JSON.parse(python.stdout) as { ok: boolean; error?: string; claims?: Record<string, unknown> };
+  assert.ok(verdict.ok, verdict.error);
+  assert.equal(verdict.claims?.['txn'], 'passport-py');
+  assert.equal(verdict.claims?.['sub'], 'user-42');
+});
