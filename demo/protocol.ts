@@ -368,7 +368,7 @@ async function passportScenario(print: Print, who: { subject: string; deviceId: 
 /** Prints the protocol scenarios; bounded, in memory, no network. */
 export async function protocolScenarios(print: (line: string) => void): Promise<void> {
   print(bold('Protocol cores'));
-  print(dim('   the pure libraries the filters and SDKs call, step by step (signing and e2ee run through the gateway above; passport is not wired yet)\n'));
+  print(dim('   the pure libraries the filters and SDKs call, step by step (signing, e2ee and passport run through the gateway above)\n'));
   const who = await signingScenario(print);
   e2eeScenario(print);
   await passportScenario(print, who);

@@ -13,6 +13,7 @@ import { devSignedApp } from './dev-signing.js';
 import type { RunningGatehouse } from '../src/gatehouse.js';
 import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
 import { enrolledDevice } from '../src/stores/test-devices.js';
+import { createPassportVerifier } from '../sdk/upstream/index.js';
 
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const green = (s: string) => (process.stdout.isTTY ? `\x1b[32m${s}\x1b[0m` : s);
@@ -224,6 +225,43 @@ async function e2eeScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, 
   console.log('');
 }
 
+/** The passport: a signed request's upstream gets x-passport (a client's own is replaced) and verifies it against the gateway's JWKS. */
+async function passportScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, n: number): Promise<void> {
+  console.log(bold(`${n}. Passport for the upstream (routes passport-keys and transfers-passport, filters signed and passport)`) + dim('  [ext_proc]'));
+  console.log(dim('   the verified user and device, signed by gatehouse (dev-only key) for the payments service; the upstream verifies it with sdk/upstream'));
+  const app = await devSignedApp(Math.floor(Date.now() / 1000));
+  await gatehouse.deps.stores.devices.put(app.device);
+  const body = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
+  const signed = await app.sign({ method: 'POST', authority: 'api.example.com', path: '/api/v1/passport/transfers', body: Buffer.from(body) });
+  const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.';
+  const answer = await envoy.request({
+    method: 'POST',
+    path: '/api/v1/passport/transfers',
+    authority: 'api.example.com',
+    headers: [...Object.entries(signed), ['content-type', 'application/json'], ['x-passport', forged], ['x-request-id', 'demo-passport-1']],
+    body,
+  });
+  const passports = (answer.upstreamRequest?.headers ?? []).filter(([k]) => k === 'x-passport').map(([, v]) => v);
+  console.log(`   app sent its own x-passport ${dim(forged)}   ← ${answer.status < 400 ? green(String(answer.status)) : red(String(answer.status))}`);
+  const passport = passports[0];
+  if (passports.length !== 1 || passport === undefined || passport === forged) {
+    console.log(red(`   upstream saw ${passports.length} x-passport header(s): not the one passport expected`));
+    return;
+  }
+  const [header = '', payload = ''] = passport.split('.');
+  console.log(`   upstream saw x-passport ${passport.slice(0, 40)}… (${passport.length} chars), the app's is gone`);
+  console.log(`      header  ${Buffer.from(header, 'base64url').toString()}`);
+  console.log(`      payload ${Buffer.from(payload, 'base64url').toString()}`);
+  const verifier = createPassportVerifier({
+    audience: 'payments',
+    issuer: 'https://gatehouse.dev.invalid/passport',
+    fetchJwks: async () => JSON.parse((await envoy.request({ method: 'GET', path: '/.well-known/gatehouse-passport-jwks.json', authority: 'api.example.com' })).body.toString()) as unknown,
+  });
+  const verdict = await verifier.verifyPassport(passport);
+  console.log(`   upstream verifyPassport() with the JWKS from GET /.well-known/gatehouse-passport-jwks.json ← ${verdict.ok ? green(`ok, kid ${verdict.kid}`) : red(verdict.code)}`);
+  console.log('');
+}
+
 async function main(): Promise<void> {
   const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
   if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.format()).join('\n'));
@@ -268,6 +306,7 @@ async function main(): Promise<void> {
   await breakerScenario(envoy, n + 1);
   await signedScenario(envoy, gatehouse, n + 2);
   await e2eeScenario(envoy, gatehouse, n + 3);
+  await passportScenario(envoy, gatehouse, n + 4);
   await protocolScenarios(console.log);
   certificates.close();
   envoy.close();

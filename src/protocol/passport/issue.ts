@@ -20,7 +20,7 @@ export interface PassportIssuer {
   issuePassport(subject: PassportSubject): string;
   readonly kid: string;
   readonly alg: PassportAlgorithm;
-  /** what the admin endpoint serves at /.well-known/jwks.json: every key of the keyring, active first */
+  /** what the passportKeys route serves: every key of the keyring, active first */
   readonly jwks: JwksDocument;
 }
 
