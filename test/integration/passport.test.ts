@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK } from 'jose';
@@ -39,7 +41,7 @@ function keyManifest(): string {
   return manifest;
 }
 
-async function routesFor(world: World): Promise<string> {
+async function routesFor(world: World, extraRoutes: string): Promise<string> {
   const jwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
   return `
 routes:
@@ -56,12 +58,12 @@ routes:
     match: { path: { prefix: /unsigned/ } }
     filters:
       - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys }
-`;
+${extraRoutes.replaceAll('SIGNED', `signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }`)}`;
 }
 
-async function setUp(t: { after: (fn: () => unknown) => void }, integrity?: IntegrityLevel): Promise<{ world: World; e2e: EndToEnd; verifier: PassportVerifier }> {
+async function setUp(t: { after: (fn: () => unknown) => void }, integrity?: IntegrityLevel, extraRoutes = ''): Promise<{ world: World; e2e: EndToEnd; verifier: PassportVerifier }> {
   const world = await createWorld({ now: nowSeconds(), ...(integrity === undefined ? {} : { integrity }) });
-  const e2e = await endToEnd(t, await routesFor(world));
+  const e2e = await endToEnd(t, await routesFor(world, extraRoutes));
   assert.deepEqual(await e2e.gatehouse.deps.stores.devices.put(world.device), { ok: true });
   // the upstream service's verifier, fetching the JWKS through the gateway as a service in the mesh would
   const verifier = createPassportVerifier({
@@ -172,4 +174,68 @@ test('PyJWT verifies the passport the upstream received against the JWKS served 
   assert.ok(verdict.ok, verdict.error);
   assert.equal(verdict.claims?.['txn'], 'passport-py');
   assert.equal(verdict.claims?.['sub'], 'user-42');
+});
+
+/** A user API on a real local server: GET /users/<subject> → { amr, aal }; counts its calls. */
+async function startUserApi(t: { after: (fn: () => unknown) => void }): Promise<{ baseUrl: string; calls: string[] }> {
+  const calls: string[] = [];
+  const server = createServer((req, res) => {
+    calls.push(req.url ?? '');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ amr: ['pwd', 'otp'], aal: 2 }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/users/`, calls };
+}
+
+/** nothing listens on port 1: the user API is down */
+const DOWN_API = 'http://127.0.0.1:1/users/';
+
+const userApiRoutes = (baseUrl: string): string => `
+  - id: facts
+    match: { path: { prefix: /facts/ } }
+    filters:
+      - SIGNED
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${baseUrl}" } }
+  - id: facts-down
+    match: { path: { prefix: /facts-down/ } }
+    filters:
+      - SIGNED
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${DOWN_API}", failureMode: closed } }
+  - id: facts-open
+    match: { path: { prefix: /facts-open/ } }
+    filters:
+      - SIGNED
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${DOWN_API}", failureMode: open } }
+`;
+
+test('with a user API: N concurrent requests of one session make one call, a later one none, and every passport carries its amr and aal', async (t) => {
+  const api = await startUserApi(t);
+  const { world, e2e, verifier } = await setUp(t, undefined, userApiRoutes(api.baseUrl));
+  const requests = await Promise.all(Array.from({ length: 4 }, (_, i) => signed(world, { method: 'GET', path: `/facts/${i}` })));
+  const results = await Promise.all(requests.map((request) => e2e.envoy.request(request)));
+  for (const result of results) {
+    assert.equal(result.status, 200);
+    const verdict = await verifier.verifyPassport(upstreamPassports(result)[0]);
+    assert.ok(verdict.ok);
+    assert.deepEqual([verdict.claims.amr, verdict.claims.aal], [['pwd', 'otp'], 2], 'the user facts from the API');
+  }
+  assert.deepEqual(api.calls, ['/users/user-42'], 'one call for the four');
+  assert.equal((await e2e.envoy.request(await signed(world, { method: 'POST', path: '/facts/again', body: BODY }))).status, 200);
+  assert.equal(api.calls.length, 1, 'a cache hit makes no call');
+});
+
+test('the user API down: failureMode closed refuses 503 dependency_unavailable; open issues a passport without user facts', async (t) => {
+  const { world, e2e, verifier } = await setUp(t, undefined, userApiRoutes(DOWN_API));
+  const closed = await e2e.envoy.request(await signed(world, { method: 'GET', path: '/facts-down/x' }));
+  assert.equal(get(closed.headers, 'x-gatehouse-reason'), 'dependency_unavailable');
+  assert.equal(closed.status, 503);
+  assert.equal(closed.upstreamRequest, undefined, 'never reaches the upstream');
+  const open = await e2e.envoy.request(await signed(world, { method: 'POST', path: '/facts-open/x', body: BODY }, [['x-request-id', 'facts-open-1']]));
+  assert.equal(open.status, 200);
+  const verdict = await verifier.verifyPassport(upstreamPassports(open)[0]);
+  assert.ok(verdict.ok);
+  assert.deepEqual([verdict.claims.amr, verdict.claims.aal], [[], 0], 'no user facts: a device-only session');
+  const line = await e2e.accessLine('facts-open-1');
+  assert.match(JSON.stringify(line['actions']), /user_api_failed_open/, 'the access log says it failed open');
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { breakerConfig } from '../breaker/config.js';
 import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
 import { DEFAULT_PASSPORT_LIFETIME_SECONDS, loadKeyring, MAX_PASSPORT_LIFETIME_SECONDS, type PassportKeyring } from '../../protocol/passport/index.js';
 
@@ -17,6 +18,27 @@ function readKeyring(file: string): FileRead<PassportKeyring> {
  */
 export const passportKeysFile = fileReadAtLoad(readKeyring);
 
+/**
+ * Where the passport's amr and aal come from: GET <baseUrl><url-encoded subject> answering JSON
+ * { "amr": ["pwd", "otp"], "aal": 2 }. Cached per subject, concurrent lookups coalesced, behind a
+ * breaker; without this entry a passport says amr [] and aal 0.
+ */
+export const userApiConfig = z.strictObject({
+  /** the subject is appended URL-encoded, so this usually ends with "/" */
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  /** a call slower than this fails (keep it below the route budget) */
+  timeoutMs: z.int().min(1).max(10_000).default(100),
+  /** how long an answer is reused for the same subject: the bound on how stale amr/aal may be */
+  cacheTtlMs: z.int().min(0).max(3_600_000).default(30_000),
+  maxEntries: z.int().min(1).max(10_000_000).default(100_000),
+  /** the API cannot answer (down, slow, breaker open): closed → 503 dependency_unavailable; open → a passport without user facts (amr [], aal 0) */
+  failureMode: z.enum(['closed', 'open']).default('closed'),
+  /** the breaker in front of the API (the breaker filter's options, without feature) */
+  breaker: breakerConfig.transform(({ feature: _feature, features: _features, ...options }) => options).prefault({}),
+});
+
+export type UserApiConfig = z.infer<typeof userApiConfig>;
+
 /** A route's `passport` entry: the upstream gets a signed identity token in x-passport. */
 export const passportConfig = z.strictObject({
   /** the upstream service this route serves: the passport's `aud`, which that service pins */
@@ -27,6 +49,7 @@ export const passportConfig = z.strictObject({
   keysFile: passportKeysFile,
   /** exp − iat: one request's worth, never more than the protocol's 60 s */
   lifetimeSeconds: z.int().min(1).max(MAX_PASSPORT_LIFETIME_SECONDS).default(DEFAULT_PASSPORT_LIFETIME_SECONDS),
+  userApi: userApiConfig.optional(),
 });
 
 export type PassportConfig = z.infer<typeof passportConfig>;

@@ -4,9 +4,9 @@
 //    without it the request is refused (401 passport_identity_missing): a passport never vouches
 //    for an unverified caller;
 //  - claims: sub = credential subject, dev.id = signing device id, itl from the credential's
-//    integrity (§2: basic 1, device 2, strong 3), txn = request id. amr = [] and aal = 0: a device
-//    signature proves the device, not how the user authenticated, so claiming a factor would
-//    overstate it (a device-only session in §2's terms);
+//    integrity (§2: basic 1, device 2, strong 3), txn = request id. amr and aal from the user API
+//    (`userApi`, user-api.ts) when configured; otherwise, or failing open, [] and 0: a device
+//    signature proves the device, not how the user authenticated (a device-only session in §2's terms);
 //  - the header is set, not appended: sanitize strips a client's x-passport too, and a set
 //    replaces whatever is left.
 // `passportKeys` answers its own route with the JWKS (application/jwk-set+json), reached through
@@ -15,8 +15,9 @@ import { createPassportIssuer, jwksDocument, PassportIssueError, type IntegrityL
 import type { IntegrityLevel as SigningIntegrityLevel } from '../../protocol/signing/profile.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
-import { CONTINUE, type FilterDefinition, type Outcome, type RequestContext } from '../../pipeline/types.js';
+import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
+import { UserApiClient, type UserFacts } from './user-api.js';
 import { passportConfig, passportKeysConfig, type PassportConfig, type PassportKeysConfig } from './config.js';
 
 export const PASSPORT_FILTER = 'passport';
@@ -28,10 +29,17 @@ export const JWKS_MEDIA_TYPE = 'application/jwk-set+json';
 /** docs/protocol/passport.md §2: the credential's integrity verdict as the passport's itl */
 export const INTEGRITY_TO_ITL: Readonly<Record<SigningIntegrityLevel, PassportIntegrityLevel>> = { basic: 1, device: 2, strong: 3 };
 
-export function compilePassport(config: PassportConfig) {
-  const issuer = createPassportIssuer({ keyring: config.keysFile.value, issuer: config.issuer, lifetimeSeconds: config.lifetimeSeconds });
+/** `action` recorded when the user API could not answer and failureMode is open */
+export const PASSPORT_FAILED_OPEN = 'user_api_failed_open';
 
-  function issue(ctx: RequestContext, identity: SignedIdentity): Outcome {
+/** Without a user API (or failing open): a device signature proves the device, not a user factor. */
+const NO_USER_FACTS: UserFacts = Object.freeze({ amr: Object.freeze([]), aal: 0 });
+
+export function compilePassport(config: PassportConfig, deps: FilterDeps) {
+  const issuer = createPassportIssuer({ keyring: config.keysFile.value, issuer: config.issuer, lifetimeSeconds: config.lifetimeSeconds });
+  const userApi = config.userApi === undefined ? undefined : { client: new UserApiClient(config.userApi, deps), failureMode: config.userApi.failureMode };
+
+  function issue(ctx: RequestContext, identity: SignedIdentity, facts: UserFacts): Outcome {
     let passport: string;
     try {
       passport = issuer.issuePassport({
@@ -39,8 +47,8 @@ export function compilePassport(config: PassportConfig) {
         aud: config.audience,
         txn: ctx.requestId,
         dev: { id: identity.deviceId },
-        amr: [],
-        aal: 0,
+        amr: facts.amr,
+        aal: facts.aal,
         itl: INTEGRITY_TO_ITL[identity.integrityLevel],
       });
     } catch (error) {
@@ -52,25 +60,35 @@ export function compilePassport(config: PassportConfig) {
     return CONTINUE;
   }
 
+  function resolveAndIssue(ctx: RequestContext, identity: SignedIdentity): Outcome | Promise<Outcome> {
+    if (userApi === undefined) return issue(ctx, identity, NO_USER_FACTS);
+    return userApi.client.lookup(identity.subject).then((found): Outcome => {
+      if (found.ok) return issue(ctx, identity, found.facts);
+      if (userApi.failureMode === 'closed') return { kind: 'deny', reason: 'dependency_unavailable', detail: `passport: ${found.detail}` };
+      ctx.recordAction({ filter: PASSPORT_FILTER, action: PASSPORT_FAILED_OPEN });
+      return issue(ctx, identity, NO_USER_FACTS);
+    });
+  }
+
   const identityOf = (ctx: RequestContext): SignedIdentity | undefined => ctx.state.get(SIGNED_IDENTITY_STATE) as SignedIdentity | undefined;
   // requests that got their passport at the headers (a signed GET and the like)
   const issuedAtHeaders = new WeakSet<RequestContext>();
   const missing: Outcome = Object.freeze({ kind: 'deny', reason: 'passport_identity_missing', detail: 'passport: no verified identity (the route needs `signed`)' });
 
   return {
-    onRequestHeaders(ctx: RequestContext): Outcome {
+    onRequestHeaders(ctx: RequestContext): Outcome | Promise<Outcome> {
       const identity = identityOf(ctx);
       if (identity !== undefined) {
         issuedAtHeaders.add(ctx);
-        return issue(ctx, identity);
+        return resolveAndIssue(ctx, identity);
       }
       // `signed` admits a request with a body only once it has checked the body's digest
       return ctx.requestBodyFollows ? CONTINUE : missing;
     },
-    onRequestBody(ctx: RequestContext): Outcome {
+    onRequestBody(ctx: RequestContext): Outcome | Promise<Outcome> {
       if (issuedAtHeaders.has(ctx)) return CONTINUE;
       const identity = identityOf(ctx);
-      return identity === undefined ? missing : issue(ctx, identity);
+      return identity === undefined ? missing : resolveAndIssue(ctx, identity);
     },
   };
 }
@@ -81,7 +99,7 @@ export const passportFilter: FilterDefinition<typeof passportConfig> = {
   configSchema: passportConfig,
   // the body phase: where `signed` hands over the identity of a request with a body
   needs: () => ({ requestBody: true }),
-  create: (config) => compilePassport(config),
+  create: (config, deps) => compilePassport(config, deps),
 };
 
 /** Answers the route itself with the JWKS: upstream verifiers fetch it through the gateway. */

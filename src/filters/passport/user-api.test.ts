@@ -1,0 +1,76 @@
+// The user API client against a real local HTTP server: coalescing, the cache, failures, the breaker.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Breakers } from '../breaker/breakers.js';
+import { userApiConfig } from './config.js';
+import { UserApiClient } from './user-api.js';
+
+interface UserApi {
+  readonly baseUrl: string;
+  /** the paths the API was asked for, in order */
+  readonly calls: string[];
+}
+
+async function startUserApi(t: { after: (fn: () => unknown) => void }, answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<UserApi> {
+  const calls: string[] = [];
+  const server = createServer((req, res) => {
+    calls.push(req.url ?? '');
+    answer(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
+  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/users/`, calls };
+}
+
+const json = (res: ServerResponse, status: number, body: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+};
+
+function clientFor(baseUrl: string, clock: { ms: number }, extra: Record<string, unknown> = {}): UserApiClient {
+  const config = userApiConfig.parse({ baseUrl, cacheTtlMs: 1000, ...extra });
+  return new UserApiClient(config, { now: () => clock.ms, breakers: new Breakers({ onStateChange: () => undefined }, () => clock.ms) });
+}
+
+test('concurrent lookups of one subject make one call; a fresh entry none; an expired one a new call', async (t) => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const api = await startUserApi(t, (_req, res) => { void held.then(() => { json(res, 200, { amr: ['pwd', 'otp'], aal: 2, name: 'ignored' }); }); });
+  const clock = { ms: 1_000_000 };
+  const client = clientFor(api.baseUrl, clock);
+  const lookups = Array.from({ length: 5 }, () => client.lookup('user/42'));
+  release();
+  for (const found of await Promise.all(lookups)) assert.deepEqual(found, { ok: true, facts: { amr: ['pwd', 'otp'], aal: 2 } });
+  assert.deepEqual(api.calls, ['/users/user%2F42'], 'one call, the subject URL-encoded');
+  assert.ok((await client.lookup('user/42')).ok);
+  assert.equal(api.calls.length, 1, 'a cache hit makes no call');
+  clock.ms += 1001;
+  assert.ok((await client.lookup('user/42')).ok);
+  assert.equal(api.calls.length, 2, 'past the TTL the API is asked again');
+});
+
+test('an error status, a body of the wrong shape and an unreachable API are failures with a detail, never a throw', async (t) => {
+  const api = await startUserApi(t, (req, res) => {
+    if (req.url === '/users/down') json(res, 500, { error: 'boom' });
+    else json(res, 200, { amr: 'pwd', aal: 7 });
+  });
+  const clock = { ms: 0 };
+  const client = clientFor(api.baseUrl, clock);
+  const down = await client.lookup('down');
+  assert.ok(!down.ok && down.detail.includes('answered 500'), JSON.stringify(down));
+  const shape = await client.lookup('odd');
+  assert.ok(!shape.ok && shape.detail.includes('unexpected body'), JSON.stringify(shape));
+  const closed = await clientFor('http://127.0.0.1:1/users/', clock).lookup('x');
+  assert.ok(!closed.ok, 'nothing listens on port 1');
+});
+
+test('the breaker opens after failures: the API is then not called at all', async (t) => {
+  const api = await startUserApi(t, (_req, res) => { json(res, 503, {}); });
+  const clock = { ms: 0 };
+  const client = clientFor(api.baseUrl, clock, { breaker: { volumeThreshold: 2, resetTimeoutMs: 5000 } });
+  for (let i = 0; i < 5; i++) assert.ok(!(await client.lookup(`u${i}`)).ok);
+  assert.equal(api.calls.length, 2, 'two failures open it; the next three are refused by the breaker');
+  const refused = await client.lookup('u9');
+  assert.ok(!refused.ok && refused.detail.includes('breaker open'), JSON.stringify(refused));
+});

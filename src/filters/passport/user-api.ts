@@ -1,0 +1,70 @@
+// The user API client behind `passport.userApi`: what gatehouse learns about the user (amr, aal) once
+// per TTL per subject, so no upstream calls the user API. Concurrent lookups of one subject share
+// one call (coalescing); a fresh cache entry costs none. Calls go through a process-wide breaker
+// (FilterDeps.breakers, keyed by the base URL, kept across reloads): while it is open the API is
+// not called and the lookup fails at once. A lookup never throws: it answers facts or a failure.
+import { z } from 'zod';
+import { MAX_AMR_ENTRIES, type AuthenticationLevel } from '../../protocol/passport/index.js';
+import type { FilterDeps } from '../../pipeline/types.js';
+import type { UserApiConfig } from './config.js';
+
+/** What the user API answers for GET <baseUrl><encoded subject>: a JSON object; other members are ignored. */
+const userFactsResponse = z.object({
+  /** RFC 8176 methods of the user's current authentication, e.g. ["pwd", "otp"] */
+  amr: z.array(z.string().min(1).max(32)).max(MAX_AMR_ENTRIES),
+  /** 0 none, 1 one factor, 2 two factors, 3 two factors one hardware-bound */
+  aal: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]),
+});
+
+export interface UserFacts {
+  readonly amr: readonly string[];
+  readonly aal: AuthenticationLevel;
+}
+
+export type UserLookup = { readonly ok: true; readonly facts: UserFacts } | { readonly ok: false; readonly detail: string };
+
+/** the breakers' "route" for user API breakers (a metric label): one breaker per base URL */
+export const USER_API_BREAKER_ROUTE = 'passport.userApi';
+
+export class UserApiClient {
+  private readonly cache = new Map<string, { readonly facts: UserFacts; readonly expiresAt: number }>();
+  private readonly inFlight = new Map<string, Promise<UserLookup>>();
+
+  constructor(
+    private readonly config: UserApiConfig,
+    private readonly deps: Pick<FilterDeps, 'now' | 'breakers'>,
+  ) {}
+
+  lookup(subject: string): Promise<UserLookup> {
+    const cached = this.cache.get(subject);
+    if (cached !== undefined && cached.expiresAt > this.deps.now()) return Promise.resolve({ ok: true, facts: cached.facts });
+    const pending = this.inFlight.get(subject);
+    if (pending !== undefined) return pending;
+    const call = this.fetchFacts(subject).finally(() => this.inFlight.delete(subject));
+    this.inFlight.set(subject, call);
+    return call;
+  }
+
+  private async fetchFacts(subject: string): Promise<UserLookup> {
+    const { breaker: breakerOptions, baseUrl, timeoutMs, cacheTtlMs, maxEntries } = this.config;
+    const admission = this.deps.breakers.get(USER_API_BREAKER_ROUTE, baseUrl, breakerOptions).admit();
+    if (!admission.admitted) return { ok: false, detail: `user API breaker ${admission.state}` };
+    let facts: UserFacts;
+    try {
+      const response = await fetch(`${baseUrl}${encodeURIComponent(subject)}`, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      if (!response.ok) throw new Error(`answered ${response.status}`);
+      const parsed = userFactsResponse.safeParse(await response.json());
+      if (!parsed.success) throw new Error(`answered an unexpected body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      facts = parsed.data;
+    } catch (error) {
+      const detail = `user API ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`;
+      admission.call.fail(detail);
+      return { ok: false, detail };
+    }
+    admission.call.succeed();
+    // bounded: the oldest entry goes first (Map keeps insertion order)
+    if (this.cache.size >= maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(subject, { facts, expiresAt: this.deps.now() + cacheTtlMs });
+    return { ok: true, facts };
+  }
+}
