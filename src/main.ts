@@ -4,6 +4,7 @@ import { loadConfig } from './config/load.js';
 import { watchClients, watchRoutes } from './reload.js';
 import { startGatehouse, StartupError } from './gatehouse.js';
 import { flushLogger } from './telemetry/logger.js';
+import { devOnlyFilesIn } from './config/dev-only.js';
 
 const EMBEDDED_WARNING = `
   ┌────────────────────────────────────────────────────────────────────────────┐
@@ -26,6 +27,14 @@ async function main(): Promise<void> {
   const loaded = loadConfig();
   if (!loaded.ok) {
     process.stderr.write(`gatehouse: cannot start, ${loaded.file} is invalid:\n${loaded.errors.map((e) => `  ${e.format()}`).join('\n')}\n`);
+    process.exit(2);
+  }
+  const devOnly = loaded.embeddedDefault ? [] : devOnlyFilesIn(loaded.config);
+  if (devOnly.length > 0) {
+    process.stderr.write(
+      `gatehouse: cannot start, ${loaded.file} names dev-only key files, whose private halves are public in gatehouse's repository:\n${devOnly.map((f) => `  ${f}`).join('\n')}\n` +
+        'Only the embedded development default may use them; give this deployment keys of its own.\n',
+    );
     process.exit(2);
   }
   if (loaded.embeddedDefault) process.stderr.write(EMBEDDED_WARNING);

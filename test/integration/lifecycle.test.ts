@@ -75,6 +75,23 @@ test('an invalid config file stops start-up with exit 2 and an error naming the 
   assert.match(run.stderr(), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*routes\\[0\\].*"api".*filters\\[0\\].*headerz`, 's'));
 });
 
+test('a config other than the embedded default that names a dev-only key file is refused at start (exit 2), naming the file', async (t) => {
+  const devKey = join(import.meta.dirname, '../../config/e2ee-gateway-7.dev-only.key');
+  const file = tempConfig(t, configWith(`
+  - id: keys
+    match: { path: { exact: /keys } }
+    filters:
+      - e2eeKeys: { keys: [{ keyId: 7, privateKeyFile: ${JSON.stringify(devKey)} }] }
+`));
+  const run = runGatehouse({ GATEHOUSE_CONFIG: file });
+  // a gatehouse that wrongly starts never exits on its own: stop it and fail, rather than hang
+  const started = setTimeout(() => run.child.kill('SIGKILL'), 15_000);
+  t.after(() => { clearTimeout(started); run.child.kill('SIGKILL'); });
+  assert.equal(await run.exited, 2, `it started: ${run.stdout().slice(0, 300)}`);
+  assert.match(run.stderr(), /names dev-only key files, whose private halves are public/);
+  assert.ok(run.stderr().includes(devKey));
+});
+
 test('hot reload: a valid change applies to new streams while an open stream keeps its routes; an invalid change is refused and counted', async (t) => {
   const file = tempConfig(t, configWith(ROUTE_V1));
   const gh = await startGatehouseProcess({ GATEHOUSE_CONFIG: file });
