@@ -22,8 +22,11 @@ import {
   CREDENTIAL_REQUEST_TYPE,
   E2EE_KEY_MEMBER,
   ENROLLMENT_PROOF_TYPE,
+  CONTENT_DIGEST_HEADER,
   JOSE_ALGORITHM,
   REQUIRED_COMPONENTS,
+  SIGNATURE_HEADER,
+  SIGNATURE_INPUT_HEADER,
   SIGNATURE_TAG,
   normalizePublicJwk,
   normalizeX25519Jwk,
@@ -242,7 +245,7 @@ export async function signRequest(request: RequestToSign, options: SigningOption
   const keyid = await jwkThumbprint(options.signer.publicJwk, crypto);
   const nonce = options.nonce ?? base64urlEncode(crypto.getRandomValues(new Uint8Array(16)));
   const headers: Record<string, string> = {
-    'content-digest': await contentDigest(request.body ?? new Uint8Array(0), crypto),
+    [CONTENT_DIGEST_HEADER]: await contentDigest(request.body ?? new Uint8Array(0), crypto),
     [CREDENTIAL_HEADER]: options.credential,
   };
   const params = new Map([
@@ -263,7 +266,7 @@ export async function signRequest(request: RequestToSign, options: SigningOption
   });
   if (!base.ok) throw new TypeError(`cannot sign: ${base.component} is ${base.reason}`);
   const signature = await options.signer.sign(utf8(base.base));
-  headers['signature-input'] = `sig=${serializeInnerList(covered)}`;
-  headers.signature = serializeDictionary(new Map([['sig', sf.item(sf.bytes(signature))]]));
+  headers[SIGNATURE_INPUT_HEADER] = `sig=${serializeInnerList(covered)}`;
+  headers[SIGNATURE_HEADER] = serializeDictionary(new Map([['sig', sf.item(sf.bytes(signature))]]));
   return headers;
 }

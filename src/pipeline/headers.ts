@@ -17,6 +17,14 @@ export const HEADER = {
   forwardedClientCert: 'x-forwarded-client-cert',
   /** to the upstream: the id of the client the mtls filter authorized (never from a client: x-gatehouse-*) */
   client: 'x-gatehouse-client',
+  /** on a 503 circuit_open: seconds until the breaker lets a probe through */
+  retryAfter: 'retry-after',
+  /** on a 401 signing denial: the scheme and the code (RFC 9110 §11.6.1) */
+  wwwAuthenticate: 'www-authenticate',
+  /** on a signing denial: gatehouse's clock, so an app can correct its own */
+  date: 'date',
+  /** on the documents gatehouse publishes (key configurations, JWKS) */
+  cacheControl: 'cache-control',
 } as const;
 
 /** Every header name gatehouse itself writes starts with this; a client never may. */

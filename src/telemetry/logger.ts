@@ -2,6 +2,8 @@
 // Secrets never reach a line: credential headers are censored wherever a `headers` object is
 // logged, and query values are replaced in the access log's path (names kept, for debugging).
 import { pino, type DestinationStream, type Level, type Logger } from 'pino';
+import { HEADER } from '../pipeline/headers.js';
+import { CREDENTIAL_HEADER, SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER } from '../protocol/signing/profile.js';
 import type { AccessLogEntry } from './types.js';
 
 export const REDACTED = '[Redacted]';
@@ -12,10 +14,11 @@ export const SECRET_HEADERS: readonly string[] = [
   'proxy-authorization',
   'cookie',
   'set-cookie',
-  'x-passport',
+  HEADER.passport,
   'x-api-key',
-  'signature',
-  'signature-input',
+  SIGNATURE_HEADER,
+  SIGNATURE_INPUT_HEADER,
+  CREDENTIAL_HEADER,
 ];
 
 /** Where a headers object may sit in a log call's merge object; each secret header is censored there. */

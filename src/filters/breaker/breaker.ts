@@ -5,6 +5,7 @@
 // resetTimeoutMs one probe is let through (half-open) and its outcome closes or reopens it.
 // The breakers live in the process-wide Breakers (deps.breakers), so a config reload keeps them.
 // Needs ext_proc: over ext_authz gatehouse never sees the upstream's answer, so nothing feeds it.
+import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { PendingCall } from './breakers.js';
@@ -38,7 +39,7 @@ export const breakerFilter: FilterDefinition<typeof breakerConfig> = {
             kind: 'deny',
             reason: 'circuit_open',
             detail: `breaker of route ${ctx.routeId}${feature === ROUTE_FEATURE ? '' : `, feature ${feature}`} is ${admission.state}`,
-            headers: { 'retry-after': String(admission.retryAfterSeconds) },
+            headers: { [HEADER.retryAfter]: String(admission.retryAfterSeconds) },
           };
         }
         ctx.state.set(PENDING, admission.call);

@@ -26,6 +26,7 @@ import {
 import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
+import { publishedDocument, type PublishedDocument } from '../published.js';
 import { CONTINUE, type BodyOutcome, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import { e2eeConfig, e2eeKeysConfig, type E2eeConfig, type E2eeKeysConfig } from './config.js';
 
@@ -138,14 +139,8 @@ export const e2eeFilter: FilterDefinition<typeof e2eeConfig> = {
 };
 
 /** Answers the route itself with the key configuration list: the app fetches it through Envoy. */
-export function compileE2eeKeys(config: E2eeKeysConfig) {
-  const published: Outcome = Object.freeze({
-    kind: 'respond',
-    status: 200,
-    headers: { [HEADER.contentType]: E2EE_KEYS_MEDIA_TYPE, 'cache-control': `public, max-age=${config.maxAgeSeconds}` },
-    body: config.keys.encodedKeyConfigs(),
-  });
-  return { onRequestHeaders: (): Outcome => published };
+export function compileE2eeKeys(config: E2eeKeysConfig): PublishedDocument {
+  return publishedDocument(E2EE_KEYS_MEDIA_TYPE, config.keys.encodedKeyConfigs(), config.maxAgeSeconds);
 }
 
 export const e2eeKeysFilter: FilterDefinition<typeof e2eeKeysConfig> = {

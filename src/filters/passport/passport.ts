@@ -15,6 +15,7 @@ import { createPassportIssuer, jwksDocument, PassportIssueError, type IntegrityL
 import type { IntegrityLevel as SigningIntegrityLevel } from '../../protocol/signing/profile.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
+import { publishedDocument, type PublishedDocument } from '../published.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
 import { UserApiClient, type UserFacts } from './user-api.js';
@@ -103,14 +104,8 @@ export const passportFilter: FilterDefinition<typeof passportConfig> = {
 };
 
 /** Answers the route itself with the JWKS: upstream verifiers fetch it through the gateway. */
-export function compilePassportKeys(config: PassportKeysConfig) {
-  const published: Outcome = Object.freeze({
-    kind: 'respond',
-    status: 200,
-    headers: { [HEADER.contentType]: JWKS_MEDIA_TYPE, 'cache-control': `public, max-age=${config.maxAgeSeconds}` },
-    body: Buffer.from(JSON.stringify(jwksDocument(config.keysFile.value))),
-  });
-  return { onRequestHeaders: (): Outcome => published };
+export function compilePassportKeys(config: PassportKeysConfig): PublishedDocument {
+  return publishedDocument(JWKS_MEDIA_TYPE, Buffer.from(JSON.stringify(jwksDocument(config.keysFile.value))), config.maxAgeSeconds);
 }
 
 export const passportKeysFilter: FilterDefinition<typeof passportKeysConfig> = {

@@ -13,7 +13,8 @@
 import { checkContentDigest } from '../../protocol/signing/content-digest.js';
 import { CredentialTrust } from '../../protocol/signing/credential.js';
 import { SIGNING_FAILURES, type SigningFailureCode } from '../../protocol/signing/codes.js';
-import { CREDENTIAL_HEADER, type IntegrityLevel } from '../../protocol/signing/profile.js';
+import { CREDENTIAL_HEADER, SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER, type IntegrityLevel } from '../../protocol/signing/profile.js';
+import { HEADER } from '../../pipeline/headers.js';
 import { createRequestVerifier, type SignedRequest, type VerifiedRequest } from '../../protocol/signing/verifier.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
@@ -38,7 +39,7 @@ export interface SignedIdentity {
 export const SIGNED_FAILED_OPEN = 'failed_open';
 
 /** Request headers only the signature check needs; removed before the upstream unless forwardSignatureHeaders. */
-export const SIGNING_HEADERS = ['signature', 'signature-input', CREDENTIAL_HEADER] as const;
+export const SIGNING_HEADERS = [SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER, CREDENTIAL_HEADER] as const;
 
 /** RFC 9110 §11.6.1 challenge for a 401: the scheme this route wants and, like RFC 6750, the error code. */
 export function signatureChallenge(code: SigningFailureCode): string {
@@ -48,8 +49,8 @@ export function signatureChallenge(code: SigningFailureCode): string {
 type Denial = Extract<Outcome, { kind: 'deny' }>;
 
 function refuse(code: SigningFailureCode, detail: string, nowMs: number): Denial {
-  const headers: Record<string, string> = { date: new Date(nowMs).toUTCString() };
-  if (SIGNING_FAILURES[code].status === 401) headers['www-authenticate'] = signatureChallenge(code);
+  const headers: Record<string, string> = { [HEADER.date]: new Date(nowMs).toUTCString() };
+  if (SIGNING_FAILURES[code].status === 401) headers[HEADER.wwwAuthenticate] = signatureChallenge(code);
   return { kind: 'deny', reason: code, detail, headers };
 }
 

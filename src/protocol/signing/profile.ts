@@ -6,9 +6,13 @@ import { base64urlDecode } from '../common/base64.js';
 export const SIGNATURE_TAG = 'gatehouse-v1';
 /** Header carrying the gatehouse-issued credential that binds the request-signing key. */
 export const CREDENTIAL_HEADER = 'device-credential';
+/** RFC 9421 §4.1 and §4.2 fields, and RFC 9530's digest of the body they cover. */
+export const SIGNATURE_INPUT_HEADER = 'signature-input';
+export const SIGNATURE_HEADER = 'signature';
+export const CONTENT_DIGEST_HEADER = 'content-digest';
 
 /** Components every signature must cover; any order, each exactly once. */
-export const REQUIRED_COMPONENTS = ['@method', '@authority', '@path', '@query', 'content-digest', CREDENTIAL_HEADER] as const;
+export const REQUIRED_COMPONENTS = ['@method', '@authority', '@path', '@query', CONTENT_DIGEST_HEADER, CREDENTIAL_HEADER] as const;
 /** Derived components the profile knows how to rebuild; anything else starting with '@' is refused. */
 export const DERIVED_COMPONENTS = ['@method', '@authority', '@path', '@query'] as const;
 /** Signature parameters that must all be present; no others are accepted. */

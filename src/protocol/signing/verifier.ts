@@ -11,8 +11,11 @@ import {
   DEFAULT_FRESHNESS,
   DERIVED_COMPONENTS,
   NONCE_PATTERN,
+  CONTENT_DIGEST_HEADER,
   REQUIRED_COMPONENTS,
   REQUIRED_PARAMETERS,
+  SIGNATURE_HEADER,
+  SIGNATURE_INPUT_HEADER,
   SIGNATURE_ALGORITHMS,
   SIGNATURE_TAG,
   meetsIntegrity,
@@ -93,8 +96,8 @@ const integerParam = (v: BareItem | undefined): number | undefined => (v?.type =
 
 /** Finds the one signature tagged gatehouse-v1 and checks it has the profile's shape. */
 function parseSignature(request: SignedRequest): ParsedSignature | SigningFailure {
-  const inputField = request.header('signature-input');
-  const signatureField = request.header('signature');
+  const inputField = request.header(SIGNATURE_INPUT_HEADER);
+  const signatureField = request.header(SIGNATURE_HEADER);
   if (inputField === undefined || signatureField === undefined) return fail('signature_missing', 'Signature-Input or Signature is absent');
   if (inputField.length > MAX_FIELD_LENGTH || signatureField.length > MAX_FIELD_LENGTH) return fail('signature_malformed', 'signature fields are too long');
   const inputs = parseDictionary(inputField);
@@ -180,7 +183,7 @@ export function createRequestVerifier(config: RequestVerifierConfig): (request: 
       }
       if (!verifyRaw(credential.algorithm, credential.publicKey, utf8(base.base), parsed.signature)) return fail('signature_invalid', 'signature does not verify');
       // 5. content digest (covered, so its field value is already authenticated)
-      const contentDigest = request.header('content-digest') ?? '';
+      const contentDigest = request.header(CONTENT_DIGEST_HEADER) ?? '';
       let digest: 'verified' | 'deferred' = 'deferred';
       if (request.body !== 'deferred') {
         const checked = checkContentDigest(contentDigest, request.body ?? EMPTY);
