@@ -116,6 +116,8 @@ class Breaker {
 
 export class Breakers {
   private readonly byKey = new Map<string, Breaker>();
+  /** options object (one per filter instance, made at config load) → its canonical text, so a request does not re-serialise it */
+  private readonly optionKeys = new WeakMap<Options, string>();
 
   constructor(
     private readonly events: BreakerEvents,
@@ -125,7 +127,11 @@ export class Breakers {
   /** The breaker of (route, feature) with these options: the existing one when its options are the same. */
   get(routeId: string, feature: string, options: Options): { admit(): Admission; readonly state: BreakerState } {
     const key = `${routeId}\u0000${feature}`;
-    const optionsKey = JSON.stringify(options, Object.keys(options).sort());
+    let optionsKey = this.optionKeys.get(options);
+    if (optionsKey === undefined) {
+      optionsKey = JSON.stringify(options, Object.keys(options).sort());
+      this.optionKeys.set(options, optionsKey);
+    }
     const existing = this.byKey.get(key);
     if (existing?.optionsKey === optionsKey) return existing;
     existing?.shutdown();
