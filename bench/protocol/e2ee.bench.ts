@@ -3,7 +3,7 @@
 // Its primitives, each at its raw node:crypto cost:
 //  - X25519: importing enc and one DH per request (the ephemeral one; the device-static DH depends
 //    only on the two static keys and is computed once per gateway key and device key, see
-//    staticStaticDh in hpke.ts),
+//    staticPair in hpke.ts),
 //  - HKDF-SHA256 as RFC 9180 and RFC 9458 run it: ten HMAC-SHA256 per request (DHKEM 2, key
 //    schedule 4, export 1, response key 3; psk_id_hash and info_hash are per-suite / per-route
 //    constants), on keys and inputs of their real sizes, through createHmac,
@@ -70,7 +70,7 @@ export default async function e2eeBench(): Promise<ProtocolBenchRow[]> {
 
     // The primitives alone, on inputs of the same sizes: import enc, one X25519 (the ephemeral one:
     // the static-static DH of mode_auth is computed once per gateway key and device key, see
-    // staticStaticDh in hpke.ts), AES-GCM open of the request and seal of the response.
+    // staticPair in hpke.ts), AES-GCM open of the request and seal of the response.
     const enc = x25519RawPublicKey(device.pair.privateKey); // any valid point of the same shape
     const key = randomBytes(16);
     const nonce = randomBytes(12);

@@ -149,7 +149,9 @@ describe('HMAC-SHA256 and HKDF-SHA256 (two one-shot hashes, createHmac fallback)
   });
 
   test('equals createHmac for every key length 0..130 and message sizes around the scratch limit', () => {
-    for (let keyLength = 0; keyLength <= 130; keyLength++) {
+    // up and then down: a key shorter than the one before must not inherit its bytes in the pads
+    const lengths = Array.from({ length: 131 }, (_, index) => index);
+    for (const keyLength of [...lengths, ...lengths.reverse()]) {
       const key = Buffer.alloc(keyLength, keyLength * 7 + 1);
       for (const parts of [[], [0], [1, 0, 31], [55], [56, 64], [1023], [1024], [1025], [600, 600]]) {
         const message = parts.map((length, index) => Buffer.alloc(length, 0x41 + index + length));
