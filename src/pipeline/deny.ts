@@ -26,6 +26,7 @@ const GATEWAY_REASONS = {
   internal_error: { status: 500, message: 'gatehouse failed while processing the request' },
   body_too_large: { status: 413, message: 'the request body is larger than the route allows' },
   passport_identity_missing: { status: 401, message: 'the route hands upstream a passport, but no verified identity came with the request' },
+  user_unknown: { status: 403, message: 'the user API does not know the account the verified identity names' },
   dependency_unavailable: { status: 503, message: 'a service gatehouse depends on is unavailable' },
   circuit_open: { status: 503, message: 'the route is shedding load; retry later' },
   shutting_down: { status: 503, message: 'gatehouse is shutting down' },

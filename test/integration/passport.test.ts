@@ -176,12 +176,13 @@ test('PyJWT verifies the passport the upstream received against the JWKS served 
   assert.equal(verdict.claims?.['sub'], 'user-42');
 });
 
-/** A user API on a real local server: GET /users/<subject> → { amr, aal }; counts its calls. */
-async function startUserApi(t: { after: (fn: () => unknown) => void }): Promise<{ baseUrl: string; calls: string[] }> {
+/** A user API on a real local server: GET /users/<subject> → { amr, aal } (or 404 when it knows nobody); counts its calls. */
+async function startUserApi(t: { after: (fn: () => unknown) => void }, knowsNobody = false): Promise<{ baseUrl: string; calls: string[] }> {
   const calls: string[] = [];
   const server = createServer((req, res) => {
     calls.push(req.url ?? '');
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ amr: ['pwd', 'otp'], aal: 2 }));
+    if (knowsNobody) res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no such user"}');
+    else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ amr: ['pwd', 'otp'], aal: 2 }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }));
@@ -191,7 +192,8 @@ async function startUserApi(t: { after: (fn: () => unknown) => void }): Promise<
 /** nothing listens on port 1: the user API is down */
 const DOWN_API = 'http://127.0.0.1:1/users/';
 
-const userApiRoutes = (baseUrl: string): string => `
+/** /facts/ asks `baseUrl`; /facts-down/ (failureMode closed) and /facts-open/ (open) ask `otherBaseUrl` */
+const userApiRoutes = (baseUrl: string, otherBaseUrl = DOWN_API): string => `
   - id: facts
     match: { path: { prefix: /facts/ } }
     filters:
@@ -201,12 +203,12 @@ const userApiRoutes = (baseUrl: string): string => `
     match: { path: { prefix: /facts-down/ } }
     filters:
       - SIGNED
-      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${DOWN_API}", failureMode: closed } }
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${otherBaseUrl}", failureMode: closed } }
   - id: facts-open
     match: { path: { prefix: /facts-open/ } }
     filters:
       - SIGNED
-      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${DOWN_API}", failureMode: open } }
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${otherBaseUrl}", failureMode: open } }
 `;
 
 test('with a user API: N concurrent requests of one session make one call, a later one none, and every passport carries its amr and aal', async (t) => {
@@ -238,4 +240,17 @@ test('the user API down: failureMode closed refuses 503 dependency_unavailable; 
   assert.deepEqual([verdict.claims.amr, verdict.claims.aal], [[], 0], 'no user facts: a device-only session');
   const line = await e2e.accessLine('facts-open-1');
   assert.match(JSON.stringify(line['actions']), /user_api_failed_open/, 'the access log says it failed open');
+});
+
+test('the user API answering 404 for the subject: 403 user_unknown in either failure mode, no passport, the answer cached', async (t) => {
+  const known = await startUserApi(t);
+  const missing = await startUserApi(t, true);
+  const { world, e2e } = await setUp(t, undefined, userApiRoutes(known.baseUrl, missing.baseUrl));
+  for (const path of ['/facts-down/x', '/facts-open/x', '/facts-down/y', '/facts-open/y', '/facts-down/z']) {
+    const result = await e2e.envoy.request(await signed(world, { method: 'GET', path }));
+    assert.equal(result.status, 403, path);
+    assert.equal(get(result.headers, 'x-gatehouse-reason'), 'user_unknown', path);
+    assert.equal(result.upstreamRequest, undefined, 'never reaches the upstream');
+  }
+  assert.equal(missing.calls.length, 2, 'the answer is cached per route for the subject: one call from each of the two routes');
 });

@@ -65,6 +65,8 @@ export function compilePassport(config: PassportConfig, deps: FilterDeps) {
     if (userApi === undefined) return issue(ctx, identity, NO_USER_FACTS);
     return userApi.client.lookup(identity.subject).then((found): Outcome => {
       if (found.ok) return issue(ctx, identity, found.facts);
+      // a definite answer, the same in either failure mode: no passport for a user that does not exist
+      if (found.unknown === true) return { kind: 'deny', reason: 'user_unknown', detail: `passport: ${found.detail}` };
       if (userApi.failureMode === 'closed') return { kind: 'deny', reason: 'dependency_unavailable', detail: `passport: ${found.detail}` };
       ctx.recordAction({ filter: PASSPORT_FILTER, action: PASSPORT_FAILED_OPEN });
       return issue(ctx, identity, NO_USER_FACTS);

@@ -74,3 +74,29 @@ test('the breaker opens after failures: the API is then not called at all', asyn
   const refused = await client.lookup('u9');
   assert.ok(!refused.ok && refused.detail.includes('breaker open'), JSON.stringify(refused));
 });
+
+test('404 and 410 say "no such user": a definite, cached answer that never opens the breaker; other 4xx are failures that do not open it either', async (t) => {
+  const api = await startUserApi(t, (req, res) => {
+    if (req.url?.startsWith('/users/gone')) json(res, 410, {});
+    else if (req.url?.startsWith('/users/forbidden')) json(res, 403, {});
+    else json(res, 404, { error: 'no such user' });
+  });
+  const clock = { ms: 0 };
+  // a breaker that opens on two failures: ten 4xx answers must not open it
+  const client = clientFor(api.baseUrl, clock, { breaker: { volumeThreshold: 2, resetTimeoutMs: 5000 } });
+  for (let i = 0; i < 5; i++) {
+    const missing = await client.lookup(`nobody${i}`);
+    assert.ok(!missing.ok && missing.unknown === true && missing.detail.includes('answered 404'), JSON.stringify(missing));
+    const forbidden = await client.lookup(`forbidden${i}`);
+    assert.ok(!forbidden.ok && forbidden.unknown === undefined && forbidden.detail.includes('answered 403'), JSON.stringify(forbidden));
+  }
+  const gone = await client.lookup('gone');
+  assert.ok(!gone.ok && gone.unknown === true, JSON.stringify(gone));
+  assert.equal(api.calls.length, 11, 'every lookup reached the API: the breaker stayed closed');
+  const again = await client.lookup('nobody0');
+  assert.ok(!again.ok && again.unknown === true, JSON.stringify(again));
+  assert.equal(api.calls.length, 11, '"no such user" is cached like facts');
+  clock.ms += 1001;
+  await client.lookup('nobody0');
+  assert.equal(api.calls.length, 12, 'and asked again past the TTL');
+});

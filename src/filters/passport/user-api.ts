@@ -21,13 +21,31 @@ export interface UserFacts {
   readonly aal: AuthenticationLevel;
 }
 
-export type UserLookup = { readonly ok: true; readonly facts: UserFacts } | { readonly ok: false; readonly detail: string };
+/**
+ * facts; or `unknown`: the API answered that it has no such user (404, 410), a definite answer about
+ * the subject, not about the API; or a failure: the API could not answer usefully (down, slow,
+ * breaker open, 5xx, another 4xx, a body of the wrong shape).
+ */
+export type UserLookup =
+  | { readonly ok: true; readonly facts: UserFacts }
+  | { readonly ok: false; readonly unknown: true; readonly detail: string }
+  | { readonly ok: false; readonly unknown?: undefined; readonly detail: string };
+
+/**
+ * How an HTTP answer of the user API counts for its breaker. The breaker protects against an API
+ * that is failing: 5xx, timeouts and unreadable answers are failures. A 4xx is the API working and
+ * answering about the request (no such user, or our request is wrong: a config problem the logs
+ * show); it must not open the breaker for every other user.
+ */
+const NO_SUCH_USER = new Set([404, 410]);
+
 
 /** the breakers' "route" for user API breakers (a metric label): one breaker per base URL */
 export const USER_API_BREAKER_ROUTE = 'passport.userApi';
 
 export class UserApiClient {
-  private readonly cache = new Map<string, { readonly facts: UserFacts; readonly expiresAt: number }>();
+  /** facts, or null for a subject the API said it does not know (cached as long: the answer is as definite) */
+  private readonly cache = new Map<string, { readonly facts: UserFacts | null; readonly expiresAt: number }>();
   private readonly inFlight = new Map<string, Promise<UserLookup>>();
 
   constructor(
@@ -37,7 +55,9 @@ export class UserApiClient {
 
   lookup(subject: string): Promise<UserLookup> {
     const cached = this.cache.get(subject);
-    if (cached !== undefined && cached.expiresAt > this.deps.now()) return Promise.resolve({ ok: true, facts: cached.facts });
+    if (cached !== undefined && cached.expiresAt > this.deps.now()) {
+      return Promise.resolve(cached.facts === null ? { ok: false, unknown: true, detail: 'the user API does not know this subject (cached answer)' } : { ok: true, facts: cached.facts });
+    }
     const pending = this.inFlight.get(subject);
     if (pending !== undefined) return pending;
     const call = this.fetchFacts(subject).finally(() => this.inFlight.delete(subject));
@@ -46,12 +66,20 @@ export class UserApiClient {
   }
 
   private async fetchFacts(subject: string): Promise<UserLookup> {
-    const { breaker: breakerOptions, baseUrl, timeoutMs, cacheTtlMs, maxEntries } = this.config;
+    const { breaker: breakerOptions, baseUrl, timeoutMs } = this.config;
     const admission = this.deps.breakers.get(USER_API_BREAKER_ROUTE, baseUrl, breakerOptions).admit();
     if (!admission.admitted) return { ok: false, detail: `user API breaker ${admission.state}` };
     let facts: UserFacts;
     try {
       const response = await fetch(`${baseUrl}${encodeURIComponent(subject)}`, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      if (response.status >= 400 && response.status < 500) {
+        await response.body?.cancel();
+        admission.call.succeed(); // the API is up and answered about this request
+        const detail = `user API ${baseUrl}: answered ${response.status}`;
+        if (!NO_SUCH_USER.has(response.status)) return { ok: false, detail };
+        this.remember(subject, null);
+        return { ok: false, unknown: true, detail };
+      }
       if (!response.ok) throw new Error(`answered ${response.status}`);
       const parsed = userFactsResponse.safeParse(await response.json());
       if (!parsed.success) throw new Error(`answered an unexpected body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -62,9 +90,13 @@ export class UserApiClient {
       return { ok: false, detail };
     }
     admission.call.succeed();
-    // bounded: the oldest entry goes first (Map keeps insertion order)
-    if (this.cache.size >= maxEntries) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(subject, { facts, expiresAt: this.deps.now() + cacheTtlMs });
+    this.remember(subject, facts);
     return { ok: true, facts };
+  }
+
+  private remember(subject: string, facts: UserFacts | null): void {
+    // bounded: the oldest entry goes first (Map keeps insertion order)
+    if (this.cache.size >= this.config.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(subject, { facts, expiresAt: this.deps.now() + this.config.cacheTtlMs });
   }
 }
