@@ -22,6 +22,7 @@ import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { NODE_FLAGS } from './node-flags.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -63,12 +64,6 @@ interface TargetSpec {
   requires: string[];
 }
 
-/**
- * The V8 flags gatehouse runs with in production (package.json `start`): a 64 MiB young-generation
- * semi-space, so the per-request garbage of thousands of streams in flight is collected by fewer
- * scavenges. The ceiling runs with the same flags, so the ratio compares code, not tuning.
- */
-const NODE_FLAGS = ['--max-semi-space-size=64'];
 const GATEHOUSE_COMMAND = `node ${NODE_FLAGS.join(' ')} dist/src/main.js`;
 
 async function targets(gatehouseConfig: string, gatehouseCommand = GATEHOUSE_COMMAND): Promise<TargetSpec[]> {
