@@ -21,7 +21,7 @@ test('the JSON Schema is strict and describes filter entries by their own schema
   const entries = route.properties.filters.items.oneOf;
   assert.deepEqual(
     entries.map((e) => e.required),
-    [['breaker'], ['e2ee'], ['e2eeKeys'], ['headers'], ['mtls'], ['passport'], ['passportKeys'], ['sanitize'], ['signed']],
+    [['breaker'], ['e2ee'], ['e2eeKeys'], ['headers'], ['issuance'], ['mtls'], ['passport'], ['passportKeys'], ['sanitize'], ['signed']],
   );
   assert.ok(entries.every((e) => e.additionalProperties === false));
 });

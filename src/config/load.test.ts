@@ -105,7 +105,7 @@ test('an unknown filter is an error naming file, line, route, field and the know
       'routes.yaml',
     ),
   );
-  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, e2ee, e2eeKeys, headers, mtls, passport, passportKeys, sanitize, signed']);
+  assert.deepEqual(errors, ['routes.yaml:7: routes[1] (id "accounts"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, e2ee, e2eeKeys, headers, issuance, mtls, passport, passportKeys, sanitize, signed']);
 });
 
 test("a filter's own schema error carries the full field path below the filter", () => {

@@ -93,7 +93,7 @@ test('an invalid change is refused with precise errors and the running table sta
   await waitFor('the rejection', () => h.rejections.length === 1);
   assert.deepEqual(
     h.rejections[0]!.map((e) => e.format()),
-    [`${file}:5: routes[0] (id "one"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, e2ee, e2eeKeys, headers, mtls, passport, passportKeys, sanitize, signed`],
+    [`${file}:5: routes[0] (id "one"): filters[0].hedaers: unknown filter "hedaers"; known filters: breaker, e2ee, e2eeKeys, headers, issuance, mtls, passport, passportKeys, sanitize, signed`],
   );
   assert.equal(h.watcher.current.table, before);
   assert.equal(await h.watcher.check(), 'unchanged', 'the same bad content is reported once');

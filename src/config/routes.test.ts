@@ -311,7 +311,7 @@ test('compile errors (a filter that cannot be created, an unknown filter, a dupl
   assert.ok(!unknown.ok);
   assert.deepEqual(
     unknown.errors.map((e) => e.format()),
-    ['routes.yaml: routes[0] (id "a"): filters[0].early: unknown filter "early"; known filters: breaker, e2ee, e2eeKeys, headers, mtls, passport, passportKeys, sanitize, signed'],
+    ['routes.yaml: routes[0] (id "a"): filters[0].early: unknown filter "early"; known filters: breaker, e2ee, e2eeKeys, headers, issuance, mtls, passport, passportKeys, sanitize, signed'],
   );
   const handMade: GatehouseConfig = { ...c, routes: [{ id: 'x', match: { path: { kind: 'exact', value: '/x' } }, filters: [{ name: 'headers', config: {} }, { name: 'headers', config: { request: { set: { a: 1 } } } }] }] };
   assert.throws(
@@ -437,6 +437,6 @@ test('defaults.filters is checked like a route list: unknown filters, bad config
   assert.deepEqual(result.errors.map((e) => e.format()), [
     'routes.yaml:3: defaults.filters[0].sanitize.stripHeaders[0]: cannot strip "x-envoy-internal": Envoy ignores ext_proc edits of x-envoy* headers; Envoy itself strips its internal x-envoy-* headers from external requests when use_remote_address is true (Istio ingress default)',
     'routes.yaml:4: defaults.filters[1]: filter "sanitize" is listed twice (also filters[0]); a route runs each filter once',
-    'routes.yaml:5: defaults.filters[2].nonesuch: unknown filter "nonesuch"; known filters: breaker, e2ee, e2eeKeys, headers, mtls, passport, passportKeys, sanitize, signed',
+    'routes.yaml:5: defaults.filters[2].nonesuch: unknown filter "nonesuch"; known filters: breaker, e2ee, e2eeKeys, headers, issuance, mtls, passport, passportKeys, sanitize, signed',
   ]);
 });

@@ -25,6 +25,12 @@ export const HEADER = {
   date: 'date',
   /** on the documents gatehouse publishes (key configurations, JWKS) */
   cacheControl: 'cache-control',
+  /** on a 405: the methods the endpoint takes */
+  allow: 'allow',
+  /** the app's login token (Bearer), read by the enrollment endpoint */
+  authorization: 'authorization',
+  /** ext_authz: Envoy says whether it cut the body at max_request_bytes */
+  authzPartialBody: 'x-envoy-auth-partial-body',
 } as const;
 
 /** Every header name gatehouse itself writes starts with this; a client never may. */

@@ -7,10 +7,18 @@
 // then finds the signing identity in ctx.state to check that both name the same device
 // (docs/protocol/e2ee.md §9). Response phases unwind, so e2ee still encrypts the response last of
 // the filters after it.
+//
+// issuance (the challenge, enroll and credential endpoints) answers its requests itself, so nothing
+// after it runs on its route: it comes after sanitize (forged headers gone, header limits applied)
+// and mtls (a deployment may put the endpoints behind client certificates), beside dynamic security
+// whose credentials it issues, and before e2ee: its bodies are plaintext by contract (public keys and
+// signed statements). Filters ordered after it (e2ee, passport, breaker, headers) never run on its
+// route, which the loader does not refuse: they would have nothing to do there.
 export const FILTER_ORDER = {
   sanitize: 100,
   mtls: 200,
   dynamicSecurity: 300,
+  issuance: 350,
   e2ee: 400,
   passport: 500,
   breaker: 600,

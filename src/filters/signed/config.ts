@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
 import { importPublicJwk } from '../../protocol/signing/keys.js';
 import { DEFAULT_FRESHNESS, INTEGRITY_LEVELS, SIGNATURE_ALGORITHMS } from '../../protocol/signing/profile.js';
+import { readCredentialKeyring } from './credential-keys.js';
 
 /** One credential-issuer public key, by the kid credentials name in their JWS header. */
 export interface IssuerKey {
@@ -67,6 +68,12 @@ export const signedConfig = z
     issuerKeys: z.array(inlineKey).default([]),
     /** a JWKS file ({"keys": [...]}) of the credential issuer's public keys; a relative path is from the config file's directory */
     issuerKeysFile: fileReadAtLoad(readJwksFile).optional(),
+    /**
+     * the credential issuer's key manifest, the same file the `issuance` filter signs with: the public
+     * half of every key in it (active and published) is trusted, so this route accepts exactly the
+     * credentials gatehouse issues; relative to the config file's directory
+     */
+    credentialKeysFile: fileReadAtLoad(readCredentialKeyring).optional(),
     allowedAlgorithms: z.array(z.enum(SIGNATURE_ALGORITHMS)).min(1, 'must allow at least one algorithm').default([...SIGNATURE_ALGORITHMS]),
     /** credentials whose integrity level (from enrollment) is lower are refused: 403 attestation_insufficient */
     minIntegrity: z.enum(INTEGRITY_LEVELS).optional(),
@@ -82,17 +89,31 @@ export const signedConfig = z
     forwardSignatureHeaders: z.boolean().default(false),
   })
   .superRefine((config, ctx) => {
-    if (config.issuerKeys.length === 0 && config.issuerKeysFile === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: 'needs the credential issuer public keys: issuerKeys (inline JWKs) and/or issuerKeysFile (a JWKS file)' });
+    if (config.issuerKeys.length === 0 && config.issuerKeysFile === undefined && config.credentialKeysFile === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuerKeys'],
+        message: 'needs the credential issuer keys: credentialKeysFile (the key manifest the issuance filter signs with), issuerKeys (inline public JWKs) and/or issuerKeysFile (a JWKS file)',
+      });
     }
-    const kids = [...config.issuerKeys.map((jwk) => jwk['kid']), ...(config.issuerKeysFile?.value.map((k) => k.kid) ?? [])];
+    const kids = [
+      ...config.issuerKeys.map((jwk) => jwk['kid']),
+      ...(config.issuerKeysFile?.value.map((k) => k.kid) ?? []),
+      ...(config.credentialKeysFile?.value.keys.map((k) => k.kid) ?? []),
+    ];
     const twice = kids.find((kid, i) => kids.indexOf(kid) !== i);
-    if (twice !== undefined) ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: `kid ${JSON.stringify(twice)} is defined twice (inline or in issuerKeysFile): a credential must name exactly one key` });
+    if (twice !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: `kid ${JSON.stringify(twice)} is defined twice (inline, in issuerKeysFile or in credentialKeysFile): a credential must name exactly one key` });
+    }
   });
 
 export type SignedConfig = z.infer<typeof signedConfig>;
 
 /** Every issuer key of the config, inline first (kids are unique: the schema refuses one twice). */
 export function issuerKeysOf(config: SignedConfig): IssuerKey[] {
-  return [...config.issuerKeys.map(toIssuerKey), ...(config.issuerKeysFile?.value ?? [])];
+  return [
+    ...config.issuerKeys.map(toIssuerKey),
+    ...(config.issuerKeysFile?.value ?? []),
+    ...(config.credentialKeysFile?.value.keys.map((key) => ({ kid: key.kid, publicKey: key.publicKey })) ?? []),
+  ];
 }

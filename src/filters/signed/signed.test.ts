@@ -41,7 +41,7 @@ test('config errors name the file, the line and the field: private keys, unreada
     [`{ issuer: x, issuerKeysFile: ${privateFile} }`, new RegExp(`issuerKeysFile.*${privateFile}: keys\\[0\\] is a private key`, 's')],
     [`{ issuer: x, issuerKeysFile: ${join(dir, 'missing.json')} }`, /issuerKeysFile.*cannot read JWKS file .*missing\.json/s],
     [`{ issuer: x, issuerKeysFile: ${notJson} }`, /broken\.json is not JSON/],
-    ['{ issuer: x }', /issuerKeys.*needs the credential issuer public keys/s],
+    ['{ issuer: x }', /issuerKeys.*needs the credential issuer keys: credentialKeysFile/s],
     [`{ issuer: x, issuerKeys: [${JSON.stringify({ ...publicJwk, kid: 'k2' })}], issuerKeysFile: ${good} }`, /kid "k2" is defined twice/],
     [`{ issuer: x, issuerKeys: [${JSON.stringify({ kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'r' })}] }`, /not a P-256 .* or Ed25519/],
     [`{ issuer: x, issuerKeys: [${JSON.stringify(publicJwk)}], failureMode: maybe }`, /failureMode/],

@@ -46,7 +46,8 @@ export class PassportKeyError extends Error {
   constructor(
     readonly file: string,
     readonly field: string | undefined,
-    problem: string,
+    /** what is wrong, without the file and field (for callers that load other key sets with this format) */
+    readonly problem: string,
   ) {
     super(`passport keys: ${file}${field === undefined ? '' : ` ${field}`}: ${problem}`);
     this.name = 'PassportKeyError';

@@ -1,0 +1,62 @@
+// The issuance filter's config: every file it names is read at load, and a problem names the config
+// file, the line, the field and the file at fault; keys it must not hold are refused.
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { exportJWK } from 'jose';
+import { parseConfig } from '../../config/load.js';
+
+const configErrors = (routes: string): string[] => {
+  const parsed = parseConfig(`routes:\n${routes}`, 'issuance-test.yaml');
+  return parsed.ok ? [] : parsed.errors.map((e) => e.format());
+};
+
+test('config errors name the file, the field and the key file: secrets, manifests, JWKS files, failureMode', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-config-'));
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issuer = generateKeyPairSync('ed25519');
+  const secret = file('secret.hex', `# comment\n${'0f'.repeat(32)}\n\n${'1e'.repeat(48)}\n`);
+  const jwks = file('idp.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'i' }] }));
+  file('issuer.pem', issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  const manifest = file('keys.json', JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
+  const entry = (overrides: Record<string, string> = {}): string => {
+    const fields = {
+      challengeSecretsFile: secret,
+      issuer: 'https://gh.test',
+      credentialKeysFile: manifest,
+      login: `{ issuer: https://idp.test, audience: app, jwksFile: ${jwks}, algorithms: [ES256] }`,
+      attestation: `{ issuer: https://attest.test, audience: com.app, jwksFile: ${jwks} }`,
+      ...overrides,
+    };
+    return `  - id: device\n    match: { path: { prefix: /gatehouse/ } }\n    filters:\n      - issuance: { ${Object.entries(fields).map(([k, v]) => `${k}: ${v}`).join(', ')} }\n`;
+  };
+  assert.deepEqual(configErrors(entry()), []);
+  const signedWith = (keys: string): string => `  - id: pay\n    match: { path: { prefix: /pay/ } }\n    filters:\n      - signed: { issuer: https://gh.test, credentialKeysFile: ${keys} }\n`;
+  assert.deepEqual(configErrors(signedWith(manifest)), [], 'signed takes the same manifest');
+
+  const privateJwks = file('private.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.privateKey)), kid: 'i' }] }));
+  const cases: [string, RegExp][] = [
+    [entry({ challengeSecretsFile: file('short.hex', 'abcd\n') }), /issuance-test\.yaml:5: .*challengeSecretsFile.*short\.hex line 1: must be 32-128 bytes as hex/s],
+    [entry({ challengeSecretsFile: file('empty.hex', '# nothing\n') }), /challengeSecretsFile.*holds no secret/s],
+    [entry({ challengeSecretsFile: join(dir, 'missing.hex') }), /challengeSecretsFile.*cannot read challenge secrets file .*missing\.hex/s],
+    [entry({ credentialKeysFile: file('two-active.json', JSON.stringify({ keys: [{ kid: 'a', status: 'active', file: 'issuer.pem' }, { kid: 'b', status: 'active', file: 'issuer.pem' }] })) }), /credentialKeysFile.*credential issuer keys: .*two-active\.json status: exactly one key must be "active"/s],
+    [entry({ credentialKeysFile: file('no-pem.json', JSON.stringify({ keys: [{ kid: 'a', status: 'active', file: 'absent.pem' }] })) }), /credentialKeysFile.*credential issuer keys: .*absent\.pem: cannot read/s],
+    [entry({ login: `{ issuer: x, audience: app, jwksFile: ${privateJwks}, algorithms: [ES256] }` }), /login\.jwksFile.*login JWKS file .*private\.json: keys\[0\] is a private key/s],
+    [entry({ login: `{ issuer: x, audience: app, jwksFile: ${file('broken.json', '{')}, algorithms: [ES256] }` }), /login\.jwksFile.*broken\.json/s],
+    [entry({ login: `{ issuer: x, audience: app, jwksFile: ${jwks}, algorithms: [HS256] }` }), /login\.algorithms/],
+    [entry({ login: `{ issuer: x, audience: app, jwksFile: ${jwks} }` }), /login\.algorithms/],
+    [entry({ attestation: `{ issuer: x, audience: app, jwksFile: ${file('nokeys.json', '{"keys": []}')} }` }), /attestation\.jwksFile.*attestation JWKS file .*nokeys\.json must be \{"keys": \[\.\.\.\]\} with at least one key/s],
+    [entry({ failureMode: 'open' }), /failureMode.*must be "closed"/s],
+    [entry({ challengeTtlSeconds: '301' }), /challengeTtlSeconds/],
+    [entry({ basePath: '/gatehouse/' }), /basePath.*without a trailing slash/s],
+    [signedWith(join(dir, 'missing.json')), /signed.*credentialKeysFile.*credential issuer keys: .*missing\.json/s],
+  ];
+  for (const [yaml, expected] of cases) assert.match(configErrors(yaml).join('\n'), expected, yaml);
+});

@@ -1,0 +1,354 @@
+// The `issuance` filter end to end: an app (the SDK, test/support/device-app.ts) asks for challenges,
+// enrolls with its login token and an attestation verdict, obtains a credential, and signs a request
+// the `signed` filter on another route accepts (trusting the same key manifest the issuer signs
+// with) — all through the Envoy stand-in, gatehouse answering the endpoints itself. Then every
+// refusal, each with its status and code, and what it leaves behind in the stores.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { exportJWK } from 'jose';
+import { generateSigner, jwkThumbprint, signRequest, type RequestSigner } from '../../sdk/app/signing.js';
+import { BufferSettingsSchema } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
+import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
+import { verifyCredential, CredentialTrust } from '../../src/protocol/signing/credential.js';
+import { storeFailure } from '../../src/stores/types.js';
+import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';
+import { ExtAuthzStandIn } from '../harness/ext-authz.js';
+import { get } from '../harness/helpers.js';
+import { deviceApp, json, loginToken, post, verdict, type DeviceApp, type GatewayAnswer } from '../support/device-app.js';
+import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
+import { shippedExtAuthzConfig } from '../support/manifests.js';
+import { freePort } from '../support/redis.js';
+
+const AUTHORITY = 'api.example.com';
+const ISSUER = 'https://gatehouse.test.invalid';
+const LOGIN = { issuer: 'https://login.test.invalid', audience: 'superapp' };
+const ATTEST = { issuer: 'https://attest.test.invalid', audience: 'com.example.superapp' };
+const BASE = '/gatehouse/v1/device';
+const BODY = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
+const MAX_BODY = 4096;
+const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+interface Actors {
+  readonly idp: { privateKey: KeyObject; kid: string; alg: 'ES256' };
+  readonly attestation: { privateKey: KeyObject; kid: string; alg: 'EdDSA' };
+  readonly issuerPublicKey: KeyObject;
+  readonly config: string;
+}
+
+/** The identity provider, the attestation service and gatehouse's issuer key as files, and the routes naming them. */
+async function actors(extra = ''): Promise<Actors> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-'));
+  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const attestation = generateKeyPairSync('ed25519');
+  const issuer = generateKeyPairSync('ed25519');
+  writeFileSync(join(dir, 'login.jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'idp-1', alg: 'ES256' }] }));
+  writeFileSync(join(dir, 'attest.jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(attestation.publicKey)), kid: 'attest-1' }] }));
+  writeFileSync(join(dir, 'issuer.pem'), issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  writeFileSync(join(dir, 'credential-keys.json'), JSON.stringify({ keys: [{ kid: 'gh-test-1', status: 'active', file: 'issuer.pem' }] }));
+  writeFileSync(join(dir, 'challenge.hex'), `# test\n${'ab'.repeat(32)}\n`);
+  const config = `${extra}
+routes:
+  - id: device
+    match: { path: { prefix: ${BASE}/ } }
+    filters:
+      - issuance:
+          basePath: ${BASE}
+          challengeSecretsFile: ${join(dir, 'challenge.hex')}
+          issuer: ${ISSUER}
+          credentialKeysFile: &credential-keys ${join(dir, 'credential-keys.json')}
+          maxRequestBytes: ${MAX_BODY}
+          login: { issuer: "${LOGIN.issuer}", audience: ${LOGIN.audience}, jwksFile: ${join(dir, 'login.jwks.json')}, algorithms: [ES256] }
+          attestation: { issuer: "${ATTEST.issuer}", audience: ${ATTEST.audience}, jwksFile: ${join(dir, 'attest.jwks.json')} }
+  - id: pay
+    match: { path: { prefix: /pay/ } }
+    filters:
+      - signed: { issuer: ${ISSUER}, credentialKeysFile: *credential-keys }
+`;
+  return {
+    idp: { privateKey: idp.privateKey, kid: 'idp-1', alg: 'ES256' },
+    attestation: { privateKey: attestation.privateKey, kid: 'attest-1', alg: 'EdDSA' },
+    issuerPublicKey: issuer.publicKey,
+    config,
+  };
+}
+
+interface Setup {
+  readonly e2e: EndToEnd;
+  readonly app: DeviceApp;
+  readonly actors: Actors;
+  login(subject?: string, claims?: Partial<{ audience: string; expiresIn: number }>): Promise<string>;
+  attest(integrity?: IntegrityLevel): (challenge: string, thumbprint: string) => Promise<string>;
+}
+
+async function setUp(t: { after: (fn: () => unknown) => void }, extra = ''): Promise<Setup> {
+  const made = await actors(extra);
+  const e2e = await endToEnd(t, made.config);
+  return {
+    e2e,
+    app: deviceApp(e2e.envoy, BASE),
+    actors: made,
+    login: (subject = 'user-42', claims = {}) => loginToken(made.idp, { ...LOGIN, subject, ...claims }),
+    attest: (integrity = 'strong') => (challenge, thumbprint) => verdict(made.attestation, { ...ATTEST, challenge, deviceKeyThumbprint: thumbprint, integrity }),
+  };
+}
+
+function assertRefused(answer: GatewayAnswer, code: DenyReasonCode, what: string): void {
+  assert.equal(get(answer.headers, 'x-gatehouse-reason'), code, `${what}: ${answer.status} ${answer.body.toString()}`);
+  assert.equal(answer.status, DENY_REASONS[code].status, `${what}: the documented status`);
+  const body = json(answer);
+  assert.equal(body['error'], code, `${what}: the code in the body`);
+  assert.equal(typeof body['decision_id'], 'string', `${what}: a decision id`);
+  assert.equal(get(answer.headers, 'x-gatehouse-decision-id'), body['decision_id']);
+  assert.equal(answer.upstreamRequest, undefined, `${what}: gatehouse answers, no upstream`);
+}
+
+/** Enrolls a fresh device key for `subject`; returns its signer and id. */
+async function enrolled(s: Setup, subject = 'user-42'): Promise<{ device: RequestSigner; deviceId: string }> {
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const { challenge } = await s.app.challenge('enroll');
+  const answer = await s.app.enroll(await s.app.enrollmentBody(challenge, device, s.attest()), await s.login(subject));
+  assert.equal(answer.status, 201, answer.body.toString());
+  return { device, deviceId: await jwkThumbprint(device.publicJwk) };
+}
+
+test('the whole flow through the gateway: challenge → enroll → challenge → credential → a signed request accepted on another route', async (t) => {
+  const s = await setUp(t);
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const ephemeral = await generateSigner('ed25519');
+
+  const enrollChallenge = await s.app.challenge('enroll');
+  assert.equal(enrollChallenge.answer.status, 200);
+  assert.equal(get(enrollChallenge.answer.headers, 'content-type'), 'application/json');
+  assert.equal(get(enrollChallenge.answer.headers, 'cache-control'), 'no-store');
+  assert.equal(enrollChallenge.answer.upstreamRequest, undefined, 'gatehouse answers the endpoints itself');
+  const issued = json(enrollChallenge.answer);
+  assert.equal(issued['purpose'], 'enroll');
+  assert.match(enrollChallenge.challenge, /^enroll\./);
+  assert.ok(typeof issued['expiresAt'] === 'number' && issued['expiresAt'] - nowSeconds() <= 120 && issued['expiresAt'] > nowSeconds());
+
+  const e2eeKey = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const enrolledAnswer = await s.e2e.envoy.request({
+    ...post(`${BASE}/enroll`, 'application/json', JSON.stringify(await s.app.enrollmentBody(enrollChallenge.challenge, device, s.attest('strong'), new Uint8Array(e2eeKey))), [
+      ['authorization', `Bearer ${await s.login('user-42')}`],
+      ['x-request-id', 'enroll-ok'],
+    ]),
+    authority: AUTHORITY,
+  });
+  assert.equal(enrolledAnswer.status, 201, enrolledAnswer.body.toString());
+  const deviceId = await jwkThumbprint(device.publicJwk);
+  assert.deepEqual(json(enrolledAnswer), { deviceId, integrity: 'strong', e2ee: true });
+  const stored = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
+  assert.ok(stored.ok && stored.device !== undefined, 'the device is stored');
+  assert.equal(stored.device.device.subject, 'user-42', 'for the account the login token named');
+  assert.equal(stored.device.device.appId, ATTEST.audience);
+  assert.equal(stored.device.device.integrityLevel, 'strong');
+  assert.deepEqual(Buffer.from(stored.device.device.e2eePublicKey ?? []), e2eeKey, 'with its e2ee key');
+  const enrollLine = await s.e2e.accessLine('enroll-ok');
+  assert.equal(enrollLine['decision'], 'respond');
+  assert.equal(enrollLine['status'], 201);
+  assert.deepEqual(enrollLine['actions'], [{ filter: 'issuance', action: 'device_enrolled' }]);
+  assert.doesNotMatch(JSON.stringify(enrollLine), /eyJ/, 'no token in the log');
+
+  const credentialChallenge = await s.app.challenge('credential');
+  const credentialAnswer = await s.app.credential(credentialChallenge.challenge, device, ephemeral);
+  assert.equal(credentialAnswer.status, 200, credentialAnswer.body.toString());
+  assert.equal(get(credentialAnswer.headers, 'cache-control'), 'no-store');
+  const { credential, keyid, expiresAt } = json(credentialAnswer) as { credential: string; keyid: string; expiresAt: number };
+  assert.equal(keyid, await jwkThumbprint(ephemeral.publicJwk), 'keyid is the ephemeral key thumbprint');
+  const verified = verifyCredential(credential, new CredentialTrust(ISSUER, [{ kid: 'gh-test-1', publicKey: s.actors.issuerPublicKey }]), nowSeconds());
+  assert.ok(verified.ok, 'signed by the manifest key');
+  assert.equal(verified.credential.subject, 'user-42');
+  assert.equal(verified.credential.deviceId, deviceId);
+  assert.equal(verified.credential.expiresAt, expiresAt);
+  assert.equal(expiresAt - verified.credential.issuedAt, 300);
+
+  const headers = await signRequest({ method: 'POST', authority: AUTHORITY, path: '/pay/transfers', body: Buffer.from(BODY) }, { credential, signer: ephemeral, now: nowSeconds() });
+  const paid = await s.e2e.envoy.request({ method: 'POST', path: '/pay/transfers', authority: AUTHORITY, headers: [...Object.entries(headers), ['content-type', 'application/json']], body: BODY });
+  assert.equal(paid.status, 200, `the signed route accepts the credential: ${paid.body.toString()}`);
+  assert.equal(paid.upstreamRequest?.body.toString(), BODY);
+
+  const metrics = await (await fetch(`http://127.0.0.1:${s.e2e.gatehouse.adminPort}/metrics`)).text();
+  for (const action of ['enroll_challenge_issued', 'credential_challenge_issued', 'device_enrolled', 'credential_issued']) {
+    assert.match(metrics, new RegExp(`^gatehouse_filter_actions_total\\{route="device",filter="issuance",action="${action}"\\} 1$`, 'm'), action);
+  }
+});
+
+test('enroll: no login token, a token that does not verify, another audience, expired, no sub → 401, nothing stored, challenge not burnt', async (t) => {
+  const s = await setUp(t);
+  const device = await generateSigner('ed25519');
+  const { challenge } = await s.app.challenge('enroll');
+  const body = await s.app.enrollmentBody(challenge, device, s.attest());
+  const deviceId = await jwkThumbprint(device.publicJwk);
+
+  const missing = await s.app.enroll(body, undefined);
+  assertRefused(missing, 'login_token_missing', 'no Authorization');
+  assert.equal(get(missing.headers, 'www-authenticate'), 'Bearer realm="gatehouse"');
+  const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const bad: [string, string][] = [
+    ['garbage', 'not-a-jwt'],
+    ['signed by another key', await loginToken({ privateKey: stranger, kid: 'idp-1', alg: 'ES256' }, { ...LOGIN, subject: 'user-42' })],
+    ['another audience', await s.login('user-42', { audience: 'other-app' })],
+    ['expired', await s.login('user-42', { expiresIn: -120 })],
+    ['no sub', await loginToken(s.actors.idp, { ...LOGIN })],
+  ];
+  for (const [what, token] of bad) {
+    const answer = await s.app.enroll(body, token);
+    assertRefused(answer, 'login_token_invalid', what);
+    assert.equal(get(answer.headers, 'www-authenticate'), 'Bearer realm="gatehouse", error="invalid_token"');
+  }
+  const basic = await s.e2e.envoy.request(post(`${BASE}/enroll`, 'application/json', JSON.stringify(body), [['authorization', 'Basic dXNlcjpwYXNz']]));
+  assertRefused(basic, 'login_token_missing', 'another scheme');
+  const none = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
+  assert.ok(none.ok && none.device === undefined, 'nothing stored');
+  assert.equal((await s.app.enroll(body, await s.login())).status, 201, 'the challenge was not burnt: the genuine enrollment still goes through');
+});
+
+test('enroll: a reused challenge is challenge_used and stores nothing; a credential challenge cannot enroll', async (t) => {
+  const s = await setUp(t);
+  const first = await generateSigner('ecdsa-p256-sha256');
+  const { challenge } = await s.app.challenge('enroll');
+  assert.equal((await s.app.enroll(await s.app.enrollmentBody(challenge, first, s.attest()), await s.login())).status, 201);
+
+  const second = await generateSigner('ecdsa-p256-sha256');
+  const reused = await s.app.enroll(await s.app.enrollmentBody(challenge, second, s.attest()), await s.login());
+  assertRefused(reused, 'challenge_used', 'second enrollment with the same challenge');
+  const lookup = await s.e2e.gatehouse.deps.stores.devices.get(await jwkThumbprint(second.publicJwk));
+  assert.ok(lookup.ok && lookup.device === undefined, 'the second device is not stored');
+
+  const credentialChallenge = await s.app.challenge('credential');
+  const wrongPurpose = await s.app.enroll(await s.app.enrollmentBody(credentialChallenge.challenge, second, s.attest()), await s.login());
+  assertRefused(wrongPurpose, 'challenge_invalid', 'a credential challenge for enrollment');
+});
+
+test('enroll: a forged proof is refused, stores nothing and does not burn the challenge; weak integrity and forged verdicts are refused', async (t) => {
+  const s = await setUp(t);
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const { challenge } = await s.app.challenge('enroll');
+  const genuine = await s.app.enrollmentBody(challenge, device, s.attest());
+  const impostor = await generateSigner('ecdsa-p256-sha256');
+  const forgedProof = (await s.app.enrollmentBody(challenge, impostor, s.attest())).proof;
+  const forged = await s.app.enroll({ ...genuine, proof: forgedProof }, await s.login());
+  assertRefused(forged, 'device_proof_invalid', 'proof signed by another key');
+  const deviceId = await jwkThumbprint(device.publicJwk);
+  const lookup = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
+  assert.ok(lookup.ok && lookup.device === undefined, 'not stored');
+
+  const weak = await s.app.enroll(await s.app.enrollmentBody(challenge, device, s.attest('basic')), await s.login());
+  assertRefused(weak, 'attestation_insufficient', 'basic integrity where device is the minimum');
+  const stranger = { privateKey: generateKeyPairSync('ed25519').privateKey, kid: 'attest-1', alg: 'EdDSA' as const };
+  const forgedVerdict = await s.app.enrollmentBody(challenge, device, (chl, jkt) => verdict(stranger, { ...ATTEST, challenge: chl, deviceKeyThumbprint: jkt, integrity: 'strong' }));
+  assertRefused(await s.app.enroll(forgedVerdict, await s.login()), 'attestation_invalid', 'verdict not from the attestation service');
+  assertRefused(await s.app.enroll('{"challenge": 1', await s.login()), 'enrollment_malformed', 'not JSON');
+
+  assert.equal((await s.app.enroll(genuine, await s.login())).status, 201, 'the genuine request with the same challenge still enrolls');
+});
+
+test('credential: unknown and revoked devices get 403 device_revoked, a disabled account 403 account_disabled; a forged request does not burn the challenge', async (t) => {
+  const s = await setUp(t);
+  const { stores } = s.e2e.gatehouse.deps;
+  const ephemeral = await generateSigner('ecdsa-p256-sha256');
+
+  const unknown = await generateSigner('ecdsa-p256-sha256');
+  assertRefused(await s.app.credential((await s.app.challenge('credential')).challenge, unknown, ephemeral), 'device_revoked', 'never enrolled');
+
+  const { device, deviceId } = await enrolled(s, 'user-7');
+  const { challenge } = await s.app.challenge('credential');
+  const impostor = await generateSigner('ecdsa-p256-sha256');
+  // the impostor names the enrolled device but signs with its own key
+  const forgedJws = await (async () => {
+    const signed = await s.e2e.envoy.request(post(`${BASE}/credential`, 'application/jwt', await forgeCredentialRequest(challenge, deviceId, impostor, ephemeral)));
+    return signed;
+  })();
+  assertRefused(forgedJws, 'device_proof_invalid', 'credential request signed by another key');
+
+  await stores.accounts.disable('user-7', 'fraud suspected', 'fds', Date.now());
+  assertRefused(await s.app.credential(challenge, device, ephemeral), 'account_disabled', 'disabled account');
+  const stillNoDevice = await s.app.enroll(await s.app.enrollmentBody((await s.app.challenge('enroll')).challenge, await generateSigner(), s.attest()), await s.login('user-7'));
+  assertRefused(stillNoDevice, 'account_disabled', 'a disabled account cannot enroll another device');
+  await stores.accounts.enable('user-7');
+  assert.equal((await s.app.credential(challenge, device, ephemeral)).status, 200, 'the challenge survived the refusals');
+  assertRefused(await s.app.credential(challenge, device, ephemeral), 'challenge_used', 'and is single use');
+
+  await stores.devices.revoke(deviceId, Date.now());
+  assertRefused(await s.app.credential((await s.app.challenge('credential')).challenge, device, ephemeral), 'device_revoked', 'revoked device');
+  const again = await s.app.enroll(await s.app.enrollmentBody((await s.app.challenge('enroll')).challenge, device, s.attest()), await s.login('user-7'));
+  assertRefused(again, 'device_revoked', 'a revoked key cannot enroll again');
+  assertRefused(await s.e2e.envoy.request(post(`${BASE}/credential`, 'application/jwt', 'not.a.jws')), 'credential_request_malformed', 'not a JWS');
+});
+
+/** A credential request naming `deviceId` but signed by `signer` (the SDK derives dev from the signer, so it is built by hand). */
+async function forgeCredentialRequest(challenge: string, deviceId: string, signer: RequestSigner, ephemeral: RequestSigner): Promise<string> {
+  const enc = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const input = `${enc({ alg: 'ES256', typ: 'gh-credential-request+jwt' })}.${enc({ chl: challenge, dev: deviceId, jwk: ephemeral.publicJwk })}`;
+  return `${input}.${Buffer.from(await signer.sign(new TextEncoder().encode(input))).toString('base64url')}`;
+}
+
+test('the HTTP contract: 404 off the endpoints, 405 with Allow, 415, 413, an empty body, an unknown purpose', async (t) => {
+  const s = await setUp(t);
+  const send = (request: Parameters<typeof s.e2e.envoy.request>[0]) => s.e2e.envoy.request(request);
+  assertRefused(await send(post(`${BASE}/other`, 'application/json', '{}')), 'route_not_found', 'another path under the prefix');
+  const getChallenge = await send({ method: 'GET', path: `${BASE}/challenge`, authority: AUTHORITY });
+  assertRefused(getChallenge, 'method_not_allowed', 'GET');
+  assert.equal(get(getChallenge.headers, 'allow'), 'POST');
+  assertRefused(await send(post(`${BASE}/challenge`, 'text/plain', '{"purpose":"enroll"}')), 'content_type_unsupported', 'text/plain');
+  assertRefused(await send(post(`${BASE}/credential`, 'application/json', '{}')), 'content_type_unsupported', 'JSON to the credential endpoint');
+  assert.equal((await send(post(`${BASE}/challenge`, 'application/json; charset=utf-8', '{"purpose":"credential"}'))).status, 200, 'parameters are fine');
+  assertRefused(await send(post(`${BASE}/challenge`, 'application/json', `{"purpose":"enroll","pad":"${'x'.repeat(MAX_BODY)}"}`)), 'body_too_large', 'larger than maxRequestBytes');
+  const undeclared = await send({ method: 'POST', path: `${BASE}/challenge`, authority: AUTHORITY, headers: [['content-type', 'application/json']], body: `{"purpose":"enroll","pad":"${'x'.repeat(MAX_BODY)}"}` });
+  assertRefused(undeclared, 'body_too_large', 'larger, without Content-Length');
+  assertRefused(await send({ method: 'POST', path: `${BASE}/challenge`, authority: AUTHORITY, headers: [['content-type', 'application/json']] }), 'challenge_request_malformed', 'no body');
+  assertRefused(await send(post(`${BASE}/credential`, 'application/jwt', '')), 'credential_request_malformed', 'an empty credential request');
+  for (const body of ['{"purpose":"admin"}', '[]', 'null', '{', '{"purpose":["enroll"]}']) {
+    assertRefused(await send(post(`${BASE}/challenge`, 'application/json', body)), 'challenge_request_malformed', body);
+  }
+});
+
+test('a store outage: enroll and credential answer 503 dependency_unavailable and never issue; challenges need no store', async (t) => {
+  const deadRedis = await freePort();
+  const s = await setUp(t, `stores: { kind: redis, redis: { url: "redis://127.0.0.1:${deadRedis}", connectTimeoutMs: 100 } }\n`);
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const { answer, challenge } = await s.app.challenge('enroll');
+  assert.equal(answer.status, 200, 'a challenge is MAC’d, not stored');
+  assertRefused(await s.app.enroll(await s.app.enrollmentBody(challenge, device, s.attest()), await s.login()), 'dependency_unavailable', 'enroll, stores down');
+  const credentialChallenge = await s.app.challenge('credential');
+  assertRefused(await s.app.credential(credentialChallenge.challenge, device, await generateSigner()), 'dependency_unavailable', 'credential, stores down');
+});
+
+test('the challenge ledger down (devices and accounts up): no enrollment stored, no credential handed out', async (t) => {
+  const s = await setUp(t);
+  const { device, deviceId } = await enrolled(s);
+  const ledger = s.e2e.gatehouse.deps.stores.challenges as { consume: unknown };
+  ledger.consume = () => Promise.resolve(storeFailure('unavailable', 'test: ledger down'));
+  const refused = await s.app.credential((await s.app.challenge('credential')).challenge, device, await generateSigner());
+  assertRefused(refused, 'dependency_unavailable', 'credential with the ledger down');
+  assert.doesNotMatch(refused.body.toString(), /eyJ/, 'no credential in the answer');
+  const other = await generateSigner();
+  assertRefused(await s.app.enroll(await s.app.enrollmentBody((await s.app.challenge('enroll')).challenge, other, s.attest()), await s.login()), 'dependency_unavailable', 'enroll with the ledger down');
+  const lookup = await s.e2e.gatehouse.deps.stores.devices.get(await jwkThumbprint(other.publicJwk));
+  assert.ok(lookup.ok && lookup.device === undefined, 'not stored');
+  assert.ok(deviceId.length > 0);
+});
+
+test('over ext_authz: without with_request_body the endpoints say so (500 request_body_not_forwarded); with it the flow works', async (t) => {
+  const s = await setUp(t);
+  assertRefused(await s.e2e.authz.request(post(`${BASE}/challenge`, 'application/json', '{"purpose":"enroll"}')), 'request_body_not_forwarded', 'shipped ext_authz config');
+
+  const filter = shippedExtAuthzConfig();
+  filter.withRequestBody = create(BufferSettingsSchema, { maxRequestBytes: 8192, allowPartialMessage: false, packAsBytes: true });
+  const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${s.e2e.gatehouse.grpcPort}`, filter, upstream: { host: '127.0.0.1', port: s.e2e.upstream.port } });
+  t.after(() => { authz.close(); });
+  const app = deviceApp(authz, BASE);
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const { answer, challenge } = await app.challenge('enroll');
+  assert.equal(answer.status, 200, answer.body.toString());
+  const enrolledAnswer = await app.enroll(await app.enrollmentBody(challenge, device, s.attest()), await s.login());
+  assert.equal(enrolledAnswer.status, 201, enrolledAnswer.body.toString());
+  const credential = await app.credential((await app.challenge('credential')).challenge, device, await generateSigner());
+  assert.equal(credential.status, 200, credential.body.toString());
+  assert.equal(typeof json(credential)['credential'], 'string');
+});
