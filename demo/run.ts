@@ -9,7 +9,10 @@ import { echoResponse, startUpstream, type Pair } from '../test/harness/upstream
 import { shippedExtAuthzConfig, shippedExtProcConfig } from '../test/support/manifests.js';
 import { ExtAuthzStandIn } from '../test/harness/ext-authz.js';
 import { createTestCa } from '../test/support/certificates.js';
-import { devSignedApp } from './dev-signing.js';
+import { DEV_DEVICE_BASE_PATH, DEV_LOGIN, devActors, devSignedApp } from './dev-signing.js';
+import { deviceApp, json, loginToken, post, type GatewayAnswer } from '../test/support/device-app.js';
+import { generateSigner, jwkThumbprint, signRequest } from '../sdk/app/signing.js';
+import { generateKeyPairSync } from 'node:crypto';
 import type { RunningGatehouse } from '../src/gatehouse.js';
 import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
 import { enrolledDevice } from '../src/stores/test-devices.js';
@@ -165,12 +168,59 @@ async function breakerScenario(envoy: ExtProcStandIn, n: number): Promise<void> 
   console.log('');
 }
 
+/** One line of a gatehouse answer: status, and the reason code or what the body says. */
+function answerLine(what: string, answer: GatewayAnswer, summary: (body: Record<string, unknown>) => string = (b) => JSON.stringify(b)): string {
+  const status = String(answer.status);
+  const reason = answer.headers.find(([k]) => k === 'x-gatehouse-reason')?.[1];
+  const said = reason === undefined ? summary(json(answer)) : `${reason}${answer.headers.some(([k]) => k === 'allow') ? `, allow: ${answer.headers.find(([k]) => k === 'allow')?.[1] ?? ''}` : ''}`;
+  return `   ${what.padEnd(58)} ← ${answer.status < 400 ? green(status) : red(status)} ${dim(said)}`;
+}
+
+const abbreviated = (token: unknown): string => (typeof token === 'string' ? `${token.slice(0, 28)}… (${token.length} chars)` : '?');
+
+/** The device endpoints: an app enrolls with its login token and a verdict, gets a credential, signs with it; and what is refused. */
+async function issuanceScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, n: number): Promise<void> {
+  console.log(bold(`${n}. Device enrollment and credentials (route device-endpoints, filter issuance)`) + dim('  [ext_proc]'));
+  console.log(dim('   gatehouse answers POST /gatehouse/v1/device/{challenge,enroll,credential} itself; the enrolling account is the login token\'s sub'));
+  console.log(dim('   (dev-only identity provider and attestation service keys in config/); the signed routes trust the keys the credential is signed with'));
+  const actors = devActors();
+  const app = deviceApp(envoy, DEV_DEVICE_BASE_PATH);
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const enroll = await app.challenge('enroll');
+  console.log(answerLine('app → challenge {"purpose":"enroll"}', enroll.answer, (b) => `challenge ${abbreviated(b['challenge'])}, expires in ${Number(b['expiresAt']) - Math.floor(Date.now() / 1000)} s`));
+  const body = await app.enrollmentBody(enroll.challenge, device, actors.attest);
+  console.log(answerLine('app → enroll without a login token', await app.enroll(body, undefined)));
+  console.log(answerLine('app → enroll with a login token from another issuer', await app.enroll(body, await loginToken({ privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: 'x', alg: 'ES256' }, { issuer: 'https://evil.invalid', audience: DEV_LOGIN.audience, subject: 'user-42' }))));
+  const forged = await app.enrollmentBody(enroll.challenge, await generateSigner('ecdsa-p256-sha256'), actors.attest);
+  console.log(answerLine('app → enroll, proof signed by another key', await app.enroll({ ...body, proof: forged.proof }, await actors.login('user-42'))));
+  const token = await actors.login('user-42');
+  console.log(answerLine('app → enroll (login token of user-42, verdict strong)', await app.enroll(body, token)));
+  console.log(answerLine('the same enrollment again (challenge reused)', await app.enroll(body, token)));
+  const ephemeral = await generateSigner('ed25519');
+  const credentialChallenge = await app.challenge('credential');
+  console.log(answerLine('app → challenge {"purpose":"credential"}', credentialChallenge.answer, (b) => `challenge ${abbreviated(b['challenge'])}`));
+  const issued = await app.credential(credentialChallenge.challenge, device, ephemeral);
+  console.log(answerLine('app → credential (device key signs challenge + new key)', issued, (b) => `credential ${abbreviated(b['credential'])}, valid ${Number(b['expiresAt']) - Math.floor(Date.now() / 1000)} s`));
+  console.log(answerLine('the same credential request again', await app.credential(credentialChallenge.challenge, device, ephemeral)));
+  const credential = json(issued)['credential'] as string;
+  const [header = ''] = credential.split('.');
+  console.log(`      credential header ${Buffer.from(header, 'base64url').toString()}`);
+  const payload = '{"amount":"5.00","currency":"KRW","to":"acct-3"}';
+  const signed = await signRequest({ method: 'POST', authority: 'api.example.com', path: '/api/v1/transfers', body: Buffer.from(payload) }, { credential, signer: ephemeral, now: Math.floor(Date.now() / 1000) });
+  const paid = await envoy.request({ method: 'POST', path: '/api/v1/transfers', authority: 'api.example.com', headers: [...Object.entries(signed), ['content-type', 'application/json']], body: payload });
+  console.log(`   ${'app → POST /api/v1/transfers signed under it'.padEnd(58)} ← ${paid.status < 400 ? green(String(paid.status)) : red(String(paid.status))} ${dim(paid.upstreamRequest ? `upstream got ${paid.upstreamRequest.body.toString()}` : 'upstream never reached')}`);
+  await gatehouse.deps.stores.devices.revoke(await jwkThumbprint(device.publicJwk), Date.now());
+  console.log(answerLine('the device revoked, a new credential request', await app.credential((await app.challenge('credential')).challenge, device, ephemeral)));
+  console.log(answerLine('GET /gatehouse/v1/device/challenge', await envoy.request({ method: 'GET', path: '/gatehouse/v1/device/challenge', authority: 'api.example.com' })));
+  console.log(answerLine('challenge as text/plain', await envoy.request(post('/gatehouse/v1/device/challenge', 'text/plain', '{"purpose":"enroll"}'))));
+  console.log('');
+}
+
 /** Dynamic security through the gateway: a signed request passes once; its replay and a tampered copy are refused. */
-async function signedScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, n: number): Promise<void> {
+async function signedScenario(envoy: ExtProcStandIn, n: number): Promise<void> {
   console.log(bold(`${n}. Signed requests (route transfers-signed, filter signed)`) + dim('  [ext_proc]'));
-  console.log(dim('   RFC 9421 signature by a short-lived key bound to a credential (dev-only issuer key); the nonce is single use'));
-  const app = await devSignedApp(Math.floor(Date.now() / 1000));
-  await gatehouse.deps.stores.devices.put(app.device);
+  console.log(dim('   RFC 9421 signature by a short-lived key bound to a credential the app got from the device endpoints; the nonce is single use'));
+  const app = await devSignedApp(envoy);
   const body = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
   const signed = await app.sign({ method: 'POST', authority: 'api.example.com', path: '/api/v1/transfers', body: Buffer.from(body) });
   const request: ClientRequest = { method: 'POST', path: '/api/v1/transfers', authority: 'api.example.com', headers: [...Object.entries(signed), ['content-type', 'application/json']], body };
@@ -226,11 +276,10 @@ async function e2eeScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, 
 }
 
 /** The passport: a signed request's upstream gets x-passport (a client's own is replaced) and verifies it against the gateway's JWKS. */
-async function passportScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, n: number): Promise<void> {
+async function passportScenario(envoy: ExtProcStandIn, n: number): Promise<void> {
   console.log(bold(`${n}. Passport for the upstream (routes passport-keys and transfers-passport, filters signed and passport)`) + dim('  [ext_proc]'));
   console.log(dim('   the verified user and device, signed by gatehouse (dev-only key) for the payments service; the upstream verifies it with sdk/upstream'));
-  const app = await devSignedApp(Math.floor(Date.now() / 1000));
-  await gatehouse.deps.stores.devices.put(app.device);
+  const app = await devSignedApp(envoy);
   const body = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
   const signed = await app.sign({ method: 'POST', authority: 'api.example.com', path: '/api/v1/passport/transfers', body: Buffer.from(body) });
   const forged = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.';
@@ -304,9 +353,10 @@ async function main(): Promise<void> {
     console.log('');
   }
   await breakerScenario(envoy, n + 1);
-  await signedScenario(envoy, gatehouse, n + 2);
-  await e2eeScenario(envoy, gatehouse, n + 3);
-  await passportScenario(envoy, gatehouse, n + 4);
+  await issuanceScenario(envoy, gatehouse, n + 2);
+  await signedScenario(envoy, n + 3);
+  await e2eeScenario(envoy, gatehouse, n + 4);
+  await passportScenario(envoy, n + 5);
   await protocolScenarios(console.log);
   certificates.close();
   envoy.close();
