@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { exportJWK } from 'jose';
 import { generateSigner, jwkThumbprint, signRequest, type RequestSigner } from '../../sdk/app/signing.js';
+import { createE2eeClient, generateDeviceKey } from '../../sdk/app/e2ee.js';
+import { fixtureGatewayKey } from '../../src/protocol/e2ee/fixtures.js';
+import { x25519RawPrivateKey } from '../../src/protocol/e2ee/index.js';
 import { BufferSettingsSchema } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
 import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
 import { verifyCredential, CredentialTrust } from '../../src/protocol/signing/credential.js';
@@ -31,6 +34,7 @@ const ATTEST = { issuer: 'https://attest.test.invalid', audience: 'com.example.s
 const BASE = '/gatehouse/v1/device';
 const BODY = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
 const MAX_BODY = 4096;
+const E2EE_KEYS_PATH = '/.well-known/gatehouse-e2ee-keys';
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 interface Actors {
@@ -51,6 +55,9 @@ async function actors(extra = ''): Promise<Actors> {
   writeFileSync(join(dir, 'issuer.pem'), issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }));
   writeFileSync(join(dir, 'credential-keys.json'), JSON.stringify({ keys: [{ kid: 'gh-test-1', status: 'active', file: 'issuer.pem' }] }));
   writeFileSync(join(dir, 'challenge.hex'), `# test\n${'ab'.repeat(32)}\n`);
+  writeFileSync(join(dir, 'gateway-7.key'), `${x25519RawPrivateKey(fixtureGatewayKey(7).privateKey).toString('hex')}\n`);
+  writeFileSync(join(dir, 'passport.pem'), generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }));
+  writeFileSync(join(dir, 'passport-keys.json'), JSON.stringify({ keys: [{ kid: 'passport-1', status: 'active', file: 'passport.pem' }] }));
   const config = `${extra}
 routes:
   - id: device
@@ -68,6 +75,16 @@ routes:
     match: { path: { prefix: /pay/ } }
     filters:
       - signed: { issuer: ${ISSUER}, credentialKeysFile: *credential-keys }
+  - id: e2ee-keys
+    match: { path: { exact: ${E2EE_KEYS_PATH} }, methods: [GET] }
+    filters:
+      - e2eeKeys: { keys: &gateway-keys [{ keyId: 7, privateKeyFile: ${join(dir, 'gateway-7.key')} }] }
+  - id: sealed
+    match: { path: { prefix: /sealed/ } }
+    filters:
+      - signed: { issuer: ${ISSUER}, credentialKeysFile: *credential-keys }
+      - e2ee: { keys: *gateway-keys, audience: ${AUTHORITY} }
+      - passport: { audience: payments, issuer: ${ISSUER}/passport, keysFile: ${join(dir, 'passport-keys.json')} }
 `;
   return {
     idp: { privateKey: idp.privateKey, kid: 'idp-1', alg: 'ES256' },
@@ -131,7 +148,8 @@ test('the whole flow through the gateway: challenge → enroll → challenge →
   assert.match(enrollChallenge.challenge, /^enroll\./);
   assert.ok(typeof issued['expiresAt'] === 'number' && issued['expiresAt'] - nowSeconds() <= 120 && issued['expiresAt'] > nowSeconds());
 
-  const e2eeKey = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const e2ee = generateDeviceKey();
+  const e2eeKey = e2ee.publicKey;
   const enrolledAnswer = await s.e2e.envoy.request({
     ...post(`${BASE}/enroll`, 'application/json', JSON.stringify(await s.app.enrollmentBody(enrollChallenge.challenge, device, s.attest('strong'), new Uint8Array(e2eeKey))), [
       ['authorization', `Bearer ${await s.login('user-42')}`],
@@ -171,6 +189,28 @@ test('the whole flow through the gateway: challenge → enroll → challenge →
   const paid = await s.e2e.envoy.request({ method: 'POST', path: '/pay/transfers', authority: AUTHORITY, headers: [...Object.entries(headers), ['content-type', 'application/json']], body: BODY });
   assert.equal(paid.status, 200, `the signed route accepts the credential: ${paid.body.toString()}`);
   assert.equal(paid.upstreamRequest?.body.toString(), BODY);
+
+  // the e2ee key enrolled with the device opens a sealed body on a route that also checks the
+  // signature and hands the upstream a passport of the enrolled account and device
+  const keyConfigs = (await s.e2e.envoy.request({ method: 'GET', path: E2EE_KEYS_PATH, authority: AUTHORITY })).body;
+  const client = createE2eeClient({ keyConfigs, deviceKeyId: deviceId, devicePrivateKey: e2ee.privateKey, audience: AUTHORITY });
+  assert.ok(client.ok);
+  const sealed = client.client.encryptRequest({ method: 'POST', path: '/sealed/transfers', body: Buffer.from(BODY), contentType: 'application/json' });
+  assert.ok(sealed.ok);
+  const sealedHeaders = await signRequest({ method: 'POST', authority: AUTHORITY, path: '/sealed/transfers', body: sealed.body }, { credential, signer: ephemeral, now: nowSeconds() });
+  const opened = await s.e2e.envoy.request({
+    method: 'POST',
+    path: '/sealed/transfers',
+    authority: AUTHORITY,
+    headers: [...Object.entries(sealedHeaders), ['content-type', sealed.headers['content-type']], ['content-length', String(sealed.body.length)]],
+    body: sealed.body,
+  });
+  assert.equal(opened.status, 200, `${get(opened.headers, 'x-gatehouse-reason') ?? ''} ${opened.body.toString()}`);
+  assert.equal(opened.upstreamRequest?.body.toString(), BODY, 'the upstream reads the plaintext');
+  const passport = get(opened.upstreamRequest.headers, 'x-passport') ?? '';
+  const claims = JSON.parse(Buffer.from(passport.split('.')[1] ?? '', 'base64url').toString()) as { sub: string; dev: { id: string }; itl: number };
+  assert.deepEqual([claims.sub, claims.dev.id, claims.itl], ['user-42', deviceId, 3], 'the passport names the enrolled account and device, integrity strong');
+  assert.ok(sealed.decryptResponse({ contentType: get(opened.headers, 'content-type'), body: opened.body }).ok, 'the app opens the sealed answer');
 
   const metrics = await (await fetch(`http://127.0.0.1:${s.e2e.gatehouse.adminPort}/metrics`)).text();
   for (const action of ['enroll_challenge_issued', 'credential_challenge_issued', 'device_enrolled', 'credential_issued']) {
