@@ -25,7 +25,7 @@ import { get } from '../harness/helpers.js';
 import { deviceApp, json, loginToken, post, verdict, type DeviceApp, type GatewayAnswer } from '../support/device-app.js';
 import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
 import { shippedExtAuthzConfig } from '../support/manifests.js';
-import { freePort } from '../support/redis.js';
+import { freePort, skipWithoutRedis, TestRedisServer } from '../support/redis.js';
 
 const AUTHORITY = 'api.example.com';
 const ISSUER = 'https://gatehouse.test.invalid';
@@ -346,6 +346,32 @@ test('the HTTP contract: 404 off the endpoints, 405 with Allow, 415, 413, an emp
   for (const body of ['{"purpose":"admin"}', '[]', 'null', '{', '{"purpose":["enroll"]}']) {
     assertRefused(await send(post(`${BASE}/challenge`, 'application/json', body)), 'challenge_request_malformed', body);
   }
+
+  // malformed enrollments: a precise code each, never a crash or a pass
+  const token = await s.login();
+  const device = await generateSigner('ed25519');
+  const { challenge } = await s.app.challenge('enroll');
+  const genuine = await s.app.enrollmentBody(challenge, device, s.attest());
+  const privateJwk = { ...genuine.deviceKey, d: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
+  const malformed: [string, string, DenyReasonCode][] = [
+    ['deeply nested JSON', '['.repeat(3000), 'enrollment_malformed'],
+    ['an array', '[]', 'enrollment_malformed'],
+    ['no attestation', JSON.stringify({ ...genuine, attestation: undefined }), 'enrollment_malformed'],
+    ['a challenge that is not a string', JSON.stringify({ ...genuine, challenge: { id: 1 } }), 'challenge_invalid'],
+    ['a forged challenge MAC', JSON.stringify({ ...genuine, challenge: `${challenge.slice(0, -4)}AAAA` }), 'challenge_invalid'],
+    ['a private device key', JSON.stringify({ ...genuine, deviceKey: privateJwk }), 'key_not_allowed'],
+    ['an RSA device key', JSON.stringify({ ...genuine, deviceKey: { kty: 'RSA', n: 'AQAB', e: 'AQAB' } }), 'key_not_allowed'],
+    ['a bad e2ee key', JSON.stringify({ ...genuine, e2eeKey: { kty: 'OKP', crv: 'X25519', x: 'AAAA' } }), 'x25519_key_invalid'],
+    ['an unknown attestation format', JSON.stringify({ ...genuine, attestation: { format: 'apple-app-attest', evidence: 'x' } }), 'attestation_invalid'],
+    ['a proof that is not a JWS', JSON.stringify({ ...genuine, proof: 'nope' }), 'enrollment_malformed'],
+  ];
+  for (const [what, body, code] of malformed) assertRefused(await s.app.enroll(body, token), code, what);
+  const latin1 = await s.e2e.envoy.request({ ...post(`${BASE}/enroll`, 'application/json', '', [['authorization', `Bearer ${token}`]]), headers: [['content-type', 'application/json'], ['content-length', '4'], ['authorization', `Bearer ${token}`]], body: Buffer.from([0xff, 0xfe, 0x7b, 0x7d]) });
+  assertRefused(latin1, 'enrollment_malformed', 'bytes that are not UTF-8 JSON');
+  assert.equal((await s.app.enroll(genuine, token)).status, 201, 'none of them burnt the challenge');
+  for (const body of ['a.b.c', `${'x'.repeat(100)}.${'y'.repeat(100)}.z`, 'eyJhbGciOiJFUzI1NiJ9.e30.AAAA']) {
+    assertRefused(await send(post(`${BASE}/credential`, 'application/jwt', body)), 'credential_request_malformed', body);
+  }
 });
 
 test('a store outage: enroll and credential answer 503 dependency_unavailable and never issue; challenges need no store', async (t) => {
@@ -391,4 +417,24 @@ test('over ext_authz: without with_request_body the endpoints say so (500 reques
   const credential = await app.credential((await app.challenge('credential')).challenge, device, await generateSigner());
   assert.equal(credential.status, 200, credential.body.toString());
   assert.equal(typeof json(credential)['credential'], 'string');
+});
+
+test('two gatehouse instances sharing one Redis: of concurrent enrollments and credential requests with one challenge, exactly one succeeds', { skip: skipWithoutRedis() }, async (t) => {
+  const redis = await TestRedisServer.start();
+  t.after(() => redis.stop());
+  const s = await setUp(t, `stores: { kind: redis, keyPrefix: "iss:", redis: { url: "${redis.url}" } }\n`);
+  const second = await endToEnd(t, s.actors.config);
+  const apps = [s.app, deviceApp(second.envoy, BASE)];
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const { challenge } = await apps[1]!.challenge('enroll');
+  const body = await s.app.enrollmentBody(challenge, device, s.attest());
+  const token = await s.login();
+  const enrollments = await Promise.all(Array.from({ length: 6 }, (_, i) => apps[i % 2]!.enroll(body, token)));
+  assert.deepEqual(enrollments.map((r) => r.status).sort(), [201, 400, 400, 400, 400, 400]);
+  for (const r of enrollments.filter((x) => x.status === 400)) assert.equal(get(r.headers, 'x-gatehouse-reason'), 'challenge_used');
+
+  const ephemeral = await generateSigner('ed25519');
+  const credentialChallenge = await apps[0]!.challenge('credential');
+  const requests = await Promise.all(Array.from({ length: 6 }, (_, i) => apps[i % 2]!.credential(credentialChallenge.challenge, device, ephemeral)));
+  assert.deepEqual(requests.map((r) => r.status).sort(), [200, 400, 400, 400, 400, 400], 'the device enrolled through one replica is known to the other');
 });
