@@ -417,6 +417,13 @@ test('over ext_authz: without with_request_body the endpoints say so (500 reques
   const credential = await app.credential((await app.challenge('credential')).challenge, device, await generateSigner());
   assert.equal(credential.status, 200, credential.body.toString());
   assert.equal(typeof json(credential)['credential'], 'string');
+
+  const partial = shippedExtAuthzConfig();
+  partial.withRequestBody = create(BufferSettingsSchema, { maxRequestBytes: 64, allowPartialMessage: true, packAsBytes: true });
+  const cut = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${s.e2e.gatehouse.grpcPort}`, filter: partial, upstream: { host: '127.0.0.1', port: s.e2e.upstream.port } });
+  t.after(() => { cut.close(); });
+  const enrollBody = JSON.stringify(await app.enrollmentBody((await app.challenge('enroll')).challenge, device, s.attest()));
+  assertRefused(await cut.request(post(`${BASE}/enroll`, 'application/json', enrollBody, [['authorization', `Bearer ${await s.login()}`]])), 'body_too_large', 'a body Envoy cut at max_request_bytes');
 });
 
 test('two gatehouse instances sharing one Redis: of concurrent enrollments and credential requests with one challenge, exactly one succeeds', { skip: skipWithoutRedis() }, async (t) => {
