@@ -84,3 +84,40 @@ export function renderDenial(
     body,
   };
 }
+
+// ---- suspicious denials ---------------------------------------------------------------------------
+// The one place that decides which denials are security events (src/security/: reported to fraud
+// detection, counted by the disable rules). A code is here when a genuine app following the protocol
+// does not produce it in normal use: forged or tampered signatures, replays, requests held back or
+// dated ahead, a credential used with another key or device, a revoked device, a disabled account
+// trying again, an attestation below the bar, an e2ee body the named device did not seal. Left out:
+// missing or malformed input (a client bug or a scanner, not an identity to act on), an expired
+// credential (every app meets it; it refreshes), and availability (timeouts, stores down).
+
+/** why a code is suspicious, as the event's `category` */
+export type SuspicionCategory = 'forgery' | 'replay' | 'timing' | 'device' | 'account' | 'attestation';
+
+export const SUSPICIOUS_REASONS: Readonly<Partial<Record<DenyReasonCode, SuspicionCategory>>> = {
+  signature_invalid: 'forgery',
+  digest_mismatch: 'forgery',
+  credential_invalid: 'forgery',
+  credential_wrong_device: 'forgery',
+  algorithm_not_allowed: 'forgery',
+  device_proof_invalid: 'forgery',
+  e2ee_decrypt_failed: 'forgery',
+  signature_replayed: 'replay',
+  challenge_used: 'replay',
+  signature_stale: 'timing',
+  signature_future_dated: 'timing',
+  device_revoked: 'device',
+  e2ee_unknown_device: 'device',
+  client_certificate_revoked: 'device',
+  account_disabled: 'account',
+  attestation_invalid: 'attestation',
+  attestation_insufficient: 'attestation',
+};
+
+/** the category when `code` is a security event, else undefined */
+export function suspicionOf(code: string): SuspicionCategory | undefined {
+  return Object.hasOwn(SUSPICIOUS_REASONS, code) ? SUSPICIOUS_REASONS[code as DenyReasonCode] : undefined;
+}
