@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { applyEnv, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
@@ -34,6 +34,15 @@ defaults: { budgetMs: 120, maxBodyBytes: 2048 }
 envoy: { messageTimeoutMs: 250 }
 telemetry: { logLevel: warn, serviceName: gh, otlpEndpoint: "http://otel:4318", accessLog: false }
 shutdown: { graceMs: 5000 }
+securityEvents:
+  stream: { key: "fds:events", maxLen: 5000 }
+  maxBuffered: 50
+  batchSize: 10
+  flushTimeoutMs: 500
+  rules:
+    - { name: forged, codes: [signature_invalid, signature_replayed], threshold: 3, windowSeconds: 60 }
+    - { name: verified-only, codes: [device_revoked], threshold: 2, windowSeconds: 10, minTrust: verified, reason: "revoked device in use" }
+admin: { tokenFile: admin.token }
 routes:
   - id: accounts-read
     match:
@@ -56,6 +65,18 @@ routes:
     telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
     shutdown: { graceMs: 5000 },
     stores: { kind: 'memory', keyPrefix: 'gatehouse:', maxMemoryNonces: 1_000_000, deviceCache: { maxEntries: 10_000, ttlMs: 5_000 }, accountCache: { maxEntries: 10_000, ttlMs: 2_000 } },
+    securityEvents: {
+      streamKey: 'fds:events',
+      streamMaxLen: 5000,
+      maxBuffered: 50,
+      batchSize: 10,
+      flushTimeoutMs: 500,
+      rules: [
+        { name: 'forged', codes: ['signature_invalid', 'signature_replayed'], threshold: 3, windowSeconds: 60, minTrust: 'credential', reason: '3 events of signature_invalid, signature_replayed within 60 s' },
+        { name: 'verified-only', codes: ['device_revoked'], threshold: 2, windowSeconds: 10, minTrust: 'verified', reason: 'revoked device in use' },
+      ],
+    },
+    admin: { tokenFile: resolve('admin.token') },
     routes: [
       {
         id: 'accounts-read',
@@ -89,6 +110,27 @@ test('omitted sections take the documented defaults', () => {
   assert.equal(config.shutdown.graceMs, 20000);
   assert.equal(config.tls, undefined);
   assert.deepEqual(config.routes[0]!.filters, []);
+  assert.deepEqual(JSON.parse(JSON.stringify(config.securityEvents)), { streamKey: 'gatehouse:security-events', streamMaxLen: 100_000, maxBuffered: 1000, batchSize: 100, flushTimeoutMs: 2000, rules: [] });
+  assert.equal(config.admin, undefined);
+});
+
+test('security-event rules: a code that is not suspicious, a bare-claim trust, a zero threshold and a duplicate name are errors naming file, line and field', () => {
+  const errors = errorsOf(
+    parseConfig(
+      `securityEvents:
+  rules:
+    - { name: a, codes: [signature_missing], threshold: 3, windowSeconds: 60 }
+    - { name: a, codes: [signature_invalid], threshold: 0, windowSeconds: 60, minTrust: claimed }
+${ROUTE}`,
+      'c.yaml',
+    ),
+  );
+  assert.equal(errors.length, 3, errors.join('\n'));
+  assert.match(errors[0]!, /^c\.yaml:3: securityEvents\.rules\[0\]\.codes\[0\]: "signature_missing" is not a suspicious deny code \(one of signature_invalid, /);
+  assert.match(errors.find((e) => e.includes('threshold')) ?? '', /^c\.yaml:4: securityEvents\.rules\[1\]\.threshold: /);
+  assert.match(errors.find((e) => e.includes('minTrust')) ?? '', /^c\.yaml:4: securityEvents\.rules\[1\]\.minTrust: /);
+  const twice = errorsOf(parseConfig(`securityEvents:\n  rules:\n    - { name: a, codes: [signature_invalid], threshold: 3, windowSeconds: 60 }\n    - { name: a, codes: [signature_replayed], threshold: 3, windowSeconds: 60 }\n${ROUTE}`, 'c.yaml'));
+  assert.deepEqual(twice, ['c.yaml:4: securityEvents.rules[1].name: rule a is defined twice']);
 });
 
 test('an unknown filter is an error naming file, line, route, field and the known filters', () => {
@@ -141,7 +183,7 @@ routes:
   );
   assert.deepEqual(errors, [
     'c.yaml:1: listen.gprc: unknown key; allowed here: grpc, admin',
-    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes',
+    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes',
     'c.yaml:5: routes[0] (id "a"): match.method: unknown key; allowed here: hosts, path, methods, headers, query',
     'c.yaml:7: routes[0] (id "a"): filters[0].headers.requets: unknown key; allowed here: request, response',
   ]);
@@ -280,7 +322,7 @@ test('YAML syntax errors carry the line', () => {
 
 test('an empty file, a non-map file and a missing file are errors, not crashes', () => {
   assert.deepEqual(errorsOf(parseConfig('', 'c.yaml')), ['c.yaml: the file is empty; expected a map with listen, routes, ...']);
-  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes)']);
+  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)']);
   assert.match(errorsOf(loadConfigFile('/nonexistent/gatehouse.yaml'))[0]!, /^\/nonexistent\/gatehouse\.yaml: cannot read the file: ENOENT/);
 });
 

@@ -165,7 +165,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   if (!yaml.ok) return yaml;
   const { raw, locate } = yaml;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, routes)' })] };
+    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)' })] };
   }
   const schema = schemaFor(registry);
   const parsed = withConfigDir(dirname(resolve(fileName)), () => schema.safeParse(raw));
@@ -217,6 +217,22 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     shutdown: c.shutdown,
     stores: storesConfig(c.stores, base),
     ...(c.mtls ? { mtls: { clientsFile: resolveFrom(base, c.mtls.clientsFile) } } : {}),
+    securityEvents: {
+      streamKey: c.securityEvents.stream.key ?? `${c.stores.keyPrefix}${DEFAULTS.securityStream}`,
+      streamMaxLen: c.securityEvents.stream.maxLen,
+      maxBuffered: c.securityEvents.maxBuffered,
+      batchSize: c.securityEvents.batchSize,
+      flushTimeoutMs: c.securityEvents.flushTimeoutMs,
+      rules: c.securityEvents.rules.map((r) => ({
+        name: r.name,
+        codes: r.codes,
+        threshold: r.threshold,
+        windowSeconds: r.windowSeconds,
+        minTrust: r.minTrust,
+        reason: r.reason ?? `${r.threshold} events of ${r.codes.join(', ')} within ${r.windowSeconds} s`,
+      })),
+    },
+    ...(c.admin ? { admin: { tokenFile: resolveFrom(base, c.admin.tokenFile) } } : {}),
     routes,
   };
   const warnings = issuesToErrors(fileName, raw, checked.warnings, locate);

@@ -5,6 +5,7 @@
 import { isAbsolute, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
+import { SUSPICIOUS_REASONS } from '../pipeline/deny.js';
 import type { FilterDefinition } from '../pipeline/types.js';
 import { canonicalizePath } from './path.js';
 
@@ -140,7 +141,42 @@ export interface GatehouseConfig {
   readonly stores: StoresConfig;
   /** the mtls filter's client registry (absolute path); a change needs a restart, the file's content reloads live */
   readonly mtls?: { readonly clientsFile: string };
+  /** suspicious denials reported to fraud detection, and the rules that disable accounts (src/security/) */
+  readonly securityEvents: SecurityEventsConfig;
+  /** the admin API (account enable/disable) on the admin listener; absent: those endpoints refuse */
+  readonly admin?: { readonly tokenFile: string };
   readonly routes: readonly RouteConfig[];
+}
+
+/** how sure gatehouse is of an event's subject: see src/security/events.ts */
+export type IdentityTrust = 'verified' | 'credential' | 'claimed';
+
+export interface DisableRuleConfig {
+  /** `by: "gatehouse-rule:<name>"` on the disabled-account record */
+  readonly name: string;
+  /** suspicious deny codes that count (SUSPICIOUS_REASONS in src/pipeline/deny.ts) */
+  readonly codes: readonly string[];
+  /** this many events of one subject within windowSeconds disable the account */
+  readonly threshold: number;
+  readonly windowSeconds: number;
+  /** the least trusted subject that counts: verified, or credential (never a bare claim) */
+  readonly minTrust: Exclude<IdentityTrust, 'claimed'>;
+  /** written as the disabled record's reason */
+  readonly reason: string;
+}
+
+export interface SecurityEventsConfig {
+  /** the Redis Stream the FDS reads (stores.kind redis only) */
+  readonly streamKey: string;
+  /** XADD MAXLEN ~ this */
+  readonly streamMaxLen: number;
+  /** events waiting for Redis at most; past it new events are dropped and counted */
+  readonly maxBuffered: number;
+  /** events written per round trip batch */
+  readonly batchSize: number;
+  /** at shutdown, how long buffered events may take to reach Redis */
+  readonly flushTimeoutMs: number;
+  readonly rules: readonly DisableRuleConfig[];
 }
 
 // ---- defaults --------------------------------------------------------------------------------------
@@ -161,6 +197,11 @@ export const DEFAULTS = {
   maxMemoryNonces: 1_000_000,
   deviceCache: { maxEntries: 10_000, ttlMs: 5_000 },
   accountCache: { maxEntries: 10_000, ttlMs: 2_000 },
+  securityStream: 'security-events',
+  securityStreamMaxLen: 100_000,
+  securityMaxBuffered: 1_000,
+  securityBatchSize: 100,
+  securityFlushTimeoutMs: 2_000,
   redisPort: 6379,
   redisSentinelPort: 26379,
   commandTimeoutMs: 50,
@@ -575,6 +616,47 @@ const storesSection = z
     if (stores.kind === 'memory' && stores.redis !== undefined) ctx.addIssue({ code: 'custom', path: ['redis'], message: 'is only read with kind: redis (this is kind: memory)' });
   });
 
+// ---- security events (src/security/) ---------------------------------------------------------------
+
+const RULE_NAME = /^[a-z0-9_.-]{1,64}$/;
+
+const disableRule = z
+  .strictObject({
+    name: z.string().regex(RULE_NAME, 'must be 1-64 characters of a-z 0-9 _ . - (it is a metric label and goes into `by`)'),
+    codes: z
+      .array(
+        z.string().refine((code) => Object.hasOwn(SUSPICIOUS_REASONS, code), {
+          error: (issue) => `${JSON.stringify(issue.input)} is not a suspicious deny code (one of ${Object.keys(SUSPICIOUS_REASONS).join(', ')})`,
+        }),
+      )
+      .min(1, 'must list at least one code'),
+    threshold: positiveInt(10_000),
+    windowSeconds: positiveInt(86_400),
+    minTrust: z.enum(['verified', 'credential']).default('credential'),
+    reason: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+  });
+
+const securityEventsSection = z
+  .strictObject({
+    stream: z
+      .strictObject({
+        key: z.string().regex(/^[A-Za-z0-9:._{}-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 : . _ - { }').optional(),
+        maxLen: positiveInt(100_000_000).default(DEFAULTS.securityStreamMaxLen),
+      })
+      .prefault({}),
+    maxBuffered: positiveInt(1_000_000).default(DEFAULTS.securityMaxBuffered),
+    batchSize: positiveInt(10_000).default(DEFAULTS.securityBatchSize),
+    flushTimeoutMs: z.int().min(0).max(60_000).default(DEFAULTS.securityFlushTimeoutMs),
+    rules: z.array(disableRule).default([]),
+  })
+  .superRefine((section, ctx) => {
+    const seen = new Set<string>();
+    section.rules.forEach((rule, i) => {
+      if (seen.has(rule.name)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `rule ${rule.name} is defined twice` });
+      seen.add(rule.name);
+    });
+  });
+
 export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition>) {
   const route = z
     .strictObject({
@@ -617,6 +699,8 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
       shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
       stores: storesSection.prefault({}),
       mtls: z.strictObject({ clientsFile: z.string().min(1, 'must not be empty') }).optional(),
+      securityEvents: securityEventsSection.prefault({}),
+      admin: z.strictObject({ tokenFile: z.string().min(1, 'must not be empty') }).optional(),
       routes: z.array(route).default([]),
     });
 }
