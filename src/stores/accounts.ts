@@ -4,20 +4,40 @@ import type { KeyLayout } from './keys.js';
 import { LocalCache, type LocalCacheOptions } from './local-cache.js';
 import type { StoreMetrics } from './metrics.js';
 import type { RedisConnection } from './redis.js';
-import { storeFailure, type AccountDisabled, type AccountLookup, type AccountStatus, type StoreChange, type StoreWrite } from './types.js';
+import { Cluster, type Redis } from 'ioredis';
+import { storeFailure, type AccountDisabled, type AccountList, type AccountLookup, type AccountStatus, type ListedAccount, type StoreChange, type StoreWrite } from './types.js';
 
 /** the cache holds both answers: most subjects are enabled, and those are the lookups to save */
 const ENABLED = Symbol('enabled');
 
-function parseDisabled(text: string): AccountDisabled | undefined {
+function parseDisabled(text: string): (AccountDisabled & { readonly subject?: string }) | undefined {
   try {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null) return undefined;
-    const { reason, by, at } = value as Record<string, unknown>;
-    return typeof reason === 'string' && typeof by === 'string' && typeof at === 'number' ? { reason, by, at } : undefined;
+    const { reason, by, at, subject } = value as Record<string, unknown>;
+    if (typeof reason !== 'string' || typeof by !== 'string' || typeof at !== 'number') return undefined;
+    return typeof subject === 'string' ? { reason, by, at, subject } : { reason, by, at };
   } catch {
     return undefined;
   }
+}
+
+/** SCAN on every master (a Cluster keeps keys on several) until `limit` keys or the end */
+async function scanKeys(client: Redis | Cluster, pattern: string, limit: number): Promise<{ keys: string[]; truncated: boolean }> {
+  const nodes: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
+  const keys: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of found) {
+        if (keys.length >= limit) return { keys, truncated: true };
+        keys.push(key);
+      }
+    } while (cursor !== '0');
+  }
+  return { keys, truncated: false };
 }
 
 /** One key per disabled subject holding {reason, by, at}; absent = enabled. */
@@ -36,7 +56,8 @@ export class RedisAccountStatus implements AccountStatus {
   async disable(subject: string, reason: string, by: string, now: number): Promise<StoreWrite> {
     const disabled: AccountDisabled = { reason, by, at: now };
     const key = this.keys.disabledAccount(subject);
-    const answer = await this.redis.call('accounts', 'disable', (client) => client.set(key, JSON.stringify(disabled)), () => 'ok');
+    // the subject is stored too: a key may hold only its hash (keys.ts), and listing needs the name
+    const answer = await this.redis.call('accounts', 'disable', (client) => client.set(key, JSON.stringify({ ...disabled, subject })), () => 'ok');
     if (!answer.ok) return answer;
     this.cache.set(subject, disabled);
     return { ok: true };
@@ -66,8 +87,26 @@ export class RedisAccountStatus implements AccountStatus {
     const disabled = parseDisabled(answer.value);
     // fails closed for the filter (a failure), but says why: someone wrote the key by hand
     if (disabled === undefined) return storeFailure('corrupt', `disabled-account record of ${JSON.stringify(subject)} does not parse`);
-    this.cache.set(subject, disabled);
-    return { ok: true, disabled };
+    const { reason, by, at } = disabled;
+    this.cache.set(subject, { reason, by, at });
+    return { ok: true, disabled: { reason, by, at } };
+  }
+
+  async list(limit: number): Promise<AccountList> {
+    const pattern = this.keys.disabledAccountPattern();
+    const scanned = await this.redis.call('accounts', 'list', (client) => scanKeys(client, pattern, limit), () => 'ok');
+    if (!scanned.ok) return scanned;
+    const accounts: ListedAccount[] = [];
+    for (const key of scanned.value.keys) {
+      const answer = await this.redis.call('accounts', 'get', (client) => client.get(key), (text) => (text === null ? 'not_found' : 'found'));
+      if (!answer.ok) return answer;
+      if (answer.value === null) continue; // enabled since the scan
+      const record = parseDisabled(answer.value);
+      const fromKey = key.slice(this.keys.prefix.length + 1, key.length - '}:disabled'.length);
+      if (record === undefined) accounts.push({ subject: fromKey, reason: '(record does not parse)', by: 'unknown', at: 0 });
+      else accounts.push({ subject: record.subject ?? fromKey, reason: record.reason, by: record.by, at: record.at });
+    }
+    return { ok: true, accounts, truncated: scanned.value.truncated };
   }
 }
 
@@ -92,5 +131,15 @@ export class MemoryAccountStatus implements AccountStatus {
     const disabled = this.disabled.get(subject);
     this.metrics.count('accounts', 'is_disabled', disabled === undefined ? 'not_found' : 'found');
     return Promise.resolve({ ok: true, disabled });
+  }
+
+  list(limit: number): Promise<AccountList> {
+    const accounts: ListedAccount[] = [];
+    for (const [subject, disabled] of this.disabled) {
+      if (accounts.length >= limit) return Promise.resolve({ ok: true, accounts, truncated: true });
+      accounts.push({ subject, ...disabled });
+    }
+    this.metrics.count('accounts', 'list', 'ok');
+    return Promise.resolve({ ok: true, accounts, truncated: false });
   }
 }

@@ -46,6 +46,8 @@ export interface OpenedStores {
   readonly stores: Stores;
   /** why the first connection failed, when it did: the stores still work once Redis is reachable */
   readonly connectError?: string;
+  /** kind redis: the connection and key layout the stores use, for others on the same Redis (security events) */
+  readonly redis?: { readonly connection: RedisConnection; readonly keys: KeyLayout };
 }
 
 /**
@@ -67,5 +69,5 @@ export async function openStores(config: StoresConfig, options: StoreOptions = {
     close: () => redis.close(),
   };
   const connectError = await redis.connect();
-  return connectError === undefined ? { stores } : { stores, connectError };
+  return connectError === undefined ? { stores, redis: { connection: redis, keys } } : { stores, connectError, redis: { connection: redis, keys } };
 }

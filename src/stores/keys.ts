@@ -34,4 +34,14 @@ export class KeyLayout {
   disabledAccount(subject: string): string {
     return `${this.prefix}{${keyPart(subject)}}:disabled`;
   }
+
+  /** SCAN pattern of every disabledAccount key (the prefix is free of glob characters: see the schema) */
+  disabledAccountPattern(): string {
+    return `${this.prefix}{*}:disabled`;
+  }
+
+  /** a disable rule's sliding window of one subject: same slot as the subject's disabled key */
+  ruleWindow(subject: string, rule: string): string {
+    return `${this.prefix}{${keyPart(subject)}}:rule:${keyPart(rule)}`;
+  }
 }

@@ -84,6 +84,8 @@ test('memory stores: challenge single use, devices, accounts, metrics', async ()
   assert.deepEqual(await stores.accounts.isDisabled('u'), { ok: true, disabled: undefined });
   assert.deepEqual(await stores.accounts.disable('u', 'fraud', 'ops', 7), { ok: true });
   assert.deepEqual(await stores.accounts.isDisabled('u'), { ok: true, disabled: { reason: 'fraud', by: 'ops', at: 7 } });
+  assert.deepEqual(await stores.accounts.list(10), { ok: true, accounts: [{ subject: 'u', reason: 'fraud', by: 'ops', at: 7 }], truncated: false });
+  assert.deepEqual(await stores.accounts.list(0), { ok: true, accounts: [], truncated: true });
   assert.deepEqual(await stores.accounts.enable('u'), { ok: true, existed: true });
   assert.deepEqual(await stores.accounts.enable('u'), { ok: true, existed: false });
   assert.deepEqual(stores.status(), { kind: 'memory', state: 'ready' });

@@ -150,6 +150,22 @@ test('challenges, devices and accounts through Redis; caches across two replicas
     assert.deepEqual(await b.accounts.enable('user-9'), { ok: true, existed: true });
     assert.deepEqual(await b.accounts.isDisabled('user-9'), { ok: true, disabled: undefined });
 
+    // list: the subjects as written, a hashed key's too (the record keeps the subject), bounded
+    const odd = 'user {odd}:name';
+    assert.deepEqual(await a.accounts.disable(odd, 'odd', 'ops', now), { ok: true });
+    assert.deepEqual(await a.accounts.disable('user-10', 'fraud', 'fds', now), { ok: true });
+    const listed = await b.accounts.list(10);
+    assert.ok(listed.ok);
+    assert.deepEqual([...listed.accounts].sort((x, y) => x.subject.localeCompare(y.subject)), [
+      { subject: 'user {odd}:name', reason: 'odd', by: 'ops', at: now },
+      { subject: 'user-10', reason: 'fraud', by: 'fds', at: now },
+    ]);
+    assert.equal(listed.truncated, false);
+    const one = await b.accounts.list(1);
+    assert.ok(one.ok && one.accounts.length === 1 && one.truncated);
+    await a.accounts.enable(odd);
+    await a.accounts.enable('user-10');
+
     const text = await registry.metrics();
     assert.match(text, /^gatehouse_store_operations_total\{store="challenges",operation="consume",outcome="first_use"\} 1$/m);
     assert.match(text, /^gatehouse_store_operation_duration_seconds_count\{store="devices",operation="put"\} 3$/m);
@@ -220,6 +236,9 @@ test('cluster: a one-node Redis Cluster takes the hash-tagged keys (claims, devi
     assert.deepEqual(await stores.devices.revoke(device.deviceId, 1), { ok: true, existed: true });
     assert.match(await cluster.command('CLUSTER', 'KEYSLOT', `test:{${device.deviceId}}:device`), /^:\d+\r\n$/);
     assert.equal(await cluster.command('CLUSTER', 'KEYSLOT', `test:{${device.deviceId}}:device`), await cluster.command('CLUSTER', 'KEYSLOT', `test:{${device.deviceId}}:n:x`));
+    // listing scans every master
+    assert.deepEqual(await stores.accounts.disable('user-c', 'fraud', 'fds', 5), { ok: true });
+    assert.deepEqual(await stores.accounts.list(10), { ok: true, accounts: [{ subject: 'user-c', reason: 'fraud', by: 'fds', at: 5 }], truncated: false });
   } finally {
     await stores.close();
     await cluster.close();

@@ -91,11 +91,21 @@ export interface AccountDisabled {
 
 export type AccountLookup = { readonly ok: true; readonly disabled: AccountDisabled | undefined } | StoreFailure;
 
+export interface ListedAccount extends AccountDisabled {
+  /** the subject, or (a record written before subjects were stored, under a hashed key) its key */
+  readonly subject: string;
+}
+
+/** truncated: there were more than the limit asked for */
+export type AccountList = { readonly ok: true; readonly accounts: readonly ListedAccount[]; readonly truncated: boolean } | StoreFailure;
+
 export interface AccountStatus {
   disable(subject: string, reason: string, by: string, now: number): Promise<StoreWrite>;
   enable(subject: string): Promise<StoreChange>;
   /** disabled: undefined while the account is enabled */
   isDisabled(subject: string): Promise<AccountLookup>;
+  /** the disabled accounts, at most `limit` (for operators: a scan, not for the request path) */
+  list(limit: number): Promise<AccountList>;
 }
 
 // ---- the set -----------------------------------------------------------------------------------------
