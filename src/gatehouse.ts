@@ -13,6 +13,9 @@ import { createFilterDeps } from './pipeline/deps.js';
 import type { FilterDefinition, FilterDeps } from './pipeline/types.js';
 import { GatehouseServer } from './server.js';
 import { openStores, RedisConfigError } from './stores/index.js';
+import { adminApiRoutes, readToken } from './security/admin.js';
+import { createSecurityEvents, type SecurityEvents } from './security/index.js';
+import { hostname } from 'node:os';
 import { createTelemetry, type GatehouseTelemetry } from './telemetry/index.js';
 import type { DestinationStream } from 'pino';
 
@@ -67,6 +70,8 @@ export interface RunningGatehouse {
   readonly deps: FilterDeps;
   /** set when the config has mtls.clientsFile */
   readonly clients: LiveClientRegistry | undefined;
+  /** suspicious denials → FDS stream, log, metrics; the disable rules */
+  readonly security: SecurityEvents;
   /** readiness off, refuse new streams, let open ones finish within graceMs; true if they all did */
   drain(graceMs?: number): Promise<boolean>;
   /** drain, then close the admin server and the stores' connections, and flush telemetry */
@@ -107,6 +112,31 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   if (opened.connectError !== undefined) {
     telemetry.logger.error({ stores: stores.status() }, `redis unreachable at start (${opened.connectError}): store calls answer unavailable, so routes apply their failure mode, until it is back`);
   }
+  // The admin token is read on every admin call (rotation without restart); a missing one stops the start here.
+  if (config.admin !== undefined) {
+    const token = readToken(config.admin.tokenFile);
+    if (!token.ok) {
+      await stores.close();
+      throw new StartupError(`${config.source?.file ?? 'config'}: admin.tokenFile: ${token.message}`);
+    }
+  }
+  const security = createSecurityEvents({
+    config: config.securityEvents,
+    stores,
+    ...(opened.redis === undefined ? {} : { redis: opened.redis }),
+    logger: telemetry.logger,
+    registry: telemetry.metrics.registry,
+    instance: `${config.telemetry.serviceName}@${hostname()}:${process.pid}`,
+  });
+  const ruleNames = config.securityEvents.rules.map((r) => `${r.name} (${r.threshold} × [${r.codes.join(', ')}] in ${r.windowSeconds} s)`);
+  if (opened.redis === undefined) {
+    telemetry.logger.warn(
+      { security_events: security.output, rules: ruleNames },
+      'SECURITY EVENTS GO TO THE LOG ONLY: stores.kind is memory, so there is no FDS stream and disable-rule counts are this process\'s own (use stores.kind redis for a fleet)',
+    );
+  } else {
+    telemetry.logger.info({ security_events: security.output, rules: ruleNames }, 'security events go to the FDS stream; disable rules count in Redis');
+  }
   // One set of filter services for the process: reloads build new tables with the same deps, so
   // breakers and stores keep their state.
   const known = new Set<string>();
@@ -138,6 +168,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     ...(config.tls ? { tls: config.tls } : {}),
     routes,
     telemetry,
+    onDenial: security.onDenial,
   });
   let grpcPort: number;
   try {
@@ -158,8 +189,9 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
         // it hits every replica at once, so taking them out would turn the routes' failure modes
         // (some fail open) into a total outage.
         ready: () => server.isAccepting,
-        details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length, stores: stores.status() }),
+        details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length, stores: stores.status(), securityEvents: { output: security.output, buffered: security.sink.pending } }),
       },
+      apiRoutes: adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, rules: security.rules, sink: security.sink, logger: telemetry.logger }),
       onError: (err, path) => {
         telemetry.logger.error({ err, path }, 'admin handler failed');
       },
@@ -183,11 +215,14 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     clients,
     server,
     deps,
+    security,
     drain,
     async stop(graceMs = graceDefault) {
       const finished = await drain(graceMs);
       deps.breakers.shutdown();
       await admin.close();
+      // after the drain (its requests may still report events), before the stores close
+      await security.close(config.securityEvents.flushTimeoutMs);
       await stores.close();
       await telemetry.shutdown();
       return finished;

@@ -10,6 +10,7 @@ import { extAuthzHandler } from './envoy/extauthz.js';
 import { extProcHandler, extProcServiceDefinition } from './envoy/extproc.js';
 import type { RoutesSource } from './pipeline/routing.js';
 import type { Telemetry } from './telemetry/types.js';
+import type { DenialObserver } from './security/index.js';
 
 export interface TlsFiles {
   readonly certFile: string;
@@ -24,6 +25,8 @@ export interface GatehouseServerOptions {
   readonly tls?: TlsFiles;
   readonly routes: RoutesSource;
   readonly telemetry: Telemetry;
+  /** told of every denial, by both adapters */
+  readonly onDenial?: DenialObserver;
 }
 
 /** Service names the health service answers for: '' (the whole server) and each API served. */
@@ -40,7 +43,7 @@ export class GatehouseServer {
   boundPort = 0;
 
   constructor(private readonly options: GatehouseServerOptions) {
-    const common = { routes: options.routes, telemetry: options.telemetry, accepting: () => this.accepting };
+    const common = { routes: options.routes, telemetry: options.telemetry, accepting: () => this.accepting, ...(options.onDenial ? { onDenial: options.onDenial } : {}) };
     this.server.addService(extProcServiceDefinition, { process: extProcHandler(common) });
     this.server.addService(authorizationService, { check: extAuthzHandler(common) });
     this.server.addService(healthService, {

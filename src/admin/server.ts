@@ -24,6 +24,8 @@ export interface AdminServerOptions {
   readonly health: Health;
   /** path (no query) → handler; may not shadow the built-in paths */
   readonly extraRoutes?: ReadonlyMap<string, AdminHandler>;
+  /** path (no query) → the methods it answers and its handler (the admin API: GET and POST; it authenticates itself) */
+  readonly apiRoutes?: ReadonlyMap<string, { readonly methods: readonly string[]; readonly handler: AdminHandler }>;
   /** handler failures are reported here; the client gets a 500 */
   readonly onError?: (err: unknown, path: string) => void;
 }
@@ -94,6 +96,12 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     if (builtIn.has(path)) throw new Error(`admin route ${path} is built in`);
     routes.set(path, handler);
   }
+  const methodsOf = new Map<string, readonly string[]>();
+  for (const [path, { methods, handler }] of options.apiRoutes ?? []) {
+    if (routes.has(path)) throw new Error(`admin route ${path} is defined twice`);
+    routes.set(path, handler);
+    methodsOf.set(path, methods);
+  }
 
   const server = createServer((req, res) => {
     const path = pathOf(req.url);
@@ -102,8 +110,9 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       sendJson(res, 404, { error: 'not_found', path });
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendJson(res, 405, { error: 'method_not_allowed' }, { allow: 'GET, HEAD' });
+    const methods = methodsOf.get(path) ?? ['GET', 'HEAD'];
+    if (!methods.includes(req.method ?? '')) {
+      sendJson(res, 405, { error: 'method_not_allowed' }, { allow: methods.join(', ') });
       return;
     }
     Promise.resolve()

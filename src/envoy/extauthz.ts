@@ -16,6 +16,7 @@ import { StatusSchema } from '../gen/google/rpc/status_pb.js';
 import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
+import type { DenialObserver } from '../security/index.js';
 import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
@@ -28,6 +29,8 @@ export interface ExtAuthzOptions {
   readonly routes: RoutesSource;
   readonly telemetry: Telemetry;
   readonly accepting: () => boolean;
+  /** told of every denial (security events decide which are suspicious) */
+  readonly onDenial?: DenialObserver;
 }
 
 /** The context extension (ExtAuthzPerRoute.check_settings) that names gatehouse's route id. */
@@ -175,6 +178,7 @@ class Check {
     this.decision = 'deny';
     this.reason = reason;
     this.detail = detail;
+    this.options.onDenial?.(this.ctx, reason, detail);
     const rendered = renderDenial(reason, this.ctx.requestId, headers);
     return this.deniedWith(rendered.status, rendered.headers, rendered.body);
   }

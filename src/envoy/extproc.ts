@@ -25,6 +25,7 @@ import {
 import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
+import type { DenialObserver } from '../security/index.js';
 import { HEADER, type HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, Outcome, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
@@ -57,6 +58,8 @@ export interface ExtProcOptions {
   readonly telemetry: Telemetry;
   /** false once shutdown starts: new streams are refused with UNAVAILABLE */
   readonly accepting: () => boolean;
+  /** told of every denial (security events decide which are suspicious) */
+  readonly onDenial?: DenialObserver;
 }
 
 type StreamCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
@@ -481,6 +484,7 @@ export class ExtProcStream {
     this.decision = 'deny';
     this.reason = reason;
     this.detail = detail;
+    if (this.ctx) this.options.onDenial?.(this.ctx, reason, detail);
     this.immediate(phase, rendered.status, rendered.headers, rendered.body, `gatehouse_${reason}`, started);
   }
 

@@ -24,6 +24,7 @@ import {
   type ResponseEncrypter,
 } from '../../protocol/e2ee/index.js';
 import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
+import { recordClaimant } from '../../security/events.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { publishedDocument, type PublishedDocument } from '../published.js';
@@ -80,6 +81,10 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
     if (!pure.ok && pure.code !== 'e2ee_unknown_device') return refuse(pure);
     const named = readDeviceKeyId(body);
     if (!named.ok) return refuse(named);
+    // for a security event should this body be refused: the signed identity when `signed` verified
+    // one, else only the envelope's device key id, which nothing has authenticated yet
+    const signer = ctx.state.get(SIGNED_IDENTITY_STATE) as SignedIdentity | undefined;
+    recordClaimant(ctx, signer === undefined ? { device: named.deviceKeyId, trust: 'claimed' } : { subject: signer.subject, device: signer.deviceId, trust: 'verified' });
     const lookup = await deps.stores.devices.get(named.deviceKeyId);
     // failureMode is always closed: without the enrolled key there is nothing to open
     if (!lookup.ok) return { kind: 'deny', reason: 'dependency_unavailable', detail: `e2ee: devices: ${lookup.reason} (${lookup.detail})` };
@@ -88,7 +93,6 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
     // unknown, or enrolled without an e2ee key: decryptRequest answers e2ee_unknown_device
     const opened = decryptRequest(input(ctx, body), { keyring: config.keys, limits, deviceKey: () => stored?.e2eeKey });
     if (!opened.ok) return refuse(opened);
-    const signer = ctx.state.get(SIGNED_IDENTITY_STATE) as SignedIdentity | undefined;
     if (signer !== undefined && signer.deviceId !== opened.deviceKeyId) {
       return { kind: 'deny', reason: 'credential_wrong_device', detail: `e2ee: sealed by device ${opened.deviceKeyId}, signed for device ${signer.deviceId}` };
     }

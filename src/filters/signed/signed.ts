@@ -12,6 +12,9 @@
 //  - accepted: the identity goes to later filters in ctx.state (SIGNED_IDENTITY_STATE).
 import { checkContentDigest } from '../../protocol/signing/content-digest.js';
 import { CredentialTrust } from '../../protocol/signing/credential.js';
+import { decodeCompactJws } from '../../protocol/signing/jws.js';
+import { suspicionOf } from '../../pipeline/deny.js';
+import { recordClaimant, type Claimant } from '../../security/events.js';
 import { SIGNING_FAILURES, type SigningFailureCode } from '../../protocol/signing/codes.js';
 import { CREDENTIAL_HEADER, SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER, type IntegrityLevel } from '../../protocol/signing/profile.js';
 import { HEADER } from '../../pipeline/headers.js';
@@ -61,8 +64,36 @@ function headerReader(ctx: RequestContext): (name: string) => string | undefined
   };
 }
 
+/** sub and dev as written in a credential nothing verified */
+function claimedBy(token: string | undefined): Claimant | undefined {
+  const payload = decodeCompactJws(token)?.payload;
+  if (payload === undefined) return undefined;
+  const { sub, dev } = payload;
+  return { ...(typeof sub === 'string' ? { subject: sub } : {}), ...(typeof dev === 'string' ? { device: dev } : {}), trust: 'claimed' };
+}
+
 export function compileSigned(config: SignedConfig, deps: FilterDeps) {
   const trust = new CredentialTrust(config.issuer, issuerKeysOf(config));
+
+  /**
+   * For a security event (only suspicious refusals pay for it): who the refused request named. The
+   * verifier checks the credential before freshness and signature, so a refusal after that step finds
+   * it in the credential cache (trust `credential`); a credential that does not verify is a claim.
+   */
+  function noteClaimant(ctx: RequestContext, code: SigningFailureCode, nowMs: number): void {
+    if (suspicionOf(code) === undefined) return;
+    const token = headerReader(ctx)(CREDENTIAL_HEADER);
+    if (token === undefined) return;
+    if (code !== 'credential_invalid') {
+      const found = deps.credentials.lookup(token, trust, nowMs / 1000);
+      if (found.ok) {
+        recordClaimant(ctx, { subject: found.credential.subject, device: found.credential.deviceId, trust: 'credential' });
+        return;
+      }
+    }
+    const claimed = claimedBy(token);
+    if (claimed !== undefined) recordClaimant(ctx, claimed);
+  }
   const verify = createRequestVerifier({
     trust,
     cache: deps.credentials,
@@ -93,6 +124,8 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
     };
     // The nonce lives until the signature expires, plus the replicas' clock differences.
     const ttlMs = Math.max(1000, (verdict.expires + config.clockSkewSeconds) * 1000 - deps.now());
+    // every refusal from here on is of a request whose signature verified
+    recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
     const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs);
     if (!claim.ok) storeFailed('nonces', claim);
     else if (!claim.firstUse) return refuse('signature_replayed', `nonce already used under key ${verdict.keyId}`, deps.now());
@@ -119,7 +152,10 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
     onRequestHeaders(ctx: RequestContext): Outcome | Promise<Outcome> {
       const nowMs = deps.now();
       const verdict = verify(input(ctx, ctx.requestBodyFollows ? 'deferred' : undefined, nowMs));
-      if (!verdict.ok) return refuse(verdict.code, verdict.detail, nowMs);
+      if (!verdict.ok) {
+        noteClaimant(ctx, verdict.code, nowMs);
+        return refuse(verdict.code, verdict.detail, nowMs);
+      }
       // In the headers answer: Envoy applies request-header edits there, and a later refusal replaces the request anyway.
       if (!config.forwardSignatureHeaders) for (const name of SIGNING_HEADERS) ctx.requestEdits.remove(name);
       if (verdict.digest === 'deferred') {
@@ -134,7 +170,11 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
       // Only a request verified at its headers reaches here (a refusal ends the chain).
       if (verdict === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'signed: a request body came without a verified signature' };
       const digest = checkContentDigest(verdict.contentDigest, body);
-      if (!digest.ok) return refuse(digest.code, digest.detail, deps.now());
+      if (!digest.ok) {
+        // the signature (over Content-Digest) verified: the body was changed after signing
+        recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
+        return refuse(digest.code, digest.detail, deps.now());
+      }
       return admit(ctx, verdict);
     },
   };

@@ -1,0 +1,195 @@
+// The admin API on the admin listener: list, disable and re-enable accounts, and this replica's recent
+// security events. Authentication is a bearer token read from `admin.tokenFile` on every call (a
+// rotated file takes effect at once, no restart); without `admin:` in the config every call is refused
+// (403 admin_api_disabled). Every call, refused or not, writes one `admin_audit` line.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { sendJson, type AdminHandler } from '../admin/server.js';
+import type { AccountStatus } from '../stores/types.js';
+import type { DisableRules } from './rules.js';
+import type { SecurityEventSink } from './sink.js';
+
+/** `msg` of the audit line */
+export const ADMIN_AUDIT_MESSAGE = 'admin_audit';
+/** `by` of an account disabled through the admin API */
+export const ADMIN_AUTHOR = 'admin-api';
+
+const MAX_BODY_BYTES = 4096;
+const MAX_SUBJECT_LENGTH = 256;
+const MAX_REASON_LENGTH = 200;
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_LIST_LIMIT = 1000;
+
+export interface AdminApiOptions {
+  /** absent: the API is off and refuses every call */
+  readonly tokenFile: string | undefined;
+  readonly accounts: AccountStatus;
+  readonly rules: DisableRules;
+  readonly sink: SecurityEventSink;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export type ApiRoutes = ReadonlyMap<string, { readonly methods: readonly string[]; readonly handler: AdminHandler }>;
+
+/** Reads a token file: the whole file without surrounding whitespace. */
+export function readToken(file: string): { ok: true; token: string } | { ok: false; message: string } {
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length < 16) return { ok: false, message: `${file}: the token must be at least 16 characters` };
+    return { ok: true, token };
+  } catch (error) {
+    return { ok: false, message: `${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
+  }
+}
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, 'body_too_large', `the body is larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+      } catch {
+        reject(new HttpError(400, 'bad_request', 'the body is not JSON'));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function stringField(body: unknown, name: string, max: number, required: boolean): string | undefined {
+  const value = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)[name] : undefined;
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw new HttpError(400, 'bad_request', `${name} must be a string of 1-${max} characters`);
+  }
+  return value;
+}
+
+export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
+  const now = options.now ?? Date.now;
+
+  /** the caller's token id (a hash prefix, for the audit) when the bearer token matches; throws otherwise */
+  function authenticate(req: IncomingMessage): string {
+    if (options.tokenFile === undefined) throw new HttpError(403, 'admin_api_disabled', 'the admin API is off: configure admin.tokenFile');
+    const expected = readToken(options.tokenFile);
+    if (!expected.ok) {
+      options.logger.error({ error: expected.message }, 'admin token file unreadable: the admin API refuses every call');
+      throw new HttpError(503, 'admin_token_unavailable', 'the admin token cannot be read');
+    }
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer +(\S+)\s*$/i.exec(header);
+    if (match === null) throw new HttpError(401, 'unauthorized', 'a bearer token is required');
+    // equal-length digests: the comparison takes the same time whatever the token's length
+    if (!timingSafeEqual(sha256(match[1]!), sha256(expected.token))) throw new HttpError(401, 'unauthorized', 'the bearer token is wrong');
+    return sha256(expected.token).toString('hex').slice(0, 8);
+  }
+
+  function handle(action: string, run: (req: IncomingMessage, url: URL) => Promise<{ status: number; body: object; audit: Record<string, unknown> }>): AdminHandler {
+    return async (req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? '/', 'http://admin.invalid');
+      const audit: Record<string, unknown> = { action, method: req.method, source: req.socket.remoteAddress };
+      try {
+        audit['token_id'] = authenticate(req);
+        const answer = await run(req, url);
+        Object.assign(audit, answer.audit, { status: answer.status, result: 'ok' });
+        options.logger.info(audit, ADMIN_AUDIT_MESSAGE);
+        sendJson(res, answer.status, answer.body);
+      } catch (error) {
+        const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'the admin call failed');
+        Object.assign(audit, { status: known.status, result: known.code, ...(error instanceof HttpError ? {} : { err: error }) });
+        options.logger.warn(audit, ADMIN_AUDIT_MESSAGE);
+        sendJson(res, known.status, { error: known.code, message: known.message }, known.status === 401 ? { 'www-authenticate': 'Bearer realm="gatehouse-admin"' } : {});
+      }
+    };
+  }
+
+  const storeError = (what: string, failure: { reason: string; detail: string }): HttpError =>
+    new HttpError(503, 'store_unavailable', `${what}: ${failure.reason} (${failure.detail})`);
+
+  return new Map([
+    [
+      '/admin/accounts',
+      {
+        methods: ['GET'],
+        handler: handle('accounts.get', async (_req, url) => {
+          const subject = url.searchParams.get('subject');
+          if (subject !== null) {
+            if (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) throw new HttpError(400, 'bad_request', `subject must be 1-${MAX_SUBJECT_LENGTH} characters`);
+            const found = await options.accounts.isDisabled(subject);
+            if (!found.ok) throw storeError('accounts', found);
+            return { status: 200, body: { subject, disabled: found.disabled ?? null }, audit: { subject } };
+          }
+          const limitText = url.searchParams.get('limit');
+          const limit = limitText === null ? DEFAULT_LIST_LIMIT : Number(limitText);
+          if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new HttpError(400, 'bad_request', `limit must be an integer 1-${MAX_LIST_LIMIT}`);
+          const listed = await options.accounts.list(limit);
+          if (!listed.ok) throw storeError('accounts', listed);
+          return { status: 200, body: { accounts: listed.accounts, truncated: listed.truncated }, audit: { count: listed.accounts.length } };
+        }),
+      },
+    ],
+    [
+      '/admin/accounts/disable',
+      {
+        methods: ['POST'],
+        handler: handle('accounts.disable', async (req) => {
+          const body = await readBody(req);
+          const subject = stringField(body, 'subject', MAX_SUBJECT_LENGTH, true)!;
+          const reason = stringField(body, 'reason', MAX_REASON_LENGTH, true)!;
+          const written = await options.accounts.disable(subject, reason, ADMIN_AUTHOR, now());
+          if (!written.ok) throw storeError('accounts', written);
+          return { status: 200, body: { subject, disabled: true }, audit: { subject, reason } };
+        }),
+      },
+    ],
+    [
+      '/admin/accounts/enable',
+      {
+        methods: ['POST'],
+        handler: handle('accounts.enable', async (req) => {
+          const body = await readBody(req);
+          const subject = stringField(body, 'subject', MAX_SUBJECT_LENGTH, true)!;
+          const reason = stringField(body, 'reason', MAX_REASON_LENGTH, false);
+          const changed = await options.accounts.enable(subject);
+          if (!changed.ok) throw storeError('accounts', changed);
+          // the rule windows start empty, or the next event would disable the account again at once
+          const cleared = await options.rules.clear(subject);
+          if (!cleared.ok) throw storeError('rule windows', cleared);
+          return { status: 200, body: { subject, enabled: true, wasDisabled: changed.existed }, audit: { subject, was_disabled: changed.existed, ...(reason === undefined ? {} : { reason }) } };
+        }),
+      },
+    ],
+    [
+      '/admin/security-events',
+      {
+        methods: ['GET'],
+        handler: handle('security_events.recent', () => Promise.resolve({ status: 200, body: { events: options.sink.recent(), buffered: options.sink.pending }, audit: {} })),
+      },
+    ],
+  ]);
+}

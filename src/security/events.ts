@@ -1,0 +1,109 @@
+// Security events: a suspicious denial (SUSPICIOUS_REASONS in src/pipeline/deny.ts decides which) as
+// one structured record for fraud detection. The adapters call `securityEventOf` at every denial;
+// filters only contribute who the request named (`recordClaimant`), and how sure that is:
+//  - verified: the request's signature verified with the key its credential binds (a replay, a revoked
+//    device, a disabled account), or the signed filter handed a verified identity on (e2ee's checks);
+//  - credential: the credential verified (issuer signature) but the request did not (bad signature,
+//    stale, wrong key): whoever sent it holds that account's credential;
+//  - claimed: read from something nothing verified (a credential that does not verify, the device key
+//    id of an e2ee envelope that did not open). Reported, never counted by a disable rule: anyone can
+//    write anyone's name.
+import type { IdentityTrust } from '../config/schema.js';
+import { denyReason, suspicionOf, type DenyReasonCode, type SuspicionCategory } from '../pipeline/deny.js';
+import type { RequestContext } from '../pipeline/types.js';
+
+export type { IdentityTrust };
+
+/** ctx.state key of the identity a filter saw in a request it refused */
+export const SECURITY_CLAIMANT_STATE = 'security.claimant';
+
+export interface Claimant {
+  readonly subject?: string;
+  readonly device?: string;
+  readonly trust: IdentityTrust;
+}
+
+/** for filters: who the request named, kept for the event should the request be refused */
+export function recordClaimant(ctx: RequestContext, claimant: Claimant): void {
+  ctx.state.set(SECURITY_CLAIMANT_STATE, claimant);
+}
+
+/** the most a client-supplied identifier may be in an event (longer ones are cut and marked) */
+const MAX_ID_LENGTH = 256;
+const MAX_DETAIL_LENGTH = 512;
+
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+/** One suspicious denial. Field names are those of the Redis Stream entry and the log line. */
+export interface SecurityEvent {
+  /** the deny code */
+  readonly code: DenyReasonCode;
+  readonly category: SuspicionCategory;
+  /** the HTTP status the client got */
+  readonly status: number;
+  readonly route: string;
+  readonly method: string;
+  /** Envoy's x-request-id: also the decision id the client saw in x-gatehouse-decision-id */
+  readonly requestId: string;
+  readonly subject?: string;
+  readonly device?: string;
+  /** how sure the subject and device are; `none` when the request named nobody gatehouse could read */
+  readonly trust: IdentityTrust | 'none';
+  /** the downstream address Envoy reported */
+  readonly clientAddress?: string;
+  /** Unix ms */
+  readonly at: number;
+  /** why, for analysts (the access line's detail) */
+  readonly detail?: string;
+}
+
+/** The event for a denial, or undefined when its code is not suspicious. Never throws. */
+export function securityEventOf(ctx: RequestContext, code: DenyReasonCode, detail: string | undefined, now: number): SecurityEvent | undefined {
+  const category = suspicionOf(code);
+  if (category === undefined) return undefined;
+  const claimant = ctx.state.get(SECURITY_CLAIMANT_STATE) as Claimant | undefined;
+  return {
+    code,
+    category,
+    status: denyReason(code).status,
+    route: ctx.routeId,
+    method: ctx.method,
+    requestId: ctx.requestId,
+    ...(claimant?.subject === undefined ? {} : { subject: bounded(claimant.subject, MAX_ID_LENGTH) }),
+    ...(claimant?.device === undefined ? {} : { device: bounded(claimant.device, MAX_ID_LENGTH) }),
+    trust: claimant === undefined || (claimant.subject === undefined && claimant.device === undefined) ? 'none' : claimant.trust,
+    ...(ctx.peer.sourceAddress === undefined ? {} : { clientAddress: ctx.peer.sourceAddress }),
+    at: now,
+    ...(detail === undefined ? {} : { detail: bounded(detail, MAX_DETAIL_LENGTH) }),
+  };
+}
+
+/** format version of the stream entries and log lines; bumped when a field changes meaning */
+export const SECURITY_EVENT_VERSION = '1';
+
+/**
+ * The event as flat string fields: the Redis Stream entry (XADD field value ...) and, with `msg`,
+ * the log line. Absent values are left out, never empty strings.
+ */
+export function eventFields(event: SecurityEvent, instance: string): Record<string, string> {
+  const fields: Record<string, string> = {
+    v: SECURITY_EVENT_VERSION,
+    code: event.code,
+    category: event.category,
+    status: String(event.status),
+    route: event.route,
+    method: event.method,
+    request_id: event.requestId,
+    decision_id: event.requestId,
+    trust: event.trust,
+    time: new Date(event.at).toISOString(),
+    instance,
+  };
+  if (event.subject !== undefined) fields['subject'] = event.subject;
+  if (event.device !== undefined) fields['device'] = event.device;
+  if (event.clientAddress !== undefined) fields['client_address'] = event.clientAddress;
+  if (event.detail !== undefined) fields['detail'] = event.detail;
+  return fields;
+}
