@@ -203,6 +203,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   }
   const graceDefault = config.shutdown.graceMs;
   let drained: Promise<boolean> | undefined;
+  let stopped: Promise<boolean> | undefined;
   const drain = (graceMs = graceDefault): Promise<boolean> => {
     drained ??= server.drain(graceMs);
     return drained;
@@ -217,15 +218,19 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     deps,
     security,
     drain,
-    async stop(graceMs = graceDefault) {
-      const finished = await drain(graceMs);
-      deps.breakers.shutdown();
-      await admin.close();
-      // after the drain (its requests may still report events), before the stores close
-      await security.close(config.securityEvents.flushTimeoutMs);
-      await stores.close();
-      await telemetry.shutdown();
-      return finished;
+    stop(graceMs = graceDefault) {
+      // once: a second call (a test's cleanup, a second signal) waits for the first
+      stopped ??= (async () => {
+        const finished = await drain(graceMs);
+        deps.breakers.shutdown();
+        await admin.close();
+        // after the drain (its requests may still report events), before the stores close
+        await security.close(config.securityEvents.flushTimeoutMs);
+        await stores.close();
+        await telemetry.shutdown();
+        return finished;
+      })();
+      return stopped;
     },
   };
 }
