@@ -221,6 +221,14 @@ test('unknown, e2ee-less and revoked devices are refused; a store outage fails c
   await e2e.gatehouse.deps.stores.devices.revoke(device.enrolled.deviceId, Date.now());
   assertRefused(await e2e.envoy.request(sealed(device, '/sealed/a')), 'device_revoked', 'a revoked device');
   assert.equal(e2e.upstream.requests.length, 0);
+  // each is a security event naming the envelope's device, as a claim: nothing authenticated it
+  const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['device'], l['trust'], l['subject']]);
+  assert.deepEqual(events, [
+    ['e2ee_unknown_device', stranger.enrolled.deviceId, 'claimed', undefined],
+    ['e2ee_unknown_device', withoutKey.enrolled.deviceId, 'claimed', undefined],
+    ['e2ee_decrypt_failed', device.enrolled.deviceId, 'claimed', undefined],
+    ['device_revoked', device.enrolled.deviceId, 'claimed', undefined],
+  ]);
 
   const deadRedis = await freePort();
   const down = await endToEnd(t, routes(`stores: { kind: redis, redis: { url: "redis://127.0.0.1:${deadRedis}", connectTimeoutMs: 100 } }\n`), upstream);
@@ -267,4 +275,10 @@ test('with signed on the route: the signature covers the ciphertext, and the sea
   assertRefused(await e2e.envoy.request(await signedAndSealed(other)), 'credential_wrong_device', 'sealed by another device than the signing one');
   const tampered = await signedAndSealed(own);
   assertRefused(await e2e.envoy.request({ ...tampered, body: Buffer.concat([tampered.body.subarray(0, -1), Buffer.from([tampered.body[tampered.body.length - 1]! ^ 1])]) }), 'digest_mismatch', 'tampered ciphertext under a signature');
+  // the signer verified: the events name the account and the signing device as verified
+  const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['subject'], l['device'], l['trust']]);
+  assert.deepEqual(events, [
+    ['credential_wrong_device', world.device.subject, world.device.deviceId, 'verified'],
+    ['digest_mismatch', world.device.subject, world.device.deviceId, 'verified'],
+  ]);
 });
