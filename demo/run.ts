@@ -13,6 +13,8 @@ import { DEV_DEVICE_BASE_PATH, DEV_LOGIN, devActors, devSignedApp } from './dev-
 import { deviceApp, json, loginToken, post, type GatewayAnswer } from '../test/support/device-app.js';
 import { generateSigner, jwkThumbprint, signRequest } from '../sdk/app/signing.js';
 import { generateKeyPairSync } from 'node:crypto';
+import { fraudScenario } from './fraud.js';
+import { readToken } from '../src/security/admin.js';
 import type { RunningGatehouse } from '../src/gatehouse.js';
 import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
 import { enrolledDevice } from '../src/stores/test-devices.js';
@@ -357,6 +359,8 @@ async function main(): Promise<void> {
   await signedScenario(envoy, n + 3);
   await e2eeScenario(envoy, gatehouse, n + 4);
   await passportScenario(envoy, n + 5);
+  const token = loaded.config.admin === undefined ? undefined : readToken(loaded.config.admin.tokenFile);
+  if (token?.ok === true) await fraudScenario(envoy, gatehouse, token.token, n + 6, console.log);
   await protocolScenarios(console.log);
   certificates.close();
   envoy.close();

@@ -3,6 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { protocolScenarios } from '../../demo/protocol.js';
+import { fraudScenario } from '../../demo/fraud.js';
+import { loadConfig } from '../../src/config/load.js';
+import { startGatehouse } from '../../src/gatehouse.js';
+import { readToken } from '../../src/security/admin.js';
+import { ExtProcStandIn } from '../harness/ext-proc.js';
+import { startUpstream } from '../harness/upstream.js';
+import { shippedExtProcConfig } from '../support/manifests.js';
 
 // eslint-disable-next-line no-control-regex
 const plain = (line: string): string => line.replace(/\x1b\[[0-9;]*m/g, '');
@@ -53,4 +60,36 @@ test('demo protocol scenarios: accepted cases accepted, refused cases with their
   assert.ok(lines.some((l) => l.includes('for the upstream: {"amount":"12.34","currency":"EUR","to":"acct-9"}')));
   assert.ok(lines.some((l) => /signature-input: sig=\(.*\);created=\d+;expires=\d+;nonce=".*…";keyid=".*…"/.test(l)));
   assert.ok(lines.some((l) => /content-digest: sha-256=:.*…:$/.test(l)));
+});
+
+test('demo fraud scenario on the dev config: forged requests disable the account, a genuine one is refused, the admin API re-enables', async (t) => {
+  const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
+  assert.ok(loaded.ok);
+  const token = loaded.config.admin === undefined ? undefined : readToken(loaded.config.admin.tokenFile);
+  assert.ok(token?.ok === true, 'the dev config has an admin token file');
+  const gatehouse = await startGatehouse({ config: loaded.config, runtimeMetrics: false });
+  const upstream = await startUpstream();
+  const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
+  t.after(async () => {
+    envoy.close();
+    await upstream.close();
+    await gatehouse.stop(200);
+  });
+  const lines: string[] = [];
+  await fraudScenario(envoy, gatehouse, token.token, 1, (line) => lines.push(plain(line)));
+  const answers = lines.filter((l) => l.includes('← ')).map((l) => l.replace(/\s+/g, ' ').trim());
+  const expected = [
+    /^user-7 signs a transfer ← 200 upstream reached$/,
+    /^the same request replayed ← 401 signature_replayed/,
+    /^amount changed in transit \(1\) ← 400 digest_mismatch/,
+    /^amount changed in transit \(2\) ← 400 digest_mismatch/,
+    /^GET \/admin\/accounts\?subject=user-7 ← 200 disabled by gatehouse-rule:forged: /,
+    /^a genuine request now ← 403 account_disabled/,
+    /^POST \/admin\/accounts\/enable without the token ← 401 unauthorized$/,
+    /^POST \/admin\/accounts\/enable with the dev token ← 200 /,
+    /^a genuine request after re-enabling ← 200 upstream reached$/,
+  ];
+  assert.equal(answers.length, expected.length, answers.join('\n'));
+  expected.forEach((pattern, i) => { assert.match(answers[i]!, pattern); });
+  assert.equal(lines.filter((l) => l.includes('security_event code=')).length, 3);
 });
