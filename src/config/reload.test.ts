@@ -153,19 +153,21 @@ test('a file that is a symlink into another directory is watched there too', asy
   assert.equal(h.routeId(), 'edited-at-target');
 });
 
-test('listen, TLS, telemetry and stores changes are reported as requiring a restart and not applied; routes are', async (t) => {
+test('listen, TLS, telemetry, stores and security-event changes are reported as requiring a restart and not applied; routes are', async (t) => {
   const dir = tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, routesYaml('one'));
   const h = start(t, file);
-  writeFileSync(file, routesYaml('two', 'telemetry: { logLevel: debug }\nstores: { keyPrefix: "b:" }\n').replace('127.0.0.1:9001', '0.0.0.0:9001'));
+  writeFileSync(file, routesYaml('two', 'telemetry: { logLevel: debug }\nstores: { keyPrefix: "b:" }\nsecurityEvents: { stream: { key: "gatehouse:security-events" }, maxBuffered: 7 }\n').replace('127.0.0.1:9001', '0.0.0.0:9001'));
   await waitFor('the reload', () => h.reloads.length === 1);
-  assert.equal(h.reloads[0]!.info.restartRequired.length, 3);
+  assert.equal(h.reloads[0]!.info.restartRequired.length, 4);
   assert.deepEqual(h.reloads[0]!.info.restartRequired.slice(0, 2), [
     'listen.grpc changed (127.0.0.1:9001 → 0.0.0.0:9001): requires a restart',
     'telemetry.logLevel changed ("info" → "debug"): requires a restart',
   ]);
   assert.match(h.reloads[0]!.info.restartRequired[2]!, /^stores changed \(\{.*"keyPrefix":"gatehouse:".*\} → \{.*"keyPrefix":"b:".*\}\): requires a restart$/);
+  assert.match(h.reloads[0]!.info.restartRequired[3]!, /^securityEvents changed \(\{.*"maxBuffered":1000.*\} → \{.*"maxBuffered":7.*\}\): requires a restart$/);
+  assert.equal(h.watcher.current.config.securityEvents.maxBuffered, 1000);
   assert.equal(h.routeId(), 'two');
   assert.equal(h.watcher.current.config.listen.grpc.address, '127.0.0.1:9001', 'the running address is what current says');
   assert.equal(h.watcher.current.config.telemetry.logLevel, 'info');

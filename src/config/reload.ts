@@ -63,6 +63,9 @@ function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig)
   }
   // the stores are connections and caches built at start; the password is a reference, never a value
   if (JSON.stringify(running.stores) !== JSON.stringify(next.stores)) out.push(`stores changed (${show(running.stores)} → ${show(next.stores)}): requires a restart`);
+  // the event sink, its rules and the admin API are built at start
+  if (JSON.stringify(running.securityEvents) !== JSON.stringify(next.securityEvents)) out.push(`securityEvents changed (${show(running.securityEvents)} → ${show(next.securityEvents)}): requires a restart`);
+  if (running.admin?.tokenFile !== next.admin?.tokenFile) out.push(`admin.tokenFile changed (${show(running.admin?.tokenFile)} → ${show(next.admin?.tokenFile)}): requires a restart (the file's content is read on every call)`);
   return out;
 }
 
@@ -114,14 +117,16 @@ export class ConfigWatcher {
     const running = this.snapshot.config;
     const restartRequired = describeRestartChanges(running, withEnv.config);
     // keep what cannot change live, so `current.config` says what is really running
-    const { tls: _fileTls, mtls: _fileMtls, ...rest } = withEnv.config;
+    const { tls: _fileTls, mtls: _fileMtls, admin: _fileAdmin, ...rest } = withEnv.config;
     const applied: GatehouseConfig = deepFreeze({
       ...rest,
       listen: running.listen,
       telemetry: running.telemetry,
       stores: running.stores,
+      securityEvents: running.securityEvents,
       ...(running.tls ? { tls: running.tls } : {}),
       ...(running.mtls ? { mtls: running.mtls } : {}),
+      ...(running.admin ? { admin: running.admin } : {}),
     });
     const built = buildRouteTable(applied, { registry, deps: this.options.deps });
     if (!built.ok) return { rejected: built.errors };
