@@ -36,6 +36,8 @@ export interface AdminServer {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** how long close() lets requests in progress finish before dropping their connections */
+const CLOSE_GRACE_MS = 1_000;
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -144,6 +146,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       return new Promise<void>((resolve, reject) => {
         server.close((err) => { if (err) reject(err); else resolve(); });
         server.closeIdleConnections();
+        // a client in the middle of a request (an admin API body that never ends) does not hold the stop
+        setTimeout(() => { server.closeAllConnections(); }, CLOSE_GRACE_MS).unref();
       });
     },
   };

@@ -1,0 +1,97 @@
+// The admin API on its own: bad input is refused with a status and a code (never a crash or a hang),
+// a token file that goes missing refuses calls, and a missing token file stops the start naming the field.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import pino from 'pino';
+import { startAdminServer } from '../admin/server.js';
+import { parseConfig } from '../config/load.js';
+import { startGatehouse, StartupError } from '../gatehouse.js';
+import { createMemoryStores } from '../stores/index.js';
+import { adminApiRoutes } from './admin.js';
+import { DisableRules, MemoryRuleWindows } from './rules.js';
+import { SecurityEventSink } from './sink.js';
+
+const TOKEN = 'unit-admin-token-0123456789';
+
+async function setUp(t: { after: (fn: () => unknown) => void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-admin-unit-'));
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, TOKEN);
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ base: null }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
+  const stores = createMemoryStores();
+  const rules = new DisableRules([], new MemoryRuleWindows(), stores.accounts);
+  const sink = new SecurityEventSink({ logger, stream: undefined, rules, maxBuffered: 10, batchSize: 10, instance: 'unit' });
+  const admin = await startAdminServer({
+    host: '127.0.0.1',
+    port: 0,
+    metrics: { render: () => Promise.resolve(''), contentType: 'text/plain' },
+    health: { live: () => true, ready: () => true },
+    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, rules, sink, logger }),
+  });
+  t.after(async () => {
+    await admin.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const call = async (path: string, init: { method?: string; body?: string; token?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> => {
+    const response = await fetch(`http://127.0.0.1:${admin.port}${path}`, {
+      method: init.method ?? 'GET',
+      headers: { authorization: `Bearer ${init.token ?? TOKEN}` },
+      ...(init.body === undefined ? {} : { body: init.body }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  return { call, tokenFile, lines, port: admin.port };
+}
+
+test('admin API: bad bodies and parameters are refused with a status and a code', async (t) => {
+  const { call, lines } = await setUp(t);
+  const cases: [string, { method?: string; body?: string }, number, string][] = [
+    ['/admin/accounts/disable', { method: 'POST', body: 'not json' }, 400, 'bad_request'],
+    ['/admin/accounts/disable', { method: 'POST', body: '[]' }, 400, 'bad_request'],
+    ['/admin/accounts/disable', { method: 'POST', body: JSON.stringify({ subject: 'u' }) }, 400, 'bad_request'],
+    ['/admin/accounts/disable', { method: 'POST', body: JSON.stringify({ subject: 'u', reason: 'x'.repeat(201) }) }, 400, 'bad_request'],
+    ['/admin/accounts/enable', { method: 'POST', body: JSON.stringify({ subject: 'x'.repeat(257) }) }, 400, 'bad_request'],
+    ['/admin/accounts/enable', { method: 'POST', body: JSON.stringify({ subject: 'u', pad: 'x'.repeat(5000) }) }, 413, 'body_too_large'],
+    ['/admin/accounts?limit=0', {}, 400, 'bad_request'],
+    ['/admin/accounts?limit=abc', {}, 400, 'bad_request'],
+    ['/admin/accounts?subject=', {}, 400, 'bad_request'],
+  ];
+  for (const [path, init, status, code] of cases) {
+    const answer = await call(path, init);
+    assert.deepEqual([answer.status, answer.body['error']], [status, code], `${path} ${init.body?.slice(0, 40) ?? ''}`);
+  }
+  assert.deepEqual((await call('/admin/accounts/disable', { method: 'POST', body: JSON.stringify({ subject: 'u', reason: 'r' }) })).body, { subject: 'u', disabled: true });
+  const disabled = (await call('/admin/accounts?subject=u')).body['disabled'] as { reason: string; by: string; at: number };
+  assert.deepEqual([disabled.reason, disabled.by, typeof disabled.at], ['r', 'admin-api', 'number']);
+  assert.equal(lines.filter((l) => l['msg'] === 'admin_audit').length >= cases.length, true, 'refusals are audited too');
+});
+
+test('admin API: a token file that goes missing refuses every call (503) until it is back', async (t) => {
+  const { call, tokenFile } = await setUp(t);
+  assert.equal((await call('/admin/security-events')).status, 200);
+  unlinkSync(tokenFile);
+  assert.deepEqual([(await call('/admin/security-events')).status, (await call('/admin/security-events')).body['error']], [503, 'admin_token_unavailable']);
+  writeFileSync(tokenFile, 'rotated-token-0123456789\n');
+  assert.equal((await call('/admin/security-events')).status, 401, 'the old token no longer works');
+  assert.equal((await call('/admin/security-events', { token: 'rotated-token-0123456789' })).status, 200, 'the rotated one does, without a restart');
+});
+
+test('admin API: a client that sends half a body and stalls does not block other calls', async (t) => {
+  const { call, port } = await setUp(t);
+  const stalled = request({ host: '127.0.0.1', port, method: 'POST', path: '/admin/accounts/enable', headers: { authorization: `Bearer ${TOKEN}`, 'content-length': '100' } });
+  stalled.on('error', () => undefined);
+  stalled.write('{"subject":');
+  t.after(() => { stalled.destroy(); });
+  assert.equal((await call('/admin/accounts')).status, 200);
+});
+
+test('a missing admin.tokenFile stops the start with an error naming the field', async () => {
+  const parsed = parseConfig('listen: { grpc: "127.0.0.1:0", admin: "127.0.0.1:0" }\nadmin: { tokenFile: /nonexistent/gatehouse-admin-token }\nroutes: []\n', 'admin-test.yaml');
+  assert.ok(parsed.ok);
+  await assert.rejects(startGatehouse({ config: parsed.config, runtimeMetrics: false, logDestination: { write: () => undefined } }), (err: unknown) => err instanceof StartupError && err.message === 'admin-test.yaml: admin.tokenFile: /nonexistent/gatehouse-admin-token: ENOENT');
+});
