@@ -286,6 +286,13 @@ test('enroll: a forged proof is refused, stores nothing and does not burn the ch
   assertRefused(await s.app.enroll('{"challenge": 1', await s.login()), 'enrollment_malformed', 'not JSON');
 
   assert.equal((await s.app.enroll(genuine, await s.login())).status, 201, 'the genuine request with the same challenge still enrolls');
+  // security events: the account the login token authenticated (malformed input is none)
+  const events = s.e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['subject'], l['trust']]);
+  assert.deepEqual(events, [
+    ['device_proof_invalid', 'user-42', 'verified'],
+    ['attestation_insufficient', 'user-42', 'verified'],
+    ['attestation_invalid', 'user-42', 'verified'],
+  ]);
 });
 
 test('credential: unknown and revoked devices get 403 device_revoked, a disabled account 403 account_disabled; a forged request does not burn the challenge', async (t) => {
@@ -305,6 +312,9 @@ test('credential: unknown and revoked devices get 403 device_revoked, a disabled
     return signed;
   })();
   assertRefused(forgedJws, 'device_proof_invalid', 'credential request signed by another key');
+  // a security event naming the device and its account, as a claim: the proof did not verify
+  const forgedEvent = s.e2e.logs.find((l) => l['msg'] === 'security_event' && l['code'] === 'device_proof_invalid');
+  assert.deepEqual([forgedEvent?.['device'], forgedEvent?.['subject'], forgedEvent?.['trust']], [deviceId, 'user-7', 'claimed']);
 
   await stores.accounts.disable('user-7', 'fraud suspected', 'fds', Date.now());
   assertRefused(await s.app.credential(challenge, device, ephemeral), 'account_disabled', 'disabled account');

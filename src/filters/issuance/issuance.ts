@@ -19,6 +19,7 @@ import type { SigningFailure } from '../../protocol/signing/codes.js';
 import { inspectCredentialRequest, issueCredential } from '../../protocol/signing/credential.js';
 import { verifyEnrollment } from '../../protocol/signing/enrollment.js';
 import type { DenyReasonCode } from '../../pipeline/deny.js';
+import { recordClaimant } from '../../security/events.js';
 import { HEADER, type HeaderMap } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
@@ -164,6 +165,8 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     subjects.delete(ctx);
     // only a request authenticated at its headers reaches here (a refusal ends the chain)
     if (subject === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: an enrollment body came without an authenticated subject' };
+    // for a security event: the account its login token authenticated
+    recordClaimant(ctx, { subject, trust: 'verified' });
     let request: unknown;
     try {
       request = JSON.parse(body.toString('utf8'));
@@ -200,10 +203,13 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     const request = body.toString('utf8').trim();
     const named = inspectCredentialRequest(request);
     if (!named.ok) return refuseSigning(named);
+    // for a security event: the device the request names (and its account), a claim until the device proof verifies
+    recordClaimant(ctx, { device: named.deviceId, trust: 'claimed' });
     const lookup = await deps.stores.devices.get(named.deviceId);
     if (!lookup.ok) return unavailable('devices', lookup);
     const stored = lookup.device;
     if (stored === undefined) return refuse('device_revoked', `device ${named.deviceId} is not enrolled`);
+    recordClaimant(ctx, { subject: stored.device.subject, device: named.deviceId, trust: 'claimed' });
     if (stored.revokedAt !== undefined) return refuse('device_revoked', `device ${named.deviceId} was revoked`);
     const account = await deps.stores.accounts.isDisabled(stored.device.subject);
     if (!account.ok) return unavailable('accounts', account);
