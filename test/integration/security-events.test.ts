@@ -271,3 +271,25 @@ test('Redis down: requests keep their answers at once, events beyond the buffer 
   assert.ok(performance.now() - stopping < 2_500, `stop is bounded by flushTimeoutMs (${Math.round(performance.now() - stopping)} ms)`);
   assert.ok(e2e.logs.some((l) => l['msg'] === 'security events dropped' && l['reason'] === 'shutdown'), 'what could not be flushed is dropped at shutdown, and said');
 });
+
+test('Redis frozen (answers nothing): answers stay fast, events wait within the bound and reach the stream once it thaws', { skip: skipWithoutRedis() }, async (t) => {
+  const redis = await TestRedisServer.start();
+  t.after(async () => { redis.thaw(); await redis.close(); });
+  const world = await createWorld({ now: nowSeconds() });
+  const e2e = await endToEnd(t, await configFor(world, `stores: { kind: redis, keyPrefix: "frozen:", redis: { url: "${redis.url}" } }\n${RULES}`));
+  redis.freeze();
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now();
+    const answer = await e2e.envoy.request(await forged(world, `frozen-${i}`));
+    assert.equal(get(answer.headers, 'x-gatehouse-reason'), 'signature_invalid');
+    assert.ok(performance.now() - started < 500, `answered without waiting for Redis (${Math.round(performance.now() - started)} ms)`);
+  }
+  assert.ok(e2e.gatehouse.security.sink.pending <= 3);
+  redis.thaw();
+  await until(() => e2e.gatehouse.security.sink.pending, (n) => n === 0, 'flushed after the thaw', 10_000);
+  const client = new Redis(redis.port, '127.0.0.1');
+  t.after(() => { client.disconnect(); });
+  const written = (await client.xrange('frozen:security-events', '-', '+')).map(([, fields]) => fields[fields.indexOf('request_id') + 1]);
+  const dropped = Number(/^gatehouse_security_events_dropped_total\{reason="buffer_full"\} (\d+)$/m.exec(await metrics(e2e))?.[1]);
+  assert.equal(new Set(written).size + dropped, 5, `every event written or counted as dropped (${JSON.stringify(written)}, dropped ${dropped})`);
+});
