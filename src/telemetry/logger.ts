@@ -5,6 +5,7 @@ import { pino, type DestinationStream, type Level, type Logger } from 'pino';
 import { HEADER } from '../pipeline/headers.js';
 import { CREDENTIAL_HEADER, SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER } from '../protocol/signing/profile.js';
 import type { AccessLogEntry } from './types.js';
+import { createBatchedFdWriter, type BatchedFdWriter } from './batched-fd.js';
 
 export const REDACTED = '[Redacted]';
 
@@ -36,7 +37,7 @@ function redactPaths(): string[] {
 
 export interface LoggerOptions {
   readonly level: Level | 'silent';
-  /** defaults to stdout (asynchronous writes; flushed by `flushLogger`) */
+  /** defaults to stdout (batched synchronous writes, batched-fd.ts; flushed by `flushLogger` and at exit) */
   readonly destination?: DestinationStream;
   /** the `service` base field; defaults to `gatehouse` */
   readonly service?: string;
@@ -58,29 +59,14 @@ export function isoTimeCached(): string {
   return lastTime;
 }
 
-/**
- * stdout, written in batches: one write per request line was a syscall (or a thread-pool hop)
- * per request and the largest single cost in the bench profile. Lines wait at most
- * STDOUT_FLUSH_MS; `flushLogger` pushes the rest out before exit.
- */
-export const STDOUT_BUFFER_BYTES = 8 * 1024;
-export const STDOUT_FLUSH_MS = 200;
-
-function bufferedStdout(): DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: false, minLength: STDOUT_BUFFER_BYTES });
-  const timer = setInterval(() => {
-    try {
-      stream.flush();
-    } catch {
-      // not ready yet (the fd opens asynchronously) or already closed: the next tick tries again
-    }
-  }, STDOUT_FLUSH_MS);
-  timer.unref();
-  return stream;
+/** stdout for every logger of the process: one batch buffer, so lines keep their order (batched-fd.ts). */
+let stdoutWriter: BatchedFdWriter | undefined;
+function sharedStdout(): DestinationStream {
+  return (stdoutWriter ??= createBatchedFdWriter(1));
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.destination ?? bufferedStdout();
+  const destination = options.destination ?? sharedStdout();
   return pino(
     {
       level: options.level,
