@@ -191,7 +191,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
         ready: () => server.isAccepting,
         details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length, stores: stores.status(), securityEvents: { output: security.output, buffered: security.sink.pending } }),
       },
-      apiRoutes: adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, rules: security.rules, sink: security.sink, logger: telemetry.logger }),
+      apiRoutes: adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger }),
       onError: (err, path) => {
         telemetry.logger.error({ err, path }, 'admin handler failed');
       },

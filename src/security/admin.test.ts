@@ -11,6 +11,7 @@ import { startAdminServer } from '../admin/server.js';
 import { parseConfig } from '../config/load.js';
 import { startGatehouse, StartupError } from '../gatehouse.js';
 import { createMemoryStores } from '../stores/index.js';
+import { enrolledDevice } from '../stores/test-devices.js';
 import { adminApiRoutes } from './admin.js';
 import { DisableRules, MemoryRuleWindows } from './rules.js';
 import { SecurityEventSink } from './sink.js';
@@ -31,7 +32,7 @@ async function setUp(t: { after: (fn: () => unknown) => void }) {
     port: 0,
     metrics: { render: () => Promise.resolve(''), contentType: 'text/plain' },
     health: { live: () => true, ready: () => true },
-    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, rules, sink, logger }),
+    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, devices: stores.devices, rules, sink, logger, now: () => 1_800_000_000_000 }),
   });
   t.after(async () => {
     await admin.close();
@@ -45,7 +46,7 @@ async function setUp(t: { after: (fn: () => unknown) => void }) {
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
-  return { call, tokenFile, lines, port: admin.port };
+  return { call, tokenFile, lines, port: admin.port, stores };
 }
 
 test('admin API: bad bodies and parameters are refused with a status and a code', async (t) => {
@@ -94,4 +95,54 @@ test('a missing admin.tokenFile stops the start with an error naming the field',
   const parsed = parseConfig('listen: { grpc: "127.0.0.1:0", admin: "127.0.0.1:0" }\nadmin: { tokenFile: /nonexistent/gatehouse-admin-token }\nroutes: []\n', 'admin-test.yaml');
   assert.ok(parsed.ok);
   await assert.rejects(startGatehouse({ config: parsed.config, runtimeMetrics: false, logDestination: { write: () => undefined } }), (err: unknown) => err instanceof StartupError && err.message === 'admin-test.yaml: admin.tokenFile: /nonexistent/gatehouse-admin-token: ENOENT');
+});
+
+test('admin API, devices: look up, revoke (idempotent), unknown → 404 device_not_found, bad input → 400, a wrong token refused; every call audited', async (t) => {
+  const { call, lines, stores } = await setUp(t);
+  const device = enrolledDevice({ subject: 'user-9' });
+  assert.deepEqual(await stores.devices.put(device), { ok: true });
+  const id = device.deviceId;
+
+  const before = await call(`/admin/devices?id=${id}`);
+  assert.deepEqual([before.status, before.body], [200, { deviceId: id, subject: 'user-9', integrity: 'strong', appId: 'com.example.superapp', algorithm: device.algorithm, e2ee: true, enrolledAt: '2023-11-14T22:13:20.000Z', revoked: false, revokedAt: null }]);
+  assert.doesNotMatch(JSON.stringify(before.body), new RegExp(device.publicJwk.x), 'no key material beyond the id');
+
+  const bad: [string, { method?: string; body?: string }, number, string][] = [
+    ['/admin/devices', {}, 400, 'bad_request'],
+    ['/admin/devices?id=', {}, 400, 'bad_request'],
+    ['/admin/devices?id=a%2Fb', {}, 400, 'bad_request'],
+    [`/admin/devices?id=${'x'.repeat(129)}`, {}, 400, 'bad_request'],
+    ['/admin/devices?id=unknownDevice', {}, 404, 'device_not_found'],
+    ['/admin/devices/revoke', { method: 'POST', body: 'not json' }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: 'null' }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: id }) }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ reason: 'stolen' }) }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: 42, reason: 'stolen' }) }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: 'a b', reason: 'stolen' }) }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: id, reason: 'x'.repeat(201) }) }, 400, 'bad_request'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: id, reason: 'r', pad: 'x'.repeat(5000) }) }, 413, 'body_too_large'],
+    ['/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: 'unknownDevice', reason: 'stolen' }) }, 404, 'device_not_found'],
+  ];
+  for (const [path, init, status, code] of bad) {
+    const answer = await call(path, init);
+    assert.deepEqual([answer.status, answer.body['error']], [status, code], `${path} ${init.body?.slice(0, 40) ?? ''}`);
+  }
+  assert.equal((await call('/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: id, reason: 'stolen' }), token: 'wrong-token-0123456789' })).status, 401);
+  const unchanged = await stores.devices.get(id);
+  assert.ok(unchanged.ok);
+  assert.equal(unchanged.device?.revokedAt, undefined, 'nothing changed by the refusals');
+
+  const revoked = await call('/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: id, reason: 'phone stolen' }) });
+  assert.deepEqual([revoked.status, revoked.body['revoked'], revoked.body['revokedAt'], revoked.body['subject']], [200, true, '2027-01-15T08:00:00.000Z', 'user-9']);
+  const again = await call('/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: id, reason: 'phone stolen' }) });
+  assert.deepEqual([again.status, again.body], [200, revoked.body], 'idempotent: the same answer, the first revokedAt');
+  const after = await call(`/admin/devices?id=${id}`);
+  assert.deepEqual([after.status, after.body['revoked'], after.body['revokedAt']], [200, true, '2027-01-15T08:00:00.000Z']);
+
+  const audits = lines.filter((l) => l['msg'] === 'admin_audit' && String(l['action']).startsWith('devices.'));
+  assert.equal(audits.length, bad.length + 5, 'every call, refused or not');
+  assert.ok(audits.some((a) => a['action'] === 'devices.revoke' && a['result'] === 'unauthorized' && a['status'] === 401 && a['level'] === 40));
+  assert.ok(audits.some((a) => a['action'] === 'devices.revoke' && a['result'] === 'device_not_found' && a['status'] === 404));
+  const ok = audits.find((a) => a['action'] === 'devices.revoke' && a['result'] === 'ok')!;
+  assert.deepEqual([ok['device'], ok['subject'], ok['reason'], ok['level']], [id, 'user-9', 'phone stolen', 30]);
 });

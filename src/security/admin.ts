@@ -1,5 +1,5 @@
-// The admin API on the admin listener: list, disable and re-enable accounts, and this replica's recent
-// security events. Authentication is a bearer token read from `admin.tokenFile` on every call (a
+// The admin API on the admin listener: list, disable and re-enable accounts, look up and revoke
+// devices, and this replica's recent security events. Authentication is a bearer token read from `admin.tokenFile` on every call (a
 // rotated file takes effect at once, no restart); without `admin:` in the config every call is refused
 // (403 admin_api_disabled). Every call, refused or not, writes one `admin_audit` line.
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { sendJson, type AdminHandler } from '../admin/server.js';
-import type { AccountStatus } from '../stores/types.js';
+import type { AccountStatus, DeviceRegistry, StoredDevice, StoreFailure } from '../stores/types.js';
 import type { DisableRules } from './rules.js';
 import type { SecurityEventSink } from './sink.js';
 
@@ -19,6 +19,8 @@ export const ADMIN_AUTHOR = 'admin-api';
 const MAX_BODY_BYTES = 4096;
 const MAX_SUBJECT_LENGTH = 256;
 const MAX_REASON_LENGTH = 200;
+/** a device id is the device key's JWK thumbprint (RFC 7638, SHA-256: 43 base64url characters) */
+const DEVICE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 1000;
 
@@ -26,6 +28,7 @@ export interface AdminApiOptions {
   /** absent: the API is off and refuses every call */
   readonly tokenFile: string | undefined;
   readonly accounts: AccountStatus;
+  readonly devices: DeviceRegistry;
   readonly rules: DisableRules;
   readonly sink: SecurityEventSink;
   readonly logger: Logger;
@@ -133,6 +136,28 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
   const storeError = (what: string, failure: { reason: string; detail: string }): HttpError =>
     new HttpError(503, 'store_unavailable', `${what}: ${failure.reason} (${failure.detail})`);
 
+  const deviceId = (value: string | null | undefined): string => {
+    if (value === null || value === undefined || !DEVICE_ID.test(value)) throw new HttpError(400, 'bad_request', 'the device id must be 1-128 base64url characters (the device key thumbprint)');
+    return value;
+  };
+  const deviceNotFound = (id: string): HttpError => new HttpError(404, 'device_not_found', `no device ${id} is enrolled`);
+  /** a record that does not parse is not an outage: say so (500), the filters refuse it meanwhile */
+  const deviceReadError = (failure: StoreFailure): HttpError =>
+    failure.reason === 'corrupt' ? new HttpError(500, 'device_record_corrupt', `devices: ${failure.detail}`) : storeError('devices', failure);
+  /** what an operator may see of a device: no key material beyond its id (the signing key's thumbprint) */
+  const deviceView = (stored: StoredDevice): Record<string, unknown> => ({
+    deviceId: stored.device.deviceId,
+    subject: stored.device.subject,
+    integrity: stored.device.integrityLevel,
+    appId: stored.device.appId,
+    algorithm: stored.device.algorithm,
+    e2ee: stored.device.e2eePublicKey !== undefined,
+    // enrolledAt is stored in Unix seconds, revokedAt in Unix ms: ISO strings leave no doubt
+    enrolledAt: new Date(stored.device.enrolledAt * 1000).toISOString(),
+    revoked: stored.revokedAt !== undefined,
+    revokedAt: stored.revokedAt === undefined ? null : new Date(stored.revokedAt).toISOString(),
+  });
+
   return new Map([
     [
       '/admin/accounts',
@@ -183,6 +208,38 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
           const cleared = await options.rules.clear(subject);
           if (!cleared.ok) throw storeError('rule windows', cleared);
           return { status: 200, body: { subject, enabled: true, wasDisabled: changed.existed }, audit: { subject, was_disabled: changed.existed, ...(reason === undefined ? {} : { reason }) } };
+        }),
+      },
+    ],
+    [
+      '/admin/devices',
+      {
+        methods: ['GET'],
+        handler: handle('devices.get', async (_req, url) => {
+          const id = deviceId(url.searchParams.get('id'));
+          const found = await options.devices.get(id);
+          if (!found.ok) throw deviceReadError(found);
+          if (found.device === undefined) throw deviceNotFound(id);
+          return { status: 200, body: deviceView(found.device), audit: { device: id, subject: found.device.device.subject } };
+        }),
+      },
+    ],
+    [
+      '/admin/devices/revoke',
+      {
+        methods: ['POST'],
+        handler: handle('devices.revoke', async (req) => {
+          const body = await readBody(req);
+          const id = deviceId(stringField(body, 'deviceId', 128, true));
+          const reason = stringField(body, 'reason', MAX_REASON_LENGTH, true)!;
+          // idempotent: a revoked device keeps its first revokedAt (the store writes it once)
+          const changed = await options.devices.revoke(id, now());
+          if (!changed.ok) throw storeError('devices', changed);
+          if (!changed.existed) throw deviceNotFound(id);
+          // read back (this replica's cache was dropped by revoke): the answer shows what the filters now see
+          const found = await options.devices.get(id);
+          const view = found.ok && found.device !== undefined ? deviceView(found.device) : { deviceId: id, revoked: true };
+          return { status: 200, body: view, audit: { device: id, reason, ...(found.ok && found.device !== undefined ? { subject: found.device.device.subject } : {}) } };
         }),
       },
     ],

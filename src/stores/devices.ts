@@ -63,8 +63,9 @@ export function deserializeDevice(text: string): EnrolledDevice | undefined {
 }
 
 // Revocation sticks to the key: put writes only the record field, so re-enrolling a revoked key keeps
-// revokedAt. Revoking an unknown device creates nothing (the script checks first).
-const REVOKE_SCRIPT = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1]) return 1 end return 0";
+// revokedAt. Revoking an unknown device creates nothing (the script checks first); revoking a revoked
+// one again keeps the first revokedAt (HSET), as the memory registry does: revoke is idempotent.
+const REVOKE_SCRIPT = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[1]) return 1 end return 0";
 
 /** A Redis hash per device (`record`: JSON, `revokedAt`: ms), read through a bounded local cache of parsed records. */
 export class RedisDeviceRegistry implements DeviceRegistry {

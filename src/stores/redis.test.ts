@@ -128,6 +128,9 @@ test('challenges, devices and accounts through Redis; caches across two replicas
     assert.deepEqual(await a.devices.put(device), { ok: true });
     const still = await a.devices.get(device.deviceId);
     assert.equal(still.ok && still.device?.revokedAt, now - 1_000, 're-enrolling the revoked key keeps it revoked');
+    assert.deepEqual(await a.devices.revoke(device.deviceId, now), { ok: true, existed: true });
+    const again = await a.devices.get(device.deviceId);
+    assert.equal(again.ok && again.device?.revokedAt, now - 1_000, 'revoking again keeps the first revokedAt (idempotent)');
     assert.deepEqual(await a.devices.revoke('unknown-device', now), { ok: true, existed: false });
     assert.deepEqual(await a.devices.get('unknown-device'), { ok: true, device: undefined });
     assert.equal(await server.command('EXISTS', 'test:{unknown-device}:device'), ':0\r\n', 'revoking an unknown device creates nothing');
