@@ -217,7 +217,7 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
         methods: ['GET'],
         handler: handle('devices.get', async (_req, url) => {
           const id = deviceId(url.searchParams.get('id'));
-          const found = await options.devices.get(id);
+          const found = await options.devices.get(id, { fresh: true });
           if (!found.ok) throw deviceReadError(found);
           if (found.device === undefined) throw deviceNotFound(id);
           return { status: 200, body: deviceView(found.device), audit: { device: id, subject: found.device.device.subject } };
@@ -236,8 +236,8 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
           const changed = await options.devices.revoke(id, now());
           if (!changed.ok) throw storeError('devices', changed);
           if (!changed.existed) throw deviceNotFound(id);
-          // read back (this replica's cache was dropped by revoke): the answer shows what the filters now see
-          const found = await options.devices.get(id);
+          // read back from the store: the answer shows what every replica's filters will see
+          const found = await options.devices.get(id, { fresh: true });
           const view = found.ok && found.device !== undefined ? deviceView(found.device) : { deviceId: id, revoked: true };
           return { status: 200, body: view, audit: { device: id, reason, ...(found.ok && found.device !== undefined ? { subject: found.device.device.subject } : {}) } };
         }),

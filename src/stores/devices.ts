@@ -93,8 +93,8 @@ export class RedisDeviceRegistry implements DeviceRegistry {
     return answer.ok ? { ok: true } : answer;
   }
 
-  async get(deviceId: string): Promise<DeviceLookup> {
-    const cached = this.cache.get(deviceId);
+  async get(deviceId: string, options?: { readonly fresh?: boolean }): Promise<DeviceLookup> {
+    const cached = options?.fresh === true ? undefined : this.cache.get(deviceId);
     if (cached !== undefined) {
       this.redis.metrics.count('devices', 'get', 'cached');
       return { ok: true, device: cached };

@@ -73,8 +73,12 @@ export type StoreChange = { readonly ok: true; readonly existed: boolean } | Sto
 export interface DeviceRegistry {
   /** Stores an enrolled device. A revoked device stays revoked: revocation belongs to the key. */
   put(device: EnrolledDevice): Promise<StoreWrite>;
-  /** The device with its parsed keys, revoked ones included (revokedAt set); undefined if unknown. */
-  get(deviceId: string): Promise<DeviceLookup>;
+  /**
+   * The device with its parsed keys, revoked ones included (revokedAt set); undefined if unknown.
+   * `fresh`: past any local cache, to the shared store (the admin API: an operator sees what every
+   * replica will see, not this replica's copy).
+   */
+  get(deviceId: string, options?: { readonly fresh?: boolean }): Promise<DeviceLookup>;
   /** Marks the device revoked. This replica forgets its cached copy at once; others within the cache TTL. */
   revoke(deviceId: string, now: number): Promise<StoreChange>;
 }

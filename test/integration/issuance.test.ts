@@ -22,7 +22,7 @@ import { storeFailure } from '../../src/stores/types.js';
 import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';
 import { ExtAuthzStandIn } from '../harness/ext-authz.js';
 import { get } from '../harness/helpers.js';
-import { deviceApp, json, loginToken, post, verdict, type DeviceApp, type GatewayAnswer } from '../support/device-app.js';
+import { deviceApp, json, loginToken, post, verdict, type DeviceApp, type Gateway, type GatewayAnswer } from '../support/device-app.js';
 import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
 import { shippedExtAuthzConfig } from '../support/manifests.js';
 import { freePort, skipWithoutRedis, TestRedisServer } from '../support/redis.js';
@@ -454,4 +454,130 @@ test('two gatehouse instances sharing one Redis: of concurrent enrollments and c
   const credentialChallenge = await apps[0]!.challenge('credential');
   const requests = await Promise.all(Array.from({ length: 6 }, (_, i) => apps[i % 2]!.credential(credentialChallenge.challenge, device, ephemeral)));
   assert.deepEqual(requests.map((r) => r.status).sort(), [200, 400, 400, 400, 400, 400], 'the device enrolled through one replica is known to the other');
+});
+
+// ---- revocation through the admin API ------------------------------------------------------------
+
+const ADMIN_TOKEN = 'issuance-admin-token-0123456789';
+
+function adminTokenConfig(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-admin-'));
+  writeFileSync(join(dir, 'admin.token'), `${ADMIN_TOKEN}\n`);
+  return `admin: { tokenFile: ${join(dir, 'admin.token')} }\n`;
+}
+
+async function adminCall(e2e: EndToEnd, path: string, options: { body?: unknown; token?: string; raw?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+  const response = await fetch(`http://127.0.0.1:${e2e.gatehouse.adminPort}${path}`, {
+    method: payload === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${options.token ?? ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    ...(payload === undefined ? {} : { body: payload }),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** An enrolled device with a credential, and a signed POST of it to `path` (with `id` as x-request-id). */
+async function deviceWithCredential(s: Setup, subject: string): Promise<{ device: RequestSigner; deviceId: string; ephemeral: RequestSigner; pay(id: string, via?: Gateway): Promise<GatewayAnswer> }> {
+  const { device, deviceId } = await enrolled(s, subject);
+  const ephemeral = await generateSigner('ed25519');
+  const issued = await s.app.credential((await s.app.challenge('credential')).challenge, device, ephemeral);
+  assert.equal(issued.status, 200, issued.body.toString());
+  const { credential } = json(issued) as { credential: string };
+  return {
+    device,
+    deviceId,
+    ephemeral,
+    async pay(id, via = s.e2e.envoy) {
+      const headers = await signRequest({ method: 'POST', authority: AUTHORITY, path: '/pay/transfers', body: Buffer.from(BODY) }, { credential, signer: ephemeral, now: nowSeconds() });
+      const request = { method: 'POST', path: '/pay/transfers', authority: AUTHORITY, headers: [...Object.entries(headers), ['content-type', 'application/json'], ['x-request-id', id]] as [string, string][], body: BODY };
+      return via.request(request);
+    },
+  };
+}
+
+test('admin API revoke: the device\'s next signed request and credential request are 403 device_revoked; idempotent, audited, bad input refused', async (t) => {
+  const s = await setUp(t, adminTokenConfig());
+  const phone = await deviceWithCredential(s, 'user-8');
+  assert.equal((await phone.pay('before-revoke')).status, 200, 'accepted before');
+
+  const looked = await adminCall(s.e2e, `/admin/devices?id=${phone.deviceId}`);
+  assert.deepEqual([looked.status, looked.body['subject'], looked.body['revoked'], looked.body['revokedAt'], looked.body['e2ee']], [200, 'user-8', false, null, false]);
+  // refused calls change nothing
+  assert.equal((await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId, reason: 'stolen' }, token: 'not-the-token-0123456789' })).status, 401);
+  assert.deepEqual(await adminCall(s.e2e, '/admin/devices/revoke', { raw: '{"deviceId":' }).then((a) => [a.status, a.body['error']]), [400, 'bad_request']);
+  assert.deepEqual(await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId } }).then((a) => [a.status, a.body['error']]), [400, 'bad_request'], 'no reason');
+  assert.deepEqual(await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: 'neverEnrolled', reason: 'stolen' } }).then((a) => [a.status, a.body['error']]), [404, 'device_not_found']);
+  assert.equal((await phone.pay('after-refused-calls')).status, 200, 'still accepted');
+
+  const revoked = await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId, reason: 'phone reported stolen' } });
+  assert.deepEqual([revoked.status, revoked.body['deviceId'], revoked.body['revoked']], [200, phone.deviceId, true]);
+  assert.ok(!Number.isNaN(Date.parse(String(revoked.body['revokedAt']))));
+
+  assertRefused(await phone.pay('after-revoke'), 'device_revoked', 'a signed request with the credential it already holds');
+  assertRefused(await s.app.credential((await s.app.challenge('credential')).challenge, phone.device, phone.ephemeral), 'device_revoked', 'a new credential');
+  const line = await s.e2e.accessLine('after-revoke');
+  assert.match(String(line['detail']), /was revoked/);
+  const event = s.e2e.logs.find((l) => l['msg'] === 'security_event' && l['request_id'] === 'after-revoke');
+  assert.deepEqual([event?.['code'], event?.['device'], event?.['subject'], event?.['trust']], ['device_revoked', phone.deviceId, 'user-8', 'verified'], 'the attempt is an event for the FDS');
+
+  const again = await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId, reason: 'phone reported stolen' } });
+  assert.deepEqual([again.status, again.body], [200, revoked.body], 'idempotent: the same answer, the first revokedAt');
+  const shown = await adminCall(s.e2e, `/admin/devices?id=${phone.deviceId}`);
+  assert.deepEqual([shown.body['revoked'], shown.body['revokedAt']], [true, revoked.body['revokedAt']]);
+
+  const audits = s.e2e.logs.filter((l) => l['msg'] === 'admin_audit' && String(l['action']).startsWith('devices.'));
+  assert.deepEqual(audits.map((a) => `${String(a['action'])} ${String(a['status'])} ${String(a['result'])}`), [
+    'devices.get 200 ok',
+    'devices.revoke 401 unauthorized',
+    'devices.revoke 400 bad_request',
+    'devices.revoke 400 bad_request',
+    'devices.revoke 404 device_not_found',
+    'devices.revoke 200 ok',
+    'devices.revoke 200 ok',
+    'devices.get 200 ok',
+  ]);
+  const ok = audits.find((a) => a['action'] === 'devices.revoke' && a['result'] === 'ok')!;
+  assert.deepEqual([ok['device'], ok['subject'], ok['reason']], [phone.deviceId, 'user-8', 'phone reported stolen']);
+  assert.doesNotMatch(JSON.stringify(audits), new RegExp(ADMIN_TOKEN), 'the token is never logged');
+});
+
+test('two gatehouses on one redis-server: a device revoked through one replica\'s admin API is refused there at once and by the other within deviceCache.ttlMs', { skip: skipWithoutRedis() }, async (t) => {
+  const redis = await TestRedisServer.start();
+  t.after(() => redis.stop());
+  // deviceCache.ttlMs: how long a replica may keep answering from its cached, not yet revoked, record
+  const s = await setUp(t, `stores: { kind: redis, keyPrefix: "rev:", redis: { url: "${redis.url}" }, deviceCache: { ttlMs: 400 } }\n${adminTokenConfig()}`);
+  const other = await endToEnd(t, s.actors.config);
+  const phone = await deviceWithCredential(s, 'user-8');
+  assert.equal((await phone.pay('other-before', other.envoy)).status, 200, 'the other replica serves the device: its cache holds the record');
+
+  assert.equal((await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId, reason: 'phone reported stolen' } })).status, 200);
+  const revokedAt = performance.now();
+  assertRefused(await phone.pay('here-after'), 'device_revoked', 'the replica that served the call, at once');
+  assertRefused(await s.app.credential((await s.app.challenge('credential')).challenge, phone.device, phone.ephemeral), 'device_revoked', 'a new credential');
+  let tries = 0;
+  for (;;) {
+    const answer = await phone.pay(`other-after-${tries++}`, other.envoy);
+    if (answer.status === 403) {
+      assertRefused(answer, 'device_revoked', 'the other replica');
+      break;
+    }
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.ok(performance.now() - revokedAt < 2_000, 'the other replica never refused');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const took = performance.now() - revokedAt;
+  assert.ok(took < 400 + 300, `within the cache ttl (${Math.round(took)} ms)`);
+  assert.ok(tries > 1, 'the other replica had the record cached: it accepted at least once after the revocation');
+});
+
+test('the admin API reads devices past the local cache: a replica that cached the record still shows the revocation at once', { skip: skipWithoutRedis() }, async (t) => {
+  const redis = await TestRedisServer.start();
+  t.after(() => redis.stop());
+  const s = await setUp(t, `stores: { kind: redis, keyPrefix: "rev:", redis: { url: "${redis.url}" }, deviceCache: { ttlMs: 60000 } }\n${adminTokenConfig()}`);
+  const other = await endToEnd(t, s.actors.config);
+  const phone = await deviceWithCredential(s, 'user-8');
+  assert.equal((await phone.pay('other-cached', other.envoy)).status, 200);
+  assert.equal((await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId, reason: 'stolen' } })).status, 200);
+  const shown = await adminCall(other, `/admin/devices?id=${phone.deviceId}`);
+  assert.deepEqual([shown.status, shown.body['revoked']], [200, true], 'what every replica will see, not the cached copy');
 });
