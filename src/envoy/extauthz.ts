@@ -17,9 +17,10 @@ import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pi
 import { createRequestContext } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import type { DenialObserver } from '../security/index.js';
-import { HeaderMap, type HeaderSet } from '../pipeline/headers.js';
+import { HEADER, HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
+import { parseTraceparent } from '../telemetry/tracing.js';
 import type { AccessLogEntry, Decision, Telemetry } from '../telemetry/types.js';
 import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
 import { certificateFromPem } from './peer-certificate.js';
@@ -124,6 +125,14 @@ class Check {
     private readonly refusal: RouteRefusal | undefined,
   ) {}
 
+  /**
+   * ext_authz starts no span of its own: the trace is the caller's, read from the request's
+   * `traceparent` (Envoy's, when its tracer is on), so the access line and a security event name it.
+   */
+  private get traceId(): string | undefined {
+    return parseTraceparent(this.ctx.requestHeaders.get(HEADER.traceparent))?.traceId;
+  }
+
   async run(body: Buffer | undefined): Promise<CheckResponse> {
     const routes = this.options.routes.current();
     if (this.refusal) return this.denied(this.refusal.refused, this.refusal.detail);
@@ -178,7 +187,7 @@ class Check {
     this.decision = 'deny';
     this.reason = reason;
     this.detail = detail;
-    this.options.onDenial?.(this.ctx, reason, detail);
+    this.options.onDenial?.(this.ctx, reason, detail, this.traceId);
     const rendered = renderDenial(reason, this.ctx.requestId, headers);
     return this.deniedWith(rendered.status, rendered.headers, rendered.body);
   }
@@ -228,6 +237,7 @@ class Check {
       ...(this.detail ? { detail: this.detail } : {}),
       processingMs: ms,
       phases: { requestHeaders: ms },
+      ...(this.traceId === undefined ? {} : { traceId: this.traceId }),
       ...(this.ctx.peer.sourceAddress ? { sourceAddress: this.ctx.peer.sourceAddress } : {}),
       ...(this.ctx.peer.principal ? { principal: this.ctx.peer.principal } : {}),
       ...(this.ctx.actions ? { actions: this.ctx.actions } : {}),

@@ -484,7 +484,7 @@ export class ExtProcStream {
     this.decision = 'deny';
     this.reason = reason;
     this.detail = detail;
-    if (this.ctx) this.options.onDenial?.(this.ctx, reason, detail);
+    if (this.ctx) this.options.onDenial?.(this.ctx, reason, detail, this.span?.traceId);
     this.immediate(phase, rendered.status, rendered.headers, rendered.body, `gatehouse_${reason}`, started);
   }
 

@@ -47,6 +47,8 @@ export interface SecurityEvent {
   readonly method: string;
   /** Envoy's x-request-id: also the decision id the client saw in x-gatehouse-decision-id */
   readonly requestId: string;
+  /** the W3C trace id of the request, as its access line has it (`trace_id`) */
+  readonly traceId?: string;
   readonly subject?: string;
   readonly device?: string;
   /** how sure the subject and device are; `none` when the request named nobody gatehouse could read */
@@ -60,7 +62,7 @@ export interface SecurityEvent {
 }
 
 /** The event for a denial, or undefined when its code is not suspicious. Never throws. */
-export function securityEventOf(ctx: RequestContext, code: DenyReasonCode, detail: string | undefined, now: number): SecurityEvent | undefined {
+export function securityEventOf(ctx: RequestContext, code: DenyReasonCode, detail: string | undefined, now: number, traceId?: string): SecurityEvent | undefined {
   const category = suspicionOf(code);
   if (category === undefined) return undefined;
   const claimant = ctx.state.get(SECURITY_CLAIMANT_STATE) as Claimant | undefined;
@@ -71,6 +73,8 @@ export function securityEventOf(ctx: RequestContext, code: DenyReasonCode, detai
     route: ctx.routeId,
     method: ctx.method,
     requestId: ctx.requestId,
+    // a trace id is 32 lowercase hex characters (the tracer made it or parsed it strictly): no bound needed
+    ...(traceId === undefined ? {} : { traceId }),
     ...(claimant?.subject === undefined ? {} : { subject: bounded(claimant.subject, MAX_ID_LENGTH) }),
     ...(claimant?.device === undefined ? {} : { device: bounded(claimant.device, MAX_ID_LENGTH) }),
     trust: claimant === undefined || (claimant.subject === undefined && claimant.device === undefined) ? 'none' : claimant.trust,
@@ -101,6 +105,7 @@ export function eventFields(event: SecurityEvent, instance: string): Record<stri
     time: new Date(event.at).toISOString(),
     instance,
   };
+  if (event.traceId !== undefined) fields['trace_id'] = event.traceId;
   if (event.subject !== undefined) fields['subject'] = event.subject;
   if (event.device !== undefined) fields['device'] = event.device;
   if (event.clientAddress !== undefined) fields['client_address'] = event.clientAddress;

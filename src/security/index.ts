@@ -17,8 +17,8 @@ export { securityEventOf, recordClaimant, SECURITY_CLAIMANT_STATE, type Claimant
 export { DisableRules, ruleAuthor } from './rules.js';
 export { SecurityEventSink } from './sink.js';
 
-/** what the adapters call at each denial; never throws */
-export type DenialObserver = (ctx: RequestContext, reason: DenyReasonCode, detail: string | undefined) => void;
+/** what the adapters call at each denial, with the trace id their access line carries; never throws */
+export type DenialObserver = (ctx: RequestContext, reason: DenyReasonCode, detail: string | undefined, traceId?: string) => void;
 
 export interface SecurityEvents {
   readonly sink: SecurityEventSink;
@@ -59,9 +59,9 @@ export function createSecurityEvents(options: SecurityEventsOptions): SecurityEv
     sink,
     rules,
     output: stream === undefined ? 'log only' : stream.description,
-    onDenial(ctx, reason, detail) {
+    onDenial(ctx, reason, detail, traceId) {
       try {
-        const event = securityEventOf(ctx, reason, detail, now());
+        const event = securityEventOf(ctx, reason, detail, now(), traceId);
         if (event !== undefined) sink.report(event);
       } catch (error) {
         logger.error({ err: error, request_id: ctx.requestId }, 'security event could not be built');

@@ -145,6 +145,37 @@ test('forged, replayed and delayed requests become events with their code, route
   }
 });
 
+test('an event carries the trace id of its request: the caller\'s traceparent (ext_proc and ext_authz), or the trace gatehouse started; the same as the access line\'s', async (t) => {
+  const world = await createWorld({ now: nowSeconds() });
+  const e2e = await endToEnd(t, await configFor(world, ''));
+  await e2e.gatehouse.deps.stores.devices.put(world.device);
+  const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const traced = (request: ClientRequest, traceparent: string): ClientRequest => ({ ...request, headers: [...request.headers!, ['traceparent', traceparent]] });
+
+  assert.equal((await e2e.envoy.request(traced(await forged(world, 'tr-proc'), `00-${TRACE}-00f067aa0ba902b7-01`))).status, 401);
+  assert.equal((await e2e.envoy.request(await forged(world, 'tr-none'))).status, 401);
+  assert.equal((await e2e.envoy.request(traced(await forged(world, 'tr-bad'), `00-${TRACE.toUpperCase()}-00f067aa0ba902b7-01`))).status, 401);
+  const getHeaders = await signRequest({ method: 'GET', authority: AUTHORITY, path: '/pay/history', query: '' }, { credential: world.credential, signer: world.ephemeralSigner, now: nowSeconds() });
+  const authzTrace = 'a'.repeat(31) + 'b';
+  assert.equal((await e2e.authz.request({ method: 'GET', path: '/pay/other', authority: AUTHORITY, headers: [...Object.entries(getHeaders), ['x-request-id', 'tr-authz'], ['traceparent', `00-${authzTrace}-00f067aa0ba902b7-00`]] })).status, 401);
+  assert.equal((await e2e.authz.request({ method: 'GET', path: '/pay/other', authority: AUTHORITY, headers: [...Object.entries(getHeaders), ['x-request-id', 'tr-authz-none']] })).status, 401);
+
+  const seen = await until(() => events(e2e), (l) => l.length >= 5, 'five events');
+  const traceOf = (id: string): unknown => seen.find((l) => l['request_id'] === id)?.['trace_id'];
+  assert.equal(traceOf('tr-proc'), TRACE, 'ext_proc: the caller\'s trace');
+  assert.equal(traceOf('tr-authz'), authzTrace, 'ext_authz: the caller\'s trace');
+  assert.equal(traceOf('tr-authz-none'), undefined, 'ext_authz without a traceparent: no trace, no field (never empty)');
+  for (const id of ['tr-none', 'tr-bad']) {
+    assert.match(String(traceOf(id)), /^[0-9a-f]{32}$/, `${id}: the trace gatehouse started`);
+    assert.notEqual(traceOf(id), TRACE);
+  }
+  for (const id of ['tr-proc', 'tr-none', 'tr-bad', 'tr-authz']) {
+    assert.equal((await e2e.accessLine(id))['trace_id'], traceOf(id), `${id}: the event joins its access line and its trace`);
+  }
+  const recent = e2e.gatehouse.security.sink.recent().find((e) => e['request_id'] === 'tr-proc');
+  assert.equal(recent?.['trace_id'], TRACE, 'GET /admin/security-events shows it too');
+});
+
 test('the rule disables the account after N forged requests; the next genuine request gets 403 account_disabled; the admin API re-enables it, with its token only', async (t) => {
   const world = await createWorld({ now: nowSeconds() });
   const e2e = await endToEnd(t, await configFor(world, `${RULES}admin: { tokenFile: "${tokenFile(t)}" }\n`));
@@ -240,7 +271,8 @@ test('two gatehouses sharing one redis-server share the count and the disable; e
   assert.deepEqual(parsed.filter((e) => e['code'] === 'signature_invalid').map((e) => e['request_id']).sort(), ['shared-0', 'shared-1', 'shared-2']);
   assert.ok(parsed.some((e) => e['request_id'] === 'shared-after' && e['code'] === 'account_disabled'));
   const first = parsed.find((e) => e['request_id'] === 'shared-0')!;
-  assert.deepEqual(Object.keys(first).sort(), ['category', 'client_address', 'code', 'decision_id', 'detail', 'device', 'event_id', 'instance', 'method', 'request_id', 'route', 'status', 'subject', 'time', 'trust', 'v'].sort());
+  assert.deepEqual(Object.keys(first).sort(), ['category', 'client_address', 'code', 'decision_id', 'detail', 'device', 'event_id', 'instance', 'method', 'request_id', 'route', 'status', 'subject', 'time', 'trace_id', 'trust', 'v'].sort());
+  assert.match(first['trace_id']!, /^[0-9a-f]{32}$/, 'the trace gatehouse started (no traceparent came)');
   assert.equal(first['subject'], SUBJECT);
   assert.ok(new Set(parsed.map((e) => e['instance'])).size >= 1, 'each event names its replica');
   const record = JSON.parse((await client.get(`sec:{${SUBJECT}}:disabled`))!) as Record<string, unknown>;
