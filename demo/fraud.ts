@@ -1,7 +1,9 @@
 // `npm run demo`: fraud detection. A few forged requests of one account become security events, the
 // dev config's rule `forged` (3 within 60 s) disables the account, a genuine request is then refused
-// 403 account_disabled, and an operator re-enables it through the admin API (bearer token). Its own
-// subject (user-7), so the other scenarios' refusals do not count towards it.
+// 403 account_disabled, and an operator re-enables it through the admin API (bearer token). Then the
+// customer reports the phone stolen: the operator revokes the device through the admin API and its
+// next request is refused 403 device_revoked. Its own subject (user-7), so the other scenarios'
+// refusals do not count towards it (device_revoked is in no dev rule).
 import type { RunningGatehouse } from '../src/gatehouse.js';
 import type { ClientRequest, ExtProcStandIn } from '../test/harness/ext-proc.js';
 import { devSignedApp } from './dev-signing.js';
@@ -16,7 +18,7 @@ export const FRAUD_DEMO_SUBJECT = 'user-7';
 
 export async function fraudScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, adminToken: string, n: number, print: (line: string) => void): Promise<void> {
   // the app enrolls through the gateway's device endpoints (dev config), for its own subject
-  print(bold(`${n}. Fraud detection: forged requests disable the account; an operator re-enables it (route transfers-signed, admin API)`) + dim('  [ext_proc]'));
+  print(bold(`${n}. Fraud detection: forged requests disable the account; an operator re-enables it, then revokes a stolen device (route transfers-signed, admin API)`) + dim('  [ext_proc]'));
   print(dim('   each suspicious refusal is a security event (log, metrics, and the FDS Redis stream with kind: redis); rule `forged`: 3 in 60 s'));
   const app = await devSignedApp(envoy, FRAUD_DEMO_SUBJECT);
   const body = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
@@ -64,5 +66,12 @@ export async function fraudScenario(envoy: ExtProcStandIn, gatehouse: RunningGat
   const enabled = await admin('POST', '/admin/accounts/enable', adminToken, { subject: FRAUD_DEMO_SUBJECT, reason: 'customer confirmed by phone' });
   print(`   POST /admin/accounts/enable with the dev token  ← ${enabled.status === 200 ? green('200') : red(String(enabled.status))} ${dim(JSON.stringify(enabled.body))}`);
   await send('a genuine request after re-enabling', await genuine('demo-fraud-enabled'));
+
+  print(dim(`   the customer reports the phone stolen: the operator revokes its device (${app.deviceId.slice(0, 10)}…)`));
+  const revoked = await admin('POST', '/admin/devices/revoke', adminToken, { deviceId: app.deviceId, reason: 'phone reported stolen' });
+  print(`   POST /admin/devices/revoke with the dev token   ← ${revoked.status === 200 ? green('200') : red(String(revoked.status))} ${dim(`revoked=${String(revoked.body['revoked'])} revokedAt=${String(revoked.body['revokedAt'])}`)}`);
+  const device = await admin('GET', `/admin/devices?id=${app.deviceId}`, adminToken);
+  print(`   GET /admin/devices?id=…                         ← ${device.status} ${dim(`subject=${String(device.body['subject'])} integrity=${String(device.body['integrity'])} revoked=${String(device.body['revoked'])}`)}`);
+  await send('the stolen phone signs a transfer', await genuine('demo-fraud-revoked'));
   print('');
 }

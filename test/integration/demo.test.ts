@@ -62,7 +62,7 @@ test('demo protocol scenarios: accepted cases accepted, refused cases with their
   assert.ok(lines.some((l) => /content-digest: sha-256=:.*…:$/.test(l)));
 });
 
-test('demo fraud scenario on the dev config: forged requests disable the account, a genuine one is refused, the admin API re-enables', async (t) => {
+test('demo fraud scenario on the dev config: forged requests disable the account, a genuine one is refused, the admin API re-enables, then revokes the device and its next request is refused', async (t) => {
   const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
   assert.ok(loaded.ok);
   const token = loaded.config.admin === undefined ? undefined : readToken(loaded.config.admin.tokenFile);
@@ -88,6 +88,9 @@ test('demo fraud scenario on the dev config: forged requests disable the account
     /^POST \/admin\/accounts\/enable without the token ← 401 unauthorized$/,
     /^POST \/admin\/accounts\/enable with the dev token ← 200 /,
     /^a genuine request after re-enabling ← 200 upstream reached$/,
+    /^POST \/admin\/devices\/revoke with the dev token ← 200 revoked=true revokedAt=\d{4}-/,
+    /^GET \/admin\/devices\?id=… ← 200 subject=user-7 integrity=\w+ revoked=true$/,
+    /^the stolen phone signs a transfer ← 403 device_revoked/,
   ];
   assert.equal(answers.length, expected.length, answers.join('\n'));
   expected.forEach((pattern, i) => { assert.match(answers[i]!, pattern); });
