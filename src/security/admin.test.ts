@@ -142,7 +142,7 @@ test('admin API, devices: look up, revoke (idempotent), unknown → 404 device_n
   const audits = lines.filter((l) => l['msg'] === 'admin_audit' && String(l['action']).startsWith('devices.'));
   assert.equal(audits.length, bad.length + 5, 'every call, refused or not');
   assert.ok(audits.some((a) => a['action'] === 'devices.revoke' && a['result'] === 'unauthorized' && a['status'] === 401 && a['level'] === 40));
-  assert.ok(audits.some((a) => a['action'] === 'devices.revoke' && a['result'] === 'device_not_found' && a['status'] === 404));
+  assert.ok(audits.some((a) => a['action'] === 'devices.revoke' && a['result'] === 'device_not_found' && a['status'] === 404 && a['device'] === 'unknownDevice' && a['reason'] === 'stolen'), 'a refused revoke names the device it was for');
   const ok = audits.find((a) => a['action'] === 'devices.revoke' && a['result'] === 'ok')!;
   assert.deepEqual([ok['device'], ok['subject'], ok['reason'], ok['level']], [id, 'user-9', 'phone stolen', 30]);
 });

@@ -114,13 +114,14 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
     return sha256(expected.token).toString('hex').slice(0, 8);
   }
 
-  function handle(action: string, run: (req: IncomingMessage, url: URL) => Promise<{ status: number; body: object; audit: Record<string, unknown> }>): AdminHandler {
+  /** `run` may add to `audit` before it throws, so a refused call names what it was about */
+  function handle(action: string, run: (req: IncomingMessage, url: URL, audit: Record<string, unknown>) => Promise<{ status: number; body: object; audit: Record<string, unknown> }>): AdminHandler {
     return async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       const audit: Record<string, unknown> = { action, method: req.method, source: req.socket.remoteAddress };
       try {
         audit['token_id'] = authenticate(req);
-        const answer = await run(req, url);
+        const answer = await run(req, url, audit);
         Object.assign(audit, answer.audit, { status: answer.status, result: 'ok' });
         options.logger.info(audit, ADMIN_AUDIT_MESSAGE);
         sendJson(res, answer.status, answer.body);
@@ -215,8 +216,9 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
       '/admin/devices',
       {
         methods: ['GET'],
-        handler: handle('devices.get', async (_req, url) => {
+        handler: handle('devices.get', async (_req, url, audit) => {
           const id = deviceId(url.searchParams.get('id'));
+          audit['device'] = id;
           const found = await options.devices.get(id, { fresh: true });
           if (!found.ok) throw deviceReadError(found);
           if (found.device === undefined) throw deviceNotFound(id);
@@ -228,10 +230,12 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
       '/admin/devices/revoke',
       {
         methods: ['POST'],
-        handler: handle('devices.revoke', async (req) => {
+        handler: handle('devices.revoke', async (req, _url, audit) => {
           const body = await readBody(req);
           const id = deviceId(stringField(body, 'deviceId', 128, true));
+          audit['device'] = id;
           const reason = stringField(body, 'reason', MAX_REASON_LENGTH, true)!;
+          audit['reason'] = reason;
           // idempotent: a revoked device keeps its first revokedAt (the store writes it once)
           const changed = await options.devices.revoke(id, now());
           if (!changed.ok) throw storeError('devices', changed);
