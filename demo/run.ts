@@ -222,7 +222,9 @@ async function issuanceScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehou
 async function signedScenario(envoy: ExtProcStandIn, n: number): Promise<void> {
   console.log(bold(`${n}. Signed requests (route transfers-signed, filter signed)`) + dim('  [ext_proc]'));
   console.log(dim('   RFC 9421 signature by a short-lived key bound to a credential the app got from the device endpoints; the nonce is single use'));
-  const app = await devSignedApp(envoy);
+  // An account of its own: the replay and the tampered copy are security events that the dev
+  // config's disable rule counts (3 in 60 s), and the passport scenario's user-42 must stay enabled.
+  const app = await devSignedApp(envoy, 'user-9');
   const body = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
   const signed = await app.sign({ method: 'POST', authority: 'api.example.com', path: '/api/v1/transfers', body: Buffer.from(body) });
   const request: ClientRequest = { method: 'POST', path: '/api/v1/transfers', authority: 'api.example.com', headers: [...Object.entries(signed), ['content-type', 'application/json']], body };
