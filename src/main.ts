@@ -1,10 +1,12 @@
 // The gatehouse process: load config (GATEHOUSE_CONFIG, else the embedded dev default), start,
 // hot-reload routes, and on SIGTERM drain and exit 0. Exit 2 on an invalid config at start.
+// `--check`: validate the config as a start would (src/check.ts), print a summary, exit 0 or 2.
 import { loadConfig } from './config/load.js';
 import { watchClients, watchRoutes } from './reload.js';
 import { startGatehouse, StartupError } from './gatehouse.js';
 import { flushLogger } from './telemetry/logger.js';
 import { devOnlyFilesIn } from './config/dev-only.js';
+import { checkConfig } from './check.js';
 
 const EMBEDDED_WARNING = `
   ┌────────────────────────────────────────────────────────────────────────────┐
@@ -36,6 +38,17 @@ async function main(): Promise<void> {
         'Only the embedded development default may use them; give this deployment keys of its own.\n',
     );
     process.exit(2);
+  }
+  if (process.argv.includes('--check')) {
+    const checked = checkConfig(loaded.config);
+    if (!checked.ok) {
+      process.stderr.write(`gatehouse: ${loaded.file} would not start:\n${checked.errors.map((e) => `  ${e}`).join('\n')}\n`);
+      process.exit(2);
+    }
+    const warnings = loaded.warnings.map((w) => `warning: ${w.format()}`);
+    const overrides = loaded.envOverrides.length > 0 ? [`overridden by the environment: ${loaded.envOverrides.join(', ')}`] : [];
+    process.stdout.write(`gatehouse: ${loaded.file} is valid${loaded.embeddedDefault ? ' (the embedded development default)' : ''}\n${[...checked.summary, ...overrides, ...warnings].join('\n')}\n`);
+    process.exit(0);
   }
   if (loaded.embeddedDefault) process.stderr.write(EMBEDDED_WARNING);
   // the embedded default says so in its own warning; any other config gets this one
