@@ -81,6 +81,8 @@ export interface RunningGatehouse {
 export class StartupError extends Error {}
 
 export async function startGatehouse(options: StartOptions): Promise<RunningGatehouse> {
+  // Every check here that can refuse a start without a listener or a connection (client registry,
+  // admin token, route table) is also in src/check.ts, which `--check` runs: keep the two in step.
   const { config } = options;
   const created = createTelemetry({
     service: config.telemetry.serviceName,
