@@ -106,6 +106,9 @@ for (const via of ['ext_proc', 'ext_authz'] as const) {
         assert.equal(audit['method'], expected.call.method ?? 'GET');
         assert.equal((await e2e.accessLine(expected.call.id))['reason'], expected.reason);
       }
+      // the revoked certificate is a security event naming the certificate (verified by the TLS layer)
+      const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['request_id'], l['subject'], l['device'], l['trust']]);
+      assert.deepEqual(events, [['client_certificate_revoked', `${via}-revoked`, ACME_URI, revoked.facts.sha256, 'verified']], 'only the revoked certificate is suspicious');
       const known = await call(e2e, via, { path: '/partner/pay/1', cert: developer.pem, id: `${via}-known` });
       assert.equal(known.audit['client_id'], 'dev-kim', 'a known client refused for scope is named in the audit');
     });

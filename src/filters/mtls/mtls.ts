@@ -10,6 +10,7 @@
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type Outcome, type PeerCertificate, type RequestContext } from '../../pipeline/types.js';
+import { recordClaimant } from '../../security/events.js';
 import type { SanitizeConfig } from '../sanitize/config.js';
 import type { ClientEntry, MtlsAuditRecord, MtlsDeps } from './clients.js';
 import { mtlsConfig, type MtlsConfig } from './config.js';
@@ -78,7 +79,13 @@ export function compileMtls(config: MtlsConfig, deps: MtlsDeps): (ctx: RequestCo
     }
     if (cert === undefined) return decide(undefined, undefined, config.required ? { code: 'client_certificate_required' } : undefined);
     const registry = deps.clients();
-    if (registry.isRevoked(cert)) return decide(cert, undefined, { code: 'client_certificate_revoked' });
+    if (registry.isRevoked(cert)) {
+      // a security event (a withdrawn partner key in use): it names the certificate, which Envoy (or
+      // the mesh, for a trusted XFCC) verified: its identity as the subject, its fingerprint as the device
+      const identity = cert.uriSans[0] ?? cert.subject;
+      recordClaimant(ctx, { ...(identity === undefined ? {} : { subject: identity }), ...(cert.sha256 === undefined ? {} : { device: cert.sha256 }), trust: 'verified' });
+      return decide(cert, undefined, { code: 'client_certificate_revoked' });
+    }
     const client = registry.find(cert);
     if (!client) return decide(cert, undefined, { code: 'client_unknown' });
     const refused = whyNotAllowed(client, ctx, config.scopes);
