@@ -11,6 +11,7 @@ export const HEADER = {
   decisionId: 'x-gatehouse-decision-id',
   contentType: 'content-type',
   contentLength: 'content-length',
+  transferEncoding: 'transfer-encoding',
   /** the identity token gatehouse hands upstream (docs/protocol/passport.md): never from a client */
   passport: 'x-passport',
   /** Envoy's client-certificate header (XFCC): trusted only where the mesh sets it */

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { sendJson, type AdminHandler } from '../admin/server.js';
+import { HEADER } from '../pipeline/headers.js';
 import type { AccountStatus, DeviceRegistry, StoredDevice, StoreFailure } from '../stores/types.js';
 import type { DisableRules } from './rules.js';
 import type { SecurityEventSink } from './sink.js';
@@ -129,7 +130,7 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
         const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'the admin call failed');
         Object.assign(audit, { status: known.status, result: known.code, ...(error instanceof HttpError ? {} : { err: error }) });
         options.logger.warn(audit, ADMIN_AUDIT_MESSAGE);
-        sendJson(res, known.status, { error: known.code, message: known.message }, known.status === 401 ? { 'www-authenticate': 'Bearer realm="gatehouse-admin"' } : {});
+        sendJson(res, known.status, { error: known.code, message: known.message }, known.status === 401 ? { [HEADER.wwwAuthenticate]: 'Bearer realm="gatehouse-admin"' } : {});
       }
     };
   }

@@ -236,7 +236,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       if (ctx.requestHeaders.get(HEADER.authzPartialBody) === 'true') return refuse('body_too_large', 'Envoy sent a partial body');
       if (!ctx.requestBodyFollows) {
         // a body was sent (its length says so) but Envoy did not pass it on: ext_authz without with_request_body
-        if (declared > 0 || ctx.requestHeaders.has('transfer-encoding')) return refuse('request_body_not_forwarded', `${endpoint}: content-length ${declared}, no body from Envoy`);
+        if (declared > 0 || ctx.requestHeaders.has(HEADER.transferEncoding)) return refuse('request_body_not_forwarded', `${endpoint}: content-length ${declared}, no body from Envoy`);
         return refuse(MALFORMED[endpoint], `${endpoint}: the request has no body`);
       }
       if (endpoint !== 'enroll') return CONTINUE;
