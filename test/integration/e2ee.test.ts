@@ -7,13 +7,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK } from 'jose';
 import { createE2eeClient, generateDeviceKey, type E2eeClient } from '../../sdk/app/e2ee.js';
 import { signRequest } from '../../sdk/app/signing.js';
 import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
 import { E2EE_KEYS_MEDIA_TYPE, E2EE_RESPONSE_MEDIA_TYPE, E2eeKeyring, x25519RawPrivateKey, type GatewayKey } from '../../src/protocol/e2ee/index.js';
 import { fixtureGatewayKey } from '../../src/protocol/e2ee/fixtures.js';
-import { CREDENTIAL_ISSUER, createWorld } from '../../src/protocol/signing/test-support.js';
+import { createWorld } from '../../src/protocol/signing/test-support.js';
 import type { EnrolledDevice } from '../../src/protocol/signing/enrollment.js';
 import { enrolledDevice } from '../../src/stores/test-devices.js';
 import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
@@ -21,6 +20,7 @@ import { get } from '../harness/helpers.js';
 import type { ClientRequest } from '../harness/filter-manager.js';
 import { echoResponse, type RecordedRequest, type UpstreamResponse } from '../harness/upstream.js';
 import { freePort } from '../support/redis.js';
+import { signedFilterConfig } from '../support/signed-config.js';
 
 const AUDIENCE = 'api.superapp.example';
 const AUTHORITY = 'gateway.internal:8443';
@@ -253,8 +253,7 @@ test('plaintext: pass lets a plaintext request through both ways, and still decr
 
 test('with signed on the route: the signature covers the ciphertext, and the sealing device must be the signing device', async (t) => {
   const world = await createWorld({ now: nowSeconds() });
-  const jwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
-  const e2e = await endToEnd(t, routes('', `{ issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }`), upstream);
+  const e2e = await endToEnd(t, routes('', await signedFilterConfig(world)), upstream);
   const keyConfigs = await fetchKeyConfigs(e2e);
   const own = deviceWith(keyConfigs, (key) => ({ ...world.device, e2eePublicKey: new Uint8Array(key) }));
   await e2e.gatehouse.deps.stores.devices.put(own.enrolled);

@@ -11,18 +11,18 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exportJWK } from 'jose';
 import { signRequest } from '../../sdk/app/signing.js';
 import { createPassportVerifier, type PassportVerifier } from '../../sdk/upstream/index.js';
 import { parseConfig } from '../../src/config/load.js';
 import { DENY_REASONS } from '../../src/pipeline/deny.js';
-import { CREDENTIAL_ISSUER, createWorld, type World } from '../../src/protocol/signing/test-support.js';
+import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
 import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';
 import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
 import { get } from '../harness/helpers.js';
 import type { ClientRequest } from '../harness/filter-manager.js';
 import { TEST_REGISTRY } from '../support/test-filters.js';
 import { skipUnlessCi } from '../support/requires.js';
+import { signedFilterConfig } from '../support/signed-config.js';
 
 const AUTHORITY = 'api.example.com';
 const ISSUER = 'https://gatehouse.test.invalid';
@@ -42,7 +42,7 @@ function keyManifest(): string {
 }
 
 async function routesFor(world: World, extraRoutes: string): Promise<string> {
-  const jwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
+  const signed = await signedFilterConfig(world);
   return `
 routes:
   - id: passport-keys
@@ -52,13 +52,13 @@ routes:
   - id: pay
     match: { path: { prefix: /pay/ } }
     filters:
-      - signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }
+      - signed: ${signed}
       - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, lifetimeSeconds: 20 }
   - id: unsigned
     match: { path: { prefix: /unsigned/ } }
     filters:
       - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys }
-${extraRoutes.replaceAll('SIGNED', `signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }`)}`;
+${extraRoutes.replaceAll('SIGNED', `signed: ${signed}`)}`;
 }
 
 async function setUp(t: { after: (fn: () => unknown) => void }, integrity?: IntegrityLevel, extraRoutes = ''): Promise<{ world: World; e2e: EndToEnd; verifier: PassportVerifier }> {

@@ -8,15 +8,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { exportJWK } from 'jose';
 import { Redis } from 'ioredis';
 import { signRequest } from '../../sdk/app/signing.js';
-import { CREDENTIAL_ISSUER, createWorld, type World } from '../../src/protocol/signing/test-support.js';
+import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
 import { get } from '../harness/helpers.js';
 import type { ClientRequest } from '../harness/filter-manager.js';
 import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
 import { promtoolCheck, skipWithoutPromtool } from '../support/promtool.js';
 import { skipWithoutRedis, TestRedisServer } from '../support/redis.js';
+import { signedFilterConfig } from '../support/signed-config.js';
 
 const AUTHORITY = 'api.example.com';
 const BODY = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
@@ -25,13 +25,12 @@ const TOKEN = 'test-admin-token-0123456789abcdef';
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 async function configFor(world: World, extra: string): Promise<string> {
-  const jwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
   return `${extra}
 routes:
   - id: pay
     match: { path: { prefix: /pay/ } }
     filters:
-      - signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }
+      - signed: ${await signedFilterConfig(world)}
 `;
 }
 

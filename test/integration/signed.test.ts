@@ -3,7 +3,6 @@
 // bad one is refused with its documented status and code and never reaches the upstream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { exportJWK } from 'jose';
 import { buildCredentialRequest, generateSigner, signRequest } from '../../sdk/app/signing.js';
 import { issueChallenge } from '../../src/protocol/signing/challenge.js';
 import { issueCredential } from '../../src/protocol/signing/credential.js';
@@ -13,23 +12,23 @@ import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
 import { get } from '../harness/helpers.js';
 import type { ClientRequest } from '../harness/filter-manager.js';
 import { freePort, skipWithoutRedis, TestRedisServer } from '../support/redis.js';
+import { signedFilterConfig } from '../support/signed-config.js';
 
 const AUTHORITY = 'api.example.com';
 const BODY = '{"amount":"10.00","currency":"KRW","to":"acct-7"}';
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 async function routesFor(world: World, extra = ''): Promise<string> {
-  const jwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
   return `${extra}
 routes:
   - id: pay
     match: { path: { prefix: /pay/ } }
     filters:
-      - signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}] }
+      - signed: ${await signedFilterConfig(world)}
   - id: pay-open
     match: { path: { prefix: /open/ } }
     filters:
-      - signed: { issuer: "${CREDENTIAL_ISSUER}", issuerKeys: [${JSON.stringify(jwk)}], failureMode: open }
+      - signed: ${await signedFilterConfig(world, ', failureMode: open')}
 `;
 }
 
