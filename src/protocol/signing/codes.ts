@@ -25,7 +25,7 @@ export const SIGNING_FAILURES = {
   challenge_expired: { status: 400, meaning: 'The challenge is past its expiry; ask for a new one.' },
   challenge_used: { status: 400, meaning: 'The challenge was already used (a challenge is single use, even within its lifetime); ask for a new one.' },
   enrollment_malformed: { status: 400, meaning: 'The enrollment request is not well formed (JSON shape, device key, proof).' },
-  attestation_invalid: { status: 403, meaning: 'The app-integrity verdict is not valid (signature, issuer, audience, expiry, or not bound to this challenge and device key).' },
+  attestation_invalid: { status: 403, meaning: 'The app-integrity verdict or attestation is not valid (signature or certificate chain, issuer or root, audience or app, expiry, no verifier for its format, or not bound to this challenge and device key).' },
   attestation_insufficient: { status: 403, meaning: 'The verdict is valid but its integrity level is below what the deployment requires.' },
   device_proof_invalid: { status: 401, meaning: 'The device-key signature over the enrollment or credential request does not verify, or the enrollment proof does not sign exactly the e2ee key the request carries (present in one and not the other, or a different key).' },
   credential_request_malformed: { status: 400, meaning: 'The credential request is not a well-formed JWS with the expected header and claims.' },

@@ -24,6 +24,14 @@ export {
 } from './challenge.js';
 export { LEDGER_CLOCK_SKEW_SECONDS, MemoryChallengeLedger, type ChallengeConsumption, type ChallengeLedger } from './challenge-ledger.js';
 export { JWS_VERDICT_FORMAT, jwsVerdictVerifier, type AttestationExpectation, type AttestationVerdict, type AttestationVerifier, type JwsVerdictConfig } from './attestation.js';
+export {
+  ANDROID_KEY_ATTESTATION_FORMAT,
+  androidAttestationChallenge,
+  androidKeyAttestationVerifier,
+  encodeAndroidKeyAttestationEvidence,
+  type AndroidApp,
+  type AndroidKeyAttestationConfig,
+} from './android-key-attestation.js';
 export { verifyEnrollment, type EnrolledDevice, type EnrollmentAccepted, type EnrollmentOptions, type EnrollmentRequest } from './enrollment.js';
 export {
   CredentialCache,
