@@ -5,18 +5,21 @@
 // refusal, each with its status and code, and what it leaves behind in the stores.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
+import { SecurityLevel } from '@peculiar/asn1-android';
 import { exportJWK } from 'jose';
-import { generateSigner, jwkThumbprint, signRequest, type RequestSigner } from '../../sdk/app/signing.js';
+import { buildEnrollmentRequest, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from '../../sdk/app/signing.js';
 import { createE2eeClient, generateDeviceKey } from '../../sdk/app/e2ee.js';
 import { fixtureGatewayKey } from '../../src/protocol/e2ee/fixtures.js';
 import { x25519RawPrivateKey } from '../../src/protocol/e2ee/index.js';
 import { BufferSettingsSchema } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
 import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
+import { ANDROID_KEY_ATTESTATION_FORMAT, encodeAndroidKeyAttestationEvidence } from '../../src/protocol/signing/android-key-attestation.js';
+import { ANDROID_PACKAGE, ANDROID_SIGNING_DIGEST, attestationChain, testAttestationCa } from '../../src/protocol/signing/android-test-support.js';
 import { verifyCredential, CredentialTrust } from '../../src/protocol/signing/credential.js';
 import { storeFailure } from '../../src/stores/types.js';
 import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';
@@ -580,4 +583,55 @@ test('the admin API reads devices past the local cache: a replica that cached th
   assert.equal((await adminCall(s.e2e, '/admin/devices/revoke', { body: { deviceId: phone.deviceId, reason: 'stolen' } })).status, 200);
   const shown = await adminCall(other, `/admin/devices?id=${phone.deviceId}`);
   assert.deepEqual([shown.status, shown.body['revoked']], [200, true], 'what every replica will see, not the cached copy');
+});
+
+test('enroll with android-key-attestation (opt-in): the device key\'s attestation chain enrolls it, a credential follows; a foreign root, another app or no config → 403 attestation_invalid', async (t) => {
+  const made = await actors();
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-android-'));
+  const ca = testAttestationCa();
+  writeFileSync(join(dir, 'android-roots.pem'), ca.rootPem);
+  const android = `          androidKeyAttestation: { rootsFile: ${join(dir, 'android-roots.pem')}, apps: [{ packageName: ${ANDROID_PACKAGE}, signingCertSha256: ["${ANDROID_SIGNING_DIGEST}"] }] }\n`;
+  // real chains (RSA roots, 3–5 certificates) are several KiB: the default maxRequestBytes (64 KiB) takes them
+  const config = made.config.replace(/( +attestation: .*\n)/, `$1${android}`).replace(`maxRequestBytes: ${MAX_BODY}`, 'maxRequestBytes: 65536');
+  assert.notEqual(config, made.config);
+  const e2e = await endToEnd(t, config);
+  const app = deviceApp(e2e.envoy, BASE);
+  const login = (): Promise<string> => loginToken(made.idp, { ...LOGIN, subject: 'user-android' });
+  const enrollWith = async (device: RequestSigner, chain: (challenge: string, key: KeyObject) => Uint8Array[]): Promise<GatewayAnswer> => {
+    const { challenge } = await app.challenge('enroll');
+    const evidence = encodeAndroidKeyAttestationEvidence(chain(challenge, createPublicKey({ key: { ...device.publicJwk }, format: 'jwk' })));
+    return app.enroll(await buildEnrollmentRequest({ challenge, deviceSigner: device, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } }), await login());
+  };
+
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const enrolledAnswer = await enrollWith(device, (challenge, key) => attestationChain(ca, key, challenge));
+  assert.equal(enrolledAnswer.status, 201, enrolledAnswer.body.toString());
+  const deviceId = await jwkThumbprint(device.publicJwk);
+  assert.deepEqual(json(enrolledAnswer), { deviceId, integrity: 'device', e2ee: false });
+  const stored = await e2e.gatehouse.deps.stores.devices.get(deviceId);
+  assert.ok(stored.ok && stored.device !== undefined);
+  assert.equal(stored.device.device.appId, ANDROID_PACKAGE, 'the app id is the attested package');
+  assert.equal(stored.device.device.subject, 'user-android');
+  const { challenge } = await app.challenge('credential');
+  assert.equal((await app.credential(challenge, device, await generateSigner('ed25519'))).status, 200, 'the attested device gets credentials');
+
+  const strong = await enrollWith(await generateSigner('ecdsa-p256-sha256'), (chl, key) => attestationChain(ca, key, chl, { securityLevel: SecurityLevel.strongBox }));
+  assert.equal(json(strong)['integrity'], 'strong', strong.body.toString());
+  assertRefused(await enrollWith(await generateSigner('ecdsa-p256-sha256'), (chl, key) => attestationChain(testAttestationCa('Elsewhere'), key, chl)), 'attestation_invalid', 'a chain to a root not configured');
+  assertRefused(await enrollWith(await generateSigner('ecdsa-p256-sha256'), (chl, key) => attestationChain(ca, key, chl, { packages: ['com.example.clone'] })), 'attestation_invalid', 'a package not allowed');
+  assertRefused(await enrollWith(await generateSigner('ecdsa-p256-sha256'), (chl, key) => attestationChain(ca, key, chl, { deviceLocked: false })), 'attestation_insufficient', 'an unlocked bootloader is basic, below the minimum device');
+  const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['subject']]);
+  assert.deepEqual(events, [
+    ['attestation_invalid', 'user-android'],
+    ['attestation_invalid', 'user-android'],
+    ['attestation_insufficient', 'user-android'],
+  ]);
+
+  // without the section the format has no verifier
+  const plain = await setUp(t);
+  const other = await generateSigner('ecdsa-p256-sha256');
+  const { challenge: chl } = await plain.app.challenge('enroll');
+  const evidence = encodeAndroidKeyAttestationEvidence(attestationChain(ca, createPublicKey({ key: { ...other.publicJwk }, format: 'jwk' }), chl));
+  const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } });
+  assertRefused(await plain.app.enroll({ ...body }, await plain.login()), 'attestation_invalid', 'android-key-attestation not configured');
 });

@@ -1,13 +1,14 @@
 // The issuance filter's config: every file it names is read at load, and a problem names the config
 // file, the line, the field and the file at fault; keys it must not hold are refused.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { exportJWK } from 'jose';
 import { parseConfig } from '../../config/load.js';
+import { buildCertificate, testAttestationCa } from '../../protocol/signing/android-test-support.js';
 
 const configErrors = (routes: string): string[] => {
   const parsed = parseConfig(`routes:\n${routes}`, 'issuance-test.yaml');
@@ -59,4 +60,46 @@ test('config errors name the file, the field and the key file: secrets, manifest
     [signedWith(join(dir, 'missing.json')), /signed.*credentialKeysFile.*credential issuer keys: .*missing\.json/s],
   ];
   for (const [yaml, expected] of cases) assert.match(configErrors(yaml).join('\n'), expected, yaml);
+});
+
+test('androidKeyAttestation: roots PEM relative to the config file, allowed apps; errors name the file and field', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-android-'));
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issuer = generateKeyPairSync('ed25519');
+  file('secret.hex', `${'0f'.repeat(32)}\n`);
+  file('idp.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'i' }] }));
+  file('issuer.pem', issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  file('keys.json', JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
+  const ca = testAttestationCa();
+  file('roots.pem', `# the test root\n${ca.rootPem}`);
+  const leaf = buildCertificate({ subject: 'leaf', issuer: 'leaf', publicKey: idp.publicKey, signingKey: idp.privateKey, ca: false });
+  file('leaf.pem', new X509Certificate(leaf).toString());
+  file('empty.pem', '# nothing here\n');
+  file('broken.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  const digest = 'AB:'.repeat(31) + 'AB';
+  const configFile = join(dir, 'gatehouse.yaml');
+  const errorsOf = (android: string): string[] => {
+    const yaml = `routes:\n  - id: device\n    match: { path: { prefix: /gatehouse/ } }\n    filters:\n      - issuance:\n          challengeSecretsFile: secret.hex\n          issuer: https://gh.test\n          credentialKeysFile: keys.json\n          login: { issuer: https://idp.test, audience: app, jwksFile: idp.json, algorithms: [ES256] }\n          attestation: { issuer: https://attest.test, audience: com.app, jwksFile: idp.json }\n          androidKeyAttestation: ${android}\n`;
+    const parsed = parseConfig(yaml, configFile);
+    return parsed.ok ? [] : parsed.errors.map((e) => e.format());
+  };
+  const apps = `[{ packageName: com.example.superapp, signingCertSha256: ["${digest}"] }]`;
+  assert.deepEqual(errorsOf(`{ rootsFile: roots.pem, apps: ${apps} }`), []);
+  const cases: [string, RegExp][] = [
+    [`{ rootsFile: absent.pem, apps: ${apps} }`, /gatehouse\.yaml:\d+: .*androidKeyAttestation\.rootsFile.*cannot read attestation roots file .*absent\.pem/s],
+    [`{ rootsFile: empty.pem, apps: ${apps} }`, /androidKeyAttestation\.rootsFile.*empty\.pem holds no PEM certificate/s],
+    [`{ rootsFile: broken.pem, apps: ${apps} }`, /androidKeyAttestation\.rootsFile.*broken\.pem: certificate 1 does not parse/s],
+    [`{ rootsFile: leaf.pem, apps: ${apps} }`, /androidKeyAttestation\.rootsFile.*leaf\.pem: certificate 1 \(CN=leaf\) is not a CA certificate/s],
+    [`{ rootsFile: roots.pem, apps: [] }`, /androidKeyAttestation\.apps.*must allow at least one app/s],
+    [`{ rootsFile: roots.pem, apps: [{ packageName: superapp, signingCertSha256: ["${digest}"] }] }`, /androidKeyAttestation\.apps\[0\]\.packageName.*must be an Android package name/s],
+    [`{ rootsFile: roots.pem, apps: [{ packageName: com.a.b, signingCertSha256: [abcd] }] }`, /androidKeyAttestation\.apps\[0\]\.signingCertSha256\[0\].*must be a SHA-256 digest/s],
+    [`{ rootsFile: roots.pem, apps: [{ packageName: com.a.b, signingCertSha256: [] }] }`, /signingCertSha256.*must name at least one/s],
+    [`{ rootsFile: roots.pem, apps: [{ packageName: com.a.b, signingCertSha256: ["${digest}"] }, { packageName: com.a.b, signingCertSha256: ["${digest}"] }] }`, /androidKeyAttestation\.apps.*a package name is listed twice/s],
+    [`{ rootsFile: roots.pem, apps: ${apps}, strict: false }`, /androidKeyAttestation.*strict/s],
+  ];
+  for (const [android, expected] of cases) assert.match(errorsOf(android).join('\n'), expected, android);
 });

@@ -1,8 +1,9 @@
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { createPublicKey, X509Certificate, type JsonWebKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
 import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
+import { normalizeSha256Hex } from '../../protocol/signing/android-key-attestation.js';
 import { DEFAULT_CHALLENGE_TTL_SECONDS, MAX_CHALLENGE_TTL_SECONDS, type ChallengeSecrets } from '../../protocol/signing/challenge.js';
 import { INTEGRITY_LEVELS, MAX_CREDENTIAL_LIFETIME_SECONDS, SIGNATURE_ALGORITHMS } from '../../protocol/signing/profile.js';
 import { readCredentialKeyring } from '../signed/credential-keys.js';
@@ -63,6 +64,62 @@ export function readPublicJwks(what: string): (file: string) => FileRead<JSONWeb
   };
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Reads the Android Key Attestation roots: one or more PEM certificates (Google's hardware attestation
+ * roots in production), each a CA certificate; text outside the PEM blocks (comments) is ignored.
+ */
+export function readAttestationRoots(file: string): FileRead<X509Certificate[]> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return { ok: false, message: `cannot read attestation roots file ${file}: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const roots: X509Certificate[] = [];
+  for (const [index, pem] of (text.match(PEM_CERTIFICATE) ?? []).entries()) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(pem);
+    } catch (error) {
+      return { ok: false, message: `attestation roots file ${file}: certificate ${index + 1} does not parse: ${error instanceof Error ? error.message : String(error)}` };
+    }
+    if (!cert.ca) return { ok: false, message: `attestation roots file ${file}: certificate ${index + 1} (${cert.subject.replaceAll('\n', ', ')}) is not a CA certificate` };
+    roots.push(cert);
+  }
+  if (roots.length === 0) return { ok: false, message: `attestation roots file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` };
+  return { ok: true, value: roots };
+}
+
+/** A Java package name as Android allows it (applicationId): at least two dot-separated segments. */
+const ANDROID_PACKAGE = /^[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+$/;
+
+/** The opt-in `android-key-attestation` verifier (docs/protocol/signing.md §3.1). */
+export const androidKeyAttestationConfig = z.strictObject({
+  /** the trusted roots, PEM (production: Google's hardware attestation roots) */
+  rootsFile: fileReadAtLoad(readAttestationRoots),
+  /** the apps whose device keys may enroll: package name and the SHA-256 of their signing certificates */
+  apps: z
+    .array(
+      z.strictObject({
+        packageName: z.string().regex(ANDROID_PACKAGE, 'must be an Android package name, e.g. com.example.app'),
+        signingCertSha256: z
+          .array(
+            z.string().transform((digest, ctx) => {
+              const hex = normalizeSha256Hex(digest);
+              if (hex !== undefined) return hex;
+              ctx.addIssue({ code: 'custom', message: 'must be a SHA-256 digest as 64 hex digits (colons allowed, as keytool prints it)' });
+              return z.NEVER;
+            }),
+          )
+          .min(1, 'must name at least one signing certificate digest'),
+      }),
+    )
+    .min(1, 'must allow at least one app')
+    .refine((apps) => new Set(apps.map((a) => a.packageName)).size === apps.length, { message: 'a package name is listed twice' }),
+});
+
 /** The URL path prefix the three endpoints live under: absolute, no trailing slash, no query. */
 const BASE_PATH = /^(?:\/[A-Za-z0-9._~-]+)+$/;
 
@@ -109,6 +166,8 @@ export const issuanceConfig = z.strictObject({
     /** verdicts older than this (iat) are refused */
     maxAgeSeconds: z.int().min(1).max(300).default(300),
   }),
+  /** optional: also accept enrollments with format android-key-attestation (the device key's attestation chain) */
+  androidKeyAttestation: androidKeyAttestationConfig.optional(),
   /** larger request bodies → 413 body_too_large (enrollment evidence is a few KiB) */
   maxRequestBytes: z.int().min(1024).max(1024 * 1024).default(64 * 1024),
   /**

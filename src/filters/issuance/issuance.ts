@@ -13,6 +13,7 @@
 //    then the side effect (store the device / hand out the credential). A refusal at any step stores
 //    nothing; a store that cannot answer is 503 dependency_unavailable (failureMode is closed only).
 import { createLocalJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { androidKeyAttestationVerifier } from '../../protocol/signing/android-key-attestation.js';
 import { jwsVerdictVerifier } from '../../protocol/signing/attestation.js';
 import { issueChallenge, type ChallengePurpose } from '../../protocol/signing/challenge.js';
 import type { SigningFailure } from '../../protocol/signing/codes.js';
@@ -92,6 +93,9 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       jwks: config.attestation.jwksFile.value,
       maxAgeSeconds: config.attestation.maxAgeSeconds,
     }),
+    ...(config.androidKeyAttestation === undefined
+      ? []
+      : [androidKeyAttestationVerifier({ roots: config.androidKeyAttestation.rootsFile.value, apps: config.androidKeyAttestation.apps })]),
   ];
   const ledger: ChallengeStore = deps.stores.challenges;
   /** the subject the login token named, for the body phase of an enrollment; gone with the request */

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { test } from 'node:test';
 import { SecurityLevel, VerifiedBootState } from '@peculiar/asn1-android';
+import { OctetString } from '@peculiar/asn1-schema';
+import { Extension } from '@peculiar/asn1-x509';
 import {
   androidAttestationChallenge,
   androidKeyAttestationVerifier,
@@ -146,7 +148,7 @@ test('garbage evidence is refused with attestation_invalid, never a throw', asyn
     publicKey: device.publicKey,
     signingKey: ca.intermediateKey,
     ca: false,
-    extensions: [new (await import('@peculiar/asn1-x509')).Extension({ extnID: '1.3.6.1.4.1.11129.2.1.17', extnValue: new (await import('@peculiar/asn1-schema')).OctetString(Buffer.from('garbage')) })],
+    extensions: [new Extension({ extnID: '1.3.6.1.4.1.11129.2.1.17', extnValue: new OctetString(Buffer.from('garbage')) })],
   });
   await refused(encodeAndroidKeyAttestationEvidence([garbled, chain[1]!, chain[2]!]), /KeyDescription does not parse/);
 });
