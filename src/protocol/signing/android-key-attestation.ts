@@ -2,15 +2,15 @@
 // key's own attestation certificate chain, as KeyStore.getCertificateChain returns it. Pure: the caller
 // reads the trusted roots; nothing here does I/O, so certificate revocation (Google's attestation status
 // list, fetched over the network) is the caller's concern, not checked here.
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { AttestationApplicationId, id_ce_keyDescription, NonStandardKeyDescription, SecurityLevel, VerifiedBootState } from '@peculiar/asn1-android';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { base64Decode, base64urlDecode, fromUtf8, utf8 } from '../common/base64.js';
 import type { AttestationVerifier } from './attestation.js';
 import { fail, type SigningFailure } from './codes.js';
-import { jwkThumbprint } from './keys.js';
-import { normalizePublicJwk, type IntegrityLevel } from './profile.js';
+import type { IntegrityLevel } from './profile.js';
+import { chainError, thumbprintOf } from './x509-chain.js';
 
 export const ANDROID_KEY_ATTESTATION_FORMAT = 'android-key-attestation';
 
@@ -87,51 +87,6 @@ function parseEvidence(evidence: string): Step<X509Certificate[]> {
   return { ok: true, value: chain };
 }
 
-function validAt(cert: X509Certificate, now: number): boolean {
-  const ms = now * 1000;
-  return Date.parse(cert.validFrom) <= ms && ms <= Date.parse(cert.validTo);
-}
-
-/** `child` is named, and signed, by `issuer`'s key, and `issuer` may issue certificates. */
-function linkError(child: X509Certificate, issuer: X509Certificate): string | undefined {
-  if (!issuer.ca) return 'its issuer is not a CA (basicConstraints cA is not true)';
-  if (!child.checkIssued(issuer)) return 'its issuer name (or authority key id) does not match the next certificate';
-  let signed: boolean;
-  try {
-    signed = child.verify(issuer.publicKey);
-  } catch {
-    signed = false;
-  }
-  return signed ? undefined : "its signature does not verify with the next certificate's key";
-}
-
-/** Each link verifies, each certificate is valid at `now`, and the top is a configured root or issued by one. */
-function verifyChain(chain: readonly X509Certificate[], roots: readonly X509Certificate[], now: number): SigningFailure | undefined {
-  for (const [index, cert] of chain.entries()) {
-    if (!validAt(cert, now)) return invalid(`chain[${index}] (${cert.subject.replaceAll('\n', ', ')}) is not valid at ${now}: ${cert.validFrom} – ${cert.validTo}`);
-    const issuer = chain[index + 1];
-    if (issuer === undefined) break;
-    const error = linkError(cert, issuer);
-    if (error !== undefined) return invalid(`chain[${index}]: ${error}`);
-  }
-  const top = chain[chain.length - 1]!;
-  if (roots.some((root) => root.raw.equals(top.raw))) return undefined;
-  for (const root of roots) {
-    if (validAt(root, now) && linkError(top, root) === undefined) return undefined;
-  }
-  return invalid('chain does not end at, or under, a configured root');
-}
-
-/** The RFC 7638 thumbprint of a P-256 or Ed25519 certificate key; undefined for any other key. */
-function thumbprintOf(key: KeyObject): string | undefined {
-  try {
-    const jwk = normalizePublicJwk(key.export({ format: 'jwk' }));
-    return jwk === undefined ? undefined : jwkThumbprint(jwk);
-  } catch {
-    return undefined;
-  }
-}
-
 function parseKeyDescription(leaf: X509Certificate): Step<NonStandardKeyDescription> {
   let extnValue: ArrayBuffer | undefined;
   try {
@@ -206,8 +161,8 @@ export function androidKeyAttestationVerifier(config: AndroidKeyAttestationConfi
         const leaf = chain.value[0]!;
         // The key first: cheap, and a chain for another key is not worth verifying.
         if (thumbprintOf(leaf.publicKey) !== expected.deviceKeyThumbprint) return invalid('leaf certificate key is not the enrolled device key');
-        const chainError = verifyChain(chain.value, config.roots, expected.now);
-        if (chainError !== undefined) return chainError;
+        const broken = chainError(chain.value, config.roots, expected.now);
+        if (broken !== undefined) return invalid(broken);
         const description = parseKeyDescription(leaf);
         if (!description.ok) return description;
         const kd = description.value;
