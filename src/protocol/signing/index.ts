@@ -32,6 +32,14 @@ export {
   type AndroidApp,
   type AndroidKeyAttestationConfig,
 } from './android-key-attestation.js';
+export {
+  APPLE_APP_ATTEST_FORMAT,
+  appleAppAttestVerifier,
+  appleClientDataHash,
+  encodeAppleAppAttestEvidence,
+  type AppleApp,
+  type AppleAppAttestConfig,
+} from './apple-app-attest.js';
 export { verifyEnrollment, type EnrolledDevice, type EnrollmentAccepted, type EnrollmentOptions, type EnrollmentRequest } from './enrollment.js';
 export {
   CredentialCache,
