@@ -20,6 +20,8 @@ import { BufferSettingsSchema } from '../../src/gen/envoy/extensions/filters/htt
 import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
 import { ANDROID_KEY_ATTESTATION_FORMAT, encodeAndroidKeyAttestationEvidence } from '../../src/protocol/signing/android-key-attestation.js';
 import { ANDROID_PACKAGE, ANDROID_SIGNING_DIGEST, attestationChain, testAttestationCa } from '../../src/protocol/signing/android-test-support.js';
+import { AAGUID_DEVELOPMENT, APPLE_APP_ATTEST_FORMAT, encodeAppleAppAttestEvidence } from '../../src/protocol/signing/apple-app-attest.js';
+import { APPLE_APP, attestationObject, type AttestationObjectSpec } from '../../src/protocol/signing/apple-test-support.js';
 import { verifyCredential, CredentialTrust } from '../../src/protocol/signing/credential.js';
 import { storeFailure } from '../../src/stores/types.js';
 import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';
@@ -634,4 +636,54 @@ test('enroll with android-key-attestation (opt-in): the device key\'s attestatio
   const evidence = encodeAndroidKeyAttestationEvidence(attestationChain(ca, createPublicKey({ key: { ...other.publicJwk }, format: 'jwk' }), chl));
   const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } });
   assertRefused(await plain.app.enroll({ ...body }, await plain.login()), 'attestation_invalid', 'android-key-attestation not configured');
+});
+
+test('enroll with apple-app-attest (opt-in): an App Attest object vouching for the device key enrolls it, a credential follows; another app, another device key, development or no config → 403', async (t) => {
+  const made = await actors();
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-apple-'));
+  const ca = testAttestationCa('Test App Attestation Root');
+  writeFileSync(join(dir, 'apple-roots.pem'), ca.rootPem);
+  const apple = `          appleAppAttest: { rootsFile: ${join(dir, 'apple-roots.pem')}, apps: [{ teamId: ${APPLE_APP.teamId}, bundleId: ${APPLE_APP.bundleId} }] }\n`;
+  const config = made.config.replace(/( +attestation: .*\n)/, `$1${apple}`).replace(`maxRequestBytes: ${MAX_BODY}`, 'maxRequestBytes: 65536');
+  assert.notEqual(config, made.config);
+  const e2e = await endToEnd(t, config);
+  const app = deviceApp(e2e.envoy, BASE);
+  const login = (): Promise<string> => loginToken(made.idp, { ...LOGIN, subject: 'user-ios' });
+  const enrollWith = async (device: RequestSigner, spec: Partial<AttestationObjectSpec> = {}): Promise<GatewayAnswer> => {
+    const { challenge } = await app.challenge('enroll');
+    const deviceKeyThumbprint = await jwkThumbprint(device.publicJwk);
+    const evidence = encodeAppleAppAttestEvidence(attestationObject(ca, { challenge, deviceKeyThumbprint, ...spec }));
+    return app.enroll(await buildEnrollmentRequest({ challenge, deviceSigner: device, attestation: { format: APPLE_APP_ATTEST_FORMAT, evidence } }), await login());
+  };
+
+  // the device key is a (Secure Enclave) P-256 key of its own; the App Attest key only vouches for it
+  const device = await generateSigner('ecdsa-p256-sha256');
+  const enrolledAnswer = await enrollWith(device);
+  assert.equal(enrolledAnswer.status, 201, enrolledAnswer.body.toString());
+  const deviceId = await jwkThumbprint(device.publicJwk);
+  assert.deepEqual(json(enrolledAnswer), { deviceId, integrity: 'strong', e2ee: false });
+  const stored = await e2e.gatehouse.deps.stores.devices.get(deviceId);
+  assert.ok(stored.ok && stored.device !== undefined);
+  assert.equal(stored.device.device.appId, `${APPLE_APP.teamId}.${APPLE_APP.bundleId}`, 'the app id is the App ID');
+  assert.equal(stored.device.device.subject, 'user-ios');
+  const { challenge } = await app.challenge('credential');
+  assert.equal((await app.credential(challenge, device, await generateSigner('ed25519'))).status, 200, 'the attested device gets credentials');
+
+  const other = await generateSigner('ecdsa-p256-sha256');
+  assertRefused(await enrollWith(await generateSigner('ecdsa-p256-sha256'), { deviceKeyThumbprint: await jwkThumbprint(other.publicJwk) }), 'attestation_invalid', 'vouching for another device key');
+  assertRefused(await enrollWith(await generateSigner('ecdsa-p256-sha256'), { app: { teamId: APPLE_APP.teamId, bundleId: 'com.example.clone' } }), 'attestation_invalid', 'an app not allowed');
+  assertRefused(await enrollWith(await generateSigner('ecdsa-p256-sha256'), { aaguid: AAGUID_DEVELOPMENT }), 'attestation_invalid', 'development not allowed');
+  const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['subject']]);
+  assert.deepEqual(events, [
+    ['attestation_invalid', 'user-ios'],
+    ['attestation_invalid', 'user-ios'],
+    ['attestation_invalid', 'user-ios'],
+  ]);
+
+  // without the section the format has no verifier
+  const plain = await setUp(t);
+  const { challenge: chl } = await plain.app.challenge('enroll');
+  const evidence = encodeAppleAppAttestEvidence(attestationObject(ca, { challenge: chl, deviceKeyThumbprint: await jwkThumbprint(other.publicJwk) }));
+  const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, attestation: { format: APPLE_APP_ATTEST_FORMAT, evidence } });
+  assertRefused(await plain.app.enroll({ ...body }, await plain.login()), 'attestation_invalid', 'apple-app-attest not configured');
 });

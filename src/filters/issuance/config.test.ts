@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { exportJWK } from 'jose';
 import { parseConfig } from '../../config/load.js';
 import { buildCertificate, testAttestationCa } from '../../protocol/signing/android-test-support.js';
+import { appleAppAttestConfig } from './config.js';
 
 const configErrors = (routes: string): string[] => {
   const parsed = parseConfig(`routes:\n${routes}`, 'issuance-test.yaml');
@@ -102,4 +103,48 @@ test('androidKeyAttestation: roots PEM relative to the config file, allowed apps
     [`{ rootsFile: roots.pem, apps: ${apps}, strict: false }`, /androidKeyAttestation.*strict/s],
   ];
   for (const [android, expected] of cases) assert.match(errorsOf(android).join('\n'), expected, android);
+});
+
+test('appleAppAttest: roots PEM relative to the config file, allowed apps, development off by default; errors name the file and field', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-apple-'));
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issuer = generateKeyPairSync('ed25519');
+  file('secret.hex', `${'0f'.repeat(32)}\n`);
+  file('idp.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'i' }] }));
+  file('issuer.pem', issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  file('keys.json', JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
+  file('apple-roots.pem', `# the test root\n${testAttestationCa('Test App Attestation Root').rootPem}`);
+  const leaf = buildCertificate({ subject: 'leaf', issuer: 'leaf', publicKey: idp.publicKey, signingKey: idp.privateKey, ca: false });
+  file('leaf.pem', new X509Certificate(leaf).toString());
+  const configFile = join(dir, 'gatehouse.yaml');
+  const parse = (apple: string) => {
+    const yaml = `routes:\n  - id: device\n    match: { path: { prefix: /gatehouse/ } }\n    filters:\n      - issuance:\n          challengeSecretsFile: secret.hex\n          issuer: https://gh.test\n          credentialKeysFile: keys.json\n          login: { issuer: https://idp.test, audience: app, jwksFile: idp.json, algorithms: [ES256] }\n          attestation: { issuer: https://attest.test, audience: com.app, jwksFile: idp.json }\n          appleAppAttest: ${apple}\n`;
+    return parseConfig(yaml, configFile);
+  };
+  const errorsOf = (apple: string): string[] => {
+    const parsed = parse(apple);
+    return parsed.ok ? [] : parsed.errors.map((e) => e.format());
+  };
+  const apps = '[{ teamId: A1B2C3D4E5, bundleId: com.example.superapp }]';
+  const accepted = parse(`{ rootsFile: apple-roots.pem, apps: ${apps} }`);
+  assert.ok(accepted.ok, accepted.ok ? '' : accepted.errors.map((e) => e.format()).join('\n'));
+  assert.equal(appleAppAttestConfig.shape.allowDevelopment.parse(undefined), false, 'development is off unless set');
+  assert.deepEqual(errorsOf(`{ rootsFile: apple-roots.pem, apps: ${apps}, allowDevelopment: true }`), []);
+  const cases: [string, RegExp][] = [
+    [`{ rootsFile: absent.pem, apps: ${apps} }`, /gatehouse\.yaml:\d+: .*appleAppAttest\.rootsFile.*cannot read attestation roots file .*absent\.pem/s],
+    [`{ rootsFile: leaf.pem, apps: ${apps} }`, /appleAppAttest\.rootsFile.*leaf\.pem: certificate 1 \(CN=leaf\) is not a CA certificate/s],
+    [`{ apps: ${apps} }`, /appleAppAttest\.rootsFile/s],
+    [`{ rootsFile: apple-roots.pem, apps: [] }`, /appleAppAttest\.apps.*must allow at least one app/s],
+    [`{ rootsFile: apple-roots.pem, apps: [{ teamId: a1b2c3d4e5, bundleId: com.example.superapp }] }`, /appleAppAttest\.apps\[0\]\.teamId.*must be an Apple Team ID/s],
+    [`{ rootsFile: apple-roots.pem, apps: [{ teamId: A1B2C3D4E5, bundleId: "superapp" }] }`, /appleAppAttest\.apps\[0\]\.bundleId.*must be a bundle identifier/s],
+    [`{ rootsFile: apple-roots.pem, apps: [{ teamId: A1B2C3D4E5, bundleId: "com.example.app/x" }] }`, /appleAppAttest\.apps\[0\]\.bundleId/s],
+    [`{ rootsFile: apple-roots.pem, apps: [${apps.slice(1, -1)}, ${apps.slice(1, -1)}] }`, /appleAppAttest\.apps.*an app \(teamId and bundleId\) is listed twice/s],
+    [`{ rootsFile: apple-roots.pem, apps: ${apps}, allowDevelopment: "yes" }`, /appleAppAttest\.allowDevelopment/s],
+    [`{ rootsFile: apple-roots.pem, apps: ${apps}, environment: production }`, /appleAppAttest.*environment/s],
+  ];
+  for (const [apple, expected] of cases) assert.match(errorsOf(apple).join('\n'), expected, apple);
 });

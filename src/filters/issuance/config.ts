@@ -67,8 +67,9 @@ export function readPublicJwks(what: string): (file: string) => FileRead<JSONWeb
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**
- * Reads the Android Key Attestation roots: one or more PEM certificates (Google's hardware attestation
- * roots in production), each a CA certificate; text outside the PEM blocks (comments) is ignored.
+ * Reads attestation roots: one or more PEM certificates (production: Google's hardware attestation
+ * roots for Android Key Attestation, Apple's App Attestation Root CA for App Attest), each a CA
+ * certificate; text outside the PEM blocks (comments) is ignored.
  */
 export function readAttestationRoots(file: string): FileRead<X509Certificate[]> {
   let text: string;
@@ -120,6 +121,29 @@ export const androidKeyAttestationConfig = z.strictObject({
     .refine((apps) => new Set(apps.map((a) => a.packageName)).size === apps.length, { message: 'a package name is listed twice' }),
 });
 
+/** An Apple Developer Team ID: 10 upper-case letters and digits. */
+const APPLE_TEAM_ID = /^[A-Z0-9]{10}$/;
+/** A bundle identifier: letters, digits, hyphens and periods (reverse DNS), at least two segments. */
+const APPLE_BUNDLE_ID = /^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$/;
+
+/** The opt-in `apple-app-attest` verifier (docs/protocol/signing.md §3.2). */
+export const appleAppAttestConfig = z.strictObject({
+  /** the trusted roots, PEM (production: Apple App Attestation Root CA) */
+  rootsFile: fileReadAtLoad(readAttestationRoots),
+  /** the apps whose App Attest keys may vouch for an enrollment: Team ID and bundle id (the App ID is <teamId>.<bundleId>) */
+  apps: z
+    .array(
+      z.strictObject({
+        teamId: z.string().regex(APPLE_TEAM_ID, 'must be an Apple Team ID: 10 upper-case letters and digits, e.g. A1B2C3D4E5'),
+        bundleId: z.string().regex(APPLE_BUNDLE_ID, 'must be a bundle identifier, e.g. com.example.app'),
+      }),
+    )
+    .min(1, 'must allow at least one app')
+    .refine((apps) => new Set(apps.map((a) => `${a.teamId}.${a.bundleId}`)).size === apps.length, { message: 'an app (teamId and bundleId) is listed twice' }),
+  /** accept keys from the development App Attest environment (builds signed for development), as integrity device; never in production */
+  allowDevelopment: z.boolean().default(false),
+});
+
 /** The URL path prefix the three endpoints live under: absolute, no trailing slash, no query. */
 const BASE_PATH = /^(?:\/[A-Za-z0-9._~-]+)+$/;
 
@@ -168,6 +192,8 @@ export const issuanceConfig = z.strictObject({
   }),
   /** optional: also accept enrollments with format android-key-attestation (the device key's attestation chain) */
   androidKeyAttestation: androidKeyAttestationConfig.optional(),
+  /** optional: also accept enrollments with format apple-app-attest (an App Attest attestation object vouching for the device key) */
+  appleAppAttest: appleAppAttestConfig.optional(),
   /** larger request bodies → 413 body_too_large (enrollment evidence is a few KiB) */
   maxRequestBytes: z.int().min(1024).max(1024 * 1024).default(64 * 1024),
   /**

@@ -14,6 +14,7 @@
 //    nothing; a store that cannot answer is 503 dependency_unavailable (failureMode is closed only).
 import { createLocalJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { androidKeyAttestationVerifier } from '../../protocol/signing/android-key-attestation.js';
+import { appleAppAttestVerifier } from '../../protocol/signing/apple-app-attest.js';
 import { jwsVerdictVerifier } from '../../protocol/signing/attestation.js';
 import { issueChallenge, type ChallengePurpose } from '../../protocol/signing/challenge.js';
 import type { SigningFailure } from '../../protocol/signing/codes.js';
@@ -96,6 +97,9 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     ...(config.androidKeyAttestation === undefined
       ? []
       : [androidKeyAttestationVerifier({ roots: config.androidKeyAttestation.rootsFile.value, apps: config.androidKeyAttestation.apps })]),
+    ...(config.appleAppAttest === undefined
+      ? []
+      : [appleAppAttestVerifier({ roots: config.appleAppAttest.rootsFile.value, apps: config.appleAppAttest.apps, allowDevelopment: config.appleAppAttest.allowDevelopment })]),
   ];
   const ledger: ChallengeStore = deps.stores.challenges;
   /** the subject the login token named, for the body phase of an enrollment; gone with the request */

@@ -8,7 +8,7 @@ import { isIntegrityLevel, type IntegrityLevel } from './profile.js';
 export interface AttestationExpectation {
   /** The enrollment challenge: App Attest's clientDataHash, Key Attestation's attestationChallenge or Play Integrity's nonce must commit to it. */
   readonly challenge: string;
-  /** RFC 7638 thumbprint of the device public key being enrolled: the evidence must attest this key (App Attest and Key Attestation attest the key itself) or name it. */
+  /** RFC 7638 thumbprint of the device public key being enrolled: the evidence must attest this key (Key Attestation attests the key itself) or commit to it (App Attest's clientDataHash, a verdict's jkt). */
   readonly deviceKeyThumbprint: string;
   /** Unix seconds. */
   readonly now: number;

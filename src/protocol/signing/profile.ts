@@ -116,7 +116,7 @@ export function thumbprintInput(jwk: PublicJwk): string {
 
 /**
  * App-integrity levels, weakest first. They follow Play Integrity's device verdicts (basic, device,
- * strong); an App Attest verifier maps a valid attestation to "strong" (Secure Enclave key, genuine app).
+ * strong); the App Attest verifier maps a production attestation to "strong" (genuine app on Apple hardware, signing.md §3.2).
  */
 export const INTEGRITY_LEVELS = ['basic', 'device', 'strong'] as const;
 export type IntegrityLevel = (typeof INTEGRITY_LEVELS)[number];
