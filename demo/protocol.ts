@@ -16,7 +16,14 @@ import {
   signRequest,
   type RequestToSign,
 } from '../sdk/app/signing.js';
+import { SecurityLevel } from '@peculiar/asn1-android';
 import { createPassportVerifier } from '../sdk/upstream/index.js';
+import { androidKeyAttestationVerifier, encodeAndroidKeyAttestationEvidence } from '../src/protocol/signing/android-key-attestation.js';
+import { ANDROID_PACKAGE, ANDROID_SIGNING_DIGEST, attestationChain, testAttestationCa } from '../src/protocol/signing/android-test-support.js';
+import { AAGUID_DEVELOPMENT, appleAppAttestVerifier, encodeAppleAppAttestEvidence } from '../src/protocol/signing/apple-app-attest.js';
+import { APPLE_APP, attestationObject } from '../src/protocol/signing/apple-test-support.js';
+import type { AttestationVerifier } from '../src/protocol/signing/attestation.js';
+import { normalizePublicJwk } from '../src/protocol/signing/profile.js';
 import { decryptRequest, deviceKeyFromRaw, E2EE_FAILURES, generateX25519KeyPair, type E2eeFailureCode } from '../src/protocol/e2ee/index.js';
 import { fixtureDevice, fixtureKeyring } from '../src/protocol/e2ee/fixtures.js';
 import {
@@ -365,11 +372,54 @@ async function passportScenario(print: Print, who: { subject: string; deviceId: 
   }
 }
 
+// ——— 1b. Platform attestation ————————————————————————————————————————————————————————————
+
+/**
+ * The platform verifiers of enrollment (signing.md §3.1, §3.2) on evidence built with a test PKI
+ * standing in for Google's and Apple's roots: what each accepts, at which integrity level, and why
+ * it refuses.
+ */
+async function platformAttestationScenario(print: Print): Promise<void> {
+  title(print, 'A9. App integrity on the platforms: Android Key Attestation and Apple App Attest', 'a test root stands in for Google\'s and Apple\'s (production configs name the real roots); the device key is made after the challenge');
+  const challenge = issueChallenge({ secrets: [new Uint8Array(32).fill(9)], purpose: 'enroll', now: Math.floor(Date.now() / 1000) }).challenge;
+  const now = Math.floor(Date.now() / 1000);
+  const device = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const thumbprint = await jwkThumbprint(normalizePublicJwk(device.publicKey.export({ format: 'jwk' }))!);
+  const expectation = { challenge, deviceKeyThumbprint: thumbprint, now };
+  const show = async (verifier: AttestationVerifier, what: string, evidence: string, expected = expectation): Promise<void> => {
+    const outcome = await verifier.verify(evidence, expected);
+    if (outcome.ok) accepted(print, what.padEnd(68), `integrity ${outcome.verdict.integrityLevel}, app ${outcome.verdict.appId}`);
+    else refused(print, what.padEnd(68), outcome.code, SIGNING_FAILURES[outcome.code].status, short(outcome.detail, 90));
+  };
+
+  const google = testAttestationCa('Test Google Attestation Root');
+  const android = androidKeyAttestationVerifier({ roots: [google.root], apps: [{ packageName: ANDROID_PACKAGE, signingCertSha256: [ANDROID_SIGNING_DIGEST] }] });
+  const chain = (spec: Parameters<typeof attestationChain>[3] = {}, forChallenge = challenge): string =>
+    encodeAndroidKeyAttestationEvidence(attestationChain(google, device.publicKey, forChallenge, spec));
+  await show(android, 'android: key in the TEE, locked bootloader, verified boot', chain());
+  await show(android, 'android: key in StrongBox', chain({ securityLevel: SecurityLevel.strongBox, keymasterSecurityLevel: SecurityLevel.strongBox }));
+  await show(android, 'android: bootloader unlocked (the OS naming the app is not trusted)', chain({ deviceLocked: false }));
+  await show(android, 'android: the chain of another enrollment\'s challenge', chain({}, `${challenge}x`));
+  await show(android, 'android: a repackaged app', chain({ packages: ['com.example.superapp.mod'] }));
+  await show(android, 'android: a chain for another key than the enrolled one', chain(), { ...expectation, deviceKeyThumbprint: 'x'.repeat(43) });
+
+  const apple = testAttestationCa('Test Apple App Attestation Root');
+  const ios = appleAppAttestVerifier({ roots: [apple.root], apps: [APPLE_APP] });
+  const attested = (spec: Partial<Parameters<typeof attestationObject>[1]> = {}): string =>
+    encodeAppleAppAttestEvidence(attestationObject(apple, { challenge, deviceKeyThumbprint: thumbprint, ...spec }));
+  await show(ios, 'ios: App Attest (production), clientDataHash = H(challenge.thumbprint)', attested());
+  await show(ios, 'ios: the development App Attest environment', attested({ aaguid: AAGUID_DEVELOPMENT }));
+  await show(ios, 'ios: attested for another app', attested({ app: { teamId: 'ZZZZZZZZZZ', bundleId: 'com.example.clone' } }));
+  await show(ios, 'ios: committed to another device key', attested({ deviceKeyThumbprint: 'y'.repeat(43) }));
+  print('');
+}
+
 /** Prints the protocol scenarios; bounded, in memory, no network. */
 export async function protocolScenarios(print: (line: string) => void): Promise<void> {
   print(bold('Protocol cores'));
   print(dim('   the pure libraries the filters and SDKs call, step by step (signing, e2ee and passport run through the gateway above)\n'));
   const who = await signingScenario(print);
+  await platformAttestationScenario(print);
   e2eeScenario(print);
   await passportScenario(print, who);
 }
