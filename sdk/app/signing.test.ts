@@ -102,3 +102,30 @@ test('the SDK and every module it loads use no Node built-in at run time, so it 
   visit(resolve(here, 'signing.ts'));
   assert.ok(seen.size >= 5, [...seen].join(', '));
 });
+
+test('the platform attestation helpers hash and encode what the gateway verifiers check (Android Key Attestation, Apple App Attest)', async () => {
+  const { androidAttestationChallenge: sdkAndroidChallenge, androidKeyAttestationEvidence, appleClientDataHash: sdkClientDataHash, appleAppAttestEvidence } = await import('./signing.js');
+  const gatewayAndroid = await import('../../src/protocol/signing/android-key-attestation.js');
+  const gatewayApple = await import('../../src/protocol/signing/apple-app-attest.js');
+  const { attestationChain, testAttestationCa, ANDROID_PACKAGE, ANDROID_SIGNING_DIGEST } = await import('../../src/protocol/signing/android-test-support.js');
+  const { attestationObject, APPLE_APP } = await import('../../src/protocol/signing/apple-test-support.js');
+  const challenge = 'enroll.AAAAAAAAAAAAAAAAAAAAAA.1900000000.mac';
+  const device = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const thumbprint = await jwkThumbprint(normalizePublicJwk(device.publicKey.export({ format: 'jwk' }))!);
+  const expected = { challenge, deviceKeyThumbprint: thumbprint, now: Math.floor(Date.now() / 1000) };
+
+  assert.deepEqual(await sdkAndroidChallenge(challenge), gatewayAndroid.androidAttestationChallenge(challenge));
+  const ca = testAttestationCa();
+  const chain = attestationChain(ca, device.publicKey, challenge);
+  assert.equal(androidKeyAttestationEvidence(chain), gatewayAndroid.encodeAndroidKeyAttestationEvidence(chain));
+  const odd = [Uint8Array.of(0xfb), Uint8Array.of(0xfb, 0xff), Uint8Array.of(0xfb, 0xff, 0xfe)]; // every base64 padding case, and + and /
+  assert.equal(androidKeyAttestationEvidence(odd), gatewayAndroid.encodeAndroidKeyAttestationEvidence(odd));
+  const android = gatewayAndroid.androidKeyAttestationVerifier({ roots: [ca.root], apps: [{ packageName: ANDROID_PACKAGE, signingCertSha256: [ANDROID_SIGNING_DIGEST] }] });
+  assert.equal((await android.verify(androidKeyAttestationEvidence(chain), expected)).ok, true);
+
+  assert.deepEqual(await sdkClientDataHash(challenge, thumbprint), gatewayApple.appleClientDataHash(challenge, thumbprint));
+  assert.notDeepEqual(await sdkClientDataHash(challenge, `${thumbprint}x`), gatewayApple.appleClientDataHash(challenge, thumbprint), 'the device key is committed');
+  const object = attestationObject(ca, { challenge, deviceKeyThumbprint: thumbprint });
+  const apple = gatewayApple.appleAppAttestVerifier({ roots: [ca.root], apps: [APPLE_APP] });
+  assert.equal((await apple.verify(appleAppAttestEvidence(object), expected)).ok, true);
+});

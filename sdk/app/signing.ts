@@ -31,6 +31,8 @@ import {
   normalizePublicJwk,
   normalizeX25519Jwk,
   thumbprintInput,
+  androidAttestationChallengeInput,
+  appleClientDataInput,
   type PublicJwk,
   type SignatureAlgorithm,
   type X25519PublicJwk,
@@ -117,6 +119,39 @@ export async function generateSigner(algorithm: SignatureAlgorithm = 'ecdsa-p256
 /** RFC 7638 JWK SHA-256 thumbprint, base64url: the device id of a device key, the keyid of an ephemeral key. */
 export async function jwkThumbprint(jwk: PublicJwk, crypto: CryptoProvider = defaultCrypto()): Promise<string> {
   return base64urlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(thumbprintInput(jwk)))));
+}
+
+/**
+ * Android Key Attestation (signing.md §3.1): the 32 bytes to set as the attestation challenge
+ * (`KeyGenParameterSpec.Builder.setAttestationChallenge`) when the app creates its device key, after
+ * it got the enrollment challenge.
+ */
+export async function androidAttestationChallenge(challenge: string, crypto: CryptoProvider = defaultCrypto()): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(androidAttestationChallengeInput(challenge))));
+}
+
+/** Android: the enrollment's `attestation.evidence` for the key's certificate chain (DER, leaf first, as `KeyStore.getCertificateChain` returns it). */
+export function androidKeyAttestationEvidence(chainDer: readonly Uint8Array[]): string {
+  return base64urlEncode(utf8(JSON.stringify(chainDer.map((der) => standardBase64(der)))));
+}
+
+/**
+ * Apple App Attest (signing.md §3.2): the clientDataHash to pass to `DCAppAttestService.attestKey`,
+ * committing the App Attest attestation to this enrollment challenge and this device key.
+ */
+export async function appleClientDataHash(challenge: string, deviceKeyThumbprint: string, crypto: CryptoProvider = defaultCrypto()): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(appleClientDataInput(challenge, deviceKeyThumbprint))));
+}
+
+/** Apple: the enrollment's `attestation.evidence` for the attestation object `attestKey` returned (CBOR bytes). */
+export function appleAppAttestEvidence(attestationObject: Uint8Array): string {
+  return base64urlEncode(attestationObject);
+}
+
+/** Standard base64 with padding (what the Android evidence carries per certificate). */
+function standardBase64(bytes: Uint8Array): string {
+  const padded = base64urlEncode(bytes).replaceAll('-', '+').replaceAll('_', '/');
+  return padded + '='.repeat((4 - (padded.length % 4)) % 4);
 }
 
 async function compactJws(signer: RequestSigner, typ: string, payload: object): Promise<string> {

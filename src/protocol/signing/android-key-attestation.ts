@@ -9,7 +9,7 @@ import { Certificate } from '@peculiar/asn1-x509';
 import { base64Decode, base64urlDecode, fromUtf8, utf8 } from '../common/base64.js';
 import type { AttestationVerifier } from './attestation.js';
 import { fail, type SigningFailure } from './codes.js';
-import type { IntegrityLevel } from './profile.js';
+import { androidAttestationChallengeInput, type IntegrityLevel } from './profile.js';
 import { chainError, thumbprintOf } from './x509-chain.js';
 
 export const ANDROID_KEY_ATTESTATION_FORMAT = 'android-key-attestation';
@@ -36,7 +36,7 @@ export interface AndroidKeyAttestationConfig {
 
 /** What attestationChallenge must hold for an enrollment challenge: SHA-256 over its UTF-8 (32 bytes). */
 export function androidAttestationChallenge(challenge: string): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(utf8(challenge)).digest());
+  return new Uint8Array(createHash('sha256').update(utf8(androidAttestationChallengeInput(challenge))).digest());
 }
 
 /** The chain as the evidence carries it: base64url (unpadded) of the UTF-8 JSON array of base64 DER certificates, leaf first. */

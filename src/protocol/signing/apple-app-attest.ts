@@ -10,7 +10,7 @@ import { decode } from 'cbor2';
 import { base64urlDecode, utf8 } from '../common/base64.js';
 import type { AttestationVerifier } from './attestation.js';
 import { fail, type SigningFailure } from './codes.js';
-import type { IntegrityLevel } from './profile.js';
+import { appleClientDataInput, type IntegrityLevel } from './profile.js';
 import { chainError } from './x509-chain.js';
 
 export const APPLE_APP_ATTEST_FORMAT = 'apple-app-attest';
@@ -76,7 +76,7 @@ const sha256 = (...parts: Uint8Array[]): Buffer => {
  * separates the two unambiguously.
  */
 export function appleClientDataHash(challenge: string, deviceKeyThumbprint: string): Uint8Array {
-  return new Uint8Array(sha256(utf8(`${challenge}.${deviceKeyThumbprint}`)));
+  return new Uint8Array(sha256(utf8(appleClientDataInput(challenge, deviceKeyThumbprint))));
 }
 
 /** The App ID's rpIdHash: SHA-256 of `<teamId>.<bundleId>`. */

@@ -128,3 +128,13 @@ export function isIntegrityLevel(value: unknown): value is IntegrityLevel {
 export function meetsIntegrity(level: IntegrityLevel, minimum: IntegrityLevel): boolean {
   return INTEGRITY_LEVELS.indexOf(level) >= INTEGRITY_LEVELS.indexOf(minimum);
 }
+
+// ---- platform attestation commitments (signing.md §3.1, §3.2) ----------------------------------
+// What the app hashes (SHA-256) into the platform's nonce field at enrollment. Runtime-neutral, so the
+// gateway's verifiers and the app SDK (WebCrypto) hash the same bytes.
+
+/** Android Key Attestation: attestationChallenge = SHA-256 of this (the challenge's UTF-8). */
+export const androidAttestationChallengeInput = (challenge: string): string => challenge;
+
+/** Apple App Attest: clientDataHash = SHA-256 of this; the thumbprint is base64url, so the last dot splits it. */
+export const appleClientDataInput = (challenge: string, deviceKeyThumbprint: string): string => `${challenge}.${deviceKeyThumbprint}`;
