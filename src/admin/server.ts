@@ -35,6 +35,9 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
+/** The built-in endpoints' paths: Kubernetes probes and Prometheus point here (deploy/kubernetes). */
+export const ADMIN_PATHS = { metrics: '/metrics', live: '/healthz', ready: '/readyz' } as const;
+
 const JSON_TYPE = 'application/json; charset=utf-8';
 /** how long close() lets requests in progress finish before dropping their connections */
 const CLOSE_GRACE_MS = 1_000;
@@ -61,7 +64,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
 
   const builtIn = new Map<string, AdminHandler>([
     [
-      '/metrics',
+      ADMIN_PATHS.metrics,
       async (_req, res) => {
         const text = await metrics.render();
         res.writeHead(200, {
@@ -73,14 +76,14 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       },
     ],
     [
-      '/healthz',
+      ADMIN_PATHS.live,
       (_req, res) => {
         const live = safeProbe(() => health.live());
         sendJson(res, live ? 200 : 503, { status: live ? 'ok' : 'unhealthy' });
       },
     ],
     [
-      '/readyz',
+      ADMIN_PATHS.ready,
       (_req, res) => {
         const ready = safeProbe(() => health.ready());
         let details: object = {};
