@@ -1,0 +1,29 @@
+# gatehouse's container image. Two stages: build (npm ci with dev dependencies, tsc) and a slim
+# runtime holding only package.json, dist/ and the production node_modules. Runs as a non-root user
+# with the V8 flags of bench/node-flags.ts (test/deploy/kubernetes.test.ts checks the ENTRYPOINT).
+# The embedded development default (config/) is not copied: the image needs GATEHOUSE_CONFIG.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY bench ./bench
+COPY demo ./demo
+COPY sdk ./sdk
+COPY test/harness ./test/harness
+COPY test/support ./test/support
+RUN npm run build && npm prune --omit=dev --ignore-scripts
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# 10001: the uid the Deployment's securityContext names (runAsNonRoot needs a numeric USER)
+USER 10001:10001
+EXPOSE 9001 9002
+ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/src/main.js"]
