@@ -209,6 +209,7 @@ test("the container ports are the config's listeners, and the probes hit the adm
   const annotations = deployment.spec!.template.metadata!.annotations!;
   assert.equal(annotations['prometheus.io/path'], ADMIN_PATHS.metrics);
   assert.equal(Number(annotations['prometheus.io/port']), parsed.config.listen.admin.port);
+  assert.equal(annotations['prometheus.istio.io/merge-metrics'], 'false', 'or the sidecar injector moves the scrape to port 15020, which the NetworkPolicy closes');
 });
 
 test('terminationGracePeriodSeconds outlasts the preStop wait, the drain (shutdown.graceMs) and the security-events flush', () => {
