@@ -191,6 +191,11 @@ test('the containers run with the V8 flags of bench/node-flags.ts, as the Docker
   const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
   assert.deepEqual(JSON.parse(entrypoint ?? 'null'), expected);
   assert.match(dockerfile, /^USER \d+/m, 'a numeric non-root user, for runAsNonRoot');
+  // the runtime stage: findPackageRoot needs config/, and no dev-only key may ride along
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  assert.match(runtime, /^COPY .* \.\/config\//m, 'the image has a config/ directory (findPackageRoot)');
+  assert.doesNotMatch(runtime, /^COPY (--from=build \/app\/)?config\/? /m, 'not the whole config/ (dev-only keys)');
+  assert.ok(!runtime.includes(DEV_ONLY_MARK));
 });
 
 test("the container ports are the config's listeners, and the probes hit the admin server's paths", () => {
