@@ -3,13 +3,13 @@
 // docs/protocol/e2ee.md is the normative description; this file follows it section by section.
 // Nothing here does I/O: bytes and headers in, a verdict with plaintext (or a stable code) out.
 import { randomFillSync, type KeyObject } from 'node:crypto';
-import { asBuffer, ByteReader, u16, utf8 } from './bytes.js';
+import { asBuffer, u16, utf8 } from './bytes.js';
 import { e2eeClientFailure, e2eeFailure, type E2eeClientFailure, type E2eeFailure } from './codes.js';
 import {
   aeadOpen,
   aeadSealParts,
-  hkdfExpand,
-  hkdfExtract,
+  hkdfExpandLatin1,
+  hkdfExtractLatin1,
   HpkeError,
   KDF_HKDF_SHA256,
   KEM_DHKEM_X25519_HKDF_SHA256,
@@ -58,11 +58,16 @@ export function encodeBinding(binding: RequestBinding): Buffer | string {
 const bindingLength = (binding: RequestBinding): number => 6 + binding.method.length + binding.path.length + binding.audience.length;
 
 function writeBinding(out: Buffer, offset: number, binding: RequestBinding): void {
-  let at = offset;
-  for (const field of [binding.method, binding.path, binding.audience]) {
-    at = out.writeUInt16BE(field.length, at);
-    at += out.write(field, at, 'latin1');
-  }
+  writeAscii(out, writeAscii(out, writeAscii(out, offset, binding.method), binding.path), binding.audience);
+}
+
+/** I2OSP(len, 2) ‖ text, by char code: a loop beats a native write call for fields this short. */
+function writeAscii(out: Buffer, offset: number, text: string): number {
+  const length = text.length;
+  out[offset] = length >>> 8;
+  out[offset + 1] = length & 0xff;
+  for (let index = 0; index < length; index++) out[offset + 2 + index] = text.charCodeAt(index);
+  return offset + 2 + length;
 }
 
 /** gatehouseRequestInfo(header, encodeBinding(binding)) in one allocation, or why it cannot be bound. */
@@ -70,7 +75,7 @@ function gatehouseRequestInfoFor(header: Uint8Array, binding: RequestBinding): B
   const problem = bindingProblem(binding);
   if (problem !== undefined) return problem;
   const out = Buffer.allocUnsafe(REQUEST_LABEL.length + 1 + header.length + bindingLength(binding));
-  REQUEST_LABEL.copy(out, 0);
+  out.set(REQUEST_LABEL, 0);
   out[REQUEST_LABEL.length] = 0;
   out.set(header, REQUEST_LABEL.length + 1);
   writeBinding(out, REQUEST_LABEL.length + 1 + header.length, binding);
@@ -100,11 +105,22 @@ export interface ResponseKeyMaterial {
  * RFC's vectors). Plain HKDF here, not HPKE's labelled forms.
  */
 export function responseKeyMaterial(context: HpkeContext, exportLabel: Uint8Array, enc: Uint8Array, responseNonce: Uint8Array): ResponseKeyMaterial {
-  const { aead } = context.suite;
-  const secret = context.export(exportLabel, Math.max(aead.Nn, aead.Nk));
   const salt = Buffer.concat([enc, responseNonce]);
-  const prk = hkdfExtract(salt, secret);
-  return { secret, salt, prk, key: hkdfExpand(prk, KEY_LABEL, aead.Nk), nonce: hkdfExpand(prk, NONCE_LABEL, aead.Nn) };
+  const keys = responseKeys(context, exportLabel, salt);
+  return { secret: Buffer.from(keys.secret, 'latin1'), salt, prk: Buffer.from(keys.prk, 'latin1'), key: keys.key, nonce: keys.nonce };
+}
+
+/** The steps of responseKeyMaterial on salt = enc ‖ response_nonce; secret and prk stay latin1. */
+function responseKeys(context: HpkeContext, exportLabel: Uint8Array, salt: Uint8Array): { secret: string; prk: string; key: Buffer; nonce: Buffer } {
+  const { aead } = context.suite;
+  const secret = context.exportLatin1(exportLabel, Math.max(aead.Nn, aead.Nk));
+  const prk = hkdfExtractLatin1(salt, secret);
+  return {
+    secret,
+    prk,
+    key: Buffer.from(hkdfExpandLatin1(prk, KEY_LABEL, aead.Nk), 'latin1'),
+    nonce: Buffer.from(hkdfExpandLatin1(prk, NONCE_LABEL, aead.Nn), 'latin1'),
+  };
 }
 
 export const gatehouseResponseKeyMaterial = (context: HpkeContext, enc: Uint8Array, responseNonce: Uint8Array): ResponseKeyMaterial =>
@@ -112,16 +128,16 @@ export const gatehouseResponseKeyMaterial = (context: HpkeContext, enc: Uint8Arr
 
 // Response nonces come from a pooled CSPRNG buffer: one randomBytes(16) call costs ~2 µs, a
 // sizeable part of the protocol overhead per request; refilling 4 KiB at a time amortises it.
+// Each nonce's bytes are copied out of the pool before the pool can be refilled.
 const RANDOM_POOL = Buffer.allocUnsafe(4096);
 let randomPoolOffset = RANDOM_POOL.length;
-function pooledRandom(length: number): Buffer {
+function copyRandom(target: Buffer, offset: number, length: number): void {
   if (randomPoolOffset + length > RANDOM_POOL.length) {
     randomFillSync(RANDOM_POOL);
     randomPoolOffset = 0;
   }
-  const out = Buffer.from(RANDOM_POOL.subarray(randomPoolOffset, randomPoolOffset + length));
+  RANDOM_POOL.copy(target, offset, randomPoolOffset, randomPoolOffset + length);
   randomPoolOffset += length;
-  return out;
 }
 
 /** Inner framing of both plaintexts: content_type_length(1) ‖ content_type ‖ content, as parts to seal. */
@@ -130,7 +146,7 @@ function frameParts(contentType: string | null, content: Uint8Array): Uint8Array
   // Both callers have checked the content type is visible ASCII (≤ 255), so latin1 is its UTF-8.
   const frame = Buffer.allocUnsafe(1 + type.length);
   frame[0] = type.length;
-  frame.write(type, 1, 'latin1');
+  for (let index = 0; index < type.length; index++) frame[1 + index] = type.charCodeAt(index);
   return [frame, content];
 }
 
@@ -145,6 +161,8 @@ function unframe(plaintext: Buffer): { contentType: string | null; content: Buff
 
 // ---------------------------------------------------------------------------------------------
 // Gateway side.
+
+const FIXED_HEADER_LENGTH = 8;
 
 export interface ParsedEnvelope {
   readonly keyId: number;
@@ -161,31 +179,35 @@ export interface ParsedEnvelope {
 /** Structure only, no keys: key_id ‖ kem_id ‖ kdf_id ‖ aead_id ‖ len ‖ device_key_id ‖ enc ‖ ct. */
 export function parseEnvelope(body: Uint8Array): { ok: true; envelope: ParsedEnvelope } | E2eeFailure {
   const bytes = asBuffer(body);
-  const reader = new ByteReader(bytes);
-  const keyId = reader.u8();
-  const kemId = reader.u16();
-  const kdfId = reader.u16();
-  const aeadId = reader.u16();
-  const deviceKeyIdLength = reader.u8();
-  if (keyId === undefined || kemId === undefined || kdfId === undefined || aeadId === undefined || deviceKeyIdLength === undefined) {
+  // fixed header: key_id(1) kem_id(2) kdf_id(2) aead_id(2) device_key_id length(1)
+  if (bytes.length < FIXED_HEADER_LENGTH) {
     return e2eeFailure('e2ee_envelope_malformed', `truncated: ${bytes.length} bytes is shorter than the fixed header`);
   }
+  const deviceKeyIdLength = bytes[FIXED_HEADER_LENGTH - 1]!;
   if (deviceKeyIdLength === 0 || deviceKeyIdLength > E2EE_FIELD_LIMITS.deviceKeyId) {
     return e2eeFailure('e2ee_envelope_malformed', `device key id length ${deviceKeyIdLength} is outside 1..${E2EE_FIELD_LIMITS.deviceKeyId}`);
   }
-  const deviceKeyIdBytes = reader.take(deviceKeyIdLength);
-  if (deviceKeyIdBytes === undefined) return e2eeFailure('e2ee_envelope_malformed', 'truncated in the device key id');
-  const deviceKeyId = deviceKeyIdBytes.toString('latin1');
+  const headerLength = FIXED_HEADER_LENGTH + deviceKeyIdLength;
+  if (bytes.length < headerLength) return e2eeFailure('e2ee_envelope_malformed', 'truncated in the device key id');
+  const deviceKeyId = bytes.toString('latin1', FIXED_HEADER_LENGTH, headerLength);
   if (!isVisibleAscii(deviceKeyId, false)) return e2eeFailure('e2ee_envelope_malformed', 'device key id has bytes outside visible ASCII');
-  const headerLength = reader.position;
-  const enc = reader.take(X25519_KEY_LENGTH);
-  if (enc === undefined) return e2eeFailure('e2ee_envelope_malformed', 'truncated in enc');
-  const ciphertext = reader.rest();
+  const encEnd = headerLength + X25519_KEY_LENGTH;
+  if (bytes.length < encEnd) return e2eeFailure('e2ee_envelope_malformed', 'truncated in enc');
   // The smallest plaintext is the framing byte; every AEAD here has a 16-byte tag.
-  if (ciphertext.length < 1 + 16) return e2eeFailure('e2ee_envelope_malformed', `ciphertext of ${ciphertext.length} bytes is shorter than tag + framing`);
+  const ciphertextLength = bytes.length - encEnd;
+  if (ciphertextLength < 1 + 16) return e2eeFailure('e2ee_envelope_malformed', `ciphertext of ${ciphertextLength} bytes is shorter than tag + framing`);
   return {
     ok: true,
-    envelope: { keyId, kemId, kdfId, aeadId, deviceKeyId, header: bytes.subarray(0, headerLength), enc, ciphertext },
+    envelope: {
+      keyId: bytes[0]!,
+      kemId: bytes.readUInt16BE(1),
+      kdfId: bytes.readUInt16BE(3),
+      aeadId: bytes.readUInt16BE(5),
+      deviceKeyId,
+      header: bytes.subarray(0, headerLength),
+      enc: bytes.subarray(headerLength, encEnd),
+      ciphertext: bytes.subarray(encEnd),
+    },
   };
 }
 
@@ -259,7 +281,8 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
   const { envelope } = parsed;
   const key = deps.keyring.find(envelope.keyId);
   if (key === undefined) return e2eeFailure('e2ee_unknown_key_id', `key id ${envelope.keyId}`);
-  const suite = key.suites.find((s) => s.kemId === envelope.kemId && s.kdfId === envelope.kdfId && s.aead.id === envelope.aeadId);
+  let suite: HpkeSuite | undefined;
+  for (const offered of key.suites) if (offered.kemId === envelope.kemId && offered.kdfId === envelope.kdfId && offered.aead.id === envelope.aeadId) suite = offered;
   if (suite === undefined) {
     return e2eeFailure('e2ee_suite_unsupported', `kem 0x${envelope.kemId.toString(16)} kdf 0x${envelope.kdfId.toString(16)} aead 0x${envelope.aeadId.toString(16)} for key id ${envelope.keyId}`);
   }
@@ -276,7 +299,7 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
       recipientPublicKey: key.publicKey,
       enc: envelope.enc,
       info,
-      sender: { publicKey: device.publicKey, keyObject: device.keyObject },
+      sender: device,
     }).context;
   } catch (error) {
     if (error instanceof HpkeError) return e2eeFailure('e2ee_decrypt_failed', error.message);
@@ -323,9 +346,15 @@ export class ResponseEncrypter {
         const problem = boundedField('contentType', contentType, true, true);
         if (problem !== undefined) return e2eeFailure('e2ee_upstream_content_type_invalid', problem);
       }
-      const responseNonce = options.responseNonce ?? pooledRandom(responseNonceLength(this.context.suite));
-      const { key, nonce } = gatehouseResponseKeyMaterial(this.context, this.enc, responseNonce);
-      const sealed = aeadSealParts(this.context.suite.aead, key, nonce, EMPTY, frameParts(contentType, body), responseNonce);
+      // salt = enc ‖ response_nonce, built in one buffer; the nonce is its tail.
+      const nonceLength = responseNonceLength(this.context.suite);
+      const salt = Buffer.allocUnsafe(this.enc.length + nonceLength);
+      salt.set(this.enc, 0);
+      if (options.responseNonce === undefined) copyRandom(salt, this.enc.length, nonceLength);
+      else if (options.responseNonce.length === nonceLength) salt.set(options.responseNonce, this.enc.length);
+      else return e2eeFailure('e2ee_internal_error', `response nonce of ${options.responseNonce.length} bytes, not ${nonceLength}`);
+      const { key, nonce } = responseKeys(this.context, RESPONSE_LABEL, salt);
+      const sealed = aeadSealParts(this.context.suite.aead, key, nonce, EMPTY, frameParts(contentType, body), salt.subarray(this.enc.length));
       return { ok: true, body: sealed, contentType: E2EE_RESPONSE_MEDIA_TYPE };
     } catch (error) {
       return e2eeFailure('e2ee_internal_error', `unexpected: ${error instanceof Error ? error.message : String(error)}`);
@@ -417,8 +446,7 @@ export class ResponseDecrypter {
       }
       if (body.length < nonceLength + aead.Nt + 1) return e2eeClientFailure('e2ee_response_malformed', `${body.length} bytes is shorter than nonce + tag + framing`);
       const bytes = asBuffer(body);
-      const responseNonce = bytes.subarray(0, nonceLength);
-      const { key, nonce } = gatehouseResponseKeyMaterial(this.context, this.enc, responseNonce);
+      const { key, nonce } = responseKeys(this.context, RESPONSE_LABEL, Buffer.concat([this.enc, bytes.subarray(0, nonceLength)]));
       const plaintext = aeadOpen(aead, key, nonce, EMPTY, bytes.subarray(nonceLength));
       if (plaintext === undefined) return e2eeClientFailure('e2ee_response_decrypt_failed', 'AEAD open failed');
       const inner = unframe(plaintext);

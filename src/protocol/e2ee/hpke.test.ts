@@ -6,7 +6,9 @@ import { fromHex, toHex } from './bytes.js';
 import {
   deriveX25519KeyPair,
   hkdfExpand,
+  hkdfExpandLatin1,
   hkdfExtract,
+  hkdfExtractLatin1,
   hmacSha256,
   HpkeError,
   setupRecipient,
@@ -159,6 +161,26 @@ describe('HMAC-SHA256 and HKDF-SHA256 (two one-shot hashes, createHmac fallback)
         for (const part of message) expected.update(part);
         assert.equal(toHex(hmacSha256(key, ...message)), toHex(expected.digest()), `key ${keyLength}, parts ${parts.join('+')}`);
       }
+    }
+  });
+
+  test('latin1 keys and messages (the per-request form) equal createHmac, in any order of key kinds', () => {
+    // Strings take the word-wise pad path and are remembered in the pads; Buffers are not. Walk a
+    // sequence that repeats a string, changes a string of the same length, switches kinds and
+    // lengths (multiples of four and not), so a stale pad shows as a wrong digest.
+    const sequence: { key: Buffer; asString: boolean }[] = [];
+    for (const keyLength of [32, 32, 31, 48, 0, 32, 64, 65, 4, 3, 32]) {
+      for (const asString of [true, true, false, true]) sequence.push({ key: Buffer.alloc(keyLength, (sequence.length * 13 + keyLength) & 0xff), asString });
+    }
+    for (const [index, { key, asString }] of sequence.entries()) {
+      const message = Buffer.alloc(20 + index, index);
+      const expected = toHex(createHmac('sha256', key).update(message).update(message).digest());
+      const salt = asString ? key.toString('latin1') : key;
+      const text = message.toString('latin1');
+      assert.equal(toHex(Buffer.from(hkdfExtractLatin1(salt, text + text), 'latin1')), expected, `step ${index}: key ${key.length}, ${asString ? 'string' : 'Buffer'}`);
+      // Expand with L ≤ 32 is the first L bytes of HMAC(prk, info ‖ 0x01)
+      const block = createHmac('sha256', key).update(message).update(Uint8Array.of(1)).digest().subarray(0, 16);
+      assert.equal(toHex(Buffer.from(hkdfExpandLatin1(salt, text, 16), 'latin1')), toHex(block), `step ${index}: expand`);
     }
   });
 

@@ -53,6 +53,8 @@ export interface HpkeSuite {
   readonly suiteId: Buffer;
   /** LabeledExtract("", "psk_id_hash", "") — constant for modes without a PSK, so computed once. */
   readonly emptyPskIdHash: Buffer;
+  /** the labelled prefixes the key schedule hashes on every request, built once (see labeledPrefix) */
+  readonly schedulePrefixes: { readonly secret: Buffer; readonly key: Buffer; readonly baseNonce: Buffer; readonly exp: Buffer };
 }
 
 const HPKE_V1 = utf8('HPKE-v1');
@@ -73,7 +75,13 @@ export function suiteFor(aeadId: number): HpkeSuite | undefined {
     kdfId: KDF_HKDF_SHA256,
     aead,
     suiteId,
-    emptyPskIdHash: labeledExtract(suiteId, EMPTY, 'psk_id_hash', EMPTY),
+    emptyPskIdHash: Buffer.from(labeledExtract(suiteId, EMPTY, 'psk_id_hash', EMPTY), 'latin1'),
+    schedulePrefixes: {
+      secret: labeledPrefix(suiteId, 'secret'),
+      key: labeledPrefix(suiteId, 'key', aead.Nk),
+      baseNonce: labeledPrefix(suiteId, 'base_nonce', aead.Nn),
+      exp: labeledPrefix(suiteId, 'exp', HASH_LENGTH),
+    },
   };
   suites.set(aeadId, suite);
   return suite;
@@ -88,85 +96,124 @@ const COUNTER_ONE = Uint8Array.of(1);
 // crypto.hash (20.12+; createHmac otherwise). Not for the arithmetic but for the objects: each
 // createHmac leaves a native Hmac handle and a fresh externally backed digest Buffer, which
 // scavenges must process, and a request makes ten; crypto.hash with a latin1 result makes a V8
-// string only. Measured here: ~0.8 µs an HMAC against ~1.6 µs. The pads live in two module scratch
-// buffers (synchronous, so never shared between calls) that stay filled with 0x36 / 0x5c: a call
-// writes its key's bytes and restores only those the previous, longer key left. Same bytes:
-// hpke.test.ts checks it against createHmac, RFC 4231 and hkdfSync.
+// string only. The pads live in two module scratch buffers (synchronous, so never shared between
+// calls) that stay filled with 0x36 / 0x5c: a call writes its key's bytes and restores only those
+// the previous, longer key left. Same bytes: hpke.test.ts checks it against createHmac, RFC 4231
+// and hkdfSync.
+//
+// HKDF's intermediate values (PRKs, secrets) stay the latin1 strings crypto.hash returns (one code
+// unit a byte) and are written into the pads by charCode: a Buffer is made only where node needs
+// one (the AEAD key and nonce) or a caller asks for one. Measured here: ~0.6 µs an HMAC, against
+// ~0.7 with a Buffer per digest and ~1.6 through createHmac.
+/** Octets as bytes or as a latin1 string of the same length. */
+export type Octets = Uint8Array | string;
+
 // typed here: the optional member (absent before 20.12), and the latin1 output the types leave out.
 const oneShotHash = (nodeCrypto as unknown as { hash?: OneShotHash }).hash;
 type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
 const SHA256_BLOCK = 64;
 const HMAC_SCRATCH = 1024;
-const HMAC_INNER = Buffer.alloc(SHA256_BLOCK + HMAC_SCRATCH, 0x36);
-const HMAC_OUTER = Buffer.alloc(SHA256_BLOCK + HASH_LENGTH, 0x5c);
+const HMAC_INNER = Buffer.from(new ArrayBuffer(SHA256_BLOCK + HMAC_SCRATCH)).fill(0x36);
+const HMAC_OUTER = Buffer.from(new ArrayBuffer(SHA256_BLOCK + HASH_LENGTH)).fill(0x5c);
+// Word views of the same bytes (offset 0 of their own ArrayBuffers, so aligned): a string key or
+// digest goes in four bytes a store. Little-endian hosts only (every node platform in practice);
+// elsewhere the byte loops run.
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
+const HMAC_INNER_WORDS = new Uint32Array(HMAC_INNER.buffer, 0, SHA256_BLOCK / 4);
+const HMAC_OUTER_WORDS = new Uint32Array(HMAC_OUTER.buffer, 0, (SHA256_BLOCK + HASH_LENGTH) / 4);
+const word = (text: string, at: number): number =>
+  (text.charCodeAt(at) | (text.charCodeAt(at + 1) << 8) | (text.charCodeAt(at + 2) << 16) | (text.charCodeAt(at + 3) << 24)) >>> 0;
 /** HMAC_INNER.subarray(0, n) by n: the hashed view of each message length, made once. */
 const HMAC_INNER_VIEWS: Buffer[] = [];
 /** how many leading pad bytes hold the previous key's bytes */
 let padKeyLength = 0;
+/** the previous key when it was a string, whose bytes the pads still hold */
+let padKey: string | undefined;
 
-/** HMAC-SHA256(key, a ‖ b ‖ c ‖ d): fixed arity, so the per-request calls build no argument arrays. */
-function hmacParts(key: Uint8Array, a: Uint8Array, b?: Uint8Array, c?: Uint8Array, d?: Uint8Array): Buffer {
+const bytesOf = (octets: Octets): Uint8Array => (typeof octets === 'string' ? Buffer.from(octets, 'latin1') : octets);
+const latin1Of = (octets: Octets): string =>
+  typeof octets === 'string' ? octets : Buffer.from(octets.buffer, octets.byteOffset, octets.byteLength).toString('latin1');
+
+/** Writes `part` into HMAC_INNER at `offset`; answers the offset after it. */
+function putInner(part: Octets, offset: number): number {
+  const length = part.length;
+  if (typeof part === 'string') for (let index = 0; index < length; index++) HMAC_INNER[offset + index] = part.charCodeAt(index);
+  else HMAC_INNER.set(part, offset);
+  return offset + length;
+}
+
+/** HMAC-SHA256(key, a ‖ b ‖ c ‖ d) as latin1: fixed arity, so the per-request calls build no argument arrays. */
+function hmacLatin1(key: Octets, a: Octets, b?: Octets, c?: Octets, d?: Octets): string {
   const length = SHA256_BLOCK + a.length + (b?.length ?? 0) + (c?.length ?? 0) + (d?.length ?? 0);
   if (oneShotHash === undefined || key.length > SHA256_BLOCK || length > HMAC_INNER.length) {
-    const hmac = createHmac('sha256', key).update(a);
-    for (const part of [b, c, d]) if (part !== undefined) hmac.update(part);
-    return hmac.digest();
+    const hmac = createHmac('sha256', bytesOf(key)).update(bytesOf(a));
+    for (const part of [b, c, d]) if (part !== undefined) hmac.update(bytesOf(part));
+    return hmac.digest().toString('latin1');
   }
   const keyLength = key.length;
-  for (let index = 0; index < keyLength; index++) {
-    const byte = key[index]!;
-    HMAC_INNER[index] = byte ^ 0x36;
-    HMAC_OUTER[index] = byte ^ 0x5c;
+  if (key === padKey) {
+    // the pads already hold this key: HKDF-Expand calls repeat a PRK (secret thrice, the response prk twice)
+  } else if (typeof key === 'string' && LITTLE_ENDIAN && keyLength % 4 === 0) {
+    for (let index = 0; index < keyLength; index += 4) {
+      const bytes = word(key, index);
+      HMAC_INNER_WORDS[index >> 2] = (bytes ^ 0x36363636) >>> 0;
+      HMAC_OUTER_WORDS[index >> 2] = (bytes ^ 0x5c5c5c5c) >>> 0;
+    }
+  } else if (typeof key === 'string') {
+    for (let index = 0; index < keyLength; index++) {
+      const byte = key.charCodeAt(index);
+      HMAC_INNER[index] = byte ^ 0x36;
+      HMAC_OUTER[index] = byte ^ 0x5c;
+    }
+  } else {
+    for (let index = 0; index < keyLength; index++) {
+      const byte = key[index]!;
+      HMAC_INNER[index] = byte ^ 0x36;
+      HMAC_OUTER[index] = byte ^ 0x5c;
+    }
   }
   for (let index = keyLength; index < padKeyLength; index++) {
     HMAC_INNER[index] = 0x36;
     HMAC_OUTER[index] = 0x5c;
   }
   padKeyLength = keyLength;
-  let offset = SHA256_BLOCK;
-  HMAC_INNER.set(a, offset);
-  offset += a.length;
-  if (b !== undefined) {
-    HMAC_INNER.set(b, offset);
-    offset += b.length;
-  }
-  if (c !== undefined) {
-    HMAC_INNER.set(c, offset);
-    offset += c.length;
-  }
-  if (d !== undefined) HMAC_INNER.set(d, offset);
-  const inner = (HMAC_INNER_VIEWS[length] ??= HMAC_INNER.subarray(0, length));
-  // Both digests come back as latin1 strings (one code unit a byte): measured here, a 'buffer'
-  // result costs ~0.35 µs more a hash (a fresh externally backed ArrayBuffer each time).
-  HMAC_OUTER.write(oneShotHash('sha256', inner, 'latin1'), SHA256_BLOCK, 'latin1');
-  return Buffer.from(oneShotHash('sha256', HMAC_OUTER, 'latin1'), 'latin1');
+  // Only a string is remembered: it cannot change, where a caller's Buffer could between calls.
+  padKey = typeof key === 'string' ? key : undefined;
+  let offset = putInner(a, SHA256_BLOCK);
+  if (b !== undefined) offset = putInner(b, offset);
+  if (c !== undefined) offset = putInner(c, offset);
+  if (d !== undefined) putInner(d, offset);
+  const innerDigest = oneShotHash('sha256', (HMAC_INNER_VIEWS[length] ??= HMAC_INNER.subarray(0, length)), 'latin1');
+  if (LITTLE_ENDIAN) for (let index = 0; index < HASH_LENGTH; index += 4) HMAC_OUTER_WORDS[(SHA256_BLOCK + index) >> 2] = word(innerDigest, index);
+  else for (let index = 0; index < HASH_LENGTH; index++) HMAC_OUTER[SHA256_BLOCK + index] = innerDigest.charCodeAt(index);
+  return oneShotHash('sha256', HMAC_OUTER, 'latin1');
 }
 
 /** HMAC-SHA256(key, concatenation of the message parts). */
 export function hmacSha256(key: Uint8Array, ...message: Uint8Array[]): Buffer {
-  if (message.length <= 4) return hmacParts(key, message[0] ?? EMPTY, message[1], message[2], message[3]);
-  return hmacParts(key, Buffer.concat(message));
+  const digest = message.length <= 4 ? hmacLatin1(key, message[0] ?? EMPTY, message[1], message[2], message[3]) : hmacLatin1(key, Buffer.concat(message));
+  return Buffer.from(digest, 'latin1');
 }
 
 /** HKDF-Extract. An empty salt equals HashLen zero bytes: HMAC zero-pads its key either way. */
-export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Buffer {
-  return hmacParts(salt, ikm);
-}
+export const hkdfExtractLatin1 = (salt: Octets, ikm: Octets): string => hmacLatin1(salt, ikm);
+export const hkdfExtract = (salt: Uint8Array, ikm: Uint8Array): Buffer => Buffer.from(hkdfExtractLatin1(salt, ikm), 'latin1');
 
-/** HKDF-Expand (RFC 5869 §2.3). */
-export function hkdfExpand(prk: Uint8Array, info: Uint8Array, length: number): Buffer {
+/** HKDF-Expand (RFC 5869 §2.3), as latin1. */
+export function hkdfExpandLatin1(prk: Octets, info: Octets, length: number): string {
   if (length <= HASH_LENGTH) {
-    const block = hmacParts(prk, info, COUNTER_ONE);
-    return length === HASH_LENGTH ? block : block.subarray(0, length);
+    const block = hmacLatin1(prk, info, COUNTER_ONE);
+    return length === HASH_LENGTH ? block : block.slice(0, length);
   }
-  const blocks: Buffer[] = [];
-  let previous: Buffer = EMPTY;
-  for (let counter = 1; blocks.length * HASH_LENGTH < length; counter++) {
-    previous = hmacParts(prk, previous, info, Uint8Array.of(counter));
-    blocks.push(previous);
+  let okm = '';
+  let previous = '';
+  for (let counter = 1; okm.length < length; counter++) {
+    previous = hmacLatin1(prk, previous, info, Uint8Array.of(counter));
+    okm += previous;
   }
-  return Buffer.concat(blocks).subarray(0, length);
+  return okm.slice(0, length);
 }
+export const hkdfExpand = (prk: Uint8Array, info: Uint8Array, length: number): Buffer => Buffer.from(hkdfExpandLatin1(prk, info, length), 'latin1');
 
 // The labelled prefixes depend only on (suite, label[, L]): built once, so each labelled call
 // hashes one prefix and its input instead of assembling four pieces per request. Looked up by
@@ -196,22 +243,27 @@ function labeledPrefix(suiteId: Buffer, label: string, length?: number): Buffer 
   return prefix;
 }
 
-/** LabeledExtract(salt, label, ikm ‖ ikmTail) = Extract(salt, "HPKE-v1" ‖ suite_id ‖ label ‖ ikm ‖ ikmTail) */
-function labeledExtract(suiteId: Buffer, salt: Uint8Array, label: string, ikm: Uint8Array, ikmTail?: Uint8Array): Buffer {
-  return hmacParts(salt, labeledPrefix(suiteId, label), ikm, ikmTail);
+/** LabeledExtract(salt, label, ikm ‖ ikmTail) = Extract(salt, "HPKE-v1" ‖ suite_id ‖ label ‖ ikm ‖ ikmTail), as latin1 */
+function labeledExtract(suiteId: Buffer, salt: Octets, label: string, ikm: Octets, ikmTail?: Octets): string {
+  return hmacLatin1(salt, labeledPrefix(suiteId, label), ikm, ikmTail);
 }
 
 /**
- * LabeledExpand(prk, label, info ‖ infoTail, L) = Expand(prk, I2OSP(L, 2) ‖ "HPKE-v1" ‖ suite_id ‖ label ‖ info ‖ infoTail, L).
- * infoTail lets a caller pass info in two pieces instead of concatenating them first.
+ * LabeledExpand(prk, label, info ‖ infoTail, L) = Expand(prk, I2OSP(L, 2) ‖ "HPKE-v1" ‖ suite_id ‖ label ‖ info ‖ infoTail, L),
+ * as latin1. infoTail lets a caller pass info in two pieces instead of concatenating them first.
  */
-function labeledExpand(suiteId: Buffer, prk: Uint8Array, label: string, info: Uint8Array, length: number, infoTail?: Uint8Array): Buffer {
-  const prefix = labeledPrefix(suiteId, label, length);
+function labeledExpand(suiteId: Buffer, prk: Octets, label: string, info: Octets, length: number, infoTail?: Octets): string {
+  return labeledExpandWith(labeledPrefix(suiteId, label, length), prk, info, length, infoTail);
+}
+
+/** labeledExpand with its prefix (I2OSP(L, 2) ‖ "HPKE-v1" ‖ suite_id ‖ label) already looked up. */
+function labeledExpandWith(prefix: Buffer, prk: Octets, info: Octets, length: number, infoTail?: Octets): string {
   if (length <= HASH_LENGTH) {
-    const block = infoTail === undefined ? hmacParts(prk, prefix, info, COUNTER_ONE) : hmacParts(prk, prefix, info, infoTail, COUNTER_ONE);
-    return length === HASH_LENGTH ? block : block.subarray(0, length);
+    const block = infoTail === undefined ? hmacLatin1(prk, prefix, info, COUNTER_ONE) : hmacLatin1(prk, prefix, info, infoTail, COUNTER_ONE);
+    return length === HASH_LENGTH ? block : block.slice(0, length);
   }
-  return hkdfExpand(prk, Buffer.concat(infoTail === undefined ? [prefix, info] : [prefix, info, infoTail]), length);
+  const whole = Buffer.concat([prefix, bytesOf(info), ...(infoTail === undefined ? [] : [bytesOf(infoTail)])]);
+  return hkdfExpandLatin1(prk, whole, length);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,7 +282,8 @@ export function x25519PrivateKeyFromRaw(raw: Uint8Array): KeyObject {
 /** Via JWK, not SPKI DER: measured here, node imports an X25519 JWK ~20× faster (6 µs vs 120 µs). */
 export function x25519PublicKeyFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== X25519_KEY_LENGTH) throw new RangeError(`X25519 public key must be 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url') }, format: 'jwk' });
+  const x = (Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)).toString('base64url');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
 }
 
 /** SerializePublicKey: the raw 32 bytes, from a public or a private KeyObject. */
@@ -252,7 +305,7 @@ export function generateX25519KeyPair(): { privateKey: KeyObject; publicKey: Buf
 /** RFC 9180 §7.1.3 DeriveKeyPair for X25519: deterministic keys for test vectors and examples. */
 export function deriveX25519KeyPair(ikm: Uint8Array): { privateKey: KeyObject; publicKey: Buffer } {
   const dkpPrk = labeledExtract(KEM_SUITE_ID, EMPTY, 'dkp_prk', ikm);
-  const privateKey = x25519PrivateKeyFromRaw(labeledExpand(KEM_SUITE_ID, dkpPrk, 'sk', EMPTY, X25519_KEY_LENGTH));
+  const privateKey = x25519PrivateKeyFromRaw(Buffer.from(labeledExpand(KEM_SUITE_ID, dkpPrk, 'sk', EMPTY, X25519_KEY_LENGTH), 'latin1'));
   return { privateKey, publicKey: x25519RawPublicKey(privateKey) };
 }
 
@@ -278,33 +331,52 @@ function dh(privateKey: KeyObject, publicKey: KeyObject): Buffer {
   return shared;
 }
 
-/** ExtractAndExpand(dh, kem_context), each taken in up to two pieces that are never concatenated. */
-function extractAndExpand(dhValue: Buffer, kemContext: Uint8Array, dhTail?: Buffer, kemContextTail?: Buffer): Buffer {
-  const eaePrk = labeledExtract(KEM_SUITE_ID, EMPTY, 'eae_prk', dhValue, dhTail);
-  return labeledExpand(KEM_SUITE_ID, eaePrk, 'shared_secret', kemContext, X25519_KEY_LENGTH, kemContextTail);
+const EAE_PRK_PREFIX = labeledPrefix(KEM_SUITE_ID, 'eae_prk');
+const SHARED_SECRET_PREFIX = labeledPrefix(KEM_SUITE_ID, 'shared_secret', X25519_KEY_LENGTH);
+
+/** ExtractAndExpand(dh, kem_context) as latin1, each taken in up to two pieces that are never concatenated. */
+function extractAndExpand(dhValue: Buffer, kemContext: Uint8Array, dhTail?: Buffer, kemContextTail?: Buffer): string {
+  const eaePrk = hmacLatin1(EMPTY, EAE_PRK_PREFIX, dhValue, dhTail);
+  return labeledExpandWith(SHARED_SECRET_PREFIX, eaePrk, kemContext, X25519_KEY_LENGTH, kemContextTail);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Key schedule and context (RFC 9180 §5.1–5.3).
 
-export interface KeySchedule {
-  readonly keyScheduleContext: Buffer;
-  readonly secret: Buffer;
-  readonly key: Buffer;
-  readonly baseNonce: Buffer;
-  readonly exporterSecret: Buffer;
+/**
+ * The key schedule's outputs. secret and exporter_secret are kept as latin1 and made Buffers only
+ * when read (the known-answer tests and the worked example read them; a request does not).
+ */
+export class KeySchedule {
+  constructor(
+    readonly keyScheduleContext: Buffer,
+    private readonly secretLatin1: string,
+    readonly key: Buffer,
+    readonly baseNonce: Buffer,
+    /** exporter_secret, latin1 */
+    readonly exporterSecretLatin1: string,
+  ) {}
+
+  get secret(): Buffer {
+    return Buffer.from(this.secretLatin1, 'latin1');
+  }
+
+  get exporterSecret(): Buffer {
+    return Buffer.from(this.exporterSecretLatin1, 'latin1');
+  }
 }
 
 // key_schedule_context = mode ‖ psk_id_hash ‖ info_hash depends on the suite, the mode and info
 // only, and a device calling the same endpoint sends the same info each time (hdr and the request
 // line; enc is not part of it): one HMAC and an allocation a request saved by remembering recent
-// ones. Bounded: at most KEY_SCHEDULE_CONTEXT_CACHE_SIZE entries per suite, oldest evicted first,
-// and long infos are not kept. Keyed by mode and the info bytes as latin1, which maps each byte to
+// ones. Bounded: at most KEY_SCHEDULE_CONTEXT_CACHE_SIZE entries per suite and mode, oldest evicted
+// first, and long infos are not kept. Keyed by the info bytes as latin1, which maps each byte to
 // one code unit, so equal keys mean equal inputs. info is public (it travels in clear or is the
 // request line), so a hit reveals nothing. The cached buffers are never handed out to be written.
 const KEY_SCHEDULE_CONTEXT_CACHE_SIZE = 1024;
 const KEY_SCHEDULE_CONTEXT_CACHE_MAX_INFO = 512;
-const keyScheduleContextCache = new WeakMap<Buffer, Map<string, Buffer>>(); // by suite_id; weak: a hand-built suite does not pin memory
+// by suite_id (weak: a hand-built suite does not pin memory), then by mode, then by info
+const keyScheduleContextCache = new WeakMap<Buffer, Map<HpkeMode, Map<string, Buffer>>>();
 
 function buildKeyScheduleContext(suite: HpkeSuite, mode: HpkeMode, info: Uint8Array): Buffer {
   // Modes base and auth carry no PSK: psk = psk_id = "" (§5.1), so psk_id_hash is the suite constant.
@@ -312,7 +384,7 @@ function buildKeyScheduleContext(suite: HpkeSuite, mode: HpkeMode, info: Uint8Ar
   const context = Buffer.allocUnsafe(1 + suite.emptyPskIdHash.length + infoHash.length);
   context[0] = mode;
   suite.emptyPskIdHash.copy(context, 1);
-  infoHash.copy(context, 1 + suite.emptyPskIdHash.length);
+  context.write(infoHash, 1 + suite.emptyPskIdHash.length, 'latin1');
   return context;
 }
 
@@ -323,26 +395,33 @@ function keyScheduleContextOf(suite: HpkeSuite, mode: HpkeMode, info: Uint8Array
     bySuite = new Map();
     keyScheduleContextCache.set(suite.suiteId, bySuite);
   }
-  const key = String.fromCharCode(mode) + Buffer.from(info.buffer, info.byteOffset, info.byteLength).toString('latin1');
-  let context = bySuite.get(key);
+  let byInfo = bySuite.get(mode);
+  if (byInfo === undefined) {
+    byInfo = new Map();
+    bySuite.set(mode, byInfo);
+  }
+  const key = latin1Of(info);
+  let context = byInfo.get(key);
   if (context === undefined) {
     context = buildKeyScheduleContext(suite, mode, info);
-    if (bySuite.size >= KEY_SCHEDULE_CONTEXT_CACHE_SIZE) bySuite.delete(bySuite.keys().next().value!);
-    bySuite.set(key, context);
+    if (byInfo.size >= KEY_SCHEDULE_CONTEXT_CACHE_SIZE) byInfo.delete(byInfo.keys().next().value!);
+    byInfo.set(key, context);
   }
   return context;
 }
 
-export function keySchedule(suite: HpkeSuite, mode: HpkeMode, sharedSecret: Uint8Array, info: Uint8Array): KeySchedule {
+export function keySchedule(suite: HpkeSuite, mode: HpkeMode, sharedSecret: Octets, info: Uint8Array): KeySchedule {
   const keyScheduleContext = keyScheduleContextOf(suite, mode, info);
-  const secret = labeledExtract(suite.suiteId, sharedSecret, 'secret', EMPTY);
-  return {
+  const prefixes = suite.schedulePrefixes;
+  const secret = hmacLatin1(sharedSecret, prefixes.secret, EMPTY); // LabeledExtract(shared_secret, "secret", psk = "")
+  const { Nk, Nn } = suite.aead;
+  return new KeySchedule(
     keyScheduleContext,
     secret,
-    key: labeledExpand(suite.suiteId, secret, 'key', keyScheduleContext, suite.aead.Nk),
-    baseNonce: labeledExpand(suite.suiteId, secret, 'base_nonce', keyScheduleContext, suite.aead.Nn),
-    exporterSecret: labeledExpand(suite.suiteId, secret, 'exp', keyScheduleContext, HASH_LENGTH),
-  };
+    Buffer.from(labeledExpandWith(prefixes.key, secret, keyScheduleContext, Nk), 'latin1'),
+    Buffer.from(labeledExpandWith(prefixes.baseNonce, secret, keyScheduleContext, Nn), 'latin1'),
+    labeledExpandWith(prefixes.exp, secret, keyScheduleContext, HASH_LENGTH),
+  );
 }
 
 /** An HPKE encryption context. One request uses sequence number 0 only; the KATs walk several. */
@@ -387,9 +466,17 @@ export class HpkeContext {
 
   /** Secret export (§5.3): LabeledExpand(exporter_secret, "sec", exporter_context, L). */
   export(exporterContext: Uint8Array, length: number): Buffer {
-    return labeledExpand(this.suite.suiteId, this.schedule.exporterSecret, 'sec', exporterContext, length);
+    return Buffer.from(this.exportLatin1(exporterContext, length), 'latin1');
+  }
+
+  /** export(), as latin1: the response key derivation keeps it a string. */
+  exportLatin1(exporterContext: Uint8Array, length: number): string {
+    return labeledExpand(this.suite.suiteId, this.schedule.exporterSecretLatin1, 'sec', exporterContext, length);
   }
 }
+
+/** Buffer.concat below half of Buffer.poolSize takes node's pool, not a fresh ArrayBuffer. */
+const SEAL_JOIN_LIMIT = 4096;
 
 export function aeadSeal(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Buffer {
   return aeadSealParts(aead, key, nonce, aad, [plaintext]);
@@ -407,14 +494,20 @@ export function aeadSealParts(
   plaintextParts: readonly Uint8Array[],
   outputPrefix?: Uint8Array,
 ): Buffer {
-  // Two calls because node's typings take one literal cipher name per overload.
+  // GCM's tag is 16 bytes unless told otherwise, so AES-GCM passes no options object (node
+  // validates one on every call); ChaCha20-Poly1305 requires authTagLength.
   const cipher =
     aead.nodeCipher === 'chacha20-poly1305'
       ? createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt })
-      : createCipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
-  if (aad.length > 0) cipher.setAAD(aad, { plaintextLength: plaintextParts.reduce((sum, part) => sum + part.length, 0) });
+      : createCipheriv(aead.nodeCipher, key, nonce);
+  let plaintextLength = 0;
+  for (const part of plaintextParts) plaintextLength += part.length;
+  if (aad.length > 0) cipher.setAAD(aad, { plaintextLength });
   const out: Uint8Array[] = outputPrefix === undefined ? [] : [outputPrefix];
-  for (const part of plaintextParts) out.push(cipher.update(part));
+  // Small plaintexts are joined first: each update() is a native call returning a fresh externally
+  // backed Buffer, which costs more than copying a few KiB into node's pooled allocation.
+  if (plaintextParts.length > 1 && plaintextLength <= SEAL_JOIN_LIMIT) out.push(cipher.update(Buffer.concat(plaintextParts, plaintextLength)));
+  else for (const part of plaintextParts) out.push(cipher.update(part));
   out.push(cipher.final(), cipher.getAuthTag());
   return Buffer.concat(out);
 }
@@ -423,10 +516,11 @@ export function aeadSealParts(
 export function aeadOpen(aead: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Buffer | undefined {
   if (ciphertext.length < aead.Nt) return undefined;
   const bodyLength = ciphertext.length - aead.Nt;
+  // No options for GCM, as in aeadSealParts: the tag handed to setAuthTag is always Nt bytes here.
   const decipher =
     aead.nodeCipher === 'chacha20-poly1305'
       ? createDecipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt })
-      : createDecipheriv(aead.nodeCipher, key, nonce, { authTagLength: aead.Nt });
+      : createDecipheriv(aead.nodeCipher, key, nonce);
   decipher.setAuthTag(ciphertext.subarray(bodyLength));
   if (aad.length > 0) decipher.setAAD(aad, { plaintextLength: bodyLength });
   const body = decipher.update(ciphertext.subarray(0, bodyLength));
@@ -463,7 +557,7 @@ export function setupSender(input: SetupSenderInput): SenderSetup {
   const enc = x25519RawPublicKey(ephemeral);
   const recipient = x25519PublicKeyFromRaw(input.recipientPublicKey);
   const dhEphemeral = dh(ephemeral, recipient);
-  let sharedSecret: Buffer;
+  let sharedSecret: string;
   let mode: HpkeMode;
   if (input.senderPrivateKey === undefined) {
     mode = MODE_BASE;
@@ -474,7 +568,7 @@ export function setupSender(input: SetupSenderInput): SenderSetup {
     const senderPublic = x25519RawPublicKey(input.senderPrivateKey);
     sharedSecret = extractAndExpand(Buffer.concat([dhEphemeral, dhStatic]), Buffer.concat([enc, input.recipientPublicKey, senderPublic]));
   }
-  return { enc, sharedSecret, context: new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)) };
+  return { enc, sharedSecret: Buffer.from(sharedSecret, 'latin1'), context: new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)) };
 }
 
 /**
@@ -519,11 +613,23 @@ export interface SetupRecipientInput {
   readonly sender?: { readonly publicKey: Uint8Array; readonly keyObject: KeyObject };
 }
 
+/** The recipient's context; shared_secret is made a Buffer only when read (tests and examples do). */
+export class RecipientSetup {
+  constructor(
+    private readonly sharedSecretLatin1: string,
+    readonly context: HpkeContext,
+  ) {}
+
+  get sharedSecret(): Buffer {
+    return Buffer.from(this.sharedSecretLatin1, 'latin1');
+  }
+}
+
 /** Throws HpkeError('dh_failed') for a small-order enc or sender key. */
-export function setupRecipient(input: SetupRecipientInput): { sharedSecret: Buffer; context: HpkeContext } {
+export function setupRecipient(input: SetupRecipientInput): RecipientSetup {
   const ephemeral = x25519PublicKeyFromRaw(input.enc);
   const dhEphemeral = dh(input.recipientPrivateKey, ephemeral);
-  let sharedSecret: Buffer;
+  let sharedSecret: string;
   let mode: HpkeMode;
   if (input.sender === undefined) {
     mode = MODE_BASE;
@@ -534,5 +640,5 @@ export function setupRecipient(input: SetupRecipientInput): { sharedSecret: Buff
     const pair = staticPair(input.recipientPrivateKey, input.recipientPublicKey, input.sender);
     sharedSecret = extractAndExpand(dhEphemeral, input.enc, pair.dh, pair.publicKeys);
   }
-  return { sharedSecret, context: new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)) };
+  return new RecipientSetup(sharedSecret, new HpkeContext(input.suite, keySchedule(input.suite, mode, sharedSecret, input.info)));
 }

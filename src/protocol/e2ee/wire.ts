@@ -61,6 +61,7 @@ export const bindingProblem = (binding: RequestBinding): string | undefined =>
 /** Media types compare case-insensitively and parameters are ignored (RFC 9110 §8.3.1). */
 export function isMediaType(headerValue: string | undefined, mediaType: string): boolean {
   if (headerValue === undefined) return false;
+  if (headerValue === mediaType) return true; // what clients send; the general form below allocates
   const semicolon = headerValue.indexOf(';');
   return (semicolon === -1 ? headerValue : headerValue.slice(0, semicolon)).trim().toLowerCase() === mediaType;
 }
