@@ -1,7 +1,13 @@
 // How every protocol bench measures an operation beside its primitives, in one place.
 
-const MEASURE_MS = 1000;
-const SLICES = 40;
+// Slices long enough to hold many scavenges of each side. With 40 slices of 12.5 ms, measured here
+// on e2ee, a scavenge fell mostly in the side that allocates more JS objects, and it then also
+// swept the other side's dead native handles (KeyObjects, ciphers: each one's weak callback runs
+// in the scavenge that finds it dead): the operation was charged for part of its primitives'
+// garbage (1 KiB e2ee: 1.40× in 12.5 ms slices, 1.29–1.32× in 250 ms slices, same code; run
+// apart, each in its own process, 1.30–1.32×). 200 ms slices hold ~5–12 scavenges a side.
+const SLICE_MS = 200;
+const SLICES = 6;
 const BATCH = 5;
 const WARM_UP_CALLS = 300;
 
@@ -15,9 +21,9 @@ const median = (values: readonly number[]): number => {
 };
 
 /**
- * Operations per CPU-second of `operation` and of `primitives`, measured in alternating short slices
- * (~MEASURE_MS in all) so both see the same machine, cache and clock state; each figure is the
- * median of its per-slice rates. CPU time (process.cpuUsage, all of the process's threads: it counts
+ * Operations per CPU-second of `operation` and of `primitives`, measured in alternating slices
+ * (SLICES of SLICE_MS each a side) so both see the same machine, cache and clock state, and each
+ * pays for collecting its own garbage; each figure is the median of its per-slice rates. CPU time (process.cpuUsage, all of the process's threads: it counts
  * WebCrypto work on libuv's pool too), not wall time: time spent descheduled on a shared machine is
  * charged to neither, and a burst of load moves the medians little. An async operation is awaited
  * one call at a time.
@@ -29,7 +35,7 @@ export async function opsPerSecPair(operation: SyncOp | AsyncOp, primitives: Syn
     primitives();
   }
   const rates: [number[], number[]] = [[], []];
-  const sliceNs = BigInt(Math.round((MEASURE_MS / 2 / SLICES) * 1e6));
+  const sliceNs = BigInt(Math.round(SLICE_MS * 1e6));
   for (let slice = 0; slice < SLICES; slice++) {
     for (const [index, fn] of [operation, primitives].entries()) {
       const awaited = index === 0 && operationIsAsync;

@@ -1,7 +1,7 @@
 // Passport cost beside the node:crypto primitive it cannot avoid: issuing is one sign, verifying
 // one verify. The library path is the synchronous node:crypto JWS (src/protocol/passport/jws.ts);
 // jose's async API is measured too, for the record of why that path exists. Bounded loops
-// (~1 s per pair, alternating slices so both sides see the same machine load), one core, nothing
+// (~2.4 s per pair, alternating slices so both sides see the same machine load), one core, nothing
 // printed.
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, jwtVerify, SignJWT } from 'jose';

@@ -1,5 +1,5 @@
 // Dynamic-security verifier cost beside the node:crypto primitives it cannot avoid. Bounded loops
-// (~1 s per measurement), one core, nothing printed.
+// (~2.4 s per measurement), one core, nothing printed.
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
 import type { SignedRequest } from '../../src/protocol/signing/verifier.js';
