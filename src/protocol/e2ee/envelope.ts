@@ -281,8 +281,7 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
   const { envelope } = parsed;
   const key = deps.keyring.find(envelope.keyId);
   if (key === undefined) return e2eeFailure('e2ee_unknown_key_id', `key id ${envelope.keyId}`);
-  let suite: HpkeSuite | undefined;
-  for (const offered of key.suites) if (offered.kemId === envelope.kemId && offered.kdfId === envelope.kdfId && offered.aead.id === envelope.aeadId) suite = offered;
+  const suite = key.suites.find((s) => s.kemId === envelope.kemId && s.kdfId === envelope.kdfId && s.aead.id === envelope.aeadId);
   if (suite === undefined) {
     return e2eeFailure('e2ee_suite_unsupported', `kem 0x${envelope.kemId.toString(16)} kdf 0x${envelope.kdfId.toString(16)} aead 0x${envelope.aeadId.toString(16)} for key id ${envelope.keyId}`);
   }
