@@ -36,7 +36,7 @@ export interface Scenario {
 
 type Kind = ProcessingRequest['request']['case'] & string;
 
-function headerMap(pairs: readonly (readonly [string, string])[]) {
+export function headerMap(pairs: readonly (readonly [string, string])[]) {
   const enc = new TextEncoder();
   // Envoy fills raw_value (bytes) and leaves value empty.
   return create(HeaderMapSchema, {

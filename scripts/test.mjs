@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The test command: every *.test.ts under src/, sdk/ and test/, on node's own runner through tsx.
+// The test command: every *.test.ts under src/, sdk/, test/ and bench/, on node's own runner through tsx.
 // Node 20's --test takes no globs, so the files are listed here. Extra arguments narrow the run:
 // `npm test -- src/protocol` runs only the tests below that path.
 import { spawnSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
-const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['src', 'sdk', 'test'];
+const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['src', 'sdk', 'test', 'bench'];
 const files = [];
 const walk = (dir) => {
   let entries;
