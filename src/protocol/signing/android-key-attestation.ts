@@ -5,12 +5,11 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { AttestationApplicationId, id_ce_keyDescription, NonStandardKeyDescription, SecurityLevel, VerifiedBootState } from '@peculiar/asn1-android';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
 import { base64Decode, base64urlDecode, fromUtf8, utf8 } from '../common/base64.js';
 import type { AttestationVerifier } from './attestation.js';
 import { fail, type SigningFailure } from './codes.js';
 import { androidAttestationChallengeInput, type IntegrityLevel } from './profile.js';
-import { chainError, thumbprintOf } from './x509-chain.js';
+import { chainError, singleExtensionValue, thumbprintOf } from './x509-chain.js';
 
 export const ANDROID_KEY_ATTESTATION_FORMAT = 'android-key-attestation';
 
@@ -88,19 +87,11 @@ function parseEvidence(evidence: string): Step<X509Certificate[]> {
 }
 
 function parseKeyDescription(leaf: X509Certificate): Step<NonStandardKeyDescription> {
-  let extnValue: ArrayBuffer | undefined;
-  try {
-    const extensions = AsnConvert.parse(leaf.raw, Certificate).tbsCertificate.extensions;
-    const found = extensions === undefined ? [] : extensions.filter((e) => e.extnID === id_ce_keyDescription);
-    if (found.length > 1) return invalid('leaf carries the KeyDescription extension more than once');
-    extnValue = found[0]?.extnValue.buffer;
-  } catch (error) {
-    return invalid(`leaf extensions do not parse: ${error instanceof Error ? error.message : 'unparsable'}`);
-  }
-  if (extnValue === undefined) return invalid(`leaf has no KeyDescription extension (${id_ce_keyDescription})`);
+  const extension = singleExtensionValue(leaf, id_ce_keyDescription, 'leaf', 'KeyDescription');
+  if (!extension.ok) return invalid(extension.detail);
   try {
     // NonStandard: real devices emit AuthorizationList tags out of order; this schema reads them anyway.
-    return { ok: true, value: AsnConvert.parse(extnValue, NonStandardKeyDescription) };
+    return { ok: true, value: AsnConvert.parse(extension.value, NonStandardKeyDescription) };
   } catch (error) {
     return invalid(`KeyDescription does not parse: ${error instanceof Error ? error.message : 'unparsable'}`);
   }

@@ -5,13 +5,12 @@
 // checked here.
 import { createHash, X509Certificate } from 'node:crypto';
 import { AsnConvert, AsnProp, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
 import { decode } from 'cbor2';
 import { base64urlDecode, utf8 } from '../common/base64.js';
 import type { AttestationVerifier } from './attestation.js';
 import { fail, type SigningFailure } from './codes.js';
 import { appleClientDataInput, type IntegrityLevel } from './profile.js';
-import { chainError } from './x509-chain.js';
+import { chainError, singleExtensionValue } from './x509-chain.js';
 
 export const APPLE_APP_ATTEST_FORMAT = 'apple-app-attest';
 
@@ -166,19 +165,11 @@ function parseEvidence(evidence: string): Step<AttestationObject> {
 
 /** The nonce the credential certificate carries (exactly one extension, a 32-byte OCTET STRING in [1]). */
 function nonceOf(credCert: X509Certificate): Step<Buffer> {
-  let extnValue: ArrayBuffer | undefined;
-  try {
-    const extensions = AsnConvert.parse(credCert.raw, Certificate).tbsCertificate.extensions;
-    const found = extensions === undefined ? [] : extensions.filter((e) => e.extnID === APPLE_NONCE_OID);
-    if (found.length > 1) return invalid('credential certificate carries the nonce extension more than once');
-    extnValue = found[0]?.extnValue.buffer;
-  } catch (error) {
-    return invalid(`credential certificate extensions do not parse: ${error instanceof Error ? error.message : 'unparsable'}`);
-  }
-  if (extnValue === undefined) return invalid(`credential certificate has no nonce extension (${APPLE_NONCE_OID})`);
+  const extension = singleExtensionValue(credCert, APPLE_NONCE_OID, 'credential certificate', 'nonce');
+  if (!extension.ok) return invalid(extension.detail);
   let nonce: Buffer;
   try {
-    nonce = Buffer.from(AsnConvert.parse(extnValue, AppleAttestationNonce).nonce.buffer);
+    nonce = Buffer.from(AsnConvert.parse(extension.value, AppleAttestationNonce).nonce.buffer);
   } catch (error) {
     return invalid(`nonce extension does not parse as SEQUENCE { [1] OCTET STRING }: ${error instanceof Error ? error.message : 'unparsable'}`);
   }

@@ -2,6 +2,8 @@
 // (android-key-attestation, apple-app-attest). Pure: the caller reads the trusted roots. Each check
 // returns a detail for the verifier to prefix with its format, or undefined when it passes.
 import type { KeyObject, X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import { jwkThumbprint } from './keys.js';
 import { normalizePublicJwk } from './profile.js';
 
@@ -49,4 +51,22 @@ export function thumbprintOf(key: KeyObject): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The DER value of extension `oid`, which `cert` must carry exactly once: the bytes, or a detail
+ * naming the certificate (`certName`, e.g. "leaf") and the extension (`extensionName`).
+ */
+export function singleExtensionValue(cert: X509Certificate, oid: string, certName: string, extensionName: string): { ok: true; value: ArrayBuffer } | { ok: false; detail: string } {
+  let value: ArrayBuffer | undefined;
+  try {
+    const extensions = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions;
+    const found = extensions === undefined ? [] : extensions.filter((e) => e.extnID === oid);
+    if (found.length > 1) return { ok: false, detail: `${certName} carries the ${extensionName} extension more than once` };
+    value = found[0]?.extnValue.buffer;
+  } catch (error) {
+    return { ok: false, detail: `${certName} extensions do not parse: ${error instanceof Error ? error.message : 'unparsable'}` };
+  }
+  if (value === undefined) return { ok: false, detail: `${certName} has no ${extensionName} extension (${oid})` };
+  return { ok: true, value };
 }
