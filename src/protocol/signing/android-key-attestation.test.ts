@@ -1,7 +1,7 @@
 // The android-key-attestation verifier against chains built here (test root → intermediate → leaf with
 // a KeyDescription): what it accepts, and each refusal with its code — never a throw.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { test } from 'node:test';
 import { SecurityLevel, VerifiedBootState } from '@peculiar/asn1-android';
 import { OctetString } from '@peculiar/asn1-schema';
@@ -14,20 +14,13 @@ import {
   normalizeSha256Hex,
 } from './android-key-attestation.js';
 import { ANDROID_PACKAGE, ANDROID_SIGNING_DIGEST, attestationChain, buildCertificate, testAttestationCa, type CertSpec, type KeyDescriptionSpec } from './android-test-support.js';
-import type { AttestationExpectation } from './attestation.js';
-import { jwkThumbprint } from './keys.js';
-import { normalizePublicJwk } from './profile.js';
+import { expectationFor, keyThumbprint, TEST_CHALLENGE } from './attestation-test-support.js';
 
-const CHALLENGE = 'enroll.AAAAAAAAAAAAAAAAAAAAAA.1900000000.mac-is-not-checked-here';
+const CHALLENGE = TEST_CHALLENGE;
 const ca = testAttestationCa();
 const device = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const thumbprintOf = (key: KeyObject): string => jwkThumbprint(normalizePublicJwk(key.export({ format: 'jwk' }))!);
-const expected = (overrides: Partial<AttestationExpectation> = {}): AttestationExpectation => ({
-  challenge: CHALLENGE,
-  deviceKeyThumbprint: thumbprintOf(device.publicKey),
-  now: Math.floor(Date.now() / 1000),
-  ...overrides,
-});
+const thumbprintOf = keyThumbprint;
+const expected = expectationFor(device.publicKey);
 const verifier = androidKeyAttestationVerifier({ roots: [ca.root], apps: [{ packageName: ANDROID_PACKAGE, signingCertSha256: [ANDROID_SIGNING_DIGEST.toUpperCase().replace(/(..)(?!$)/g, '$1:')] }] });
 const evidenceFor = (spec: Partial<KeyDescriptionSpec> = {}, leaf: Partial<CertSpec> = {}, challenge = CHALLENGE): string =>
   encodeAndroidKeyAttestationEvidence(attestationChain(ca, device.publicKey, challenge, spec, leaf));

@@ -2,7 +2,7 @@
 // credential certificate with the nonce extension, CBOR like attestKey's): what it accepts, and each
 // refusal with its code — never a throw.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { OctetString } from '@peculiar/asn1-schema';
 import { Extension } from '@peculiar/asn1-x509';
@@ -18,21 +18,14 @@ import {
   MAX_X5C_LENGTH,
 } from './apple-app-attest.js';
 import { APPLE_APP, attestationObject, nonceExtension, type AttestationObjectSpec } from './apple-test-support.js';
-import type { AttestationExpectation } from './attestation.js';
-import { jwkThumbprint } from './keys.js';
-import { normalizePublicJwk } from './profile.js';
+import { expectationFor, keyThumbprint, TEST_CHALLENGE } from './attestation-test-support.js';
 
-const CHALLENGE = 'enroll.AAAAAAAAAAAAAAAAAAAAAA.1900000000.mac-is-not-checked-here';
+const CHALLENGE = TEST_CHALLENGE;
 const APP_ID = 'A1B2C3D4E5.com.example.superapp';
 const ca = testAttestationCa();
 const device = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-const thumbprintOf = (key: KeyObject): string => jwkThumbprint(normalizePublicJwk(key.export({ format: 'jwk' }))!);
-const expected = (overrides: Partial<AttestationExpectation> = {}): AttestationExpectation => ({
-  challenge: CHALLENGE,
-  deviceKeyThumbprint: thumbprintOf(device.publicKey),
-  now: Math.floor(Date.now() / 1000),
-  ...overrides,
-});
+const thumbprintOf = keyThumbprint;
+const expected = expectationFor(device.publicKey);
 const verifier = appleAppAttestVerifier({ roots: [ca.root], apps: [{ teamId: 'ZZZZZZZZZZ', bundleId: 'com.example.other' }, APPLE_APP] });
 const evidenceFor = (spec: Partial<AttestationObjectSpec> = {}, credCert: Partial<CertSpec> = {}, ofCa = ca): string =>
   encodeAppleAppAttestEvidence(attestationObject(ofCa, { challenge: CHALLENGE, deviceKeyThumbprint: thumbprintOf(device.publicKey), ...spec }, credCert));
