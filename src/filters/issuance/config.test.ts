@@ -64,30 +64,12 @@ test('config errors name the file, the field and the key file: secrets, manifest
 });
 
 test('androidKeyAttestation: roots PEM relative to the config file, allowed apps; errors name the file and field', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-android-'));
-  const file = (name: string, text: string): string => {
-    writeFileSync(join(dir, name), text);
-    return join(dir, name);
-  };
-  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const issuer = generateKeyPairSync('ed25519');
-  file('secret.hex', `${'0f'.repeat(32)}\n`);
-  file('idp.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'i' }] }));
-  file('issuer.pem', issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
-  file('keys.json', JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
-  const ca = testAttestationCa();
-  file('roots.pem', `# the test root\n${ca.rootPem}`);
-  const leaf = buildCertificate({ subject: 'leaf', issuer: 'leaf', publicKey: idp.publicKey, signingKey: idp.privateKey, ca: false });
-  file('leaf.pem', new X509Certificate(leaf).toString());
+  const { file, parse } = await platformAttestationFixture('gatehouse-issuance-android-');
+  file('roots.pem', `# the test root\n${testAttestationCa().rootPem}`);
   file('empty.pem', '# nothing here\n');
   file('broken.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
   const digest = 'AB:'.repeat(31) + 'AB';
-  const configFile = join(dir, 'gatehouse.yaml');
-  const errorsOf = (android: string): string[] => {
-    const yaml = `routes:\n  - id: device\n    match: { path: { prefix: /gatehouse/ } }\n    filters:\n      - issuance:\n          challengeSecretsFile: secret.hex\n          issuer: https://gh.test\n          credentialKeysFile: keys.json\n          login: { issuer: https://idp.test, audience: app, jwksFile: idp.json, algorithms: [ES256] }\n          attestation: { issuer: https://attest.test, audience: com.app, jwksFile: idp.json }\n          androidKeyAttestation: ${android}\n`;
-    const parsed = parseConfig(yaml, configFile);
-    return parsed.ok ? [] : parsed.errors.map((e) => e.format());
-  };
+  const errorsOf = (android: string): string[] => errorsIn(parse('androidKeyAttestation', android));
   const apps = `[{ packageName: com.example.superapp, signingCertSha256: ["${digest}"] }]`;
   assert.deepEqual(errorsOf(`{ rootsFile: roots.pem, apps: ${apps} }`), []);
   const cases: [string, RegExp][] = [
@@ -106,29 +88,10 @@ test('androidKeyAttestation: roots PEM relative to the config file, allowed apps
 });
 
 test('appleAppAttest: roots PEM relative to the config file, allowed apps, development off by default; errors name the file and field', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-apple-'));
-  const file = (name: string, text: string): string => {
-    writeFileSync(join(dir, name), text);
-    return join(dir, name);
-  };
-  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const issuer = generateKeyPairSync('ed25519');
-  file('secret.hex', `${'0f'.repeat(32)}\n`);
-  file('idp.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'i' }] }));
-  file('issuer.pem', issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
-  file('keys.json', JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
-  file('apple-roots.pem', `# the test root\n${testAttestationCa('Test App Attestation Root').rootPem}`);
-  const leaf = buildCertificate({ subject: 'leaf', issuer: 'leaf', publicKey: idp.publicKey, signingKey: idp.privateKey, ca: false });
-  file('leaf.pem', new X509Certificate(leaf).toString());
-  const configFile = join(dir, 'gatehouse.yaml');
-  const parse = (apple: string) => {
-    const yaml = `routes:\n  - id: device\n    match: { path: { prefix: /gatehouse/ } }\n    filters:\n      - issuance:\n          challengeSecretsFile: secret.hex\n          issuer: https://gh.test\n          credentialKeysFile: keys.json\n          login: { issuer: https://idp.test, audience: app, jwksFile: idp.json, algorithms: [ES256] }\n          attestation: { issuer: https://attest.test, audience: com.app, jwksFile: idp.json }\n          appleAppAttest: ${apple}\n`;
-    return parseConfig(yaml, configFile);
-  };
-  const errorsOf = (apple: string): string[] => {
-    const parsed = parse(apple);
-    return parsed.ok ? [] : parsed.errors.map((e) => e.format());
-  };
+  const fixture = await platformAttestationFixture('gatehouse-issuance-apple-');
+  fixture.file('apple-roots.pem', `# the test root\n${testAttestationCa('Test App Attestation Root').rootPem}`);
+  const parse = (apple: string) => fixture.parse('appleAppAttest', apple);
+  const errorsOf = (apple: string): string[] => errorsIn(parse(apple));
   const apps = '[{ teamId: A1B2C3D4E5, bundleId: com.example.superapp }]';
   const accepted = parse(`{ rootsFile: apple-roots.pem, apps: ${apps} }`);
   assert.ok(accepted.ok, accepted.ok ? '' : accepted.errors.map((e) => e.format()).join('\n'));
@@ -148,3 +111,33 @@ test('appleAppAttest: roots PEM relative to the config file, allowed apps, devel
   ];
   for (const [apple, expected] of cases) assert.match(errorsOf(apple).join('\n'), expected, apple);
 });
+
+/**
+ * A directory with the files an issuance entry names (challenge secret, IdP JWKS, credential key
+ * manifest) and a non-CA leaf.pem; parse(section, value) parses an entry with that platform
+ * verifier section, its files relative to the config file in the directory.
+ */
+async function platformAttestationFixture(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(dir, name), text);
+    return join(dir, name);
+  };
+  const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const issuer = generateKeyPairSync('ed25519');
+  file('secret.hex', `${'0f'.repeat(32)}\n`);
+  file('idp.json', JSON.stringify({ keys: [{ ...(await exportJWK(idp.publicKey)), kid: 'i' }] }));
+  file('issuer.pem', issuer.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  file('keys.json', JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
+  const leaf = buildCertificate({ subject: 'leaf', issuer: 'leaf', publicKey: idp.publicKey, signingKey: idp.privateKey, ca: false });
+  file('leaf.pem', new X509Certificate(leaf).toString());
+  const configFile = join(dir, 'gatehouse.yaml');
+  const parse = (section: 'androidKeyAttestation' | 'appleAppAttest', value: string) =>
+    parseConfig(
+      `routes:\n  - id: device\n    match: { path: { prefix: /gatehouse/ } }\n    filters:\n      - issuance:\n          challengeSecretsFile: secret.hex\n          issuer: https://gh.test\n          credentialKeysFile: keys.json\n          login: { issuer: https://idp.test, audience: app, jwksFile: idp.json, algorithms: [ES256] }\n          attestation: { issuer: https://attest.test, audience: com.app, jwksFile: idp.json }\n          ${section}: ${value}\n`,
+      configFile,
+    );
+  return { file, parse };
+}
+
+const errorsIn = (parsed: ReturnType<typeof parseConfig>): string[] => (parsed.ok ? [] : parsed.errors.map((e) => e.format()));
