@@ -126,7 +126,9 @@ export interface E2eeRouteHotPathResult {
 export async function runE2eeRouteHotPath(iterations = 20_000, bodyBytes = 1024): Promise<E2eeRouteHotPathResult> {
   const root = findPackageRoot();
   const keyFile = join(root, 'config/e2ee-gateway-7.dev-only.key');
-  const audience = 'api.example.com';
+  // the app binds the API authority it calls: the one the scenario's request headers carry
+  const audience = requestHeaderPairs().find(([key]) => key === ':authority')?.[1];
+  if (audience === undefined) throw new Error('the bench request headers carry no :authority');
   const path = '/v1/transfers';
   const yaml = [
     'listen: { grpc: "127.0.0.1:9001", admin: "127.0.0.1:9002" }',

@@ -14,7 +14,6 @@
 // are about an eighth of the cost). At 1 KiB also a device's first request: its key parsed from the
 // store's bytes and both DHs computed.
 // Bounded loops (~2.4 s per pair, alternating slices, CPU time), one core, nothing printed.
-import * as nodeCrypto from 'node:crypto';
 import { createCipheriv, createDecipheriv, createHash, diffieHellman, randomBytes, webcrypto } from 'node:crypto';
 import {
   AEAD_AES_128_GCM,
@@ -28,15 +27,14 @@ import {
   x25519RawPublicKey,
 } from '../../src/protocol/e2ee/index.js';
 import { fixtureDevice, fixtureKeyring } from '../../src/protocol/e2ee/fixtures.js';
-import { x25519PublicKeyFromRaw, x25519RawPrivateKey, type HpkeSuite } from '../../src/protocol/e2ee/hpke.js';
+import { sha256OneShotLatin1, x25519PublicKeyFromRaw, x25519RawPrivateKey, type HpkeSuite } from '../../src/protocol/e2ee/hpke.js';
 import { encodeKeyConfigList, type KeyConfig } from '../../src/protocol/e2ee/keys.js';
 import { createWebCryptoE2eeClient } from '../../src/protocol/e2ee/webcrypto-client.js';
 import { opsPerSecPair } from './measure.js';
 import type { ProtocolBenchRow } from './types.js';
 
-// crypto.hash (node 20.12+) with a latin1 result, as hpke.ts calls it; createHash where it is absent.
-const nodeHash = (nodeCrypto as unknown as { hash?: (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string }).hash;
-const oneShotSha256 = (data: Uint8Array): string => (nodeHash === undefined ? createHash('sha256').update(data).digest('hex') : nodeHash('sha256', data, 'latin1'));
+// crypto.hash with a latin1 result, as hpke.ts calls it; createHash where node lacks it (before 20.12).
+const oneShotSha256 = sha256OneShotLatin1 ?? ((data: Uint8Array): string => createHash('sha256').update(data).digest('hex'));
 
 function fail(message: string): never {
   throw new Error(`e2ee bench: ${message}`);

@@ -13,7 +13,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { u16, utf8 } from './bytes.js';
+import { asBuffer, u16, utf8 } from './bytes.js';
 import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, KDF_HKDF_SHA256, KEM_DHKEM_X25519_HKDF_SHA256 } from './wire.js';
 
 export { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, KDF_HKDF_SHA256, KEM_DHKEM_X25519_HKDF_SHA256 };
@@ -131,8 +131,10 @@ let padKeyLength = 0;
 let padKey: string | undefined;
 
 const bytesOf = (octets: Octets): Uint8Array => (typeof octets === 'string' ? Buffer.from(octets, 'latin1') : octets);
-const latin1Of = (octets: Octets): string =>
-  typeof octets === 'string' ? octets : Buffer.from(octets.buffer, octets.byteOffset, octets.byteLength).toString('latin1');
+const latin1Of = (octets: Octets): string => (typeof octets === 'string' ? octets : asBuffer(octets).toString('latin1'));
+
+/** SHA-256 as latin1 through crypto.hash, as the HMAC here calls it; undefined before node 20.12. */
+export const sha256OneShotLatin1: ((data: Uint8Array) => string) | undefined = oneShotHash === undefined ? undefined : (data) => oneShotHash('sha256', data, 'latin1');
 
 /** Writes `part` into HMAC_INNER at `offset`; answers the offset after it. */
 function putInner(part: Octets, offset: number): number {
