@@ -2,7 +2,7 @@
 // upstream's response body is encrypted back for that request only (§9 is this filter's contract).
 //  - headers: a Content-Type other than the e2ee one is refused (415) or, with `plaintext: pass`,
 //    left alone both ways; a declared Content-Length over the limit is refused before buffering;
-//  - request body: the pure checks first (decryptRequest without a device: Content-Type, size,
+//  - request body: the pure checks first (checkRequestEnvelope: Content-Type, size,
 //    envelope, key id, suite, binding), so a malformed or stale-key envelope costs no store call;
 //    then the device's enrolled key from the store, then decryption. The upstream gets the
 //    plaintext with the inner Content-Type (Content-Length is fixed by the adapter);
@@ -12,12 +12,12 @@
 //    application/vnd.gatehouse.e2ee-response. A response without a body has nothing to encrypt and
 //    passes as it is (status only: the app treats it as unauthenticated, like a refusal).
 import {
-  decryptRequest,
+  checkRequestEnvelope,
   E2EE_KEYS_MEDIA_TYPE,
   E2EE_REQUEST_MEDIA_TYPE,
   E2EE_RESPONSE_MEDIA_TYPE,
   isMediaType,
-  readDeviceKeyId,
+  openCheckedEnvelope,
   type DecryptRequestInput,
   type E2eeFailure,
   type E2eeSizeLimits,
@@ -75,11 +75,9 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
   });
 
   async function decrypt(ctx: RequestContext, body: Buffer): Promise<BodyOutcome> {
-    // The pure checks, in the documented order, before any store call: with no device known they
-    // stop at the first failure, or at e2ee_unknown_device when everything else holds.
-    const pure = decryptRequest(input(ctx, body), { keyring: config.keys, limits, deviceKey: () => undefined });
-    if (!pure.ok && pure.code !== 'e2ee_unknown_device') return refuse(pure);
-    const named = readDeviceKeyId(body);
+    // The pure checks, in the documented order, before any store call; the envelope is parsed once
+    // and carried to the decryption.
+    const named = checkRequestEnvelope(input(ctx, body), { keyring: config.keys, limits });
     if (!named.ok) return refuse(named);
     // for a security event should this body be refused: the signed identity when `signed` verified
     // one, else only the envelope's device key id, which nothing has authenticated yet
@@ -91,7 +89,7 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
     const stored = lookup.device;
     if (stored?.revokedAt !== undefined) return { kind: 'deny', reason: 'device_revoked', detail: `e2ee: device ${named.deviceKeyId} was revoked` };
     // unknown, or enrolled without an e2ee key: decryptRequest answers e2ee_unknown_device
-    const opened = decryptRequest(input(ctx, body), { keyring: config.keys, limits, deviceKey: () => stored?.e2eeKey });
+    const opened = openCheckedEnvelope(named, stored?.e2eeKey);
     if (!opened.ok) return refuse(opened);
     if (signer !== undefined && signer.deviceId !== opened.deviceKeyId) {
       return { kind: 'deny', reason: 'credential_wrong_device', detail: `e2ee: sealed by device ${opened.deviceKeyId}, signed for device ${signer.deviceId}` };

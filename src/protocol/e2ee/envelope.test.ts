@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { E2EE_FAILURES, type E2eeFailureCode } from './codes.js';
 import {
+  checkRequestEnvelope,
   decryptRequest,
   deviceKeyFromRaw,
   E2EE_REQUEST_MEDIA_TYPE,
@@ -11,6 +12,7 @@ import {
   encodeBinding,
   encryptRequest,
   gatehouseRequestInfo,
+  openCheckedEnvelope,
   readDeviceKeyId,
   type DecryptedRequest,
   type EncryptedRequest,
@@ -100,6 +102,22 @@ describe('round trips', () => {
     const sealed = seal();
     assert.deepEqual(readDeviceKeyId(sealed.body), { ok: true, deviceKeyId: device.deviceKeyId });
     assert.ok(open(sealed.body, binding, 'Application/Vnd.Gatehouse.E2EE-Request; charset=binary').ok);
+  });
+
+  test('in two steps, as the filter runs it: the checks name the device with no key, then the enrolled key opens it', () => {
+    const sealed = seal();
+    const checked = checkRequestEnvelope({ ...binding, body: sealed.body, contentType: E2EE_REQUEST_MEDIA_TYPE }, { keyring });
+    assert.ok(checked.ok);
+    assert.equal(checked.deviceKeyId, device.deviceKeyId);
+    const codeOf = (result: { ok: true } | { ok: false; code: string }): string | undefined => (result.ok ? undefined : result.code);
+    assert.equal(codeOf(openCheckedEnvelope(checked, undefined)), 'e2ee_unknown_device');
+    assert.equal(codeOf(openCheckedEnvelope(checked, otherDevice.key)), 'e2ee_decrypt_failed');
+    const opened = openCheckedEnvelope(checked, device.key);
+    assert.ok(opened.ok);
+    assert.equal(opened.deviceKeyId, device.deviceKeyId);
+    // a refusal that needs no key comes from the first step, whatever the device
+    const wrongPath = checkRequestEnvelope({ ...binding, path: '', body: sealed.body, contentType: E2EE_REQUEST_MEDIA_TYPE }, { keyring });
+    assert.equal(codeOf(wrongPath), 'e2ee_binding_invalid');
   });
 
   test('two seals of the same body differ (fresh enc) and give distinct replay keys', () => {

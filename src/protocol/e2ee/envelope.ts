@@ -20,7 +20,7 @@ import {
   type HpkeContext,
   type HpkeSuite,
 } from './hpke.js';
-import type { E2eeKeyring, KeyConfig } from './keys.js';
+import type { E2eeKeyring, GatewayKey, KeyConfig } from './keys.js';
 import {
   bindingProblem,
   boundedField,
@@ -260,15 +260,48 @@ export interface DecryptedRequest {
 }
 
 export function decryptRequest(input: DecryptRequestInput, deps: DecryptRequestDeps): DecryptedRequest | E2eeFailure {
+  const checked = checkRequestEnvelope(input, deps);
+  return checked.ok ? openCheckedEnvelope(checked, deps.deviceKey(checked.deviceKeyId)) : checked;
+}
+
+/**
+ * An envelope that passed every check needing no device key (§9's order: content type, size,
+ * structure, key id, suite, binding): the filter looks the device up by `deviceKeyId`, then
+ * openCheckedEnvelope finishes. Untrusted until then: nothing here is authenticated yet.
+ */
+export interface CheckedEnvelope {
+  readonly ok: true;
+  readonly deviceKeyId: string;
+  readonly envelope: ParsedEnvelope;
+  readonly key: GatewayKey;
+  readonly suite: HpkeSuite;
+  /** the HPKE info: label, hdr and the request binding */
+  readonly info: Buffer;
+  readonly maxResponseBytes: number;
+}
+
+/** The first half of decryptRequest. Never throws: every failure is a code. */
+export function checkRequestEnvelope(input: DecryptRequestInput, deps: Pick<DecryptRequestDeps, 'keyring' | 'limits'>): CheckedEnvelope | E2eeFailure {
   try {
-    return decryptRequestUnguarded(input, deps);
+    return checkUnguarded(input, deps);
   } catch (error) {
-    // Every input has a code above; reaching here is a bug, still answered and not thrown.
-    return e2eeFailure('e2ee_internal_error', `unexpected: ${error instanceof Error ? error.message : String(error)}`);
+    return unexpected(error);
   }
 }
 
-function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptRequestDeps): DecryptedRequest | E2eeFailure {
+/** The second half: decrypt with the device's enrolled key (undefined: e2ee_unknown_device). Never throws. */
+export function openCheckedEnvelope(checked: CheckedEnvelope, device: DeviceKey | undefined): DecryptedRequest | E2eeFailure {
+  try {
+    return openUnguarded(checked, device);
+  } catch (error) {
+    return unexpected(error);
+  }
+}
+
+// Every input has a code in the functions below; reaching here is a bug, still answered and not thrown.
+const unexpected = (error: unknown): E2eeFailure => e2eeFailure('e2ee_internal_error', `unexpected: ${error instanceof Error ? error.message : String(error)}`);
+
+function checkUnguarded(input: DecryptRequestInput, deps: Pick<DecryptRequestDeps, 'keyring' | 'limits'>): CheckedEnvelope | E2eeFailure {
   const limits = deps.limits ?? DEFAULT_SIZE_LIMITS;
   if (!isMediaType(input.contentType, E2EE_REQUEST_MEDIA_TYPE)) {
     return e2eeFailure('e2ee_content_type_invalid', `content-type ${JSON.stringify(input.contentType ?? null)}`);
@@ -287,17 +320,20 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
   }
   const info = gatehouseRequestInfoFor(envelope.header, input);
   if (typeof info === 'string') return e2eeFailure('e2ee_binding_invalid', info);
-  const device = deps.deviceKey(envelope.deviceKeyId);
-  if (device === undefined) return e2eeFailure('e2ee_unknown_device', `device key id ${JSON.stringify(envelope.deviceKeyId)}`);
+  return { ok: true, deviceKeyId: envelope.deviceKeyId, envelope, key, suite, info, maxResponseBytes: limits.maxResponseBytes };
+}
 
+function openUnguarded(checked: CheckedEnvelope, device: DeviceKey | undefined): DecryptedRequest | E2eeFailure {
+  const { envelope, key } = checked;
+  if (device === undefined) return e2eeFailure('e2ee_unknown_device', `device key id ${JSON.stringify(envelope.deviceKeyId)}`);
   let context: HpkeContext;
   try {
     context = setupRecipient({
-      suite,
+      suite: checked.suite,
       recipientPrivateKey: key.privateKey,
       recipientPublicKey: key.publicKey,
       enc: envelope.enc,
-      info,
+      info: checked.info,
       sender: device,
     }).context;
   } catch (error) {
@@ -316,7 +352,7 @@ function decryptRequestUnguarded(input: DecryptRequestInput, deps: DecryptReques
     keyId: envelope.keyId,
     aeadId: envelope.aeadId,
     replayKey: envelope.enc.toString('hex'),
-    response: new ResponseEncrypter(context, envelope.enc, limits.maxResponseBytes),
+    response: new ResponseEncrypter(context, envelope.enc, checked.maxResponseBytes),
   };
 }
 
