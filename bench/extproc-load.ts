@@ -26,12 +26,16 @@ import { extProcService } from '../src/envoy/grpc-services.js';
 
 export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 
-export type ScenarioName = 'headers-only' | 'with-bodies';
+/** the scenarios buildScenario makes; 'e2ee' is made per run with its keys (bench/e2ee-route.ts) */
+export type FixedScenarioName = 'headers-only' | 'with-bodies';
+export type ScenarioName = FixedScenarioName | 'e2ee';
 
 export interface Scenario {
   name: ScenarioName;
   /** in the order Envoy would send them on the stream */
   messages: ProcessingRequest[];
+  /** beyond the answer kinds: throws unless a stream's answers are what the route must answer */
+  check?: (answers: readonly ProcessingResponse[]) => void;
 }
 
 type Kind = ProcessingRequest['request']['case'] & string;
@@ -78,7 +82,7 @@ export function responseHeaderPairs(): [string, string][] {
 }
 
 /** The Process stream of one HTTP request, as Envoy would send it for the route. */
-export function buildScenario(name: ScenarioName): Scenario {
+export function buildScenario(name: FixedScenarioName): Scenario {
   const bodies = name === 'with-bodies';
   const reqHeaders = create(ProcessingRequestSchema, {
     request: { case: 'requestHeaders', value: create(HttpHeadersSchema, { headers: headerMap(requestHeaderPairs()), endOfStream: !bodies }) },
@@ -194,8 +198,10 @@ export async function verifyPreFramed(port: number, scenario: Scenario, streams 
       if (status !== 200) throw new Error(`HTTP status ${status}, expected 200`);
       const grpcStatus = String(trailers['grpc-status']);
       if (grpcStatus !== '0') throw new Error(`grpc-status ${grpcStatus} (${String(trailers['grpc-message'])}), expected 0`);
-      const kinds = decodeResponses(data).map((r) => r.response.case ?? '(empty)');
+      const answers = decodeResponses(data);
+      const kinds = answers.map((r) => r.response.case ?? '(empty)');
       if (kinds.join(',') !== expected.join(',')) throw new Error(`answers ${kinds.join(',')}, expected ${expected.join(',')}`);
+      scenario.check?.(answers);
       last = { streams: i + 1, grpcStatus, answerKinds: kinds };
     }
     if (last === undefined) throw new Error('no stream verified');
@@ -247,17 +253,21 @@ export async function envoyStyleStream(client: Client, scenario: Scenario, timeo
     }), 'no answer');
   };
   const kinds: string[] = [];
+  const received: ProcessingResponse[] = [];
   try {
     for (const [j, m] of scenario.messages.entries()) {
       call.write(m);
       const answer = await next();
+      received.push(answer);
       const kind = answer.response.case ?? '(empty)';
       kinds.push(kind);
       if (kind !== expected[j]) throw new Error(`answer ${j + 1} is ${kind}, expected ${String(expected[j])}`);
     }
     call.end();
     await within(ended, 'no grpc-status after half-close');
-    return { kinds, ms: performance.now() - t0 };
+    const ms = performance.now() - t0; // the check is the client's work, not the stream's
+    scenario.check?.(received);
+    return { kinds, ms };
   } catch (e) {
     call.cancel();
     throw e;

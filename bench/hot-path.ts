@@ -22,17 +22,14 @@ import { buildRouteTable } from '../src/config/routes.js';
 import { FILTER_REGISTRY } from '../src/filters/registry.js';
 import { ExtProcStream, extProcServiceDefinition } from '../src/envoy/extproc.js';
 import { createTelemetry } from '../src/telemetry/index.js';
-import { buildScenario, headerMap, requestHeaderPairs, responseHeaderPairs } from './extproc-load.js';
-import { randomBytes } from 'node:crypto';
-import { HttpBodySchema, HttpHeadersSchema } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import { decryptRequest, E2EE_REQUEST_MEDIA_TYPE, E2EE_RESPONSE_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
-import { E2eeKeyring, encodeKeyConfigList, keyConfigOf, loadGatewayKey } from '../src/protocol/e2ee/keys.js';
-import { enrolledDevice } from '../src/stores/test-devices.js';
-import { createE2eeClient, generateDeviceKey, type SealedRequest } from '../sdk/app/e2ee.js';
-import { readFileSync } from 'node:fs';
+import { buildScenario } from './extproc-load.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decryptRequest, E2EE_REQUEST_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { findPackageRoot } from '../src/config/load.js';
 import { createFilterDeps } from '../src/pipeline/deps.js';
+import { enrollDevice, prepareE2eeRoute, type E2eeRoute } from './e2ee-route.js';
 import { NODE_FLAGS } from './node-flags.js';
 
 export interface HotPathResult {
@@ -119,57 +116,26 @@ export interface E2eeRouteHotPathResult {
 
 /**
  * The same for a route with the `e2ee` filter (1 KiB bodies both ways): the four messages Envoy
- * sends for it, a device enrolled in the memory store, the dev-only gateway key 7. Each request is
+ * sends for it (bench/e2ee-route.ts), its device enrolled in the memory store. Each request is
  * awaited (the device lookup is async), one at a time. A request that is not decrypted and
  * re-encrypted end to end stops the measurement.
  */
 export async function runE2eeRouteHotPath(iterations = 20_000, bodyBytes = 1024): Promise<E2eeRouteHotPathResult> {
-  const root = findPackageRoot();
-  const keyFile = join(root, 'config/e2ee-gateway-7.dev-only.key');
-  // the app binds the API authority it calls: the one the scenario's request headers carry
-  const audience = requestHeaderPairs().find(([key]) => key === ':authority')?.[1];
-  if (audience === undefined) throw new Error('the bench request headers carry no :authority');
-  const path = '/v1/transfers';
-  const yaml = [
-    'listen: { grpc: "127.0.0.1:9001", admin: "127.0.0.1:9002" }',
-    'unmatched: deny',
-    'defaults: { budgetMs: 150 }',
-    'telemetry: { logLevel: info, serviceName: gatehouse-bench, accessLog: true }',
-    'routes:',
-    '  - id: bench-e2ee',
-    `    match: { path: { exact: ${path} }, methods: [POST] }`,
-    '    filters:',
-    `      - e2ee: { keys: [{ keyId: 7, privateKeyFile: ${JSON.stringify(keyFile)} }], audience: ${audience}, plaintext: refuse }`,
-  ].join('\n');
-  const parsed = parseConfig(yaml, join(root, 'bench/hot-path-e2ee.yaml'));
-  if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.format()).join('\n'));
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-hot-path-'));
+  try {
+    return await measureE2eeRoute(prepareE2eeRoute(dir, { bodyBytes }), iterations);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureE2eeRoute(route: E2eeRoute, iterations: number): Promise<E2eeRouteHotPathResult> {
   const deps = createFilterDeps();
-  const built = buildRouteTable(parsed.config, { registry: FILTER_REGISTRY, deps });
+  const built = buildRouteTable(route.config, { registry: FILTER_REGISTRY, deps });
   if (!built.ok) throw new Error('e2ee bench config does not compile');
   const table = built.table;
-
-  const deviceKey = generateDeviceKey();
-  const device = enrolledDevice({ e2eePublicKey: new Uint8Array(deviceKey.publicKey) });
-  const stored = await deps.stores.devices.put(device);
-  if (!stored.ok) throw new Error(`seeding the device: ${stored.detail}`);
-  const keyConfigs = encodeKeyConfigList([keyConfigOf(loadGatewayKey({ keyId: 7, privateKey: readFileSync(keyFile, 'utf8') }))]);
-  const made = createE2eeClient({ keyConfigs, deviceKeyId: device.deviceId, devicePrivateKey: deviceKey.privateKey, audience, aeads: ['aes-128-gcm'] });
-  if (!made.ok) throw new Error(`e2ee client: ${made.code}`);
-  const plaintext = randomBytes(bodyBytes);
-  const sealed = made.client.encryptRequest({ method: 'POST', path, body: plaintext, contentType: 'application/json' });
-  if (!sealed.ok) throw new Error(`sealing: ${sealed.code}`);
-  const upstreamBody = randomBytes(bodyBytes);
-
-  const requestPairs = requestHeaderPairs().map(([key, value]): [string, string] =>
-    key === ':path' ? [key, path] : key === 'content-type' ? [key, sealed.headers['content-type']] : key === 'content-length' ? [key, String(sealed.body.length)] : [key, value]);
-  const responsePairs = responseHeaderPairs().map(([key, value]): [string, string] => (key === 'content-length' ? [key, String(bodyBytes)] : [key, value]));
-  const messages = [
-    create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: create(HttpHeadersSchema, { headers: headerMap(requestPairs), endOfStream: false }) } }),
-    create(ProcessingRequestSchema, { request: { case: 'requestBody', value: create(HttpBodySchema, { body: sealed.body, endOfStream: true }) } }),
-    create(ProcessingRequestSchema, { request: { case: 'responseHeaders', value: create(HttpHeadersSchema, { headers: headerMap(responsePairs), endOfStream: false }) } }),
-    create(ProcessingRequestSchema, { request: { case: 'responseBody', value: create(HttpBodySchema, { body: upstreamBody, endOfStream: true }) } }),
-  ];
-  const frames = messages.map((m) => Buffer.from(toBinary(ProcessingRequestSchema, m)));
+  await enrollDevice(deps.stores.devices, route);
+  const frames = route.scenario.messages.map((m) => Buffer.from(toBinary(ProcessingRequestSchema, m)));
   const method = extProcServiceDefinition['process']!;
   const deserialize = method.requestDeserialize as (b: Buffer) => ProcessingRequest;
   const serialize = method.responseSerialize as (m: ProcessingResponse) => Buffer;
@@ -185,17 +151,17 @@ export async function runE2eeRouteHotPath(iterations = 20_000, bodyBytes = 1024)
     for (const frame of frames) call.emit('data', deserialize(frame));
     call.emit('end');
     await finished;
-    if (check) checkE2eeAnswers(answers, plaintext, upstreamBody, (response) => sealed.decryptResponse(response));
+    if (check) route.scenario.check(answers);
   };
   await once(true); // the route really decrypts and re-encrypts, else the figures mean nothing
   const gatehouseUs = await measureAsync(iterations, () => once(false));
 
-  const keyring = new E2eeKeyring([loadGatewayKey({ keyId: 7, privateKey: readFileSync(keyFile, 'utf8') })]);
-  const stored2 = await deps.stores.devices.get(device.deviceId);
-  const e2eeKey = stored2.ok ? stored2.device?.e2eeKey : undefined;
+  const stored = await deps.stores.devices.get(route.device.deviceId);
+  const e2eeKey = stored.ok ? stored.device?.e2eeKey : undefined;
   if (e2eeKey === undefined) throw new Error('the seeded device has no e2ee key');
+  const { keyring, path, audience, sealedBody, upstreamBody } = route;
   const protocolUs = measure(iterations, () => {
-    const opened = decryptRequest({ method: 'POST', path, audience, body: sealed.body, contentType: E2EE_REQUEST_MEDIA_TYPE }, { keyring, deviceKey: () => e2eeKey });
+    const opened = decryptRequest({ method: 'POST', path, audience, body: sealedBody, contentType: E2EE_REQUEST_MEDIA_TYPE }, { keyring, deviceKey: () => e2eeKey });
     if (!opened.ok) throw new Error(opened.code);
     const answer = opened.response.encrypt(upstreamBody, 'application/json');
     if (!answer.ok) throw new Error(answer.code);
@@ -211,7 +177,7 @@ export async function runE2eeRouteHotPath(iterations = 20_000, bodyBytes = 1024)
     emptyAnswerUsPerRequest: emptyUs,
     e2eeUsPerRequest: protocolUs,
     routeOwnUsPerRequest: gatehouseUs - emptyUs - protocolUs,
-    bodyBytes,
+    bodyBytes: route.requestBody.length,
   };
 }
 
@@ -230,28 +196,6 @@ function emptyAnswer(message: ProcessingRequest): ProcessingResponse {
     case undefined:
       throw new Error(`the e2ee scenario sends no ${String(message.request.case)}`);
   }
-}
-
-/** The upstream got the app's plaintext, and the app can open the answer to the upstream's body. */
-function checkE2eeAnswers(
-  answers: readonly ProcessingResponse[],
-  plaintext: Buffer,
-  upstreamBody: Buffer,
-  decryptResponse: SealedRequest['decryptResponse'],
-): void {
-  const kinds = answers.map((a) => a.response.case);
-  if (kinds.join(',') !== 'requestHeaders,requestBody,responseHeaders,responseBody') throw new Error(`e2ee route answered ${kinds.join(',')}`);
-  const bodyOf = (answer: ProcessingResponse | undefined): Uint8Array | undefined => {
-    const value = answer?.response.value as { response?: { bodyMutation?: { mutation: { case: string; value: unknown } } } } | undefined;
-    const mutation = value?.response?.bodyMutation?.mutation;
-    return mutation?.case === 'body' ? (mutation.value as Uint8Array) : undefined;
-  };
-  const forwarded = bodyOf(answers[1]);
-  if (forwarded === undefined || !Buffer.from(forwarded).equals(plaintext)) throw new Error('the upstream would not get the plaintext');
-  const sealedAnswer = bodyOf(answers[3]);
-  if (sealedAnswer === undefined) throw new Error('the response body was not replaced');
-  const opened = decryptResponse({ contentType: E2EE_RESPONSE_MEDIA_TYPE, body: sealedAnswer });
-  if (!opened.ok || !opened.plaintext.equals(upstreamBody)) throw new Error(`the app cannot open the answer: ${opened.ok ? 'wrong plaintext' : opened.code}`);
 }
 
 async function measureAsync(iterations: number, once: () => Promise<void>): Promise<number> {

@@ -15,7 +15,7 @@
 //
 // Results: a table on stdout, everything as JSON in bench/results/latest.json.
 //
-//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part>] [--no-protocol] [--no-extproc] [--no-stores]
+//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part, or a scenario: headers-only, with-bodies, e2ee>] [--no-protocol] [--no-extproc] [--no-stores]
 //                    [--gatehouse-config bench/gatehouse-bench.yaml] [--gatehouse-command "node dist/src/main.js"]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -38,9 +38,11 @@ import {
   type H2loadSummary,
   type LatencyStats,
   type ProbeResult,
+  type Scenario,
   type ScenarioName,
   type VerifyResult,
 } from './extproc-load.js';
+import { startE2eeRouteOnRedis, type E2eeRoute } from './e2ee-route.js';
 import { protocolTable, toModuleResult, type ProtocolModuleResult } from './protocol/index.js';
 import { runStoreBenchesPinned, storesTable, type StoreBenchResult } from './stores/index.js';
 import { fmt, table } from './table.js';
@@ -57,7 +59,7 @@ interface TargetSpec {
   name: string;
   /** 'ceiling' for the reference servers, whose figures the others are divided by */
   role: 'ceiling' | 'target';
-  scenario: ScenarioName;
+  scenario: Scenario;
   command: string[];
   env?: Record<string, string>;
   /** files (relative to the repository) that must exist, else the target is skipped */
@@ -66,31 +68,32 @@ interface TargetSpec {
 
 const GATEHOUSE_COMMAND = `node ${NODE_FLAGS.join(' ')} dist/src/main.js`;
 
-async function targets(gatehouseConfig: string, gatehouseCommand = GATEHOUSE_COMMAND): Promise<TargetSpec[]> {
-  const ceilingH = await freePort();
-  const ceilingB = await freePort();
-  const gatehouseGrpc = await freePort();
-  const gatehouseAdmin = await freePort();
-  return [
-    {
-      name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: 'headers-only',
-      command: ['node', ...NODE_FLAGS, 'dist/bench/ceiling-server.js', '--port', String(ceilingH)], requires: ['dist/bench/ceiling-server.js'],
+async function targets(gatehouseConfig: string, gatehouseCommand = GATEHOUSE_COMMAND, e2eeRoute?: E2eeRoute): Promise<TargetSpec[]> {
+  const ceiling = async ({ name, messages }: Scenario): Promise<TargetSpec> => {
+    const port = await freePort();
+    return {
+      // the same messages, without the route's check: a ceiling answers everything empty
+      name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: { name, messages },
+      command: ['node', ...NODE_FLAGS, 'dist/bench/ceiling-server.js', '--port', String(port)], requires: ['dist/bench/ceiling-server.js'],
+    };
+  };
+  const gatehouse = async (name: string, scenario: Scenario, configFile: string): Promise<TargetSpec> => ({
+    name, role: 'target', scenario,
+    command: gatehouseCommand.split(' ').filter((w) => w !== ''),
+    env: {
+      GATEHOUSE_CONFIG: configFile,
+      GATEHOUSE_GRPC_LISTEN: `127.0.0.1:${await freePort()}`,
+      GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${await freePort()}`,
     },
-    {
-      name: 'ceiling (grpc-js, empty answers)', role: 'ceiling', scenario: 'with-bodies',
-      command: ['node', ...NODE_FLAGS, 'dist/bench/ceiling-server.js', '--port', String(ceilingB)], requires: ['dist/bench/ceiling-server.js'],
-    },
-    {
-      name: 'gatehouse headers-only route', role: 'target', scenario: 'headers-only',
-      command: gatehouseCommand.split(' ').filter((w) => w !== ''),
-      env: {
-        GATEHOUSE_CONFIG: gatehouseConfig,
-        GATEHOUSE_GRPC_LISTEN: `127.0.0.1:${gatehouseGrpc}`,
-        GATEHOUSE_ADMIN_LISTEN: `127.0.0.1:${gatehouseAdmin}`,
-      },
-      requires: gatehouseCommand === GATEHOUSE_COMMAND ? ['dist/src/main.js', gatehouseConfig] : [gatehouseConfig],
-    },
+    requires: gatehouseCommand === GATEHOUSE_COMMAND ? ['dist/src/main.js', configFile] : [configFile],
+  });
+  const specs = [
+    await ceiling(buildScenario('headers-only')),
+    await ceiling(buildScenario('with-bodies')),
+    await gatehouse('gatehouse headers-only route', buildScenario('headers-only'), gatehouseConfig),
   ];
+  if (e2eeRoute !== undefined) specs.push(await ceiling(e2eeRoute.scenario), await gatehouse('gatehouse e2ee route', e2eeRoute.scenario, e2eeRoute.configFile));
+  return specs;
 }
 
 function portOf(t: TargetSpec): number {
@@ -141,12 +144,12 @@ interface Options {
 }
 
 async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<ExtprocResult> {
-  const scenario = buildScenario(t.scenario);
-  const base = { name: t.name, role: t.role, scenario: t.scenario, messagesPerStream: scenario.messages.length };
+  const scenario = t.scenario;
+  const base = { name: t.name, role: t.role, scenario: scenario.name, messagesPerStream: scenario.messages.length };
   const missing = t.requires.filter((f) => !existsSync(resolve(repoRoot, f)));
   if (missing.length > 0) return { ...base, status: 'skipped', reason: `not built/written yet: ${missing.join(', ')}` };
 
-  const dataFile = join(workDir, `${t.scenario}.bin`);
+  const dataFile = join(workDir, `${scenario.name}.bin`);
   writeFileSync(dataFile, frameMessages(scenario.messages));
   const port = portOf(t);
   const cpu = opts.pin ? LOAD_CPU : undefined;
@@ -156,7 +159,7 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     proc = await startProcess({
       command: t.command, ...(t.env !== undefined ? { env: t.env } : {}), cwd: repoRoot,
       ...(opts.pin ? { cpu: SERVER_CPU } : {}), port, readyTimeoutMs: 20_000,
-      logFile: join(workDir, `${t.role}-${t.scenario}-${String(port)}.out`),
+      logFile: join(workDir, `${t.role}-${scenario.name}-${String(port)}.out`),
     });
   } catch (err) {
     return { ...base, status: 'failed', reason: `could not start: ${err instanceof Error ? err.message : String(err)}` };
@@ -187,9 +190,9 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     const targetRps = peakRun.reqPerSec / 2;
     const clients = Math.max(1, Math.ceil(targetRps / SCRIPTED_RPS_PER_CLIENT));
     const rpsPerClient = targetRps / clients;
-    const scriptFile = join(workDir, `${t.scenario}-${t.role}-timing.txt`);
+    const scriptFile = join(workDir, `${scenario.name}-${t.role}-timing.txt`);
     await writeFile(scriptFile, timingScript(port, rpsPerClient, opts.durationSec));
-    const logFile = join(workDir, `${t.scenario}-${t.role}-latency.log`);
+    const logFile = join(workDir, `${scenario.name}-${t.role}-latency.log`);
     const halfRun = await runH2load({
       ...h2, clients, maxStreams: 64, timingScriptFile: scriptFile, logFile,
       timeoutMs: opts.durationSec * 3000 + 30_000,
@@ -197,13 +200,13 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
     const latency = await readLatencyLog(logFile, Math.min(1, opts.durationSec / 5));
     // 4. one stream at a time
     const serialSec = Math.min(3, opts.durationSec);
-    const serialLog = join(workDir, `${t.scenario}-${t.role}-serial.log`);
+    const serialLog = join(workDir, `${scenario.name}-${t.role}-serial.log`);
     const serialRun = await runH2load({ ...h2, clients: 1, maxStreams: 1, durationSec: serialSec, logFile: serialLog, timeoutMs: serialSec * 1000 + 30_000 });
     const serialLatency = await readLatencyLog(serialLog, serialSec / 5);
     // 5. closed loop at half the peak: k streams in flight, the smallest k that reaches it
     let closedHalfPeak: ExtprocResult['closedHalfPeak'];
     for (const k of [1, 2, 3, 4, 6, 8, 12, 16]) {
-      const closedLog = join(workDir, `${t.scenario}-${t.role}-closed-${String(k)}.log`);
+      const closedLog = join(workDir, `${scenario.name}-${t.role}-closed-${String(k)}.log`);
       const run = await runH2load({ ...h2, clients: 1, maxStreams: k, durationSec: serialSec, logFile: closedLog, timeoutMs: serialSec * 1000 + 30_000 });
       closedHalfPeak = { streamsInFlight: k, streamsPerSec: run.reqPerSec, latency: await readLatencyLog(closedLog, serialSec / 5) };
       if (run.reqPerSec >= peakRun.reqPerSec / 2) break;
@@ -350,10 +353,12 @@ async function main(): Promise<number> {
       const pin = hasCommand('taskset', ['-c', '0', 'true']) && cpus().length >= 2;
       if (!pin) console.log('warning: taskset or a second core unavailable: server and h2load share the CPUs');
       const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+      const e2ee = await startE2eeRouteOnRedis(workDir, pin ? LOAD_CPU : undefined);
+      if (e2ee === undefined) console.log('  redis-server not installed (Debian: redis-server): the e2ee route is skipped');
       try {
-        for (const t of await targets(values['gatehouse-config'], values['gatehouse-command'])) {
-          if (values.only !== undefined && !t.name.includes(values.only)) continue;
-          process.stdout.write(`  ${t.name} [${t.scenario}] … `);
+        for (const t of await targets(values['gatehouse-config'], values['gatehouse-command'], e2ee?.route)) {
+          if (values.only !== undefined && !t.name.includes(values.only) && t.scenario.name !== values.only) continue;
+          process.stdout.write(`  ${t.name} [${t.scenario.name}] … `);
           const r = await measure(t, { durationSec, warmUpSec, pin }, workDir);
           console.log(r.status === 'ok' ? `${fmt(r.peak?.streamsPerSec ?? Number.NaN)} streams/s` : `${r.status}: ${(r.reason ?? '').split('\n')[0] ?? ''}`);
           if (isFailure(r)) failed = true;
@@ -363,9 +368,9 @@ async function main(): Promise<number> {
         // what the cores give shows (and the ratios use the mean of both ceiling runs).
         const first = extproc.find((r) => r.role === 'ceiling' && r.status === 'ok');
         if (first !== undefined && extproc.some((r) => r.role === 'target' && r.status === 'ok')) {
-          const again = (await targets(values['gatehouse-config'], values['gatehouse-command'])).find((t) => t.role === 'ceiling' && t.scenario === first.scenario);
+          const again = (await targets(values['gatehouse-config'], values['gatehouse-command'])).find((t) => t.role === 'ceiling' && t.scenario.name === first.scenario);
           if (again !== undefined) {
-            process.stdout.write(`  ${again.name} [${again.scenario}], again … `);
+            process.stdout.write(`  ${again.name} [${again.scenario.name}], again … `);
             const r = await measure({ ...again, name: `${again.name}, again` }, { durationSec, warmUpSec, pin }, workDir);
             console.log(r.status === 'ok' ? `${fmt(r.peak?.streamsPerSec ?? Number.NaN)} streams/s` : `${r.status}: ${(r.reason ?? '').split('\n')[0] ?? ''}`);
             if (isFailure(r)) failed = true;
@@ -373,6 +378,7 @@ async function main(): Promise<number> {
           }
         }
       } finally {
+        await e2ee?.stop();
         rmSync(workDir, { recursive: true, force: true });
       }
       extproc = extproc.map((r) => {
