@@ -353,8 +353,14 @@ async function main(): Promise<number> {
       const pin = hasCommand('taskset', ['-c', '0', 'true']) && cpus().length >= 2;
       if (!pin) console.log('warning: taskset or a second core unavailable: server and h2load share the CPUs');
       const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-      const e2ee = await startE2eeRouteOnRedis(workDir, pin ? LOAD_CPU : undefined);
-      if (e2ee === undefined) console.log('  redis-server not installed (Debian: redis-server): the e2ee route is skipped');
+      let e2ee: Awaited<ReturnType<typeof startE2eeRouteOnRedis>>;
+      try {
+        e2ee = await startE2eeRouteOnRedis(workDir, pin ? LOAD_CPU : undefined);
+        if (e2ee === undefined) console.log('  redis-server not installed (Debian: redis-server): the e2ee route is skipped');
+      } catch (error) {
+        console.log(`  the e2ee route could not be prepared, skipped: ${error instanceof Error ? error.message : String(error)}`);
+        failed = true;
+      }
       try {
         for (const t of await targets(values['gatehouse-config'], values['gatehouse-command'], e2ee?.route)) {
           if (values.only !== undefined && !t.name.includes(values.only) && t.scenario.name !== values.only) continue;
