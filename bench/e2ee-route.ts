@@ -20,7 +20,7 @@ import { openStores } from '../src/stores/index.js';
 import type { DeviceRegistry } from '../src/stores/types.js';
 import { REDIS_SERVER, TestRedisServer } from '../test/support/redis.js';
 import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
-import { headerMap, requestHeaderPairs, responseHeaderPairs, type Scenario } from './extproc-load.js';
+import { headerMap, replacedBody, requestHeaderPairs, responseHeaderPairs, type Scenario } from './extproc-load.js';
 
 const KEY_ID = 7;
 const PATH = '/v1/transfers';
@@ -128,12 +128,6 @@ export async function enrollDevice(devices: DeviceRegistry, route: E2eeRoute): P
   if (!stored.ok) throw new Error(`enrolling the bench device: ${stored.detail}`);
 }
 
-function replacedBody(answer: ProcessingResponse | undefined): Uint8Array | undefined {
-  const response = answer?.response;
-  if (response?.case !== 'requestBody' && response?.case !== 'responseBody') return undefined;
-  const mutation = response.value.response?.bodyMutation?.mutation;
-  return mutation?.case === 'body' ? mutation.value : undefined;
-}
 
 /**
  * The route on a redis-server started for it (as a fleet runs: devices in Redis, read through

@@ -100,10 +100,19 @@ export function buildScenario(name: FixedScenarioName): Scenario {
   return { name, messages: [reqHeaders, reqBody, respHeaders, respBody] };
 }
 
-function jsonBody(size: number): Uint8Array {
+/** A JSON body of exactly `size` bytes, like a transfer request's. */
+export function jsonBody(size: number): Uint8Array {
   const head = '{"amount":"125.00","currency":"EUR","to":"DE89370400440532013000","memo":"';
   const tail = '"}';
   return new TextEncoder().encode(head + 'x'.repeat(Math.max(0, size - head.length - tail.length)) + tail);
+}
+
+/** The body a requestBody or responseBody answer replaces the message's with, if it does. */
+export function replacedBody(answer: ProcessingResponse | undefined): Uint8Array | undefined {
+  const response = answer?.response;
+  if (response?.case !== 'requestBody' && response?.case !== 'responseBody') return undefined;
+  const mutation = response.value.response?.bodyMutation?.mutation;
+  return mutation?.case === 'body' ? mutation.value : undefined;
 }
 
 /** The kinds of answer a server must send for these messages, in order. */

@@ -15,7 +15,7 @@
 //
 // Results: a table on stdout, everything as JSON in bench/results/latest.json.
 //
-//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part, or a scenario: headers-only, with-bodies, e2ee>] [--no-protocol] [--no-extproc] [--no-stores]
+//   npm run bench -- [--duration 5] [--warm-up 1] [--only <name part, or a scenario: headers-only, with-bodies, e2ee>] [--no-protocol] [--no-extproc] [--no-signed] [--no-stores]
 //                    [--gatehouse-config bench/gatehouse-bench.yaml] [--gatehouse-command "node dist/src/main.js"]
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -43,6 +43,7 @@ import {
   type VerifyResult,
 } from './extproc-load.js';
 import { startE2eeRouteOnRedis, type E2eeRoute } from './e2ee-route.js';
+import { runSignedRoutesBench, signedRoutesTable, type SignedRoutesResult } from './signed-routes-bench.js';
 import { protocolTable, toModuleResult, type ProtocolModuleResult } from './protocol/index.js';
 import { runStoreBenchesPinned, storesTable, type StoreBenchResult } from './stores/index.js';
 import { fmt, table } from './table.js';
@@ -330,6 +331,7 @@ async function main(): Promise<number> {
       'no-protocol': { type: 'boolean', default: false },
       'no-extproc': { type: 'boolean', default: false },
       'no-stores': { type: 'boolean', default: false },
+      'no-signed': { type: 'boolean', default: false },
     },
   });
   const durationSec = Number(values.duration);
@@ -411,6 +413,25 @@ async function main(): Promise<number> {
     }
   }
 
+  let signedRoutes: SignedRoutesResult | undefined;
+  if (!values['no-signed']) {
+    console.log('\n== routes with signed requests (distinct streams: bench/unique-load.ts) ==');
+    const pin = hasCommand('taskset', ['-c', '0', 'true']) && cpus().length >= 2;
+    const workDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-signed-'));
+    try {
+      signedRoutes = await runSignedRoutesBench({
+        durationSec, pin, workDir, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU,
+        gatehouseCommand: values['gatehouse-command'].split(' ').filter((w) => w !== ''),
+      });
+    } catch (error) {
+      signedRoutes = { status: 'failed', reason: error instanceof Error ? error.message : String(error), rows: [] };
+    } finally {
+      rmSync(workDir, { recursive: true, force: true });
+    }
+    console.log(`\n${signedRoutesTable(signedRoutes)}`);
+    if (signedRoutes.status === 'failed') failed = true;
+  }
+
   let protocol: ProtocolModuleResult[] = [];
   if (!values['no-protocol']) {
     console.log('\n== protocol layer vs its node:crypto primitives ==');
@@ -430,7 +451,7 @@ async function main(): Promise<number> {
   const resultsDir = join(repoRoot, 'bench', 'results');
   mkdirSync(resultsDir, { recursive: true });
   const out = join(resultsDir, 'latest.json');
-  writeFileSync(out, `${JSON.stringify({ machine: facts, method: METHOD_NOTES, durationSec, warmUpSec, extproc, extprocNote, protocol, stores }, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ machine: facts, method: METHOD_NOTES, durationSec, warmUpSec, extproc, extprocNote, signedRoutes, protocol, stores }, null, 2)}\n`);
   console.log(`\nwritten: ${out}`);
   return failed ? 1 : 0;
 }

@@ -1,0 +1,176 @@
+// Routes whose every request is signed (dynamic security), for the bench: a signed request cannot be
+// replayed (its nonce is claimed), so h2load's one repeated body cannot load them. These routes are
+// loaded instead with distinct pre-signed streams (bench/unique-load.ts). Three routes, each a POST
+// with a 1 KiB body and the messages Envoy sends for it (the response body, 1 KiB, only where the
+// route rewrites it):
+//  - signed:              `signed` (credential cached after the first request, nonce claimed in Redis),
+//  - signed + passport:   the same, then `passport` (ES256, no user API: amr [] and aal 0),
+//  - full:                `signed` on the ciphertext, `e2ee` (decrypt, re-encrypt), `passport`.
+// The world (credential issuer, device, credential, ephemeral key) is the protocol tests' own
+// (src/protocol/signing/test-support.ts); the device is enrolled through the config's own stores.
+import { create } from '@bufbuild/protobuf';
+import { exportJWK } from 'jose';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HttpBodySchema, HttpHeadersSchema, ProcessingRequestSchema, type ProcessingRequest, type ProcessingResponse } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+import { parseConfig } from '../src/config/load.js';
+import type { GatehouseConfig } from '../src/config/schema.js';
+import { E2EE_RESPONSE_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
+import { encodeKeyConfigList, keyConfigOf, loadGatewayKey } from '../src/protocol/e2ee/keys.js';
+import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
+import { CREDENTIAL_ISSUER, createWorld, type World } from '../src/protocol/signing/test-support.js';
+import type { DeviceRegistry } from '../src/stores/types.js';
+import { createE2eeClient, generateDeviceKey, type SealedRequest } from '../sdk/app/e2ee.js';
+import { signRequest } from '../sdk/app/signing.js';
+import { frameMessages, headerMap, jsonBody, replacedBody, requestHeaderPairs, responseHeaderPairs } from './extproc-load.js';
+import { HEADER } from '../src/pipeline/headers.js';
+
+export const SIGNED_ROUTE_KINDS = ['signed', 'signed + passport', 'signed + e2ee + passport'] as const;
+export type SignedRouteKind = (typeof SIGNED_ROUTE_KINDS)[number];
+
+const PATHS: Readonly<Record<SignedRouteKind, string>> = {
+  'signed': '/s/transfers',
+  'signed + passport': '/p/transfers',
+  'signed + e2ee + passport': '/f/transfers',
+};
+const PASSPORT_AUDIENCE = 'payments';
+const BODY_BYTES = 1024;
+
+export interface SignedRoutes {
+  readonly configFile: string;
+  readonly config: GatehouseConfig;
+  /** with its e2ee key: the full route's device seals with the key it signs with */
+  readonly device: EnrolledDevice;
+  /** `count` streams of this route, each signed now with its own nonce, pre-framed as h2load would post them */
+  streams(kind: SignedRouteKind, count: number): Promise<Buffer[]>;
+  /** the messages of one such stream */
+  messages(kind: SignedRouteKind): Promise<ProcessingRequest[]>;
+  /** throws unless the answers are what the route must answer (plaintext upstream, passport set, ...) */
+  check(kind: SignedRouteKind, answers: readonly ProcessingResponse[]): void;
+}
+
+/**
+ * Writes the routes' config, a passport signing key and an e2ee gateway key into `dir`; the stores
+ * are Redis at `redisUrl`. The caller enrolls `device` (enrollSignedRoutesDevice) before loading.
+ */
+export async function prepareSignedRoutes(dir: string, redisUrl: string): Promise<SignedRoutes> {
+  const world = await createWorld({ now: Math.floor(Date.now() / 1000) });
+  const authority = requestHeaderPairs().find(([key]) => key === ':authority')?.[1];
+  if (authority === undefined) throw new Error('the bench request headers carry no :authority');
+
+  const gatewayKeyFile = join(dir, 'signed-routes-e2ee-gateway.key');
+  writeFileSync(gatewayKeyFile, generateKeyPairSync('x25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  const passportPem = join(dir, 'signed-routes-passport.pem');
+  writeFileSync(passportPem, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  const passportKeys = join(dir, 'signed-routes-passport-keys.json');
+  writeFileSync(passportKeys, JSON.stringify({ keys: [{ kid: 'bench-passport-1', status: 'active', file: passportPem }] }));
+
+  const issuerJwk = { ...(await exportJWK(world.issuerKey.publicKey)), kid: world.issuerKey.kid };
+  const signed = `- signed: { issuer: ${JSON.stringify(CREDENTIAL_ISSUER)}, issuerKeys: [${JSON.stringify(issuerJwk)}] }`;
+  const passport = `- passport: { audience: ${PASSPORT_AUDIENCE}, issuer: "https://gatehouse.bench", keysFile: ${JSON.stringify(passportKeys)} }`;
+  const e2ee = `- e2ee: { keys: [{ keyId: 9, privateKeyFile: ${JSON.stringify(gatewayKeyFile)}, aeads: [aes-128-gcm] }], audience: ${authority}, plaintext: refuse }`;
+  const route = (id: string, kind: SignedRouteKind, filters: string[]): string[] => [
+    `  - id: ${id}`,
+    `    match: { path: { exact: ${PATHS[kind]} }, methods: [POST] }`,
+    '    filters:',
+    ...filters.map((filter) => `      ${filter}`),
+  ];
+  const yaml = [
+    '# written by the bench (bench/signed-routes.ts): routes whose requests are signed',
+    'listen: { grpc: "127.0.0.1:0", admin: "127.0.0.1:0" }   # run.ts names the ports in the env',
+    'unmatched: deny',
+    'defaults: { budgetMs: 150 }',
+    'telemetry: { logLevel: info, serviceName: gatehouse-bench, accessLog: true }',
+    'shutdown: { graceMs: 2000 }',
+    'stores:',
+    '  kind: redis',
+    `  redis: { mode: standalone, url: ${JSON.stringify(redisUrl)} }`,
+    'routes:',
+    ...route('bench-signed', 'signed', [signed]),
+    ...route('bench-signed-passport', 'signed + passport', [signed, passport]),
+    ...route('bench-full', 'signed + e2ee + passport', [signed, e2ee, passport]),
+  ].join('\n');
+  const configFile = join(dir, 'gatehouse-signed.yaml');
+  writeFileSync(configFile, `${yaml}\n`);
+  const parsed = parseConfig(yaml, configFile);
+  if (!parsed.ok) throw new Error(`the signed-routes bench config does not parse:\n${parsed.errors.map((e) => e.format()).join('\n')}`);
+
+  const deviceE2eeKey = generateDeviceKey();
+  const device: EnrolledDevice = { ...world.device, e2eePublicKey: new Uint8Array(deviceE2eeKey.publicKey) };
+  const madeClient = createE2eeClient({
+    keyConfigs: encodeKeyConfigList([keyConfigOf(loadGatewayKey({ keyId: 9, privateKey: readFileSync(gatewayKeyFile, 'utf8') }))]),
+    deviceKeyId: device.deviceId, devicePrivateKey: deviceE2eeKey.privateKey, audience: authority, aeads: ['aes-128-gcm'],
+  });
+  if (!madeClient.ok) throw new Error(`e2ee client: ${madeClient.code}`);
+  const plaintext = Buffer.from(jsonBody(BODY_BYTES));
+  const upstreamBody = randomBytes(BODY_BYTES);
+  const sealed = madeClient.client.encryptRequest({ method: 'POST', path: PATHS['signed + e2ee + passport'], body: plaintext, contentType: 'application/json' });
+  if (!sealed.ok) throw new Error(`sealing: ${sealed.code}`);
+
+  const messages = async (kind: SignedRouteKind): Promise<ProcessingRequest[]> =>
+    kind === 'signed + e2ee + passport'
+      ? streamMessages(world, authority, PATHS[kind], { body: sealed.body, contentType: sealed.headers['content-type'] }, upstreamBody)
+      : streamMessages(world, authority, PATHS[kind], { body: plaintext, contentType: 'application/json' }, undefined);
+  return {
+    configFile,
+    config: parsed.config,
+    device,
+    messages,
+    async streams(kind, count) {
+      const out: Buffer[] = [];
+      // signRequest is async (WebCrypto); a batch at a time keeps the signatures' created close together
+      for (let at = 0; at < count; at += 256) {
+        const batch = await Promise.all(Array.from({ length: Math.min(256, count - at) }, () => messages(kind)));
+        for (const stream of batch) out.push(frameMessages(stream));
+      }
+      return out;
+    },
+    check(kind, answers) {
+      checkSignedAnswers(kind, answers, plaintext, upstreamBody, kind === 'signed + e2ee + passport' ? sealed : undefined);
+    },
+  };
+}
+
+/** Enrolls the routes' device (signing and e2ee keys) in `devices`, the stores the routes' gatehouse reads. */
+export async function enrollSignedRoutesDevice(devices: DeviceRegistry, routes: SignedRoutes): Promise<void> {
+  const stored = await devices.put(routes.device);
+  if (!stored.ok) throw new Error(`enrolling the bench device: ${stored.detail}`);
+}
+
+async function streamMessages(world: World, authority: string, path: string, request: { body: Uint8Array; contentType: string }, upstreamBody: Uint8Array | undefined): Promise<ProcessingRequest[]> {
+  const signature = await signRequest({ method: 'POST', authority, path, query: '', body: request.body }, { credential: world.credential, signer: world.ephemeralSigner });
+  const requestPairs: [string, string][] = [
+    ...requestHeaderPairs().map(([key, value]): [string, string] =>
+      key === ':path' ? [key, path] : key === 'content-type' ? [key, request.contentType] : key === 'content-length' ? [key, String(request.body.length)] : [key, value]),
+    ...Object.entries(signature),
+  ];
+  const responsePairs = responseHeaderPairs().map(([key, value]): [string, string] => (key === 'content-length' ? [key, String(BODY_BYTES)] : [key, value]));
+  const messages = [
+    create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: create(HttpHeadersSchema, { headers: headerMap(requestPairs), endOfStream: false }) } }),
+    create(ProcessingRequestSchema, { request: { case: 'requestBody', value: create(HttpBodySchema, { body: request.body, endOfStream: true }) } }),
+    create(ProcessingRequestSchema, { request: { case: 'responseHeaders', value: create(HttpHeadersSchema, { headers: headerMap(responsePairs), endOfStream: false }) } }),
+  ];
+  // Only a route that rewrites the response body asks Envoy for it (mode_override); the others'
+  // streams end with the response headers, as Envoy's would.
+  if (upstreamBody !== undefined) messages.push(create(ProcessingRequestSchema, { request: { case: 'responseBody', value: create(HttpBodySchema, { body: upstreamBody, endOfStream: true }) } }));
+  return messages;
+}
+
+function checkSignedAnswers(kind: SignedRouteKind, answers: readonly ProcessingResponse[], plaintext: Uint8Array, upstreamBody: Uint8Array, sealed: SealedRequest | undefined): void {
+  const kinds = answers.map((a) => a.response.case).join(',');
+  const expected = sealed === undefined ? 'requestHeaders,requestBody,responseHeaders' : 'requestHeaders,requestBody,responseHeaders,responseBody';
+  if (kinds !== expected) throw new Error(`${kind} route answered ${kinds}, expected ${expected}`);
+  const setHeaders = answers.flatMap((answer) => {
+    const response = answer.response;
+    if (response.case !== 'requestHeaders' && response.case !== 'requestBody') return [];
+    return response.value.response?.headerMutation?.setHeaders.map((option) => option.header?.key ?? '') ?? [];
+  });
+  if (kind !== 'signed' && !setHeaders.includes(HEADER.passport)) throw new Error(`${kind} route: no x-passport for the upstream`);
+  if (sealed === undefined) return;
+  const forwarded = replacedBody(answers[1]);
+  if (forwarded === undefined || !Buffer.from(forwarded).equals(plaintext)) throw new Error(`${kind} route: the upstream would not get the plaintext`);
+  const sealedAnswer = replacedBody(answers[3]);
+  const opened = sealedAnswer === undefined ? undefined : sealed.decryptResponse({ contentType: E2EE_RESPONSE_MEDIA_TYPE, body: sealedAnswer });
+  if (opened === undefined || !opened.ok || !opened.plaintext.equals(upstreamBody)) throw new Error(`${kind} route: the app cannot open the answer`);
+}
