@@ -6,6 +6,10 @@
 //  - commandTimeout: a Redis that accepts bytes but never answers (frozen, partitioned) costs each
 //    command commandTimeoutMs, and socketTimeout then drops the connection, so later commands fail at
 //    once again while ioredis reconnects in the background (backoff up to 1 s, forever).
+//  - enableAutoPipelining: the commands issued in one tick go out in one socket write. Measured on
+//    the signed bench route (bench/signed-routes-bench.ts): a write per nonce claim cost ~37 µs of
+//    the server's core (the syscall), and the route served ~9% more streams per second without it.
+//    Each command still has its own timeout and its own answer.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
@@ -57,6 +61,7 @@ export function createRedis(config: RedisConfig, env: Readonly<Record<string, st
   const connection: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     commandTimeout: config.commandTimeoutMs,
     socketTimeout: Math.max(SOCKET_TIMEOUT_FLOOR_MS, 10 * config.commandTimeoutMs),
@@ -83,6 +88,7 @@ export function createRedis(config: RedisConfig, env: Readonly<Record<string, st
       const options: ClusterOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
+    enableAutoPipelining: true,
         clusterRetryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
         slotsRefreshTimeout: config.connectTimeoutMs,
         redisOptions,
