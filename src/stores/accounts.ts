@@ -7,6 +7,9 @@ import type { RedisConnection } from './redis.js';
 import { Cluster, type Redis } from 'ioredis';
 import { storeFailure, type AccountDisabled, type AccountList, type AccountLookup, type AccountStatus, type ListedAccount, type StoreChange, type StoreWrite } from './types.js';
 
+/** an admin listing walks the keyspace in several SCANs, off the request path: a deadline for all of them */
+const LIST_SCAN_DEADLINE_MS = 2_000;
+
 /** the cache holds both answers: most subjects are enabled, and those are the lookups to save */
 const ENABLED = Symbol('enabled');
 
@@ -94,7 +97,7 @@ export class RedisAccountStatus implements AccountStatus {
 
   async list(limit: number): Promise<AccountList> {
     const pattern = this.keys.disabledAccountPattern();
-    const scanned = await this.redis.call('accounts', 'list', (client) => scanKeys(client, pattern, limit), () => 'ok');
+    const scanned = await this.redis.call('accounts', 'list', (client) => scanKeys(client, pattern, limit), () => 'ok', LIST_SCAN_DEADLINE_MS);
     if (!scanned.ok) return scanned;
     const accounts: ListedAccount[] = [];
     for (const key of scanned.value.keys) {

@@ -58,7 +58,7 @@ export interface OpenedStores {
 export async function openStores(config: StoresConfig, options: StoreOptions = {}): Promise<OpenedStores> {
   if (config.kind === 'memory' || config.redis === undefined) return { stores: createMemoryStores(config, options) };
   const metrics = new StoreMetrics(options.registry);
-  const redis = new RedisConnection(createRedis(config.redis, options.env), config.redis.mode, metrics, config.redis.connectTimeoutMs);
+  const redis = new RedisConnection(createRedis(config.redis, options.env), config.redis.mode, metrics, config.redis.connectTimeoutMs, config.redis.commandTimeoutMs);
   const keys = new KeyLayout(config.keyPrefix);
   const stores: Stores = {
     nonces: new RedisNonceStore(redis, keys),

@@ -3,9 +3,13 @@
 //  - enableOfflineQueue false: while the connection is down a command fails at once (microseconds)
 //    instead of queueing until Redis returns; the filter applies the route's failure mode;
 //  - maxRetriesPerRequest 0: a command in flight when the connection drops fails, it is not re-sent;
-//  - commandTimeout: a Redis that accepts bytes but never answers (frozen, partitioned) costs each
-//    command commandTimeoutMs, and socketTimeout then drops the connection, so later commands fail at
-//    once again while ioredis reconnects in the background (backoff up to 1 s, forever).
+//  - commandTimeoutMs, kept here (RedisConnection.call), not by ioredis: a Redis that accepts bytes
+//    but never answers (frozen, partitioned) costs each call commandTimeoutMs, and socketTimeout then
+//    drops the connection, so later calls fail at once again while ioredis reconnects in the
+//    background (backoff up to 1 s, forever). The deadline runs from the write and, before it
+//    refuses, lets the event loop read what has already arrived (withinDeadline): with ioredis's
+//    own timer a saturated gatehouse called a healthy Redis unavailable (bench: 503s on the e2ee
+//    route when its device cache expired with 512 streams in flight).
 //  - enableAutoPipelining: the commands issued in one tick go out in one socket write. Measured on
 //    the signed bench route (bench/signed-routes-bench.ts): a write per nonce claim cost ~37 µs of
 //    the server's core (the syscall), and the route served ~9% more streams per second without it.
@@ -63,7 +67,6 @@ export function createRedis(config: RedisConfig, env: Readonly<Record<string, st
     enableOfflineQueue: false,
     enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
-    commandTimeout: config.commandTimeoutMs,
     socketTimeout: Math.max(SOCKET_TIMEOUT_FLOOR_MS, 10 * config.commandTimeoutMs),
     connectTimeout: config.connectTimeoutMs,
     retryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
@@ -103,6 +106,38 @@ export function createRedis(config: RedisConfig, env: Readonly<Record<string, st
 
 export type RedisAnswer<T> = { readonly ok: true; readonly value: T } | StoreFailure;
 
+/**
+ * `work`, or a rejection when it has not answered within `ms` of being written. Two turns of the
+ * event loop make that so on a busy gatehouse:
+ *  - the timer starts in the check phase (setImmediate) right after ioredis's auto-pipeline has
+ *    written the command in that same phase, not when it was queued: time the command waited for the
+ *    write is our loop's, not Redis';
+ *  - when the timer fires (timers phase), the refusal waits for the check phase, after the poll phase
+ *    that reads an answer already waiting on the socket.
+ * ioredis's own commandTimeout did neither: a saturated gatehouse (a poll phase longer than the
+ * timeout) called a healthy Redis unavailable.
+ */
+export function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    setImmediate(() => {
+      if (settled) return;
+      timer = setTimeout(() => {
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          reject(new Error(`timed out: no answer within ${ms} ms`));
+        });
+      }, ms);
+    });
+    work.then(
+      (value) => { if (!settled) { settled = true; clearTimeout(timer); resolve(value); } },
+      (error: unknown) => { if (!settled) { settled = true; clearTimeout(timer); reject(error instanceof Error ? error : new Error(String(error))); } },
+    );
+  });
+}
+
 /** One Redis client shared by the stores: connect, call with metrics, status, close. */
 export class RedisConnection {
   private lastError: string | undefined;
@@ -113,6 +148,8 @@ export class RedisConnection {
     readonly mode: RedisConfig['mode'],
     readonly metrics: StoreMetrics,
     private readonly connectTimeoutMs: number,
+    /** each call's deadline (withinDeadline); a call may ask for a longer one (an admin scan) */
+    private readonly commandTimeoutMs: number,
   ) {
     // ioredis emits 'error' on every failed (re)connect; without a listener Node would throw
     client.on('error', (err: unknown) => {
@@ -152,13 +189,14 @@ export class RedisConnection {
 
   /**
    * Runs one command and answers its value, or `unavailable` with the reason; never throws. The
-   * outcome of a success is the caller's to name (first_use, found, ...).
+   * outcome of a success is the caller's to name (first_use, found, ...). `deadlineMs`: the whole
+   * call's, commandTimeoutMs unless the caller needs longer (several commands, off the request path).
    */
-  async call<T>(store: StoreName, operation: StoreOperation, command: (client: RedisClient) => Promise<T>, outcomeOf: (value: T) => StoreOutcome): Promise<RedisAnswer<T>> {
+  async call<T>(store: StoreName, operation: StoreOperation, command: (client: RedisClient) => Promise<T>, outcomeOf: (value: T) => StoreOutcome, deadlineMs = this.commandTimeoutMs): Promise<RedisAnswer<T>> {
     const started = performance.now();
     try {
       if (this.closed) throw new Error('the store is closed');
-      const value = await command(this.client);
+      const value = await withinDeadline(command(this.client), deadlineMs);
       this.metrics.observe(store, operation, outcomeOf(value), (performance.now() - started) / 1000);
       return { ok: true, value };
     } catch (err) {
