@@ -6,8 +6,7 @@
 // store, the device seeded through the config's own stores).
 import { create } from '@bufbuild/protobuf';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpBodySchema, HttpHeadersSchema, ProcessingRequestSchema, type ProcessingResponse } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { parseConfig } from '../src/config/load.js';
@@ -16,10 +15,8 @@ import { E2EE_RESPONSE_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { E2eeKeyring, encodeKeyConfigList, keyConfigOf, loadGatewayKey } from '../src/protocol/e2ee/keys.js';
 import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
 import { enrolledDevice } from '../src/stores/test-devices.js';
-import { openStores } from '../src/stores/index.js';
-import type { DeviceRegistry } from '../src/stores/types.js';
-import { REDIS_SERVER, TestRedisServer } from '../test/support/redis.js';
 import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
+import { enrollThroughStores, startBenchRedis } from './bench-stores.js';
 import { headerMap, replacedBody, requestHeaderPairs, responseHeaderPairs, type Scenario } from './extproc-load.js';
 
 const KEY_ID = 7;
@@ -122,11 +119,6 @@ export function prepareE2eeRoute(dir: string, options: { bodyBytes?: number; red
   };
 }
 
-/** Enrolls the route's device in `devices` (the stores the route's gatehouse reads). */
-export async function enrollDevice(devices: DeviceRegistry, route: E2eeRoute): Promise<void> {
-  const stored = await devices.put(route.device);
-  if (!stored.ok) throw new Error(`enrolling the bench device: ${stored.detail}`);
-}
 
 
 /**
@@ -136,18 +128,11 @@ export async function enrollDevice(devices: DeviceRegistry, route: E2eeRoute): P
  * Undefined when redis-server is not installed.
  */
 export async function startE2eeRouteOnRedis(dir: string, cpu?: string): Promise<{ route: E2eeRoute; stop: () => Promise<void> } | undefined> {
-  if (!existsSync(REDIS_SERVER)) return undefined;
-  const redis = await TestRedisServer.start();
+  const redis = await startBenchRedis(cpu);
+  if (redis === undefined) return undefined;
   try {
-    if (cpu !== undefined && redis.pid !== undefined) spawnSync('taskset', ['-p', '-c', cpu, String(redis.pid)], { stdio: 'ignore' });
     const route = prepareE2eeRoute(dir, { redisUrl: redis.url });
-    const opened = await openStores(route.config.stores);
-    try {
-      if (opened.connectError !== undefined) throw new Error(`redis: ${opened.connectError}`);
-      await enrollDevice(opened.stores.devices, route);
-    } finally {
-      await opened.stores.close();
-    }
+    await enrollThroughStores(route.config.stores, route.device);
     return { route, stop: () => redis.stop() };
   } catch (error) {
     await redis.stop();

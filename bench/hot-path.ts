@@ -29,7 +29,8 @@ import { join } from 'node:path';
 import { decryptRequest, E2EE_REQUEST_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { findPackageRoot } from '../src/config/load.js';
 import { createFilterDeps } from '../src/pipeline/deps.js';
-import { enrollDevice, prepareE2eeRoute, type E2eeRoute } from './e2ee-route.js';
+import { enroll } from './bench-stores.js';
+import { prepareE2eeRoute, type E2eeRoute } from './e2ee-route.js';
 import { NODE_FLAGS } from './node-flags.js';
 
 export interface HotPathResult {
@@ -134,7 +135,7 @@ async function measureE2eeRoute(route: E2eeRoute, iterations: number): Promise<E
   const built = buildRouteTable(route.config, { registry: FILTER_REGISTRY, deps });
   if (!built.ok) throw new Error('e2ee bench config does not compile');
   const table = built.table;
-  await enrollDevice(deps.stores.devices, route);
+  await enroll(deps.stores.devices, route.device);
   const frames = route.scenario.messages.map((m) => Buffer.from(toBinary(ProcessingRequestSchema, m)));
   const method = extProcServiceDefinition['process']!;
   const deserialize = method.requestDeserialize as (b: Buffer) => ProcessingRequest;

@@ -5,14 +5,13 @@
 // does not depend on how fast the generator is. Per route: a verification (the route's answers
 // checked, pre-framed and Envoy-style), a warm-up batch, then a batch sized for the duration.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStores } from '../src/stores/index.js';
-import { REDIS_SERVER, TestRedisServer } from '../test/support/redis.js';
+import { REDIS_SERVER } from '../test/support/redis.js';
+import { enrollThroughStores, startBenchRedis } from './bench-stores.js';
 import { verifyEnvoyStyle, verifyPreFramed, type Scenario } from './extproc-load.js';
 import { NODE_FLAGS } from './node-flags.js';
-import { enrollSignedRoutesDevice, prepareSignedRoutes, SIGNED_ROUTE_KINDS, type SignedRouteKind, type SignedRoutes } from './signed-routes.js';
+import { prepareSignedRoutes, SIGNED_ROUTE_KINDS, type SignedRouteKind, type SignedRoutes } from './signed-routes.js';
 import { fmt, table } from './table.js';
 import { cpuSecondsOf, freePort, startProcess, type RunningProcess } from './target.js';
 import { writeStreamsFile, type UniqueLoadResult } from './unique-load.js';
@@ -57,19 +56,12 @@ interface Options {
 }
 
 export async function runSignedRoutesBench(options: Options): Promise<SignedRoutesResult> {
-  if (!existsSync(REDIS_SERVER)) return { status: 'skipped', reason: `${REDIS_SERVER} not installed (Debian: redis-server)`, rows: [] };
-  const redis = await TestRedisServer.start();
+  const redis = await startBenchRedis(options.pin ? options.loadCpu : undefined);
+  if (redis === undefined) return { status: 'skipped', reason: `${REDIS_SERVER} not installed (Debian: redis-server)`, rows: [] };
   const rows: SignedRouteRow[] = [];
   try {
-    if (options.pin && redis.pid !== undefined) spawnSync('taskset', ['-p', '-c', options.loadCpu, String(redis.pid)], { stdio: 'ignore' });
     const routes = await prepareSignedRoutes(options.workDir, redis.url);
-    const opened = await openStores(routes.config.stores);
-    try {
-      if (opened.connectError !== undefined) throw new Error(`redis: ${opened.connectError}`);
-      await enrollSignedRoutesDevice(opened.stores.devices, routes);
-    } finally {
-      await opened.stores.close();
-    }
+    await enrollThroughStores(routes.config.stores, routes.device);
     for (const server of ['ceiling', 'gatehouse'] as const) {
       const port = await freePort();
       const command = server === 'ceiling' ? ['node', ...NODE_FLAGS, 'dist/bench/ceiling-server.js', '--port', String(port)] : [...options.gatehouseCommand];

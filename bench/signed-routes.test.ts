@@ -11,7 +11,8 @@ import { startGatehouse } from '../src/gatehouse.js';
 import { skipWithoutRedis, TestRedisServer } from '../test/support/redis.js';
 import { startCeilingServer } from './ceiling-server.js';
 import { buildScenario, frameMessages, verifyEnvoyStyle, verifyPreFramed, type Scenario } from './extproc-load.js';
-import { enrollSignedRoutesDevice, prepareSignedRoutes, SIGNED_ROUTE_KINDS, type SignedRouteKind, type SignedRoutes } from './signed-routes.js';
+import { enroll } from './bench-stores.js';
+import { prepareSignedRoutes, SIGNED_ROUTE_KINDS, type SignedRouteKind, type SignedRoutes } from './signed-routes.js';
 import { readStreamsFile, runUniqueLoad, writeStreamsFile } from './unique-load.js';
 
 const discard = { write: () => undefined };
@@ -32,7 +33,7 @@ test('gatehouse on the signed bench routes: each verifies, and the full route de
   const routes = await prepareSignedRoutes(dir, redis.url);
   const gatehouse = await startGatehouse({ config: routes.config, runtimeMetrics: false, logDestination: discard });
   t.after(() => gatehouse.stop(200));
-  await enrollSignedRoutesDevice(gatehouse.deps.stores.devices, routes);
+  await enroll(gatehouse.deps.stores.devices, routes.device);
 
   for (const kind of SIGNED_ROUTE_KINDS) {
     const preFramed = await verifyPreFramed(gatehouse.grpcPort, await checked(routes, kind), 1);

@@ -20,7 +20,6 @@ import { E2EE_RESPONSE_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { encodeKeyConfigList, keyConfigOf, loadGatewayKey } from '../src/protocol/e2ee/keys.js';
 import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
 import { CREDENTIAL_ISSUER, createWorld, type World } from '../src/protocol/signing/test-support.js';
-import type { DeviceRegistry } from '../src/stores/types.js';
 import { createE2eeClient, generateDeviceKey, type SealedRequest } from '../sdk/app/e2ee.js';
 import { signRequest } from '../sdk/app/signing.js';
 import { frameMessages, headerMap, jsonBody, replacedBody, requestHeaderPairs, responseHeaderPairs } from './extproc-load.js';
@@ -52,7 +51,7 @@ export interface SignedRoutes {
 
 /**
  * Writes the routes' config, a passport signing key and an e2ee gateway key into `dir`; the stores
- * are Redis at `redisUrl`. The caller enrolls `device` (enrollSignedRoutesDevice) before loading.
+ * are Redis at `redisUrl`. The caller enrolls `device` (bench-stores.ts) before loading.
  */
 export async function prepareSignedRoutes(dir: string, redisUrl: string): Promise<SignedRoutes> {
   const world = await createWorld({ now: Math.floor(Date.now() / 1000) });
@@ -132,11 +131,6 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
   };
 }
 
-/** Enrolls the routes' device (signing and e2ee keys) in `devices`, the stores the routes' gatehouse reads. */
-export async function enrollSignedRoutesDevice(devices: DeviceRegistry, routes: SignedRoutes): Promise<void> {
-  const stored = await devices.put(routes.device);
-  if (!stored.ok) throw new Error(`enrolling the bench device: ${stored.detail}`);
-}
 
 async function streamMessages(world: World, authority: string, path: string, request: { body: Uint8Array; contentType: string }, upstreamBody: Uint8Array | undefined): Promise<ProcessingRequest[]> {
   const signature = await signRequest({ method: 'POST', authority, path, query: '', body: request.body }, { credential: world.credential, signer: world.ephemeralSigner });
