@@ -24,8 +24,16 @@ export class LocalCache<V> {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt > this.now()) return entry.value;
-    this.entries.delete(key);
     return undefined;
+  }
+
+  /**
+   * The value even when it is older than ttlMs, never to be answered as current: what a re-read can
+   * reuse of it when the store still holds the same bytes (devices: the parsed keys). Expired
+   * entries stay until replaced or evicted, so the bound is still maxEntries.
+   */
+  getExpired(key: string): V | undefined {
+    return this.entries.get(key)?.value;
   }
 
   set(key: string, value: V): void {

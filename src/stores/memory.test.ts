@@ -107,7 +107,7 @@ test('keys: client text cannot move the Cluster hash tag or alias another key', 
   assert.notEqual(keyPart('a}b'), keyPart('a{b'));
 });
 
-test('local cache: bounded by size, entries expire after the ttl, oldest evicted first', () => {
+test('local cache: bounded by size, entries expire after the ttl (kept only for getExpired), oldest evicted first', () => {
   let now = 0;
   const cache = new LocalCache<number>({ maxEntries: 2, ttlMs: 100 }, () => now);
   cache.set('a', 1);
@@ -120,6 +120,11 @@ test('local cache: bounded by size, entries expire after the ttl, oldest evicted
   assert.equal(cache.get('b'), 2);
   now = 100;
   assert.equal(cache.get('b'), undefined);
+  assert.equal(cache.getExpired('b'), 2, 'kept for a re-read to reuse, never answered as current');
+  cache.set('d', 4);
+  cache.set('e', 5);
+  assert.equal(cache.size, 2, 'expired entries count against maxEntries');
+  assert.equal(cache.getExpired('b'), undefined);
   const off = new LocalCache<number>({ maxEntries: 0, ttlMs: 100 });
   off.set('a', 1);
   assert.equal(off.get('a'), undefined, 'maxEntries 0 turns the cache off');
