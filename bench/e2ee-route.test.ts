@@ -2,11 +2,9 @@
 // started on the route's config with the device enrolled in Redis, really decrypts and re-encrypts
 // the pre-framed stream, and if the bench's verification would notice when it does not.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { startGatehouse } from '../src/gatehouse.js';
+import { tempDir } from '../test/support/temp-dir.js';
 import { skipWithoutRedis } from '../test/support/redis.js';
 import { startCeilingServer } from './ceiling-server.js';
 import { prepareE2eeRoute, startE2eeRouteOnRedis } from './e2ee-route.js';
@@ -14,14 +12,9 @@ import { verifyEnvoyStyle, verifyPreFramed } from './extproc-load.js';
 
 const discard = { write: () => undefined };
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'e2ee-route-test-'));
-  t.after(() => { rmSync(dir, { recursive: true, force: true }); });
-  return dir;
-}
 
 test('gatehouse on the bench e2ee route, device enrolled in Redis: h2load\'s bytes and Envoy\'s sequence both pass the route check', { skip: skipWithoutRedis() }, async (t) => {
-  const started = await startE2eeRouteOnRedis(tempDir(t));
+  const started = await startE2eeRouteOnRedis(tempDir(t, 'e2ee-route-test-'));
   assert.ok(started !== undefined);
   t.after(() => started.stop());
   const gatehouse = await startGatehouse({ config: started.route.config, runtimeMetrics: false, logDestination: discard });
@@ -32,7 +25,7 @@ test('gatehouse on the bench e2ee route, device enrolled in Redis: h2load\'s byt
 });
 
 test('the bench refuses to measure a server that does not decrypt: empty answers, or a device the store does not know', async (t) => {
-  const route = prepareE2eeRoute(tempDir(t), { bodyBytes: 256 });
+  const route = prepareE2eeRoute(tempDir(t, 'e2ee-route-test-'), { bodyBytes: 256 });
   const ceiling = await startCeilingServer(0);
   t.after(() => ceiling.close());
   await assert.rejects(verifyPreFramed(ceiling.port, route.scenario, 1), /the upstream would not get the plaintext/);

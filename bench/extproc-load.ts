@@ -26,9 +26,9 @@ import { extProcService } from '../src/envoy/grpc-services.js';
 
 export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 
-/** the scenarios buildScenario makes; 'e2ee' is made per run with its keys (bench/e2ee-route.ts) */
+/** the scenarios buildScenario makes; 'e2ee' and 'signed' are made per run with their keys (bench/e2ee-route.ts, bench/signed-routes.ts) */
 export type FixedScenarioName = 'headers-only' | 'with-bodies';
-export type ScenarioName = FixedScenarioName | 'e2ee';
+export type ScenarioName = FixedScenarioName | 'e2ee' | 'signed';
 
 export interface Scenario {
   name: ScenarioName;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REDIS_SERVER } from '../test/support/redis.js';
 import { enrollThroughStores, startBenchRedis } from './bench-stores.js';
-import { verifyEnvoyStyle, verifyPreFramed, type Scenario } from './extproc-load.js';
+import { verifyEnvoyStyle, verifyPreFramed } from './extproc-load.js';
 import { NODE_FLAGS } from './node-flags.js';
 import { prepareSignedRoutes, SIGNED_ROUTE_KINDS, type SignedRouteKind, type SignedRoutes } from './signed-routes.js';
 import { fmt, table } from './table.js';
@@ -97,12 +97,11 @@ export async function runSignedRoutesBench(options: Options): Promise<SignedRout
 }
 
 async function measureRoute(server: SignedRouteRow['server'], route: SignedRouteKind, routes: SignedRoutes, proc: RunningProcess, port: number, options: Options): Promise<SignedRouteRow> {
-  const messages = await routes.messages(route);
+  const scenario = await routes.scenario(route);
   if (server === 'gatehouse') {
     // the route really verifies, decrypts, issues a passport: else the figures mean nothing
-    const checked = (fresh: Scenario['messages']): Scenario => ({ name: 'with-bodies', messages: fresh, check: (answers) => { routes.check(route, answers); } });
-    await verifyPreFramed(port, checked(messages), 1);
-    await verifyEnvoyStyle(port, checked(await routes.messages(route)), 1);
+    await verifyPreFramed(port, scenario, 1);
+    await verifyEnvoyStyle(port, await routes.scenario(route), 1);
   }
   const warmUp = load(await routes.streams(route, WARM_UP_STREAMS), port, options);
   const count = Math.max(MIN_STREAMS, Math.min(MAX_STREAMS, Math.round(warmUp.streamsPerSec * options.durationSec)));
@@ -112,7 +111,7 @@ async function measureRoute(server: SignedRouteRow['server'], route: SignedRoute
   const serverCpuSeconds = cpuSecondsOf(proc.pid) - cpu0;
   if (proc.exited) throw new Error('the server exited during the run');
   return {
-    server, route, messagesPerStream: messages.length, load: measured,
+    server, route, messagesPerStream: scenario.messages.length, load: measured,
     serverCpuCores: serverCpuSeconds / measured.seconds,
     streamsPerCpuSec: measured.streams / serverCpuSeconds,
     warmUp: { failed: warmUp.failed, errors: warmUp.errors },

@@ -3,31 +3,23 @@
 // generator sends every stream once and counts a refusal as a failure, and if a replayed stream
 // (what h2load would send) is refused.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startGatehouse } from '../src/gatehouse.js';
+import { tempDir } from '../test/support/temp-dir.js';
 import { skipWithoutRedis, TestRedisServer } from '../test/support/redis.js';
 import { startCeilingServer } from './ceiling-server.js';
-import { buildScenario, frameMessages, verifyEnvoyStyle, verifyPreFramed, type Scenario } from './extproc-load.js';
+import { buildScenario, frameMessages, verifyEnvoyStyle, verifyPreFramed } from './extproc-load.js';
 import { enroll } from './bench-stores.js';
-import { prepareSignedRoutes, SIGNED_ROUTE_KINDS, type SignedRouteKind, type SignedRoutes } from './signed-routes.js';
+import { prepareSignedRoutes, SIGNED_ROUTE_KINDS } from './signed-routes.js';
 import { readStreamsFile, runUniqueLoad, writeStreamsFile } from './unique-load.js';
 
 const discard = { write: () => undefined };
 
-function tempDir(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'signed-routes-test-'));
-  t.after(() => { rmSync(dir, { recursive: true, force: true }); });
-  return dir;
-}
-
-const checked = async (routes: SignedRoutes, kind: SignedRouteKind): Promise<Scenario> =>
-  ({ name: 'with-bodies', messages: await routes.messages(kind), check: (answers) => { routes.check(kind, answers); } });
 
 test('gatehouse on the signed bench routes: each verifies, and the full route decrypts and seals; distinct streams all pass, a replayed one is refused', { skip: skipWithoutRedis() }, async (t) => {
-  const dir = tempDir(t);
+  const dir = tempDir(t, 'signed-routes-test-');
   const redis = await TestRedisServer.start();
   t.after(() => redis.stop());
   const routes = await prepareSignedRoutes(dir, redis.url);
@@ -36,9 +28,9 @@ test('gatehouse on the signed bench routes: each verifies, and the full route de
   await enroll(gatehouse.deps.stores.devices, routes.device);
 
   for (const kind of SIGNED_ROUTE_KINDS) {
-    const preFramed = await verifyPreFramed(gatehouse.grpcPort, await checked(routes, kind), 1);
+    const preFramed = await verifyPreFramed(gatehouse.grpcPort, await routes.scenario(kind), 1);
     assert.equal(preFramed.answerKinds.length, kind === 'signed + e2ee + passport' ? 4 : 3, kind);
-    await verifyEnvoyStyle(gatehouse.grpcPort, await checked(routes, kind), 1);
+    await verifyEnvoyStyle(gatehouse.grpcPort, await routes.scenario(kind), 1);
     const result = await runUniqueLoad(gatehouse.grpcPort, await routes.streams(kind, 40), 2, 4);
     assert.deepEqual({ ok: result.ok, failed: result.failed }, { ok: 40, failed: 0 }, `${kind}: ${result.errors.join('; ')}`);
   }
@@ -52,15 +44,15 @@ test('gatehouse on the signed bench routes: each verifies, and the full route de
 });
 
 test('a route check fails on answers that only look right (the ceiling answers every message empty)', async (t) => {
-  const routes = await prepareSignedRoutes(tempDir(t), 'redis://127.0.0.1:1');
+  const routes = await prepareSignedRoutes(tempDir(t, 'signed-routes-test-'), 'redis://127.0.0.1:1');
   const ceiling = await startCeilingServer(0);
   t.after(() => ceiling.close());
-  await assert.rejects(verifyPreFramed(ceiling.port, await checked(routes, 'signed + passport'), 1), /no x-passport for the upstream/);
-  await assert.rejects(verifyPreFramed(ceiling.port, await checked(routes, 'signed + e2ee + passport'), 1), /no x-passport|would not get the plaintext/);
+  await assert.rejects(verifyPreFramed(ceiling.port, await routes.scenario('signed + passport'), 1), /no x-passport for the upstream/);
+  await assert.rejects(verifyPreFramed(ceiling.port, await routes.scenario('signed + e2ee + passport'), 1), /no x-passport|would not get the plaintext/);
 });
 
 test('the streams file keeps each stream whole and in order; a truncated file is refused', (t) => {
-  const file = join(tempDir(t), 'streams.bin');
+  const file = join(tempDir(t, 'signed-routes-test-'), 'streams.bin');
   const streams = [Buffer.from('one'), Buffer.alloc(0), Buffer.from('three')];
   writeStreamsFile(file, streams);
   assert.deepEqual(readStreamsFile(file).map((s) => s.toString()), ['one', '', 'three']);

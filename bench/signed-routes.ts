@@ -22,7 +22,7 @@ import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
 import { CREDENTIAL_ISSUER, createWorld, type World } from '../src/protocol/signing/test-support.js';
 import { createE2eeClient, generateDeviceKey, type SealedRequest } from '../sdk/app/e2ee.js';
 import { signRequest } from '../sdk/app/signing.js';
-import { frameMessages, headerMap, jsonBody, replacedBody, requestHeaderPairs, responseHeaderPairs } from './extproc-load.js';
+import { frameMessages, headerMap, jsonBody, replacedBody, requestHeaderPairs, responseHeaderPairs, type Scenario } from './extproc-load.js';
 import { HEADER } from '../src/pipeline/headers.js';
 
 export const SIGNED_ROUTE_KINDS = ['signed', 'signed + passport', 'signed + e2ee + passport'] as const;
@@ -43,10 +43,8 @@ export interface SignedRoutes {
   readonly device: EnrolledDevice;
   /** `count` streams of this route, each signed now with its own nonce, pre-framed as h2load would post them */
   streams(kind: SignedRouteKind, count: number): Promise<Buffer[]>;
-  /** the messages of one such stream */
-  messages(kind: SignedRouteKind): Promise<ProcessingRequest[]>;
-  /** throws unless the answers are what the route must answer (plaintext upstream, passport set, ...) */
-  check(kind: SignedRouteKind, answers: readonly ProcessingResponse[]): void;
+  /** one such stream, freshly signed, with the check its answers must pass (plaintext upstream, passport set, ...) */
+  scenario(kind: SignedRouteKind): Promise<Scenario & { readonly check: (answers: readonly ProcessingResponse[]) => void }>;
 }
 
 /**
@@ -115,7 +113,6 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
     configFile,
     config: parsed.config,
     device,
-    messages,
     async streams(kind, count) {
       const out: Buffer[] = [];
       // signRequest is async (WebCrypto); a batch at a time keeps the signatures' created close together
@@ -125,8 +122,12 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
       }
       return out;
     },
-    check(kind, answers) {
-      checkSignedAnswers(kind, answers, plaintext, upstreamBody, kind === 'signed + e2ee + passport' ? sealed : undefined);
+    async scenario(kind) {
+      return {
+        name: 'signed',
+        messages: await messages(kind),
+        check: (answers) => { checkSignedAnswers(kind, answers, plaintext, upstreamBody, kind === 'signed + e2ee + passport' ? sealed : undefined); },
+      };
     },
   };
 }
