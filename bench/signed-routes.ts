@@ -1,8 +1,9 @@
 // Routes whose every request is signed (dynamic security), for the bench: a signed request cannot be
 // replayed (its nonce is claimed), so h2load's one repeated body cannot load them. These routes are
-// loaded instead with distinct pre-signed streams (bench/unique-load.ts). Three routes, each a POST
-// with a 1 KiB body and the messages Envoy sends for it (the response body, 1 KiB, only where the
-// route rewrites it):
+// loaded instead with distinct pre-signed streams (bench/unique-load.ts). Four routes, with the
+// messages Envoy sends for each (the response body, 1 KiB, only where the route rewrites it):
+//  - signed GET:          `signed` on a GET without a body,
+// and three POSTs with a 1 KiB body:
 //  - signed:              `signed` (credential cached after the first request, nonce claimed in Redis),
 //  - signed + passport:   the same, then `passport` (ES256, no user API: amr [] and aal 0),
 //  - full:                `signed` on the ciphertext, `e2ee` (decrypt, re-encrypt), `passport`.
@@ -25,10 +26,11 @@ import { signRequest } from '../sdk/app/signing.js';
 import { frameMessages, headerMap, jsonBody, replacedBody, requestHeaderPairs, responseHeaderPairs, type Scenario } from './extproc-load.js';
 import { HEADER } from '../src/pipeline/headers.js';
 
-export const SIGNED_ROUTE_KINDS = ['signed', 'signed + passport', 'signed + e2ee + passport'] as const;
+export const SIGNED_ROUTE_KINDS = ['signed GET', 'signed', 'signed + passport', 'signed + e2ee + passport'] as const;
 export type SignedRouteKind = (typeof SIGNED_ROUTE_KINDS)[number];
 
 const PATHS: Readonly<Record<SignedRouteKind, string>> = {
+  'signed GET': '/s/accounts',
   'signed': '/s/transfers',
   'signed + passport': '/p/transfers',
   'signed + e2ee + passport': '/f/transfers',
@@ -69,7 +71,7 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
   const e2ee = `- e2ee: { keys: [{ keyId: 9, privateKeyFile: ${JSON.stringify(gatewayKeyFile)}, aeads: [aes-128-gcm] }], audience: ${authority}, plaintext: refuse }`;
   const route = (id: string, kind: SignedRouteKind, filters: string[]): string[] => [
     `  - id: ${id}`,
-    `    match: { path: { exact: ${PATHS[kind]} }, methods: [POST] }`,
+    `    match: { path: { exact: ${PATHS[kind]} }, methods: [${kind === 'signed GET' ? 'GET' : 'POST'}] }`,
     '    filters:',
     ...filters.map((filter) => `      ${filter}`),
   ];
@@ -84,6 +86,7 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
     '  kind: redis',
     `  redis: { mode: standalone, url: ${JSON.stringify(redisUrl)} }`,
     'routes:',
+    ...route('bench-signed-get', 'signed GET', [signed]),
     ...route('bench-signed', 'signed', [signed]),
     ...route('bench-signed-passport', 'signed + passport', [signed, passport]),
     ...route('bench-full', 'signed + e2ee + passport', [signed, e2ee, passport]),
@@ -106,9 +109,9 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
   if (!sealed.ok) throw new Error(`sealing: ${sealed.code}`);
 
   const messages = async (kind: SignedRouteKind): Promise<ProcessingRequest[]> =>
-    kind === 'signed + e2ee + passport'
-      ? streamMessages(world, authority, PATHS[kind], { body: sealed.body, contentType: sealed.headers['content-type'] }, upstreamBody)
-      : streamMessages(world, authority, PATHS[kind], { body: plaintext, contentType: 'application/json' }, undefined);
+    kind === 'signed + e2ee + passport' ? streamMessages(world, authority, PATHS[kind], { body: sealed.body, contentType: sealed.headers['content-type'] }, upstreamBody)
+      : kind === 'signed GET' ? streamMessages(world, authority, PATHS[kind], undefined, undefined)
+        : streamMessages(world, authority, PATHS[kind], { body: plaintext, contentType: 'application/json' }, undefined);
   return {
     configFile,
     config: parsed.config,
@@ -123,27 +126,36 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
       return out;
     },
     async scenario(kind) {
+      const stream = await messages(kind);
+      const expectedKinds = stream.map((message) => message.request.case);
       return {
         name: 'signed',
-        messages: await messages(kind),
-        check: (answers) => { checkSignedAnswers(kind, answers, plaintext, upstreamBody, kind === 'signed + e2ee + passport' ? sealed : undefined); },
+        messages: stream,
+        check: (answers) => { checkSignedAnswers(kind, answers, expectedKinds, plaintext, upstreamBody, kind === 'signed + e2ee + passport' ? sealed : undefined); },
       };
     },
   };
 }
 
 
-async function streamMessages(world: World, authority: string, path: string, request: { body: Uint8Array; contentType: string }, upstreamBody: Uint8Array | undefined): Promise<ProcessingRequest[]> {
-  const signature = await signRequest({ method: 'POST', authority, path, query: '', body: request.body }, { credential: world.credential, signer: world.ephemeralSigner });
+/** The stream of one signed request: a POST with `request` as its body, or a GET without one. */
+async function streamMessages(world: World, authority: string, path: string, request: { body: Uint8Array; contentType: string } | undefined, upstreamBody: Uint8Array | undefined): Promise<ProcessingRequest[]> {
+  const method = request === undefined ? 'GET' : 'POST';
+  const signature = await signRequest({ method, authority, path, query: '', body: request?.body }, { credential: world.credential, signer: world.ephemeralSigner });
   const requestPairs: [string, string][] = [
-    ...requestHeaderPairs().map(([key, value]): [string, string] =>
-      key === ':path' ? [key, path] : key === 'content-type' ? [key, request.contentType] : key === 'content-length' ? [key, String(request.body.length)] : [key, value]),
+    ...requestHeaderPairs().flatMap(([key, value]): [string, string][] => {
+      if (key === ':path') return [[key, path]];
+      if (key === ':method') return [[key, method]];
+      if (key === 'content-type') return request === undefined ? [] : [[key, request.contentType]];
+      if (key === 'content-length') return request === undefined ? [] : [[key, String(request.body.length)]];
+      return [[key, value]];
+    }),
     ...Object.entries(signature),
   ];
   const responsePairs = responseHeaderPairs().map(([key, value]): [string, string] => (key === 'content-length' ? [key, String(BODY_BYTES)] : [key, value]));
   const messages = [
-    create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: create(HttpHeadersSchema, { headers: headerMap(requestPairs), endOfStream: false }) } }),
-    create(ProcessingRequestSchema, { request: { case: 'requestBody', value: create(HttpBodySchema, { body: request.body, endOfStream: true }) } }),
+    create(ProcessingRequestSchema, { request: { case: 'requestHeaders', value: create(HttpHeadersSchema, { headers: headerMap(requestPairs), endOfStream: request === undefined }) } }),
+    ...(request === undefined ? [] : [create(ProcessingRequestSchema, { request: { case: 'requestBody', value: create(HttpBodySchema, { body: request.body, endOfStream: true }) } })]),
     create(ProcessingRequestSchema, { request: { case: 'responseHeaders', value: create(HttpHeadersSchema, { headers: headerMap(responsePairs), endOfStream: false }) } }),
   ];
   // Only a route that rewrites the response body asks Envoy for it (mode_override); the others'
@@ -152,16 +164,22 @@ async function streamMessages(world: World, authority: string, path: string, req
   return messages;
 }
 
-function checkSignedAnswers(kind: SignedRouteKind, answers: readonly ProcessingResponse[], plaintext: Uint8Array, upstreamBody: Uint8Array, sealed: SealedRequest | undefined): void {
+function checkSignedAnswers(
+  kind: SignedRouteKind,
+  answers: readonly ProcessingResponse[],
+  expectedKinds: readonly (string | undefined)[],
+  plaintext: Uint8Array,
+  upstreamBody: Uint8Array,
+  sealed: SealedRequest | undefined,
+): void {
   const kinds = answers.map((a) => a.response.case).join(',');
-  const expected = sealed === undefined ? 'requestHeaders,requestBody,responseHeaders' : 'requestHeaders,requestBody,responseHeaders,responseBody';
-  if (kinds !== expected) throw new Error(`${kind} route answered ${kinds}, expected ${expected}`);
+  if (kinds !== expectedKinds.join(',')) throw new Error(`${kind} route answered ${kinds}, expected ${expectedKinds.join(',')}`);
   const setHeaders = answers.flatMap((answer) => {
     const response = answer.response;
     if (response.case !== 'requestHeaders' && response.case !== 'requestBody') return [];
     return response.value.response?.headerMutation?.setHeaders.map((option) => option.header?.key ?? '') ?? [];
   });
-  if (kind !== 'signed' && !setHeaders.includes(HEADER.passport)) throw new Error(`${kind} route: no x-passport for the upstream`);
+  if (kind.includes('passport') && !setHeaders.includes(HEADER.passport)) throw new Error(`${kind} route: no x-passport for the upstream`);
   if (sealed === undefined) return;
   const forwarded = replacedBody(answers[1]);
   if (forwarded === undefined || !Buffer.from(forwarded).equals(plaintext)) throw new Error(`${kind} route: the upstream would not get the plaintext`);
