@@ -133,9 +133,9 @@ export async function startE2eeRouteOnRedis(dir: string, cpu?: string): Promise<
   try {
     const route = prepareE2eeRoute(dir, { redisUrl: redis.url });
     await enrollThroughStores(route.config.stores, route.device);
-    return { route, stop: () => redis.stop() };
+    return { route, stop: () => redis.close() };
   } catch (error) {
-    await redis.stop();
+    await redis.close();
     throw error;
   }
 }

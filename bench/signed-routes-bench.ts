@@ -86,7 +86,7 @@ export async function runSignedRoutesBench(options: Options): Promise<SignedRout
       }
     }
   } finally {
-    await redis.stop();
+    await redis.close();
   }
   const withRatios = rows.map((row) => {
     const ceiling = rows.find((c) => c.server === 'ceiling' && c.route === row.route);

@@ -21,7 +21,7 @@ const discard = { write: () => undefined };
 test('gatehouse on the signed bench routes: each verifies, and the full route decrypts and seals; distinct streams all pass, a replayed one is refused', { skip: skipWithoutRedis() }, async (t) => {
   const dir = tempDir(t, 'signed-routes-test-');
   const redis = await TestRedisServer.start();
-  t.after(() => redis.stop());
+  t.after(() => redis.close());
   const routes = await prepareSignedRoutes(dir, redis.url);
   const gatehouse = await startGatehouse({ config: routes.config, runtimeMetrics: false, logDestination: discard });
   t.after(() => gatehouse.stop(200));

@@ -443,7 +443,7 @@ test('over ext_authz: without with_request_body the endpoints say so (500 reques
 
 test('two gatehouse instances sharing one Redis: of concurrent enrollments and credential requests with one challenge, exactly one succeeds', { skip: skipWithoutRedis() }, async (t) => {
   const redis = await TestRedisServer.start();
-  t.after(() => redis.stop());
+  t.after(() => redis.close());
   const s = await setUp(t, `stores: { kind: redis, keyPrefix: "iss:", redis: { url: "${redis.url}" } }\n`);
   const second = await endToEnd(t, s.actors.config);
   const apps = [s.app, deviceApp(second.envoy, BASE)];
@@ -548,7 +548,7 @@ test('admin API revoke: the device\'s next signed request and credential request
 
 test('two gatehouses on one redis-server: a device revoked through one replica\'s admin API is refused there at once and by the other within deviceCache.ttlMs', { skip: skipWithoutRedis() }, async (t) => {
   const redis = await TestRedisServer.start();
-  t.after(() => redis.stop());
+  t.after(() => redis.close());
   // deviceCache.ttlMs: how long a replica may keep answering from its cached, not yet revoked, record
   const s = await setUp(t, `stores: { kind: redis, keyPrefix: "rev:", redis: { url: "${redis.url}" }, deviceCache: { ttlMs: 400 } }\n${adminTokenConfig()}`);
   const other = await endToEnd(t, s.actors.config);
@@ -577,7 +577,7 @@ test('two gatehouses on one redis-server: a device revoked through one replica\'
 
 test('the admin API reads devices past the local cache: a replica that cached the record still shows the revocation at once', { skip: skipWithoutRedis() }, async (t) => {
   const redis = await TestRedisServer.start();
-  t.after(() => redis.stop());
+  t.after(() => redis.close());
   const s = await setUp(t, `stores: { kind: redis, keyPrefix: "rev:", redis: { url: "${redis.url}" }, deviceCache: { ttlMs: 60000 } }\n${adminTokenConfig()}`);
   const other = await endToEnd(t, s.actors.config);
   const phone = await deviceWithCredential(s, 'user-8');

@@ -168,7 +168,7 @@ async function setUpWithoutDevice(t: { after: (fn: () => unknown) => void }, ext
 
 test('two gatehouse instances sharing one Redis accept a nonce exactly once under concurrent replays', { skip: skipWithoutRedis() }, async (t) => {
   const redis = await TestRedisServer.start();
-  t.after(() => redis.stop());
+  t.after(() => redis.close());
   const storesYaml = `stores: { kind: redis, keyPrefix: "sig:", redis: { url: "${redis.url}" } }\n`;
   const { world, e2e: first } = await setUp(t, storesYaml);
   const second = await endToEnd(t, await routesFor(world, storesYaml));
