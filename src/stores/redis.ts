@@ -117,7 +117,7 @@ export type RedisAnswer<T> = { readonly ok: true; readonly value: T } | StoreFai
  * ioredis's own commandTimeout did neither: a saturated gatehouse (a poll phase longer than the
  * timeout) called a healthy Redis unavailable.
  */
-export function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
