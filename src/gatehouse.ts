@@ -171,6 +171,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     routes,
     telemetry,
     onDenial: security.onDenial,
+    limits: { maxStreams: config.envoy.maxStreams, maxStreamsPerConnection: config.envoy.maxStreamsPerConnection, idleTimeoutMs: config.envoy.streamIdleTimeoutMs },
   });
   let grpcPort: number;
   try {

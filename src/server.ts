@@ -5,9 +5,11 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
 import { HealthCheckResponse_ServingStatus, HealthCheckResponseSchema, type HealthCheckRequest, type HealthCheckResponse } from './gen/grpc/health/v1/health_pb.js';
-import { authorizationService, healthService } from './envoy/grpc-services.js';
-import { extAuthzHandler } from './envoy/extauthz.js';
-import { extProcHandler, extProcServiceDefinition } from './envoy/extproc.js';
+import { healthService } from './envoy/grpc-services.js';
+import { authorizationServiceDefinition, extAuthzHandler } from './envoy/extauthz.js';
+import { extProcHandler, extProcServiceDefinition, type StreamLimits } from './envoy/extproc.js';
+
+const DEFAULT_STREAMS_PER_CONNECTION = 1000;
 import type { RoutesSource } from './pipeline/routing.js';
 import type { Telemetry } from './telemetry/types.js';
 import type { DenialObserver } from './security/index.js';
@@ -27,25 +29,30 @@ export interface GatehouseServerOptions {
   readonly telemetry: Telemetry;
   /** told of every denial, by both adapters */
   readonly onDenial?: DenialObserver;
+  /** bounds on streams (ext_proc) and concurrent calls per connection */
+  readonly limits?: StreamLimits & { readonly maxStreamsPerConnection: number };
 }
 
 /** Service names the health service answers for: '' (the whole server) and each API served. */
 const SERVICES = ['', 'envoy.service.ext_proc.v3.ExternalProcessor', 'envoy.service.auth.v3.Authorization'];
 
 export class GatehouseServer {
-  private readonly server = new grpc.Server({
-    // Envoy keeps long-lived HTTP/2 connections to its processors; allow its keepalive pings.
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
-  });
+  private readonly server: grpc.Server;
   private accepting = true;
   private readonly watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
   boundPort = 0;
 
   constructor(private readonly options: GatehouseServerOptions) {
+    this.server = new grpc.Server({
+      // Envoy keeps long-lived HTTP/2 connections to its processors; allow its keepalive pings.
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+      // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: Envoy's connection pool opens another connection beyond it
+      'grpc.max_concurrent_streams': options.limits?.maxStreamsPerConnection ?? DEFAULT_STREAMS_PER_CONNECTION,
+    });
     const common = { routes: options.routes, telemetry: options.telemetry, accepting: () => this.accepting, ...(options.onDenial ? { onDenial: options.onDenial } : {}) };
-    this.server.addService(extProcServiceDefinition, { process: extProcHandler(common) });
-    this.server.addService(authorizationService, { check: extAuthzHandler(common) });
+    this.server.addService(extProcServiceDefinition, { process: extProcHandler({ ...common, ...(options.limits ? { limits: options.limits } : {}) }) });
+    this.server.addService(authorizationServiceDefinition, { check: extAuthzHandler(common) });
     this.server.addService(healthService, {
       check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
         if (!SERVICES.includes(call.request.service)) {

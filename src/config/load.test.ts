@@ -61,7 +61,7 @@ routes:
     listen: { grpc: { host: '0.0.0.0', port: 9101, address: '0.0.0.0:9101' }, admin: { host: '::1', port: 9102, address: '[::1]:9102' } },
     unmatched: 'pass',
     defaults: { budgetMs: 120, maxBodyBytes: 2048, filters: [] },
-    envoy: { messageTimeoutMs: 250 },
+    envoy: { messageTimeoutMs: 250, maxStreams: 20000, maxStreamsPerConnection: 1000, streamIdleTimeoutMs: 300000 },
     telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
     shutdown: { graceMs: 5000 },
     stores: { kind: 'memory', keyPrefix: 'gatehouse:', maxMemoryNonces: 1_000_000, deviceCache: { maxEntries: 10_000, ttlMs: 5_000 }, accountCache: { maxEntries: 10_000, ttlMs: 2_000 } },

@@ -20,6 +20,7 @@ import { canonicalizePath } from './path.js';
 import { compileRegex, withConfigDir, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
 import { dirname, resolve } from 'node:path';
 import { createFilterDeps } from '../pipeline/deps.js';
+import { UNMATCHED_ROUTE_ID } from '../pipeline/routing.js';
 
 /** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
 export interface TableRoute extends CompiledRoute {
@@ -417,16 +418,18 @@ export class RouteTable {
   /** every route, in config order */
   readonly routes: readonly TableRoute[];
   readonly unmatched: Unmatched;
+  readonly unmatchedRoute: CompiledRoute;
   /** the config this table was compiled from */
   readonly config: GatehouseConfig;
   private readonly ids: ReadonlyMap<string, TableRoute>;
   private readonly index: PathIndex<Candidate>;
 
   /** @internal use compileRouteTable / buildRouteTable */
-  constructor(config: GatehouseConfig, routes: readonly TableRoute[], index: PathIndex<Candidate>) {
+  constructor(config: GatehouseConfig, routes: readonly TableRoute[], index: PathIndex<Candidate>, unmatchedRoute: CompiledRoute) {
     this.config = config;
     this.routes = Object.freeze([...routes]);
     this.unmatched = config.unmatched;
+    this.unmatchedRoute = unmatchedRoute;
     this.ids = new Map(routes.map((r) => [r.id, r]));
     this.index = index;
     Object.freeze(this);
@@ -635,7 +638,23 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     };
     return { ok: false, errors: issuesToErrors(file, written, issues) };
   }
-  return { ok: true, table: new RouteTable(config, routes, built.index) };
+  return { ok: true, table: new RouteTable(config, routes, built.index, unmatchedRoute(config, registry, options.deps, configDir)) };
+}
+
+/**
+ * The chain of a request no route matches (`unmatched: pass`): the always-on filters only, each with
+ * its defaults.filters entry when there is one. Those entries were validated with the routes above.
+ */
+function unmatchedRoute(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition>, deps: FilterDeps, configDir: string | undefined): CompiledRoute {
+  const filters: RouteFilter[] = [];
+  for (const definition of registry.values()) {
+    if (definition.alwaysOn !== true) continue;
+    const entry = config.defaults.filters.find((f) => f.name === definition.name);
+    const parsed = withConfigDir(configDir, () => definition.configSchema.parse(entry?.config ?? {}));
+    filters.push(Object.freeze({ name: definition.name, order: definition.order, filter: definition.create(parsed, deps) }));
+  }
+  filters.sort((a, b) => a.order - b.order);
+  return Object.freeze({ id: UNMATCHED_ROUTE_ID, filters: Object.freeze(filters), needs: NO_NEEDS, budgetMs: config.defaults.budgetMs, maxBodyBytes: config.defaults.maxBodyBytes });
 }
 
 interface EffectiveFilter {

@@ -129,7 +129,15 @@ export interface GatehouseConfig {
     readonly filters: readonly RouteFilterConfig[];
   };
   /** what gatehouse must know about the Envoy in front of it */
-  readonly envoy: { readonly messageTimeoutMs: number };
+  readonly envoy: {
+    readonly messageTimeoutMs: number;
+    /** ext_proc streams open at once over all connections; more are refused RESOURCE_EXHAUSTED */
+    readonly maxStreams: number;
+    /** concurrent gRPC streams on one connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS) */
+    readonly maxStreamsPerConnection: number;
+    /** an ext_proc stream with no message for this long is ended (above the slowest upstream's answer time) */
+    readonly streamIdleTimeoutMs: number;
+  };
   readonly telemetry: {
     readonly logLevel: LogLevel;
     readonly serviceName: string;
@@ -188,6 +196,9 @@ export const DEFAULTS = {
   budgetMs: 150,
   maxBodyBytes: 1_048_576,
   messageTimeoutMs: 200,
+  maxStreams: 20_000,
+  maxStreamsPerConnection: 1000,
+  streamIdleTimeoutMs: 300_000,
   logLevel: 'info' as LogLevel,
   serviceName: 'gatehouse',
   accessLog: true,
@@ -687,7 +698,14 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
           filters: z.array(filterEntry(registry)).default([]),
         })
         .prefault({}),
-      envoy: z.strictObject({ messageTimeoutMs: positiveInt(600_000).default(DEFAULTS.messageTimeoutMs) }).prefault({}),
+      envoy: z
+        .strictObject({
+          messageTimeoutMs: positiveInt(600_000).default(DEFAULTS.messageTimeoutMs),
+          maxStreams: positiveInt(1_000_000).default(DEFAULTS.maxStreams),
+          maxStreamsPerConnection: positiveInt(100_000).default(DEFAULTS.maxStreamsPerConnection),
+          streamIdleTimeoutMs: positiveInt(3_600_000).default(DEFAULTS.streamIdleTimeoutMs),
+        })
+        .prefault({}),
       telemetry: z
         .strictObject({
           logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default(DEFAULTS.logLevel),

@@ -1,10 +1,12 @@
 // The ext_authz adapter: one Check = one HTTP request, run through the same chain's request phases
 // (headers, and the body when Envoy sends one). It suits routes that need no response processing
 // and no body rewrite; those need ext_proc. Follows ../shared/envoy-behaviours.md section 11.
-import { create, type JsonObject } from '@bufbuild/protobuf';
+import { create, fromBinary } from '@bufbuild/protobuf';
+import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HeaderValueOptionSchema, HeaderValueSchema, type HeaderValueOption } from '../gen/envoy/config/core/v3/base_pb.js';
 import {
+  CheckRequestSchema,
   CheckResponseSchema,
   DeniedHttpResponseSchema,
   OkHttpResponseSchema,
@@ -13,16 +15,16 @@ import {
 } from '../gen/envoy/service/auth/v3/external_auth_pb.js';
 import type { AttributeContext, AttributeContext_HttpRequest } from '../gen/envoy/service/auth/v3/attribute_context_pb.js';
 import { StatusSchema } from '../gen/google/rpc/status_pb.js';
-import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
-import { createRequestContext } from '../pipeline/context.js';
-import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
+import { renderDenial } from '../pipeline/deny.js';
 import type { DenialObserver } from '../security/index.js';
 import { HEADER, HeaderMap, type HeaderSet } from '../pipeline/headers.js';
-import { UNMATCHED_ROUTE_ID, type RouteRefusal, type RoutesSource } from '../pipeline/routing.js';
-import type { CompiledRoute, PeerInfo, RequestContext } from '../pipeline/types.js';
+import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
+import type { PeerInfo } from '../pipeline/types.js';
 import { parseTraceparent } from '../telemetry/tracing.js';
-import type { AccessLogEntry, Decision, Telemetry } from '../telemetry/types.js';
+import type { Telemetry } from '../telemetry/types.js';
 import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
+import { authorizationService } from './grpc-services.js';
+import { declaredLength, declaresBody, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
 import { certificateFromPem } from './peer-certificate.js';
 import { acceptedEdits, httpStatus, reportDroppedEdits } from './mutations.js';
 
@@ -110,154 +112,130 @@ function removalsBeforeSets(edits: { removals: string[]; sets: HeaderSet[] }): {
   return { removals: edits.removals.filter((name) => !setNames.has(name)), sets };
 }
 
-class Check {
-  private decision: Decision = 'allow';
-  private reason: DenyReasonCode | undefined;
-  private detail: string | undefined;
-  private status: number | undefined;
-  private readonly started = performance.now();
-  private readonly abort = new AbortController();
+/**
+ * The body as the Check carries it: raw_body (pack_as_bytes), else the `body` string, which Envoy
+ * makes valid UTF-8 by replacing the bytes that are not (11.6): `asText` says it may not be the bytes
+ * the upstream gets.
+ */
+function checkBody(http: AttributeContext_HttpRequest | undefined): { readonly bytes: Buffer; readonly asText: boolean } | undefined {
+  if (!http) return undefined;
+  if (http.rawBody.length > 0) return { bytes: Buffer.from(http.rawBody), asText: false };
+  return http.body.length > 0 ? { bytes: Buffer.from(http.body, 'utf8'), asText: true } : undefined;
+}
 
-  constructor(
-    private readonly options: ExtAuthzOptions,
-    private readonly ctx: RequestContext,
-    private readonly route: CompiledRoute | undefined,
-    private readonly refusal: RouteRefusal | undefined,
-  ) {}
-
-  /**
-   * ext_authz starts no span of its own: the trace is the caller's, read from the request's
-   * `traceparent` (Envoy's, when its tracer is on), so the access line and a security event name it.
-   */
-  private get traceId(): string | undefined {
-    return parseTraceparent(this.ctx.requestHeaders.get(HEADER.traceparent))?.traceId;
+/**
+ * What Envoy delivered of a body the request declares (11.x with_request_body): none (no
+ * with_request_body), part (allow_partial_message cut it at max_request_bytes, which Envoy marks
+ * with x-envoy-auth-partial-body: true), or all of it.
+ */
+function authzBodyDelivery(headers: HeaderMap, sent: ReturnType<typeof checkBody>): BodyDelivery | undefined {
+  if (sent === undefined) {
+    return declaresBody(headers) ? { kind: 'missing', detail: `the request declares a body (content-length ${headers.get(HEADER.contentLength) ?? 'none'}, transfer-encoding ${headers.get(HEADER.transferEncoding) ?? 'none'}) and the Check carries none` } : undefined;
   }
+  // the string form is sanitised to UTF-8 by Envoy: a digest or an envelope over it checks other bytes
+  if (sent.asText) return { kind: 'missing', detail: 'Envoy sent the body as text (`body`), not its bytes: set with_request_body.pack_as_bytes' };
+  const body = sent.bytes;
+  if (headers.getAll(HEADER.authzPartialBody).includes('true')) return { kind: 'partial', detail: `Envoy sent the first ${body.length} bytes (x-envoy-auth-partial-body: true)` };
+  const declared = declaredLength(headers);
+  if (declared !== undefined && body.length !== declared) return { kind: 'partial', detail: `Envoy sent ${body.length} bytes of a content-length ${declared} body` };
+  return { kind: 'whole', body };
+}
 
-  async run(body: Buffer | undefined): Promise<CheckResponse> {
-    const routes = this.options.routes.current();
-    if (this.refusal) return this.denied(this.refusal.refused, this.refusal.detail);
-    if (!this.route) return routes.unmatched === 'deny' ? this.denied('route_not_found') : this.ok();
-    const chain = chainFor(this.route);
-    let result = await this.withinBudget(chain.run('requestHeaders', this.ctx));
-    if (result.outcome.kind === 'continue' && body !== undefined && chain.hasSteps('requestBody')) {
-      if (body.length > this.route.maxBodyBytes) return this.denied('body_too_large', `request body of ${body.length} bytes exceeds ${this.route.maxBodyBytes}`);
-      result = await this.withinBudget(chain.run('requestBody', this.ctx, body));
-      if (result.body) return this.denied('internal_error', 'a filter rewrote the body, which ext_authz cannot do: serve this route over ext_proc');
-    }
-    const outcome = result.outcome;
-    switch (outcome.kind) {
-      case 'continue':
-        return this.ok();
-      case 'deny':
-        return this.denied(outcome.reason, outcome.detail, outcome.headers);
-      case 'respond':
-        this.decision = 'respond';
-        return this.deniedWith(outcome.status, outcome.headers ?? {}, outcome.body ?? Buffer.alloc(0));
-    }
-  }
-
-  private withinBudget(result: PhaseResult | Promise<PhaseResult>): PhaseResult | Promise<PhaseResult> {
-    return withinBudget(result, this.route!.budgetMs, 'the chain', (reason) => {
-      this.abort.abort(reason);
-      this.options.telemetry.metrics.error('budget_exceeded', this.ctx.routeId);
-    }, () => {
-      this.options.telemetry.metrics.error('filter_error', this.ctx.routeId);
-    });
-  }
-
-
-  private ok(): CheckResponse {
-    const accepted = acceptedEdits(this.ctx.requestEdits.drain(), 'request');
-    reportDroppedEdits(this.options.telemetry, this.ctx.routeId, this.ctx.requestId, accepted.dropped);
-    const edits = removalsBeforeSets(accepted);
+function checkResponse(lifecycle: RequestLifecycle, answer: Answer): CheckResponse {
+  const ctx = lifecycle.ctx;
+  const metadata = decisionMetadata(ctx.routeId, lifecycle.decision, lifecycle.reason ? { reason: lifecycle.reason, decisionId: ctx.decisionId } : undefined);
+  if (answer.kind === 'immediate') {
     return create(CheckResponseSchema, {
-      status: create(StatusSchema, { code: GRPC_OK }),
-      httpResponse: {
-        case: 'okResponse',
-        value: create(OkHttpResponseSchema, {
-          headers: okHeaders(edits.sets, this.ctx.requestHeaders),
-          headersToRemove: edits.removals,
-        }),
-      },
-      dynamicMetadata: this.metadata(),
-    });
-  }
-
-  denied(reason: DenyReasonCode, detail?: string, headers: Readonly<Record<string, string>> = {}): CheckResponse {
-    this.decision = 'deny';
-    this.reason = reason;
-    this.detail = detail;
-    this.options.onDenial?.(this.ctx, reason, detail, this.traceId);
-    const rendered = renderDenial(reason, this.ctx.requestId, headers);
-    return this.deniedWith(rendered.status, rendered.headers, rendered.body);
-  }
-
-  private deniedWith(status: number, headers: Readonly<Record<string, string>>, body: Buffer): CheckResponse {
-    this.status = status;
-    return create(CheckResponseSchema, {
-      status: create(StatusSchema, { code: grpcCodeFor(status) }),
+      status: create(StatusSchema, { code: grpcCodeFor(answer.status) }),
       httpResponse: {
         case: 'deniedResponse',
         value: create(DeniedHttpResponseSchema, {
-          status: httpStatus(status),
+          status: httpStatus(answer.status),
           // Envoy drops denial headers with append: true (11.17): send every one as a set.
-          headers: Object.entries(headers).map(([key, value]) =>
+          headers: Object.entries(answer.headers).map(([key, value]) =>
             create(HeaderValueOptionSchema, { header: create(HeaderValueSchema, { key, value }), append: false }),
           ),
-          body: body.toString('utf8'),
+          body: answer.body.toString('utf8'),
         }),
       },
-      dynamicMetadata: this.metadata(),
+      dynamicMetadata: metadata,
     });
   }
+  return create(CheckResponseSchema, {
+    status: create(StatusSchema, { code: GRPC_OK }),
+    httpResponse: { case: 'okResponse', value: create(OkHttpResponseSchema, okEdits(lifecycle)) },
+    dynamicMetadata: metadata,
+  });
+}
 
-  private metadata(): JsonObject {
-    return decisionMetadata(this.ctx.routeId, this.decision, this.reason ? { reason: this.reason, decisionId: this.ctx.requestId } : undefined);
-  }
+function okEdits(lifecycle: RequestLifecycle): { headers: HeaderValueOption[]; headersToRemove: string[] } {
+  const ctx = lifecycle.ctx;
+  const accepted = acceptedEdits(ctx.requestEdits.drain(), 'request');
+  reportDroppedEdits(lifecycle.telemetry, ctx.routeId, ctx.requestId, accepted.dropped);
+  const edits = removalsBeforeSets(accepted);
+  return { headers: okHeaders(edits.sets, ctx.requestHeaders), headersToRemove: edits.removals };
+}
 
+/** The request phases of one Check: headers, then the body when the route checks it. */
+async function decide(lifecycle: RequestLifecycle, delivery: BodyDelivery | undefined): Promise<Answer> {
+  const headers = await lifecycle.requestHeaders();
+  if (headers.kind !== 'continue' || delivery === undefined) return headers;
+  const body = await lifecycle.body('requestBody', delivery);
+  if (body.kind === 'continue' && body.body !== undefined) return lifecycle.deny('internal_error', 'a filter rewrote the body, which ext_authz cannot do: serve this route over ext_proc');
+  return body;
+}
 
-  cancel(): void {
-    this.abort.abort(new Error('check cancelled'));
-    this.decision = 'cancelled';
-  }
+/** Messages that failed to decode are handed over as this marker, to be refused rather than failed. */
+const undecodable = new WeakMap<CheckRequest, string>();
 
-  log(): void {
-    const ms = performance.now() - this.started;
-    const entry: AccessLogEntry = {
-      protocol: 'ext_authz',
-      requestId: this.ctx.requestId,
-      routeId: this.ctx.routeId,
-      pathTemplate: this.ctx.pathTemplate,
-      method: this.ctx.method,
-      authority: this.ctx.authority,
-      path: this.ctx.path,
-      ...(this.status !== undefined ? { status: this.status } : {}),
-      decision: this.decision,
-      ...(this.reason ? { reason: this.reason } : {}),
-      ...(this.detail ? { detail: this.detail } : {}),
-      processingMs: ms,
-      phases: { requestHeaders: ms },
-      ...(this.traceId === undefined ? {} : { traceId: this.traceId }),
-      ...(this.ctx.peer.sourceAddress ? { sourceAddress: this.ctx.peer.sourceAddress } : {}),
-      ...(this.ctx.peer.principal ? { principal: this.ctx.peer.principal } : {}),
-      ...(this.ctx.actions ? { actions: this.ctx.actions } : {}),
-    };
-    this.options.telemetry.metrics.phaseDuration(this.ctx.routeId, 'requestHeaders', ms / 1000);
-    this.options.telemetry.accessLog(entry);
-    this.options.telemetry.metrics.requestCompleted(entry);
-    // ext_authz never sees the upstream's answer: an allowed request completes without a status
-    if (this.route) completeFilters(this.route, this.ctx, { decision: this.decision, ...(this.status !== undefined && this.decision !== 'allow' ? { status: this.status } : {}) }, this.options.telemetry);
-  }
+/** The Check method with a deserializer that never throws: an undecodable Check is refused, never INTERNAL. */
+export const authorizationServiceDefinition: grpc.ServiceDefinition = {
+  check: {
+    ...authorizationService.check,
+    requestDeserialize: (bytes: Buffer): CheckRequest => {
+      try {
+        return fromBinary(CheckRequestSchema, bytes, { readUnknownFields: false });
+      } catch (error) {
+        const marker = create(CheckRequestSchema);
+        undecodable.set(marker, error instanceof Error ? error.message : String(error));
+        return marker;
+      }
+    },
+  },
+};
 
-  get signal(): AbortSignal {
-    return this.abort.signal;
-  }
+/**
+ * A Check that cannot be decoded (a string field with bytes that are not UTF-8: Envoy sends the
+ * body as `body` unless pack_as_bytes) is denied, not failed: a gRPC error would let the request
+ * through under failure_mode_allow.
+ */
+function undecodableDenial(detail: string, telemetry: Telemetry): CheckResponse {
+  telemetry.metrics.error('malformed_message', UNMATCHED_ROUTE_ID);
+  telemetry.logger.warn({ err: detail }, 'ext_authz Check could not be decoded: denied');
+  const rendered = renderDenial('bad_request_headers', randomUUID());
+  return create(CheckResponseSchema, {
+    status: create(StatusSchema, { code: grpcCodeFor(rendered.status) }),
+    httpResponse: {
+      case: 'deniedResponse',
+      value: create(DeniedHttpResponseSchema, {
+        status: httpStatus(rendered.status),
+        headers: Object.entries(rendered.headers).map(([key, value]) => create(HeaderValueOptionSchema, { header: create(HeaderValueSchema, { key, value }), append: false })),
+        body: rendered.body.toString('utf8'),
+      }),
+    },
+    dynamicMetadata: decisionMetadata(UNMATCHED_ROUTE_ID, 'deny', { reason: 'bad_request_headers', decisionId: String(rendered.headers[HEADER.decisionId]) }),
+  });
 }
 
 export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<CheckRequest, CheckResponse> {
   return (call, callback) => {
     if (!options.accepting()) {
       callback({ code: grpc.status.UNAVAILABLE, details: 'gatehouse is shutting down' });
+      return;
+    }
+    const broken = undecodable.get(call.request);
+    if (broken !== undefined) {
+      callback(null, undecodableDenial(`CheckRequest could not be decoded: ${broken}`, options.telemetry));
       return;
     }
     const attributes = call.request.attributes;
@@ -269,42 +247,38 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
       callback({ code: grpc.status.INVALID_ARGUMENT, details: `CheckRequest lacks attributes.request.http.${method ? 'path' : 'method'}` });
       return;
     }
-    const authority = http?.host || headers.get(':authority') || headers.get('host') || '';
-    const routes = options.routes.current();
-    const namedId = routeIdFrom(attributes);
-    const named = namedId === undefined ? undefined : routes.byId(namedId);
-    const found = named ? { route: named, params: {}, pathTemplate: named.id } : routes.match({ method, authority, path, headers });
-    const refusal = found && 'refused' in found ? found : undefined;
-    const matched = found && 'route' in found ? found : undefined;
-    options.telemetry.metrics.streamOpened('ext_authz');
-    const body = http && (http.rawBody.length > 0 ? Buffer.from(http.rawBody) : http.body.length > 0 ? Buffer.from(http.body, 'utf8') : undefined);
-    const abort = new AbortController();
-    const ctx = createRequestContext(
-      { method, authority, path, scheme: http?.scheme || headers.get(':scheme') || 'http', bodyFollows: body !== undefined },
+    const body = checkBody(http);
+    const namedRouteId = routeIdFrom(attributes);
+    const lifecycle = new RequestLifecycle(options, 'ext_authz', options.routes.current(), {
+      protocol: 'ext_authz',
+      // a body is declared by the request's own headers, whether or not Envoy forwarded it
+      line: { method, authority: http?.host || headers.get(':authority') || headers.get('host') || '', path, scheme: http?.scheme || headers.get(':scheme') || 'http', bodyFollows: body !== undefined || declaresBody(headers) },
       headers,
-      peerFrom(attributes),
-      { routeId: matched?.route.id ?? UNMATCHED_ROUTE_ID, pathTemplate: matched?.pathTemplate ?? UNMATCHED_ROUTE_ID, params: matched?.params ?? {} },
-      () => abort.signal,
-    );
-    const check = new Check(options, ctx, matched?.route, refusal);
-    check.signal.addEventListener('abort', () => { abort.abort(check.signal.reason); });
+      peer: peerFrom(attributes),
+      ...(namedRouteId === undefined ? {} : { namedRouteId }),
+    });
+    // ext_authz starts no span of its own: the trace is the caller's (Envoy's tracer, when on)
+    const traceId = parseTraceparent(headers.get(HEADER.traceparent))?.traceId;
+    if (traceId !== undefined) lifecycle.traceId = traceId;
+    options.telemetry.metrics.streamOpened('ext_authz');
+    let cancelled = false;
     // Envoy cancels the call when the client goes away (11.20).
-    call.on('cancelled', () => { check.cancel(); });
-    check.run(body).then(
-      (response) => {
-        options.telemetry.metrics.streamClosed('ext_authz');
-        check.log();
-        callback(null, response);
-      },
-      (error: unknown) => {
-        options.telemetry.metrics.streamClosed('ext_authz');
-        options.telemetry.metrics.error('authz_error', ctx.routeId);
-        const response = check.denied('internal_error', error instanceof Error ? error.message : String(error));
-        check.log();
-        callback(null, response);
-      },
-    );
+    call.on('cancelled', () => {
+      cancelled = true;
+      lifecycle.abort(new Error('check cancelled'));
+    });
+    const started = performance.now();
+    const end = (answer: Answer): void => {
+      options.telemetry.metrics.streamClosed('ext_authz');
+      const response = checkResponse(lifecycle, answer);
+      lifecycle.recordPhase('requestHeaders', started);
+      // ext_authz never sees the upstream's answer: an allowed request is logged without a status
+      lifecycle.finish(cancelled ? 'cancelled' : lifecycle.decision, lifecycle.decision === 'allow' ? undefined : lifecycle.status);
+      callback(null, response);
+    };
+    decide(lifecycle, authzBodyDelivery(headers, body)).then(end, (error: unknown) => {
+      options.telemetry.metrics.error('authz_error', lifecycle.ctx.routeId);
+      end(lifecycle.deny('internal_error', error instanceof Error ? error.message : String(error)));
+    });
   };
 }
-
-

@@ -22,14 +22,12 @@ import {
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
-import { createRequestContext } from '../pipeline/context.js';
-import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import type { DenialObserver } from '../security/index.js';
 import { HEADER, type HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
-import type { CompiledRoute, Outcome, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
+import type { CompiledRoute, PeerInfo, Phase } from '../pipeline/types.js';
 import type { Decision, ErrorKind, Telemetry } from '../telemetry/types.js';
+import { declaredLength, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
 import { extProcService } from './grpc-services.js';
 import { certificateFromAttributes, PEER_CERTIFICATE_ATTRIBUTES } from './peer-certificate.js';
 import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, reportDroppedEdits, toHeaderMutation, type DroppedEdit } from './mutations.js';
@@ -60,7 +58,18 @@ export interface ExtProcOptions {
   readonly accepting: () => boolean;
   /** told of every denial (security events decide which are suspicious) */
   readonly onDenial?: DenialObserver;
+  /** bounds on what Envoy (or anyone reaching the port) can make gatehouse hold */
+  readonly limits?: StreamLimits;
 }
+
+export interface StreamLimits {
+  /** open Process streams at once, over every connection; more are refused RESOURCE_EXHAUSTED */
+  readonly maxStreams: number;
+  /** a stream with no message for this long is ended DEADLINE_EXCEEDED (longer than the slowest upstream) */
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = Object.freeze({ maxStreams: 20_000, idleTimeoutMs: 300_000 });
 
 type StreamCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 
@@ -112,20 +121,20 @@ class StreamError extends Error {
 
 /** The processing mode gatehouse asks for after request headers, from the route's needs (2.4). */
 const modeOverrides = new WeakMap<CompiledRoute, ProcessingMode>();
-function modeOverrideFor(route: CompiledRoute | undefined): ProcessingMode {
-  const cached = route && modeOverrides.get(route);
+function modeOverrideFor(route: CompiledRoute): ProcessingMode {
+  const cached = modeOverrides.get(route);
   if (cached) return cached;
   // Body modes are always replaced by an override, so they are set explicitly. Response headers are
   // always asked for: the access log and metrics need the status.
   const mode = create(ProcessingModeSchema, {
     requestHeaderMode: ProcessingMode_HeaderSendMode.DEFAULT,
     responseHeaderMode: ProcessingMode_HeaderSendMode.SEND,
-    requestBodyMode: route?.needs.requestBody ? ProcessingMode_BodySendMode.BUFFERED : ProcessingMode_BodySendMode.NONE,
-    responseBodyMode: route?.needs.responseBody ? ProcessingMode_BodySendMode.BUFFERED : ProcessingMode_BodySendMode.NONE,
+    requestBodyMode: route.needs.requestBody ? ProcessingMode_BodySendMode.BUFFERED : ProcessingMode_BodySendMode.NONE,
+    responseBodyMode: route.needs.responseBody ? ProcessingMode_BodySendMode.BUFFERED : ProcessingMode_BodySendMode.NONE,
     requestTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
     responseTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
   });
-  if (route) modeOverrides.set(route, mode);
+  modeOverrides.set(route, mode);
   return mode;
 }
 
@@ -140,7 +149,6 @@ interface HeadersAnswer {
   readonly dropped: readonly DroppedEdit[];
 }
 const headersAnswers = new WeakMap<CompiledRoute, Map<string, HeadersAnswer>>();
-const unmatchedAnswers = new Map<string, HeadersAnswer>();
 
 function editsKey(phase: string, edits: { removals: readonly string[]; sets: readonly HeaderSet[] }): string {
   let key = phase;
@@ -150,14 +158,14 @@ function editsKey(phase: string, edits: { removals: readonly string[]; sets: rea
 }
 
 function headersAnswer(
-  route: CompiledRoute | undefined,
+  route: CompiledRoute,
   phase: 'requestHeaders' | 'responseHeaders',
   edits: { removals: string[]; sets: HeaderSet[] },
 ): HeadersAnswer {
-  let cache = route ? headersAnswers.get(route) : unmatchedAnswers;
+  let cache = headersAnswers.get(route);
   if (!cache) {
     cache = new Map();
-    headersAnswers.set(route!, cache);
+    headersAnswers.set(route, cache);
   }
   const key = editsKey(phase, edits);
   const hit = cache.get(key);
@@ -170,7 +178,7 @@ function headersAnswer(
   if (phase === 'requestHeaders') {
     // Ask for exactly what the route's filters need (2.4); honoured where allow_mode_override is on.
     response.modeOverride = modeOverrideFor(route);
-    response.dynamicMetadata = decisionMetadata(route?.id ?? UNMATCHED_ROUTE_ID, 'allow');
+    response.dynamicMetadata = decisionMetadata(route.id, 'allow');
   }
   const answer = { response, dropped };
   if (cache.size < ANSWERS_PER_ROUTE) {
@@ -202,32 +210,41 @@ function envoyRouteId(message: ProcessingRequest): string | undefined {
   return attributeString(message, 'xds.route_name');
 }
 
+/**
+ * Where a body of one direction is, on a route that checks it: none (the headers ended the
+ * message), expected (the headers said more follows), or checked whole; on a route that does not
+ * check it, every chunk Envoy sends (whatever mode it runs) is passed through unchanged.
+ */
+type BodyState = 'none' | 'expected' | 'checked' | 'passthrough';
+
+function bodyStateAfterHeaders(needed: boolean, endOfStream: boolean): BodyState {
+  if (!needed) return 'passthrough';
+  return endOfStream ? 'none' : 'expected';
+}
+
 export class ExtProcStream {
   private stage: StreamStage = 'requestHeaders';
-  private ctx: RequestContext | undefined;
-  private route: CompiledRoute | undefined;
-  /** made when a filter first asks for ctx.signal (an AbortController per stream showed in profiles) */
-  private abortController: AbortController | undefined;
+  private lifecycle: RequestLifecycle | undefined;
   private readonly queue: ProcessingRequest[] = [];
   private busy = false;
   private finished = false;
   private halfClosed = false;
-  private decision: Decision = 'allow';
-  private reason: DenyReasonCode | undefined;
-  private detail: string | undefined;
-  private status: number | undefined;
-  private readonly phaseMs: Partial<Record<Phase, number>> = {};
-  private processingMs = 0;
   private span: ReturnType<Telemetry['tracing']['startRequestSpan']> | undefined;
-  /** the response is expected to carry a body we asked for */
-  private awaitingResponseBody = false;
+  private requestBody: BodyState = 'none';
+  private responseBody: BodyState = 'none';
+  /** Envoy sent a body message on this stream: it honours the body modes gatehouse asks for */
+  private sawBodyMessage = false;
+  /** last time Envoy sent a message (ms, performance.now), for the idle sweep */
+  lastActivity = performance.now();
 
   constructor(
     private readonly call: StreamCall,
     private readonly options: ExtProcOptions,
+    private readonly onEnd: (stream: ExtProcStream) => void = () => undefined,
   ) {
     options.telemetry.metrics.streamOpened('ext_proc');
     call.on('data', (message: ProcessingRequest) => {
+      this.lastActivity = performance.now();
       this.enqueue(message);
     });
     // Envoy half-closes and then resets (10.4); a client that only half-closes gets the answers
@@ -239,11 +256,20 @@ export class ExtProcStream {
     // A reset after the last answer is Envoy's normal close; one while a phase is still running
     // means the client went away (10.5): abort the chain's work.
     call.on('cancelled', () => {
-      this.finish(this.busy ? 'cancelled' : this.decision);
+      this.finish(this.busy ? 'cancelled' : undefined);
     });
     call.on('error', () => {
-      this.finish(this.busy ? 'cancelled' : this.decision);
+      this.finish(this.busy ? 'cancelled' : undefined);
     });
+  }
+
+  /** The stream sat idle past the limit: end it (Envoy has long given up on it, or never will send). */
+  expireIdle(idleMs: number): void {
+    if (this.finished) return;
+    this.options.telemetry.metrics.error('stream_idle_timeout', this.lifecycle?.ctx.routeId ?? UNMATCHED_ROUTE_ID);
+    this.lifecycle?.failed(`no message from Envoy for ${idleMs} ms`);
+    this.finish('cancelled');
+    this.call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `gatehouse: the stream was idle for ${idleMs} ms`, metadata: new grpc.Metadata() });
   }
 
   private enqueue(message: ProcessingRequest): void {
@@ -286,36 +312,40 @@ export class ExtProcStream {
     if (undecodableReason !== undefined) {
       throw new StreamError(grpc.status.INVALID_ARGUMENT, `ProcessingRequest could not be decoded: ${undecodableReason}`, 'malformed_message');
     }
+    // After an immediate response Envoy sends nothing more (1.18) and ignores what comes (3.6): a
+    // client that sent ahead is ignored the same way.
+    if (this.stage === 'done') return undefined;
     const request = message.request;
     switch (request.case) {
       case 'requestHeaders':
         this.expect('requestHeaders', 'request_headers');
         return this.onRequestHeaders(message, request.value);
       case 'requestBody':
-        this.expect('request', 'request_body');
-        return this.onBody('requestBody', Buffer.from(request.value.body));
+        // the request direction may still send after response headers (1.17)
+        this.expect('request', 'request_body', 'response');
+        this.sawBodyMessage = true;
+        return this.onRequestBody(Buffer.from(request.value.body), request.value.endOfStream);
       case 'requestTrailers':
-        this.expect('request', 'request_trailers');
-        this.send(create(ProcessingResponseSchema, { response: { case: 'requestTrailers', value: create(TrailersResponseSchema) } }));
-        return undefined;
+        this.expect('request', 'request_trailers', 'response');
+        return this.onRequestTrailers();
       case 'responseHeaders':
         this.expect('request', 'response_headers');
         return this.onResponseHeaders(request.value);
       case 'responseBody':
         this.expect('response', 'response_body');
-        return this.onBody('responseBody', Buffer.from(request.value.body));
+        this.sawBodyMessage = true;
+        return this.onResponseBody(Buffer.from(request.value.body), request.value.endOfStream);
       case 'responseTrailers':
         this.expect('response', 'response_trailers');
-        this.send(create(ProcessingResponseSchema, { response: { case: 'responseTrailers', value: create(TrailersResponseSchema) } }));
-        return undefined;
+        return this.onResponseTrailers();
       case undefined:
         throw new StreamError(grpc.status.INVALID_ARGUMENT, 'ProcessingRequest has no request set (request_headers, request_body, ...)', 'malformed_message');
     }
   }
 
   /** Envoy's message order (1.2–1.17): request headers first, then request body/trailers, then response. */
-  private expect(stage: StreamStage, what: string): void {
-    if (this.stage === stage) return;
+  private expect(stage: StreamStage, what: string, alsoIn?: StreamStage): void {
+    if (this.stage === stage || (alsoIn !== undefined && this.stage === alsoIn)) return;
     const where =
       this.stage === 'requestHeaders'
         ? 'before request_headers'
@@ -335,131 +365,133 @@ export class ExtProcStream {
     if (!method || !path) {
       throw new StreamError(grpc.status.INVALID_ARGUMENT, `request_headers lacks ${method ? ':path' : ':method'}`, 'malformed_message');
     }
-    const authority = map.get(':authority') ?? map.get('host') ?? '';
-    const routes = this.options.routes.current();
-    const namedId = envoyRouteId(message);
-    const named = namedId === undefined ? undefined : routes.byId(namedId);
-    const found = named ? { route: named, params: {}, pathTemplate: named.id } : routes.match({ method, authority, path, headers: map });
-    const refusal = found && 'refused' in found ? found : undefined;
-    const matched = found && 'route' in found ? found : undefined;
-    this.route = matched?.route;
-    this.ctx = createRequestContext(
-      { method, authority, path, scheme: map.get(':scheme') ?? 'http', bodyFollows: !headers.endOfStream },
-      map,
-      peerFrom(message),
-      {
-        routeId: matched?.route.id ?? UNMATCHED_ROUTE_ID,
-        pathTemplate: matched?.pathTemplate ?? UNMATCHED_ROUTE_ID,
-        params: matched?.params ?? {},
-      },
-      () => (this.abortController ??= new AbortController()).signal,
-    );
+    const namedRouteId = envoyRouteId(message);
+    const lifecycle = new RequestLifecycle(this.options, 'ext_proc', this.options.routes.current(), {
+      protocol: 'ext_proc',
+      line: { method, authority: map.get(':authority') ?? map.get('host') ?? '', path, scheme: map.get(':scheme') ?? 'http', bodyFollows: !headers.endOfStream },
+      headers: map,
+      peer: peerFrom(message),
+      ...(namedRouteId === undefined ? {} : { namedRouteId }),
+    });
+    this.lifecycle = lifecycle;
     this.span = this.options.telemetry.tracing.startRequestSpan('gatehouse ext_proc', map.get(HEADER.traceparent), map.get(HEADER.tracestate));
+    lifecycle.traceId = this.span.traceId;
     this.stage = 'request';
-    this.awaitingResponseBody = false;
-
-    if (refusal) {
-      this.deny('requestHeaders', refusal.refused, refusal.detail, {}, started);
-      return undefined;
-    }
-    if (!this.route) {
-      if (routes.unmatched === 'deny') {
-        this.deny('requestHeaders', 'route_not_found', undefined, {}, started);
-        return undefined;
-      }
-      // pass: let it through untouched and ask for nothing more than the response status.
-      this.answerHeaders('requestHeaders', started);
-      return undefined;
-    }
-    return this.runPhase('requestHeaders', started, undefined, () => {
+    this.requestBody = bodyStateAfterHeaders(lifecycle.needs('requestBody'), headers.endOfStream);
+    return this.answer('requestHeaders', started, lifecycle.requestHeaders(), () => {
       this.answerHeaders('requestHeaders', started);
     });
+  }
+
+  private onRequestBody(body: Buffer, endOfStream: boolean): Promise<void> | undefined {
+    const started = performance.now();
+    const lifecycle = this.lifecycle!;
+    const state = this.requestBody;
+    if (state !== 'expected') {
+      if (state === 'passthrough' || body.length === 0) {
+        this.answerBody('requestBody', undefined, started);
+        return undefined;
+      }
+      // bytes beyond the body that was checked (or than the headers announced) were never verified
+      this.refuseUndelivered('requestBody', `${body.length} request body bytes after the checked body`, started, 'partial'); return;
+    }
+    this.requestBody = 'checked';
+    const delivery = bodyDelivery('request', body, endOfStream, declaredLength(lifecycle.ctx.requestHeaders));
+    return this.answer('requestBody', started, lifecycle.body('requestBody', delivery), (replacement) => {
+      this.answerBody('requestBody', replacement, started);
+    });
+  }
+
+  private onRequestTrailers(): Promise<void> | undefined {
+    const started = performance.now();
+    if (this.requestBody === 'expected') { this.refuseUndelivered('requestBody', 'request trailers came before any request body', started); return; }
+    this.send(create(ProcessingResponseSchema, { response: { case: 'requestTrailers', value: create(TrailersResponseSchema) } }));
+    return undefined;
   }
 
   private onResponseHeaders(headers: HttpHeaders): Promise<void> | undefined {
     const started = performance.now();
-    const ctx = this.ctx!;
+    const lifecycle = this.lifecycle!;
+    // A route that checks the request body and never got it: the upstream's answer is not released.
+    if (this.requestBody === 'expected') { this.refuseUndelivered('requestBody', 'response headers came before any request body (mode_override not honoured?)', started); return; }
     const map = fromEnvoyHeaders(headers.headers);
     const status = Number(map.get(':status'));
-    this.status = Number.isInteger(status) ? status : undefined;
-    if (this.status !== undefined) ctx.responseStatus = this.status;
-    ctx.responseHeaders = map;
     this.stage = 'response';
-    this.awaitingResponseBody = !headers.endOfStream && (this.route?.needs.responseBody ?? false);
-    if (!this.route) {
-      this.answerHeaders('responseHeaders', started);
-      return undefined;
+    this.responseBody = bodyStateAfterHeaders(lifecycle.needs('responseBody'), headers.endOfStream);
+    if (this.responseBody === 'expected' && !this.sawBodyMessage) {
+      // Envoy has shown no sign of honouring the body modes asked for: the body this route must
+      // rewrite (seal) could pass in clear. Refuse rather than hope.
+      this.refuseUndelivered('responseBody', 'no body message on this stream: Envoy may not send the response body', started); return;
     }
-    return this.runPhase('responseHeaders', started, undefined, () => {
+    return this.answer('responseHeaders', started, lifecycle.responseHeaders(map, Number.isInteger(status) ? status : undefined), () => {
       this.answerHeaders('responseHeaders', started);
     });
   }
 
-  private onBody(phase: 'requestBody' | 'responseBody', body: Buffer): Promise<void> | undefined {
+  private onResponseBody(body: Buffer, endOfStream: boolean): Promise<void> | undefined {
     const started = performance.now();
-    const route = this.route;
-    if (!route) {
-      this.answerBody(phase, undefined, started);
-      return undefined;
+    const lifecycle = this.lifecycle!;
+    const state = this.responseBody;
+    if (state !== 'expected') {
+      if (state === 'passthrough' || body.length === 0) {
+        this.answerBody('responseBody', undefined, started);
+        if (endOfStream) this.complete();
+        return undefined;
+      }
+      this.refuseUndelivered('responseBody', `${body.length} response body bytes after the checked body`, started, 'partial'); return;
     }
-    if (phase === 'responseBody') this.awaitingResponseBody = false;
-    if (body.length > route.maxBodyBytes) {
-      this.deny(phase, 'body_too_large', `${phase === 'requestBody' ? 'request' : 'response'} body of ${body.length} bytes exceeds ${route.maxBodyBytes}`, {}, started);
-      return undefined;
-    }
-    return this.runPhase(phase, started, body, (result) => {
-      this.answerBody(phase, result.body, started);
+    this.responseBody = 'checked';
+    const delivery = bodyDelivery('response', body, endOfStream, declaredLength(lifecycle.ctx.responseHeaders));
+    return this.answer('responseBody', started, lifecycle.body('responseBody', delivery), (replacement) => {
+      this.answerBody('responseBody', replacement, started);
+      this.complete();
     });
   }
 
-  /**
-   * Runs a phase of the chain and hands a `continue` to `onContinue`; a deny or respond becomes an
-   * immediate response. A chain that goes async races the route's budget, so Envoy always gets an
-   * answer before its message_timeout (4.1–4.3) and the client a stable reason instead of a bare 504.
-   */
-  private runPhase(phase: Phase, started: number, body: Buffer | undefined, onContinue: (result: PhaseResult) => void): Promise<void> | undefined {
-    const ctx = this.ctx!;
-    const route = this.route!;
-    const settle = (result: PhaseResult): void => {
+  private onResponseTrailers(): Promise<void> | undefined {
+    const started = performance.now();
+    if (this.responseBody === 'expected') { this.refuseUndelivered('responseBody', 'response trailers came before any response body', started); return; }
+    this.send(create(ProcessingResponseSchema, { response: { case: 'responseTrailers', value: create(TrailersResponseSchema) } }));
+    this.complete();
+    return undefined;
+  }
+
+  /** A body the route checks was not delivered whole: the lifecycle's refusal, at once. */
+  private refuseUndelivered(phase: 'requestBody' | 'responseBody', detail: string, started: number, kind: 'missing' | 'partial' = 'missing'): undefined {
+    const answer = this.lifecycle!.body(phase, { kind, detail });
+    if ('then' in answer || answer.kind !== 'immediate') throw new Error('an undelivered body is refused synchronously');
+    this.immediate(phase, answer, started);
+    return undefined;
+  }
+
+  /** Sends a phase's answer: a continue through `onContinue`, a denial or response as an immediate response. */
+  private answer(phase: Phase, started: number, answer: Answer | Promise<Answer>, onContinue: (body: Buffer | undefined) => void): Promise<void> | undefined {
+    const settle = (settled: Answer): void => {
       if (this.finished || this.stage === 'done') return;
-      const outcome: Outcome = result.outcome;
-      switch (outcome.kind) {
-        case 'continue':
-          onContinue(result);
-          return;
-        case 'deny':
-          this.deny(phase, outcome.reason, outcome.detail, outcome.headers ?? {}, started);
-          return;
-        case 'respond':
-          this.respond(phase, outcome.status, outcome.headers ?? {}, outcome.body ?? Buffer.alloc(0), started);
-          return;
-      }
+      if (settled.kind === 'continue') onContinue(settled.body);
+      else this.immediate(phase, settled, started);
     };
-    const result = withinBudget(chainFor(route).run(phase, ctx, body), route.budgetMs, phase, (reason) => {
-      this.options.telemetry.metrics.error('budget_exceeded', route.id);
-      this.abortController?.abort(reason);
-    }, () => {
-      this.options.telemetry.metrics.error('filter_error', route.id);
-    });
-    if (!('then' in result)) {
-      settle(result);
+    if (!('then' in answer)) {
+      settle(answer);
       return undefined;
     }
-    return result.then(settle);
+    return answer.then(settle);
   }
 
   private answerHeaders(phase: 'requestHeaders' | 'responseHeaders', started: number): void {
-    const ctx = this.ctx!;
+    const lifecycle = this.lifecycle!;
+    const ctx = lifecycle.ctx;
     const edits = phase === 'requestHeaders' ? ctx.requestEdits : ctx.responseEdits;
-    const { response, dropped } = headersAnswer(this.route, phase, edits.drain());
-    reportDroppedEdits(this.options.telemetry, this.ctx?.routeId ?? UNMATCHED_ROUTE_ID, this.ctx?.requestId, dropped);
-    this.recordPhase(phase, started);
+    const { response, dropped } = headersAnswer(lifecycle.route!, phase, edits.drain());
+    reportDroppedEdits(this.options.telemetry, ctx.routeId, ctx.requestId, dropped);
+    lifecycle.recordPhase(phase, started);
     this.send(response);
-    if (phase === 'responseHeaders' && !this.awaitingResponseBody) this.complete();
+    if (phase === 'responseHeaders' && this.responseBody !== 'expected') this.complete();
   }
 
   private answerBody(phase: 'requestBody' | 'responseBody', replacement: Buffer | undefined, started: number): void {
-    const ctx = this.ctx!;
+    const lifecycle = this.lifecycle!;
+    const ctx = lifecycle.ctx;
     const edits = phase === 'requestBody' ? ctx.requestEdits : ctx.responseEdits;
     if (replacement) {
       // In BUFFERED mode Envoy keeps content-length and fails the request if it disagrees with the
@@ -468,63 +500,35 @@ export class ExtProcStream {
       if (headers?.has(HEADER.contentLength)) edits.set(HEADER.contentLength, String(replacement.length));
     }
     const { mutation, dropped } = toHeaderMutation(edits.drain(), phase === 'requestBody' ? 'request' : 'response');
-    reportDroppedEdits(this.options.telemetry, this.ctx?.routeId ?? UNMATCHED_ROUTE_ID, this.ctx?.requestId, dropped);
+    reportDroppedEdits(this.options.telemetry, ctx.routeId, ctx.requestId, dropped);
     const common = create(CommonResponseSchema, {
       ...(mutation ? { headerMutation: mutation } : {}),
       ...(replacement ? { bodyMutation: create(BodyMutationSchema, { mutation: { case: 'body', value: replacement } }) } : {}),
     });
-    this.recordPhase(phase, started);
+    lifecycle.recordPhase(phase, started);
     this.send(create(ProcessingResponseSchema, { response: { case: phase, value: create(BodyResponseSchema, { response: common }) } }));
-    if (phase === 'responseBody') this.complete();
-  }
-
-  private deny(phase: Phase, reason: DenyReasonCode, detail: string | undefined, headers: Readonly<Record<string, string>>, started: number): void {
-    const requestId = this.ctx?.requestId ?? 'unknown';
-    const rendered = renderDenial(reason, requestId, headers);
-    this.decision = 'deny';
-    this.reason = reason;
-    this.detail = detail;
-    if (this.ctx) this.options.onDenial?.(this.ctx, reason, detail, this.span?.traceId);
-    this.immediate(phase, rendered.status, rendered.headers, rendered.body, `gatehouse_${reason}`, started);
-  }
-
-  private respond(phase: Phase, status: number, headers: Readonly<Record<string, string>>, body: Buffer, started: number): void {
-    this.decision = 'respond';
-    this.immediate(phase, status, headers, body, 'gatehouse_response', started);
   }
 
   /** Envoy marks processing complete and sends the local reply (7.2); nothing more will come. */
-  private immediate(phase: Phase, status: number, headers: Readonly<Record<string, string>>, body: Buffer, details: string, started: number): void {
-    this.status = status;
-    this.recordPhase(phase, started);
+  private immediate(phase: Phase, answer: Extract<Answer, { kind: 'immediate' }>, started: number): void {
+    const lifecycle = this.lifecycle!;
+    lifecycle.recordPhase(phase, started);
     this.send(
       create(ProcessingResponseSchema, {
         response: {
           case: 'immediateResponse',
           value: create(ImmediateResponseSchema, {
-            status: httpStatus(status),
-            headers: immediateResponseHeaders(headers),
-            body,
-            details,
+            status: httpStatus(answer.status),
+            headers: immediateResponseHeaders(answer.headers),
+            body: answer.body,
+            details: answer.details,
           }),
         },
-        dynamicMetadata: this.metadata(),
+        dynamicMetadata: decisionMetadata(lifecycle.ctx.routeId, lifecycle.decision, lifecycle.reason ? { reason: lifecycle.reason, decisionId: lifecycle.ctx.decisionId } : undefined),
       }),
     );
+    this.stage = 'done';
     this.complete();
-  }
-
-  private metadata(): JsonObject {
-    const routeId = this.ctx?.routeId ?? UNMATCHED_ROUTE_ID;
-    return decisionMetadata(routeId, this.decision, this.reason ? { reason: this.reason, decisionId: this.ctx?.requestId ?? '' } : undefined);
-  }
-
-
-  private recordPhase(phase: Phase, started: number): void {
-    const ms = performance.now() - started;
-    this.phaseMs[phase] = (this.phaseMs[phase] ?? 0) + ms;
-    this.processingMs += ms;
-    this.options.telemetry.metrics.phaseDuration(this.ctx?.routeId ?? UNMATCHED_ROUTE_ID, phase, ms / 1000);
   }
 
   private send(response: ProcessingResponse): void {
@@ -532,19 +536,19 @@ export class ExtProcStream {
     this.call.write(response);
   }
 
-  /** Everything this request needs has been answered: write its log line now. */
+  /** Everything this request needs has been answered: write its log line now (later messages are still answered). */
   private complete(): void {
-    this.stage = 'done';
-    this.finish(this.decision);
+    this.lifecycle?.finish();
+    this.span?.end(this.lifecycle!.decision, this.lifecycle!.status);
+    this.span = undefined;
   }
 
   private fail(error: unknown): void {
     const streamError =
       error instanceof StreamError ? error : new StreamError(grpc.status.INTERNAL, `gatehouse failed: ${error instanceof Error ? error.message : String(error)}`, 'stream_error');
-    this.options.telemetry.metrics.error(streamError.kind, this.ctx?.routeId ?? UNMATCHED_ROUTE_ID);
-    this.options.telemetry.logger.warn({ request_id: this.ctx?.requestId, grpc_code: streamError.code, err: streamError.message }, 'ext_proc stream ended with an error');
-    this.decision = 'error';
-    this.detail = streamError.message;
+    this.options.telemetry.metrics.error(streamError.kind, this.lifecycle?.ctx.routeId ?? UNMATCHED_ROUTE_ID);
+    this.options.telemetry.logger.warn({ request_id: this.lifecycle?.ctx.requestId, grpc_code: streamError.code, err: streamError.message }, 'ext_proc stream ended with an error');
+    this.lifecycle?.failed(streamError.message);
     if (!this.finished) {
       this.finish('error');
       this.call.emit('error', { code: streamError.code, details: streamError.message, metadata: new grpc.Metadata() });
@@ -554,54 +558,72 @@ export class ExtProcStream {
 
   private maybeEndCall(): void {
     if (this.halfClosed && !this.busy && this.queue.length === 0) {
-      if (!this.finished) this.finish(this.decision);
+      this.finish(undefined);
       this.call.end();
     }
   }
 
-  private finish(decision: Decision): void {
+  /** The stream is over: the request's log line if not written yet, the gauges, the idle registry. */
+  private finish(decision: Decision | undefined): void {
     if (this.finished) return;
     this.finished = true;
     this.queue.length = 0;
-    if (decision === 'cancelled' && this.abortController && !this.abortController.signal.aborted) this.abortController.abort(new Error('stream cancelled'));
     this.stage = 'done';
-    const telemetry = this.options.telemetry;
-    telemetry.metrics.streamClosed('ext_proc');
-    const ctx = this.ctx;
-    if (!ctx) return; // a stream that never carried request headers is no HTTP request
-    const entry = {
-      protocol: 'ext_proc' as const,
-      requestId: ctx.requestId,
-      ...(this.span ? { traceId: this.span.traceId } : {}),
-      routeId: ctx.routeId,
-      pathTemplate: ctx.pathTemplate,
-      method: ctx.method,
-      authority: ctx.authority,
-      path: ctx.path,
-      ...(this.status !== undefined ? { status: this.status } : {}),
-      decision,
-      ...(this.reason ? { reason: this.reason } : {}),
-      ...(this.detail ? { detail: this.detail } : {}),
-      processingMs: this.processingMs,
-      phases: this.phaseMs,
-      ...(ctx.peer.sourceAddress ? { sourceAddress: ctx.peer.sourceAddress } : {}),
-      ...(ctx.peer.principal ? { principal: ctx.peer.principal } : {}),
-      ...(ctx.actions ? { actions: ctx.actions } : {}),
-    };
-    telemetry.accessLog(entry);
-    telemetry.metrics.requestCompleted(entry);
-    if (this.route) completeFilters(this.route, ctx, { decision, ...(this.status !== undefined ? { status: this.status } : {}) }, telemetry);
-    this.span?.end(decision, this.status);
+    this.options.telemetry.metrics.streamClosed('ext_proc');
+    this.onEnd(this);
+    const lifecycle = this.lifecycle;
+    if (!lifecycle) return; // a stream that never carried request headers is no HTTP request
+    if (decision === 'cancelled' || decision === 'error') lifecycle.abort(new Error(`stream ${decision}`));
+    lifecycle.finish(decision);
+    this.span?.end(decision ?? lifecycle.decision, lifecycle.status);
+    this.span = undefined;
   }
 }
 
+/**
+ * Was a body message the whole body? Envoy's BUFFERED body ends the message (end_of_stream) unless
+ * trailers follow, when it comes with end_of_stream false (1.7, 1.16); a STREAMED or
+ * BUFFERED_PARTIAL chunk also comes with end_of_stream false and more may follow. So a body without
+ * end_of_stream is whole only when the headers declared exactly its length; and no body is whole
+ * when it is shorter than its declared length.
+ */
+function bodyDelivery(direction: 'request' | 'response', body: Buffer, endOfStream: boolean, declared: number | undefined): BodyDelivery {
+  if (declared !== undefined && body.length < declared) return { kind: 'partial', detail: `${direction} body message of ${body.length} bytes, content-length ${declared}` };
+  if (!endOfStream && declared !== body.length) return { kind: 'partial', detail: `${direction} body message of ${body.length} bytes without end_of_stream and no content-length that it completes` };
+  return { kind: 'whole', body };
+}
+
 export function extProcHandler(options: ExtProcOptions): grpc.handleBidiStreamingCall<ProcessingRequest, ProcessingResponse> {
+  const limits = options.limits ?? DEFAULT_STREAM_LIMITS;
+  const open = new Set<ExtProcStream>();
+  // One coarse sweep for idle streams rather than a timer per stream: a stream Envoy abandoned, or
+  // one opened by anyone who reaches the port and then sends nothing, is bounded in time.
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    const now = performance.now();
+    for (const stream of open) if (now - stream.lastActivity > limits.idleTimeoutMs) stream.expireIdle(limits.idleTimeoutMs);
+    if (open.size === 0 && sweeper) {
+      clearInterval(sweeper);
+      sweeper = undefined;
+    }
+  };
+  const ended = (stream: ExtProcStream): void => {
+    open.delete(stream);
+  };
   return (call) => {
     if (!options.accepting()) {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'gatehouse is shutting down', metadata: new grpc.Metadata() });
       return;
     }
-    new ExtProcStream(call, options);
+    if (open.size >= limits.maxStreams) {
+      options.telemetry.metrics.error('stream_limit', UNMATCHED_ROUTE_ID);
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `gatehouse holds ${limits.maxStreams} streams already (limits.maxStreams)`, metadata: new grpc.Metadata() });
+      return;
+    }
+    open.add(new ExtProcStream(call, options, ended));
+    if (!sweeper) {
+      sweeper = setInterval(sweep, Math.max(10, Math.min(limits.idleTimeoutMs / 4, 5_000)));
+      sweeper.unref();
+    }
   };
 }
-

@@ -25,6 +25,7 @@ export function splitPath(path: string): { pathname: string; query: string } {
  */
 class Context implements RequestContext {
   readonly requestId: string;
+  readonly decisionId: string;
   readonly pathname: string;
   readonly query: string;
   readonly requestEdits = new HeaderEdits();
@@ -48,10 +49,12 @@ class Context implements RequestContext {
     readonly peer: PeerInfo,
     route: { routeId: string; pathTemplate: string; params: Readonly<Record<string, string>> },
     private readonly makeSignal: () => AbortSignal,
+    decisionId: string,
   ) {
     const { pathname, query } = splitPath(line.path);
     // Envoy's HCM sets x-request-id before filters run; a missing one still gets a decision id.
-    this.requestId = requestHeaders.get(HEADER.requestId) ?? randomUUID();
+    this.requestId = requestHeaders.get(HEADER.requestId) ?? decisionId;
+    this.decisionId = decisionId;
     this.method = line.method;
     this.authority = line.authority;
     this.scheme = line.scheme;
@@ -86,6 +89,8 @@ export function createRequestContext(
   route: { routeId: string; pathTemplate: string; params: Readonly<Record<string, string>> },
   /** made on first use: most requests finish without any filter asking for it */
   signal: () => AbortSignal,
+  /** gatehouse's own id for this decision (never the client's x-request-id) */
+  decisionId: string = randomUUID(),
 ): RequestContext {
-  return new Context(line, headers, peer, route, signal);
+  return new Context(line, headers, peer, route, signal, decisionId);
 }

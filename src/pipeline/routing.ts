@@ -29,6 +29,11 @@ export interface Routes {
   byId(id: string): CompiledRoute | undefined;
   /** what happens to a request no route matches */
   readonly unmatched: 'deny' | 'pass';
+  /**
+   * The chain a request no route matches runs under `unmatched: pass`: the always-on filters
+   * (sanitize), so passing through never means passing unsanitized.
+   */
+  readonly unmatchedRoute: CompiledRoute;
 }
 
 export interface RoutesSource {

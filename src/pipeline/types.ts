@@ -70,7 +70,13 @@ export interface FilterAction {
 
 /** One per HTTP request (= one ext_proc stream, or one ext_authz Check). */
 export interface RequestContext {
+  /** x-request-id as Envoy sent it (log correlation only: a client may choose it when Envoy preserves external ids) */
   readonly requestId: string;
+  /**
+   * gatehouse's own id for this decision: x-gatehouse-decision-id, the log's decision_id, the
+   * passport's txn, a security event's decision id. Never taken from the request.
+   */
+  readonly decisionId: string;
   readonly method: string;
   readonly authority: string;
   readonly scheme: string;

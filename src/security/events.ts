@@ -45,8 +45,10 @@ export interface SecurityEvent {
   readonly status: number;
   readonly route: string;
   readonly method: string;
-  /** Envoy's x-request-id: also the decision id the client saw in x-gatehouse-decision-id */
+  /** Envoy's x-request-id (log correlation) */
   readonly requestId: string;
+  /** gatehouse's own decision id, as the client saw it in x-gatehouse-decision-id */
+  readonly decisionId?: string;
   /** the W3C trace id of the request, as its access line has it (`trace_id`) */
   readonly traceId?: string;
   readonly subject?: string;
@@ -73,6 +75,7 @@ export function securityEventOf(ctx: RequestContext, code: DenyReasonCode, detai
     route: ctx.routeId,
     method: ctx.method,
     requestId: ctx.requestId,
+    decisionId: ctx.decisionId,
     // a trace id is 32 lowercase hex characters (the tracer made it or parsed it strictly): no bound needed
     ...(traceId === undefined ? {} : { traceId }),
     ...(claimant?.subject === undefined ? {} : { subject: bounded(claimant.subject, MAX_ID_LENGTH) }),
@@ -100,7 +103,7 @@ export function eventFields(event: SecurityEvent, instance: string): Record<stri
     route: event.route,
     method: event.method,
     request_id: event.requestId,
-    decision_id: event.requestId,
+    decision_id: event.decisionId ?? event.requestId,
     trust: event.trust,
     time: new Date(event.at).toISOString(),
     instance,

@@ -163,7 +163,7 @@ export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void
       processing_ms: roundMs(entry.processingMs),
       phases_ms: hasPhases(entry.phases) ? roundPhases(entry.phases) : undefined,
       request_id: entry.requestId,
-      decision_id: entry.requestId,
+      decision_id: entry.decisionId ?? entry.requestId,
       trace_id: entry.traceId,
       source: entry.sourceAddress,
       principal: entry.principal,

@@ -10,6 +10,8 @@ export type Protocol = 'ext_proc' | 'ext_authz';
 export interface AccessLogEntry {
   readonly protocol: Protocol;
   readonly requestId: string;
+  /** gatehouse's own id for the decision (RequestContext.decisionId) */
+  readonly decisionId?: string;
   readonly traceId?: string;
   readonly routeId: string;
   readonly pathTemplate: string;
@@ -38,7 +40,13 @@ export type ErrorKind =
   | 'filter_error'
   | 'budget_exceeded'
   | 'stream_error'
-  | 'authz_error';
+  | 'authz_error'
+  /** Envoy named a route other than the one gatehouse matched (the request is decided on the match) */
+  | 'route_name_mismatch'
+  /** an ext_proc stream ended for sending nothing within limits.idleTimeoutMs */
+  | 'stream_idle_timeout'
+  /** a new stream refused: limits.maxStreams were open */
+  | 'stream_limit';
 
 export interface Metrics {
   streamOpened(protocol: Protocol): void;

@@ -69,9 +69,11 @@ test('an unmatched request gets 404 with the reason code and decision id, and ne
   assert.equal(r.status, 404);
   assert.equal(r.upstreamRequest, undefined);
   assert.equal(get(r.headers, 'x-gatehouse-reason'), 'route_not_found');
-  assert.equal(get(r.headers, 'x-gatehouse-decision-id'), 'e2e-404');
+  const decisionId = get(r.headers, 'x-gatehouse-decision-id');
+  assert.match(decisionId ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "gatehouse's own id, not the client's x-request-id");
   assert.equal(get(r.headers, 'content-type'), 'application/json');
-  assert.deepEqual(json(r.body), { error: 'route_not_found', message: 'no route matches this request', decision_id: 'e2e-404' });
+  assert.deepEqual(json(r.body), { error: 'route_not_found', message: 'no route matches this request', decision_id: decisionId });
+  assert.equal((await e2e.accessLine(decisionId!))['request_id'], 'e2e-404', 'the log line has both ids');
   assert.equal(r.details, 'gatehouse_route_not_found');
   assert.equal(r.dynamicMetadata['gatehouse']?.['reason'], 'route_not_found');
   assert.equal((await e2e.accessLine('e2e-404'))['reason'], 'route_not_found');

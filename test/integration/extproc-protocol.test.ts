@@ -104,8 +104,9 @@ test('an unmatched request is denied 404 with a stable reason code and a decisio
   assert.equal(ir?.details, 'gatehouse_route_not_found');
   const headers = Object.fromEntries(ir!.headers!.setHeaders.map((h) => [h.header!.key, dec.decode(h.header!.rawValue)]));
   assert.equal(headers['x-gatehouse-reason'], 'route_not_found');
-  assert.equal(headers['x-gatehouse-decision-id'], 'req-123');
-  assert.deepEqual(JSON.parse(Buffer.from(ir!.body).toString()), { error: 'route_not_found', message: 'no route matches this request', decision_id: 'req-123' });
+  assert.match(headers['x-gatehouse-decision-id'] ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.notEqual(headers['x-gatehouse-decision-id'], 'req-123', "never the client's x-request-id");
+  assert.deepEqual(JSON.parse(Buffer.from(ir!.body).toString()), { error: 'route_not_found', message: 'no route matches this request', decision_id: headers['x-gatehouse-decision-id'] });
   const [entry] = await telemetry.entriesAtLeast(1);
   assert.equal(entry!.decision, 'deny');
   assert.equal(entry!.reason, 'route_not_found');
@@ -248,7 +249,7 @@ test('draining refuses new streams with UNAVAILABLE and lets an open one finish'
   assert.equal(await drained, true, 'the drain finished within the grace period');
 });
 
-test("a route id named by Envoy (the route's name, as the xds.route_name attribute) picks that route; an unknown one falls back to matching", async (t) => {
+test("a route id named by Envoy (the route's name, as the xds.route_name attribute) never overrides gatehouse's own match", async (t) => {
   const tagA: Filter = { onRequestHeaders: (ctx) => { ctx.requestEdits.set('x-route', 'a'); return CONTINUE; } };
   const tagB: Filter = { onRequestHeaders: (ctx) => { ctx.requestEdits.set('x-route', 'b'); return CONTINUE; } };
   const { client, telemetry } = await startGatehouse(t, [{ id: 'a', prefix: '/a', filters: [tagA] }, { id: 'b', prefix: '/b', filters: [tagB] }]);
@@ -256,7 +257,8 @@ test("a route id named by Envoy (the route's name, as the xds.route_name attribu
   const named = new RawExtProcStream(client);
   named.send({ ...requestHeaders(GET('/a/x')), attributes: attrs('b') });
   const first = await named.next();
-  assert.deepEqual(first.dynamicMetadata?.['gatehouse'], { route_id: 'b', decision: 'allow' });
+  assert.deepEqual(first.dynamicMetadata?.['gatehouse'], { route_id: 'a', decision: 'allow' }, 'decided on the route its path matches, not the one named');
+  assert.deepEqual(telemetry.errors, [{ kind: 'route_name_mismatch', routeId: 'a' }], 'the disagreement is counted for operators');
   named.closeLikeEnvoy();
   const unknown = new RawExtProcStream(client);
   unknown.send({ ...requestHeaders(GET('/a/x')), attributes: attrs('not-a-gatehouse-route') });

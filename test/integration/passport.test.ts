@@ -114,7 +114,9 @@ test('a signed POST and GET reach the upstream with one passport it verifies aga
     const { claims } = verdict;
     assert.equal(claims.sub, 'user-42');
     assert.deepEqual(claims.dev, { id: world.device.deviceId }, 'dev.id is the signing device id');
-    assert.equal(claims.txn, `passport-${request.method}`, 'txn is the request id');
+    // txn is gatehouse's decision id for the request: its own, never the client's x-request-id
+    assert.match(claims.txn, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'txn is the decision id');
+    assert.equal((await e2e.accessLine(`passport-${request.method}`))['decision_id'], claims.txn, 'the access log line joins the two ids');
     assert.equal(claims.aud, 'payments');
     assert.equal(claims.iss, ISSUER);
     assert.equal(claims.exp - claims.iat, 20, 'the configured lifetime');
@@ -172,7 +174,7 @@ test('PyJWT verifies the passport the upstream received against the JWKS served 
   assert.equal(python.status, 0, python.stderr);
   const verdict = JSON.parse(python.stdout) as { ok: boolean; error?: string; claims?: Record<string, unknown> };
   assert.ok(verdict.ok, verdict.error);
-  assert.equal(verdict.claims?.['txn'], 'passport-py');
+  assert.equal((await e2e.accessLine('passport-py'))['decision_id'], verdict.claims?.['txn'], 'txn is the decision id of the request');
   assert.equal(verdict.claims?.['sub'], 'user-42');
 });
 

@@ -7,6 +7,8 @@ import { ExtProcStandIn } from '../harness/ext-proc.js';
 import { startUpstream, type Upstream, type UpstreamHandler } from '../harness/upstream.js';
 import { shippedExtAuthzConfig, shippedExtProcConfig } from './manifests.js';
 import { TEST_REGISTRY } from './test-filters.js';
+import type { ExternalProcessor } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
+import type { ExtAuthz } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
 
 export interface EndToEnd {
   readonly gatehouse: RunningGatehouse;
@@ -22,10 +24,17 @@ export interface EndToEnd {
   logLine(msg: string, requestId: string, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+/** Envoy set up other than the shipped EnvoyFilters say: what a misconfigured or older gateway sends. */
+export interface EnvoyVariant {
+  readonly extProc?: (shipped: ExternalProcessor) => ExternalProcessor;
+  readonly extAuthz?: (shipped: ExtAuthz) => ExtAuthz;
+}
+
 export async function endToEnd(
   t: { after: (fn: () => unknown) => void },
   configYaml: string,
   upstreamHandler?: UpstreamHandler,
+  variant: EnvoyVariant = {},
 ): Promise<EndToEnd> {
   const parsed = parseConfig(`listen: { grpc: "127.0.0.1:0", admin: "127.0.0.1:0" }\n${configYaml}`, 'test-gatehouse.yaml', { registry: TEST_REGISTRY });
   if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.format()).join('\n'));
@@ -37,8 +46,8 @@ export async function endToEnd(
     logDestination: { write: (line: string) => { logs.push(JSON.parse(line) as Record<string, unknown>); } },
   });
   const upstream = await startUpstream(upstreamHandler);
-  const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
-  const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtAuthzConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
+  const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extProc ?? ((f) => f))(shippedExtProcConfig()), upstream: { host: '127.0.0.1', port: upstream.port } });
+  const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extAuthz ?? ((f) => f))(shippedExtAuthzConfig()), upstream: { host: '127.0.0.1', port: upstream.port } });
   t.after(async () => {
     envoy.close();
     authz.close();
@@ -57,7 +66,8 @@ export async function endToEnd(
     async logLine(msg, requestId, timeoutMs = 2000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const line = logs.find((l) => l['msg'] === msg && l['request_id'] === requestId);
+        // a line is found by the request id Envoy sent or by the decision id gatehouse gave the client
+        const line = logs.find((l) => l['msg'] === msg && (l['request_id'] === requestId || l['decision_id'] === requestId));
         if (line) return line;
         if (Date.now() > deadline) throw new Error(`no ${msg} log line for ${requestId}; log:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`);
         await new Promise((r) => setTimeout(r, 10));

@@ -2,6 +2,9 @@
 // the adapter is tested apart from the YAML config module.
 import type { RouteMatch, Routes, RoutesSource } from '../../src/pipeline/routing.js';
 import type { CompiledRoute, Filter, FilterNeeds } from '../../src/pipeline/types.js';
+import { UNMATCHED_ROUTE_ID } from '../../src/pipeline/routing.js';
+import { sanitizeFilter } from '../../src/filters/sanitize/sanitize.js';
+import { createFilterDeps } from '../../src/pipeline/deps.js';
 
 export interface TestRoute {
   id: string;
@@ -23,8 +26,17 @@ export function testRoutes(list: TestRoute[], unmatched: 'deny' | 'pass' = 'deny
       maxBodyBytes: r.maxBodyBytes ?? 1024 * 1024,
     },
   ]);
+  // under unmatched: pass, the always-on baseline runs as the config module builds it
+  const baseline = sanitizeFilter.create(sanitizeFilter.configSchema.parse({}), createFilterDeps());
   const routes: Routes = {
     unmatched,
+    unmatchedRoute: {
+      id: UNMATCHED_ROUTE_ID,
+      filters: [{ name: sanitizeFilter.name, order: sanitizeFilter.order, filter: baseline }],
+      needs: { requestBody: false, responseHeaders: false, responseBody: false },
+      budgetMs: 100,
+      maxBodyBytes: 1024 * 1024,
+    },
     match: ({ path }): RouteMatch | undefined => {
       const hit = compiled.find(([prefix]) => path.startsWith(prefix));
       return hit ? { route: hit[1], params: {}, pathTemplate: `${hit[0]}*` } : undefined;

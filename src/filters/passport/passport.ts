@@ -46,7 +46,7 @@ export function compilePassport(config: PassportConfig, deps: FilterDeps) {
       passport = issuer.issuePassport({
         sub: identity.subject,
         aud: config.audience,
-        txn: ctx.requestId,
+        txn: ctx.decisionId,
         dev: { id: identity.deviceId },
         amr: facts.amr,
         aal: facts.aal,

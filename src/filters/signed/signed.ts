@@ -1,10 +1,13 @@
 // `signed`: the dynamic-security per-request check (docs/protocol/signing.md §6 and §11). Cheapest
-// first: the pure verifier (parse → credential, cached → freshness → signature), then the body's
-// Content-Digest, then the stores: the nonce is claimed only once everything else passed, so a
-// forged or tampered request cannot burn a genuine nonce; then the device and the account.
-//  - a request with a body is verified at its headers (a bad signature is refused before the body is
-//    buffered) and its digest and stores checked in the body phase; a request without one (a GET)
-//    is decided at its headers and never waits for a body;
+// first: the pure verifier (parse → credential, cached → freshness → signature), then the stores:
+// the nonce is claimed only once the signature verified, so a forged request cannot burn a genuine
+// nonce; then the device and the account; then, for a request with a body, its Content-Digest.
+//  - every store check runs at the headers, before anything is released upstream: should Envoy
+//    not send the body (mode_override ignored), a replay, a revoked device or a disabled account is
+//    still refused, and the missing body is refused by the request lifecycle (src/envoy/lifecycle.ts).
+//    The price: a request whose signed headers are genuine but whose body was altered burns its
+//    nonce before the digest refuses it (whoever can alter it in flight can also drop it);
+//  - a request without a body (a GET) is decided at its headers and never waits for a body;
 //  - a refusal answers its code from src/protocol/signing/codes.ts with that status, a Date header
 //    (so a client can correct its clock) and, on 401, WWW-Authenticate;
 //  - a store that cannot answer: failureMode closed → 503 dependency_unavailable, open → the request
@@ -158,10 +161,12 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
       }
       // In the headers answer: Envoy applies request-header edits there, and a later refusal replaces the request anyway.
       if (!config.forwardSignatureHeaders) for (const name of SIGNING_HEADERS) ctx.requestEdits.remove(name);
-      if (verdict.digest === 'deferred') {
-        awaitingBody.set(ctx, verdict);
-        return CONTINUE;
-      }
+      // The stores (nonce claimed, device, account) are consulted here, even when the body is still
+      // to come: if Envoy never sends the body (mode_override ignored), the request reaches the
+      // upstream after this answer, and a replayed nonce, a revoked device or a disabled account must
+      // already have been refused. The body's digest is checked in its phase; a body that never
+      // arrives is refused by the request lifecycle before the response is released.
+      if (verdict.digest === 'deferred') awaitingBody.set(ctx, verdict);
       return admit(ctx, verdict);
     },
     onRequestBody(ctx: RequestContext, body: Buffer): Outcome | Promise<Outcome> {
@@ -175,7 +180,7 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
         recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
         return refuse(digest.code, digest.detail, deps.now());
       }
-      return admit(ctx, verdict);
+      return CONTINUE;
     },
   };
 }
