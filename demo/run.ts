@@ -35,6 +35,8 @@ interface Scenario {
   readonly via?: 'ext_proc' | 'ext_authz';
   /** the client certificate presented on the mTLS downstream (made by the demo's CA at start) */
   readonly clientCertificate?: keyof DemoCertificates;
+  /** print gatehouse's decision as Envoy's access log sees it (dynamic metadata) */
+  readonly showDecision?: boolean;
 }
 
 interface DemoCertificates {
@@ -55,6 +57,12 @@ function demoCertificates(): DemoCertificates & { close(): void } {
 }
 
 const SCENARIOS: Scenario[] = [
+  {
+    title: 'Shadow mode: an unsigned statement request on a route trying `signed` (route statements-trial)',
+    why: 'the route runs signed in shadow: the refusal it would make is logged and counted as shadow_deny, and the request goes on',
+    request: { method: 'GET', path: '/api/v1/statements/2026-11', authority: 'api.example.com' },
+    showDecision: true,
+  },
   {
     title: 'Read an account (route accounts-read, template /api/v1/accounts/:accountId)',
     why: 'the headers filter tags the request for the upstream',
@@ -345,6 +353,7 @@ async function main(): Promise<void> {
       if (v !== undefined) console.log(`              ${name}: ${v}`);
     }
     if (!allowed) console.log(`              body: ${r.body.toString('utf8')}`);
+    if (scenario.showDecision === true) console.log(`   Envoy's access log: ${JSON.stringify(r.dynamicMetadata['gatehouse'] ?? {})}`);
     if (r.upstreamRequest) {
       const { added, removed } = headerDiff(scenario.request.headers ?? [], r.upstreamRequest.headers);
       console.log(`   upstream saw ${r.upstreamRequest.method} ${r.upstreamRequest.path}`);

@@ -188,6 +188,8 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     },
     ...(r.budgetMs === undefined ? {} : { budgetMs: r.budgetMs }),
     ...(r.maxBodyBytes === undefined ? {} : { maxBodyBytes: r.maxBodyBytes }),
+    ...(r.mode === undefined ? {} : { mode: r.mode }),
+    ...(r.shadowFilters === undefined ? {} : { shadowFilters: r.shadowFilters }),
     filters: r.filters,
   }));
   const checked = checkRoutes(routes);

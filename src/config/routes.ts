@@ -597,9 +597,22 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       }
     }
     for (const check of routeChecks) check();
+    const running = new Set(filters.map((f) => f.name));
+    (route.shadowFilters ?? []).forEach((name, k) => {
+      if (running.has(name)) return;
+      issues.push({ path: ['routes', index, 'shadowFilters', k], message: `${JSON.stringify(name)} is not a filter this route runs (${[...running].sort().join(', ')})` });
+      failed = true;
+    });
     if (failed) return;
     // stable: filters of equal order keep their listed order
     filters.sort((a, b) => a.order - b.order);
+    // a shadow route tries its own filters; the always-on baseline keeps enforcing unless listed
+    const shadow =
+      route.mode === 'shadow'
+        ? new Set([...running].filter((name) => registry.get(name)?.alwaysOn !== true || route.shadowFilters?.includes(name) === true))
+        : route.shadowFilters === undefined
+          ? undefined
+          : new Set(route.shadowFilters);
     const tableRoute: TableRoute = Object.freeze({
       id: route.id,
       index,
@@ -607,6 +620,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       needs: Object.freeze({ ...needs }),
       budgetMs: route.budgetMs ?? config.defaults.budgetMs,
       maxBodyBytes: route.maxBodyBytes ?? config.defaults.maxBodyBytes,
+      ...(shadow === undefined ? {} : { shadow }),
       pathTemplate: pathLabel(route.match.path),
       match: route.match,
     });

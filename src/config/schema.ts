@@ -66,8 +66,14 @@ export interface RouteConfig {
   readonly match: RouteMatchConfig;
   readonly budgetMs?: number;
   readonly maxBodyBytes?: number;
+  /** shadow: every filter's denials are logged and counted, and the request continues */
+  readonly mode?: RouteMode;
+  /** the filters of an enforcing route whose denials are shadowed (a new rule tried before it enforces) */
+  readonly shadowFilters?: readonly string[];
   readonly filters: readonly RouteFilterConfig[];
 }
+
+export type RouteMode = 'enforce' | 'shadow';
 
 export interface HostPort {
   readonly host: string;
@@ -675,6 +681,8 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
       match: routeMatch,
       budgetMs: positiveInt(60_000).optional(),
       maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).optional(),
+      mode: z.enum(['enforce', 'shadow']).optional(),
+      shadowFilters: z.array(z.string().min(1)).min(1).optional(),
       filters: z.array(filterEntry(registry)).default([]),
     });
 

@@ -485,7 +485,10 @@ export class ExtProcStream {
     const { response, dropped } = headersAnswer(lifecycle.route!, phase, edits.drain());
     reportDroppedEdits(this.options.telemetry, ctx.routeId, ctx.requestId, dropped);
     lifecycle.recordPhase(phase, started);
-    this.send(response);
+    // a shadowed denial tells Envoy's access log too: the cached answer says allow
+    if (lifecycle.decision === 'shadow_deny' && phase === 'requestHeaders') {
+      this.send(create(ProcessingResponseSchema, { ...response, dynamicMetadata: decisionMetadata(ctx.routeId, 'shadow_deny', { reason: lifecycle.reason!, decisionId: ctx.decisionId }) }));
+    } else this.send(response);
     if (phase === 'responseHeaders' && this.responseBody !== 'expected') this.complete();
   }
 

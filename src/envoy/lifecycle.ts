@@ -195,6 +195,7 @@ export class RequestLifecycle {
     const outcome = result.outcome;
     switch (outcome.kind) {
       case 'continue':
+        this.noteShadowDenials();
         return result.body === undefined ? CONTINUE_ANSWER : { kind: 'continue', body: result.body };
       case 'deny':
         return this.deny(outcome.reason, outcome.detail, outcome.headers);
@@ -203,6 +204,19 @@ export class RequestLifecycle {
         this.status = outcome.status;
         return { kind: 'immediate', status: outcome.status, headers: outcome.headers ?? {}, body: outcome.body ?? EMPTY, details: 'gatehouse_response' };
     }
+  }
+
+  /**
+   * Shadowed filters denied and the request goes on: the decision is `shadow_deny` with the first
+   * reason (dynamic metadata, access log, metrics). Security events are not told: a rule on trial
+   * must not disable accounts.
+   */
+  private noteShadowDenials(): void {
+    const first = this.ctx.shadowDenials?.[0];
+    if (first === undefined || this.decision !== 'allow') return;
+    this.decision = 'shadow_deny';
+    this.reason = first.reason;
+    if (first.detail !== undefined) this.detail = first.detail;
   }
 
   /** A denial: the stable reason, the decision id, security events told. */
@@ -258,6 +272,7 @@ export class RequestLifecycle {
       ...(ctx.peer.sourceAddress ? { sourceAddress: ctx.peer.sourceAddress } : {}),
       ...(ctx.peer.principal ? { principal: ctx.peer.principal } : {}),
       ...(ctx.actions ? { actions: ctx.actions } : {}),
+      ...(ctx.shadowDenials ? { shadow: ctx.shadowDenials } : {}),
     };
     telemetry.accessLog(entry);
     telemetry.metrics.requestCompleted(entry);

@@ -20,6 +20,23 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 
 type Step = (ctx: RequestContext, body: Buffer | undefined) => BodyOutcome | Promise<BodyOutcome> | undefined;
 
+/**
+ * Shadow mode, in one place: a shadowed filter's denial is recorded on the request and the chain
+ * goes on as if it had continued. Only routes with shadowed filters pay for the wrapper.
+ */
+function shadowed(step: Step, filter: string): Step {
+  const record = (ctx: RequestContext, outcome: BodyOutcome): BodyOutcome => {
+    if (outcome.kind !== 'deny') return outcome;
+    ctx.recordShadowDenial({ filter, reason: outcome.reason, ...(outcome.detail === undefined ? {} : { detail: outcome.detail }) });
+    return CONTINUE;
+  };
+  return (ctx, body) => {
+    const result = step(ctx, body);
+    if (result === undefined) return undefined;
+    return isPromise(result) ? result.then((settled) => record(ctx, settled)) : record(ctx, result);
+  };
+}
+
 function stepFor(entry: RouteFilter, phase: Phase): Step | undefined {
   const f = entry.filter;
   switch (phase) {
@@ -39,11 +56,16 @@ export class CompiledChain {
   private readonly steps: Record<Phase, readonly Step[]>;
   private readonly completions: readonly ((ctx: RequestContext, completion: RequestCompletion) => void)[];
 
-  constructor(filters: readonly RouteFilter[]) {
+  constructor(filters: readonly RouteFilter[], shadow?: ReadonlySet<string>) {
     const forward = [...filters].sort((a, b) => a.order - b.order);
     const backward = [...forward].reverse();
     const collect = (list: readonly RouteFilter[], phase: Phase): Step[] =>
-      list.map((f) => stepFor(f, phase)).filter((s): s is Step => s !== undefined);
+      list
+        .map((f) => {
+          const step = stepFor(f, phase);
+          return step !== undefined && shadow?.has(f.name) === true ? shadowed(step, f.name) : step;
+        })
+        .filter((s): s is Step => s !== undefined);
     this.steps = {
       requestHeaders: collect(forward, 'requestHeaders'),
       requestBody: collect(forward, 'requestBody'),
@@ -169,7 +191,7 @@ export function completeFilters(
 export function chainFor(route: CompiledRoute): CompiledChain {
   let chain = chains.get(route);
   if (!chain) {
-    chain = new CompiledChain(route.filters);
+    chain = new CompiledChain(route.filters, route.shadow);
     chains.set(route, chain);
   }
   return chain;

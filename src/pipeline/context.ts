@@ -1,6 +1,6 @@
 // Builds the RequestContext the filters see, from what either adapter read off Envoy's message.
 import { HEADER, HeaderEdits, type HeaderMap } from './headers.js';
-import type { FilterAction, PeerInfo, RequestContext } from './types.js';
+import type { FilterAction, PeerInfo, RequestContext, ShadowDenial } from './types.js';
 import { randomUUID } from 'node:crypto';
 
 export interface RequestLine {
@@ -32,6 +32,7 @@ class Context implements RequestContext {
   readonly responseEdits = new HeaderEdits();
   private stateMap: Map<string, unknown> | undefined;
   actions: FilterAction[] | undefined;
+  shadowDenials: ShadowDenial[] | undefined;
   responseStatus?: number;
   responseHeaders?: HeaderMap;
   readonly method: string;
@@ -74,6 +75,10 @@ class Context implements RequestContext {
   /** made on first use: most requests have nothing to record */
   recordAction(action: FilterAction): void {
     (this.actions ??= []).push(action);
+  }
+
+  recordShadowDenial(denial: ShadowDenial): void {
+    (this.shadowDenials ??= []).push(denial);
   }
 
   /** made on first use, like the signal: most chains never hand anything on */

@@ -112,6 +112,10 @@ export interface RequestContext {
   recordAction(action: FilterAction): void;
   /** the actions recorded so far, undefined when none */
   readonly actions: readonly FilterAction[] | undefined;
+  /** a denial a shadowed filter made (the chain records it and continues) */
+  recordShadowDenial(denial: ShadowDenial): void;
+  /** the shadowed denials so far, undefined when none */
+  readonly shadowDenials: readonly ShadowDenial[] | undefined;
 }
 
 export interface Filter {
@@ -130,7 +134,7 @@ export interface Filter {
 
 /** How a request ended, as the adapters log it. */
 export interface RequestCompletion {
-  readonly decision: 'allow' | 'deny' | 'respond' | 'error' | 'cancelled';
+  readonly decision: 'allow' | 'deny' | 'respond' | 'error' | 'cancelled' | 'shadow_deny';
   /** the status the client got or will get, when there is one */
   readonly status?: number;
 }
@@ -189,4 +193,13 @@ export interface CompiledRoute {
   readonly budgetMs: number;
   /** largest request/response body the route's filters accept, bytes */
   readonly maxBodyBytes: number;
+  /** filters whose denials are shadowed: logged and counted, and the request continues */
+  readonly shadow?: ReadonlySet<string>;
+}
+
+/** A denial a filter made in shadow mode: recorded, not enforced. */
+export interface ShadowDenial {
+  readonly filter: string;
+  readonly reason: DenyReasonCode;
+  readonly detail?: string;
 }

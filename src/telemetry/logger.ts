@@ -140,6 +140,7 @@ interface AccessLine {
   source: string | undefined;
   principal: string | undefined;
   actions: AccessLogEntry['actions'];
+  shadow: AccessLogEntry['shadow'];
 }
 
 /**
@@ -159,7 +160,7 @@ export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void
       status: entry.status,
       decision: entry.decision,
       reason: entry.reason,
-      detail: entry.decision === 'deny' ? entry.detail : undefined,
+      detail: entry.decision === 'deny' || entry.decision === 'shadow_deny' ? entry.detail : undefined,
       processing_ms: roundMs(entry.processingMs),
       phases_ms: hasPhases(entry.phases) ? roundPhases(entry.phases) : undefined,
       request_id: entry.requestId,
@@ -168,6 +169,7 @@ export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void
       source: entry.sourceAddress,
       principal: entry.principal,
       actions: entry.actions,
+      shadow: entry.shadow,
     };
     logger.info(line, 'request');
   };

@@ -231,6 +231,12 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
     ['route', 'reason'],
     maxSeries,
   );
+  const shadowDenials = new CounterFamily(
+    'gatehouse_shadow_denials_total',
+    'Denials of filters in shadow mode (logged, not enforced), by route, filter and deny reason code.',
+    ['route', 'filter', 'reason'],
+    maxSeries,
+  );
   const phases = new HistogramFamily(
     'gatehouse_phase_duration_seconds',
     "Time gatehouse spent on one phase of a request (its filter chain's work), seconds.",
@@ -263,7 +269,7 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
     ['kind', 'route'],
     maxSeries,
   );
-  for (const f of [requests, denials, phases, processing, inFlight, actions, errors]) register(f);
+  for (const f of [requests, denials, shadowDenials, phases, processing, inFlight, actions, errors]) register(f);
 
   const inFlightChildren: Record<Protocol, GaugeChild> = {
     ext_proc: inFlight.child(['ext_proc']),
@@ -341,6 +347,7 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
       ]).value += 1;
       processing.child([entry.protocol, route]).observe(entry.processingMs / 1000);
       if (entry.decision === 'deny') denials.child([route, entry.reason ?? 'unknown']).value += 1;
+      if (entry.shadow) for (const s of entry.shadow) shadowDenials.child([route, s.filter, s.reason]).value += 1;
       if (entry.actions) for (const a of entry.actions) actions.child([route, a.filter, a.action]).value += 1;
     },
     phaseDuration(routeId: string, phase: Phase, seconds: number) {

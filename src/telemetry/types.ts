@@ -1,9 +1,10 @@
 // What the rest of gatehouse asks of telemetry. The adapters call these on the hot path, so each is
 // cheap: label values are bounded (route ids and path templates, never raw paths).
 import type { Logger } from 'pino';
-import type { FilterAction, Phase } from '../pipeline/types.js';
+import type { FilterAction, Phase, ShadowDenial } from '../pipeline/types.js';
 
-export type Decision = 'allow' | 'deny' | 'respond' | 'error' | 'cancelled';
+/** shadow_deny: a shadowed filter denied (logged, counted) and the request went on */
+export type Decision = 'allow' | 'deny' | 'respond' | 'error' | 'cancelled' | 'shadow_deny';
 export type Protocol = 'ext_proc' | 'ext_authz';
 
 /** One line per HTTP request, written when its stream ends. */
@@ -32,6 +33,8 @@ export interface AccessLogEntry {
   readonly principal?: string;
   /** what filters changed or refused to pass on (names only, never values) */
   readonly actions?: readonly FilterAction[];
+  /** denials of shadowed filters: what enforcing them would have refused */
+  readonly shadow?: readonly ShadowDenial[];
 }
 
 export type ErrorKind =
