@@ -34,7 +34,7 @@ export interface EndToEnd {
  * itself (a route's own budgetMs, `defaults.budgetMs`, `envoy.messageTimeoutMs` stay as written);
  * timing goals are the bench's.
  */
-export const TEST_TIMERS = { budgetMs: 20_000, messageTimeoutMs: 30_000 } as const;
+export const TEST_TIMERS = { budgetMs: 20_000, messageTimeoutMs: 30_000, redisCommandTimeoutMs: 5_000 } as const;
 
 /** The test's config with TEST_TIMERS filled in where it sets none (anchors and the rest kept). */
 function withTestTimers(configYaml: string): string {
@@ -42,6 +42,8 @@ function withTestTimers(configYaml: string): string {
   if (doc.errors.length > 0) return configYaml; // parseConfig reports it
   if (!doc.hasIn(['defaults', 'budgetMs'])) doc.setIn(['defaults', 'budgetMs'], TEST_TIMERS.budgetMs);
   if (!doc.hasIn(['envoy', 'messageTimeoutMs'])) doc.setIn(['envoy', 'messageTimeoutMs'], TEST_TIMERS.messageTimeoutMs);
+  // a redis-server sharing a busy machine may answer later than the 50 ms default
+  if (doc.hasIn(['stores', 'redis']) && !doc.hasIn(['stores', 'redis', 'commandTimeoutMs'])) doc.setIn(['stores', 'redis', 'commandTimeoutMs'], TEST_TIMERS.redisCommandTimeoutMs);
   return doc.toString();
 }
 
