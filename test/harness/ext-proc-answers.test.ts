@@ -225,10 +225,11 @@ describe('message_timeout (4)', () => {
       ctx.send(continueFor(m!));
       await ctx.next();
     };
-    await run(answerAfter(100), { filter: extProcConfig({ processingMode: mode({ responseHeaderMode: HeaderMode.SKIP }) }) }, async (s) => {
+    // messageTimeout unset: Envoy's own default, not the harness's generous one
+    await run(answerAfter(100), { filter: extProcConfig({ messageTimeout: undefined, processingMode: mode({ responseHeaderMode: HeaderMode.SKIP }) }) }, async (s) => {
       assert.equal((await s.request(GET)).status, 200);
     });
-    await run(answerAfter(300), { filter: extProcConfig({ processingMode: mode({ responseHeaderMode: HeaderMode.SKIP }) }) }, async (s) => {
+    await run(answerAfter(300), { filter: extProcConfig({ messageTimeout: undefined, processingMode: mode({ responseHeaderMode: HeaderMode.SKIP }) }) }, async (s) => {
       const t0 = Date.now();
       const r = await s.request(GET);
       assert.equal(r.status, 504);

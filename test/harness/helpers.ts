@@ -4,15 +4,24 @@ import { ExtProcStandIn, type ExtProcStandInOptions } from './ext-proc.js';
 import { startFakeProcessor, type FakeProcessor, type StreamScript } from './fake-processor.js';
 import type { Upstream } from './upstream.js';
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { HeaderValueOptionSchema, HeaderValueSchema } from '../../src/gen/envoy/config/core/v3/base_pb.js';
 import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
 import { GrpcServiceSchema } from '../../src/gen/envoy/config/core/v3/grpc_service_pb.js';
 import { HeaderMutationSchema, type ProcessingRequest } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import type { HttpHeaders } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 
+/**
+ * Envoy's message timeout in harness tests unless a test sets its own: Envoy's 200 ms default is a
+ * production goal, and a processor on a busy machine may answer later (a test's verdict must not
+ * depend on how busy the machine is). Tests of the timeout itself set messageTimeout.
+ */
+export const HARNESS_MESSAGE_TIMEOUT_MS = 30_000;
+
 export function extProcConfig(init: MessageInitShape<typeof ExternalProcessorSchema> = {}): ReturnType<typeof create<typeof ExternalProcessorSchema>> {
   return create(ExternalProcessorSchema, {
     grpcService: create(GrpcServiceSchema, { targetSpecifier: { case: 'envoyGrpc', value: { clusterName: 'ext_proc_cluster' } } }),
+    messageTimeout: durationFromMs(HARNESS_MESSAGE_TIMEOUT_MS),
     ...init,
   });
 }

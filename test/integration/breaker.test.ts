@@ -10,6 +10,9 @@ import { parseConfig } from '../../src/config/load.js';
 import { buildRouteTable } from '../../src/config/routes.js';
 import { TEST_REGISTRY } from '../support/test-filters.js';
 
+// opossum's reset timer is wall-clock: the reset is long enough that the request right after the
+// breaker opens lands inside it on a busy machine, and the tests wait past it to probe.
+const RESET_MS = 2000;
 const ROUTES = `
 routes:
   - id: pay
@@ -18,7 +21,7 @@ routes:
       - breaker:
           volumeThreshold: 4
           errorThresholdPercentage: 50
-          resetTimeoutMs: 300
+          resetTimeoutMs: ${RESET_MS}
           feature: { param: feature }
           features: [transfers, cards]
   - id: plain
@@ -54,7 +57,7 @@ test('a failing feature opens its breaker after the volume; 503 at once with Ret
   assert.equal(refused.status, 503);
   assert.equal(get(refused.headers, 'x-gatehouse-reason'), 'circuit_open');
   const retryAfter = Number(get(refused.headers, 'retry-after'));
-  assert.ok(retryAfter >= 1 && retryAfter <= 1, `Retry-After ${String(retryAfter)} s: the 300 ms reset rounded up`);
+  assert.ok(retryAfter >= 1 && retryAfter <= RESET_MS / 1000, `Retry-After ${String(retryAfter)} s: what is left of the ${String(RESET_MS)} ms reset, rounded up`);
   assert.equal(plan.hits.get('/pay/transfers'), 4, 'refused before any upstream work');
   assert.match((await e2e.accessLine('brk-open'))['detail'] as string, /breaker of route pay, feature transfers is open/);
 
@@ -62,7 +65,7 @@ test('a failing feature opens its breaker after the volume; 503 at once with Ret
   assert.match(await metricsOf(e2e.gatehouse.adminPort), /^gatehouse_breaker_state\{route="pay",feature="transfers"\} 2$/m);
 
   plan.status.set('/pay/transfers', 200); // the upstream recovers
-  await sleep(350);
+  await sleep(RESET_MS + 100);
   const probe = await send('/pay/transfers/probe');
   assert.equal(probe.status, 200, 'half-open: the probe goes through');
   assert.equal(plan.hits.get('/pay/transfers'), 5);
@@ -87,7 +90,7 @@ test('a failed probe reopens it; client errors (4xx) never count; unlisted featu
   for (const feature of ['other', 'another', 'other', 'another']) await send(`/pay/${feature}/1`);
   const shared = await send('/pay/another/2');
   assert.equal(get(shared.headers, 'x-gatehouse-reason'), 'circuit_open', 'unlisted features share the route breaker ("*")');
-  await sleep(350);
+  await sleep(RESET_MS + 100);
   assert.equal((await send('/pay/other/probe')).status, 500, 'the probe fails upstream');
   assert.equal(get((await send('/pay/other/again')).headers, 'x-gatehouse-reason'), 'circuit_open', 'and the breaker reopens');
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { runGatehouse, startGatehouseProcess } from '../support/process.js';
+import { PROCESS_WAIT_MS, runGatehouse, startGatehouseProcess } from '../support/process.js';
 import { RawExtProcStream, rawClient, requestHeaders, responseHeaders } from '../support/extproc-client.js';
 import type { ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 
@@ -85,7 +85,7 @@ test('a config other than the embedded default that names a dev-only key file is
 `));
   const run = runGatehouse({ GATEHOUSE_CONFIG: file });
   // a gatehouse that wrongly starts never exits on its own: stop it and fail, rather than hang
-  const started = setTimeout(() => run.child.kill('SIGKILL'), 15_000);
+  const started = setTimeout(() => run.child.kill('SIGKILL'), PROCESS_WAIT_MS);
   t.after(() => { clearTimeout(started); run.child.kill('SIGKILL'); });
   assert.equal(await run.exited, 2, `it started: ${run.stdout().slice(0, 300)}`);
   assert.match(run.stderr(), /names dev-only key files, whose private halves are public/);

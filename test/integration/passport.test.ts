@@ -194,23 +194,23 @@ async function startUserApi(t: { after: (fn: () => unknown) => void }, knowsNobo
 /** nothing listens on port 1: the user API is down */
 const DOWN_API = 'http://127.0.0.1:1/users/';
 
-/** /facts/ asks `baseUrl`; /facts-down/ (failureMode closed) and /facts-open/ (open) ask `otherBaseUrl` */
+/** /facts/ asks `baseUrl` (with a call timeout generous for a busy machine: these tests are about answers, not speed); /facts-down/ (failureMode closed) and /facts-open/ (open) ask `otherBaseUrl` */
 const userApiRoutes = (baseUrl: string, otherBaseUrl = DOWN_API): string => `
   - id: facts
     match: { path: { prefix: /facts/ } }
     filters:
       - SIGNED
-      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${baseUrl}" } }
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${baseUrl}", timeoutMs: 10000 } }
   - id: facts-down
     match: { path: { prefix: /facts-down/ } }
     filters:
       - SIGNED
-      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${otherBaseUrl}", failureMode: closed } }
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${otherBaseUrl}", timeoutMs: 10000, failureMode: closed } }
   - id: facts-open
     match: { path: { prefix: /facts-open/ } }
     filters:
       - SIGNED
-      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${otherBaseUrl}", failureMode: open } }
+      - passport: { audience: payments, issuer: "${ISSUER}", keysFile: *keys, userApi: { baseUrl: "${otherBaseUrl}", timeoutMs: 10000, failureMode: open } }
 `;
 
 test('with a user API: N concurrent requests of one session make one call, a later one none, and every passport carries its amr and aal', async (t) => {

@@ -30,11 +30,14 @@ export function runGatehouse(env: Record<string, string>): { child: ChildProcess
   return { child, exited, stdout: () => out, stderr: () => err };
 }
 
-export async function startGatehouseProcess(env: Record<string, string>, timeoutMs = 20_000): Promise<GatehouseProcess> {
+/** how long a process may take to start or to log a line: generous, tsx compiles on a busy machine (seconds) */
+export const PROCESS_WAIT_MS = 90_000;
+
+export async function startGatehouseProcess(env: Record<string, string>, timeoutMs = PROCESS_WAIT_MS): Promise<GatehouseProcess> {
   const run = runGatehouse(env);
   const parse = (): Record<string, unknown>[] =>
     run.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  const waitFor = async (predicate: (line: Record<string, unknown>) => boolean, waitMs = 10_000) => {
+  const waitFor = async (predicate: (line: Record<string, unknown>) => boolean, waitMs = PROCESS_WAIT_MS) => {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const hit = parse().find(predicate);

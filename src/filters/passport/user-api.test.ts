@@ -28,8 +28,14 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 };
 
+/**
+ * The call timeout is the schema's largest: these tests are about answers, not speed, and a local
+ * server on a busy machine may take longer than the 100 ms default to answer.
+ */
+const GENEROUS_TIMEOUT_MS = 10_000;
+
 function clientFor(baseUrl: string, clock: { ms: number }, extra: Record<string, unknown> = {}): UserApiClient {
-  const config = userApiConfig.parse({ baseUrl, cacheTtlMs: 1000, ...extra });
+  const config = userApiConfig.parse({ baseUrl, cacheTtlMs: 1000, timeoutMs: GENEROUS_TIMEOUT_MS, ...extra });
   return new UserApiClient(config, { now: () => clock.ms, breakers: new Breakers({ onStateChange: () => undefined }, () => clock.ms) });
 }
 
