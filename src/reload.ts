@@ -2,7 +2,7 @@
 // (open streams keep theirs), an invalid one is refused, logged and counted, and the old stays.
 import { FileWatcher } from './config/file-watch.js';
 import { ConfigWatcher } from './config/reload.js';
-import { parseClientRegistry } from './filters/mtls/clients.js';
+import { parseClientRegistry } from './config/clients-file.js';
 import type { GatehouseConfig } from './config/schema.js';
 import type { RunningGatehouse } from './gatehouse.js';
 
@@ -23,6 +23,7 @@ export function watchRoutes(
     file,
     initial: { config, table: gatehouse.routes.current() },
     deps: gatehouse.deps,
+    registry: gatehouse.registry,
     ...options,
     onReload: (table, _next, info) => {
       gatehouse.routes.replace(table);

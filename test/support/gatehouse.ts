@@ -1,6 +1,6 @@
 // gatehouse in-process behind the Envoy stand-in configured with the EnvoyFilter we ship, in front
 // of a real upstream: what a client would see, end to end.
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from './config.js';
 import { startGatehouse, type RunningGatehouse } from '../../src/gatehouse.js';
 import { ExtAuthzStandIn } from '../harness/ext-authz.js';
 import { ExtProcStandIn } from '../harness/ext-proc.js';
