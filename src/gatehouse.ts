@@ -9,6 +9,7 @@ import type { GatehouseConfig } from './config/schema.js';
 import { loadClientRegistry } from './config/clients-file.js';
 import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
+import { releaseFilters } from './pipeline/release.js';
 import type { RoutesSource } from './pipeline/routing.js';
 import { createFilterDeps } from './filters/deps.js';
 import type { FilterDefinition, FilterDeps } from './pipeline/types.js';
@@ -230,6 +231,9 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       stopped ??= (async () => {
         const finished = await drain(graceMs);
         deps.breakers.shutdown();
+        for (const failure of releaseFilters(routes.current().routes)) {
+          telemetry.logger.warn({ err: failure.error, route_id: failure.routeId, filter: failure.filter }, 'a filter failed to release what it holds');
+        }
         await admin.close();
         // after the drain (its requests may still report events), before the stores close
         await security.close(config.securityEvents.flushTimeoutMs);

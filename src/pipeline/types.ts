@@ -104,6 +104,14 @@ export interface Filter {
    * Synchronous; a throw is logged and counted, never passed on.
    */
   onComplete?(ctx: RequestContext, completion: RequestCompletion): void;
+  /**
+   * Once, when a reload has replaced the route table this instance belongs to (and when gatehouse
+   * stops): let go of what the instance holds (timers, caches, watchers). Streams that started on the
+   * old table may still run this instance's phases afterwards, so release stops background work and
+   * frees memory but must leave the phases working. Only what the instance made itself: the
+   * process-wide FilterDeps are kept across reloads. Synchronous; a throw is logged, never passed on.
+   */
+  release?(): void;
 }
 
 /** How a request ended, as the adapters log it. */

@@ -93,6 +93,9 @@ export function compilePassport(config: PassportConfig, deps: FilterDeps) {
       const identity = identityOf(ctx);
       return identity === undefined ? missing : resolveAndIssue(ctx, identity);
     },
+    release(): void {
+      userApi?.client.release();
+    },
   };
 }
 
