@@ -167,3 +167,19 @@ test('the checker sees imports: a known edge of each kind is in the graph', () =
   assert.ok(graph.get('envoy/extproc.ts')?.includes('pipeline/types.ts'), 'an import type');
   assert.ok(modules.length > 50, `only ${modules.length} modules found`);
 });
+
+test('only envoy/ names the generated protobuf code (gen/): the rest of gatehouse never sees protobuf', () => {
+  const outside = [...graph].flatMap(([from, targets]) => (topDir(from) !== 'envoy' && topDir(from) !== 'gen' ? targets.filter((to) => topDir(to) === 'gen').map((to) => `${from} → ${to}`) : []));
+  assert.deepEqual(outside, []);
+});
+
+test('the image build (tsconfig.image.json) compiles no test helper or worked-example generator', () => {
+  // tsc compiles an excluded file anyway when an included one imports it: ask tsc what it compiles
+  const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.image.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => { throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n')); } });
+  assert.ok(config);
+  const program = ts.createProgram({ rootNames: config.fileNames, options: { ...config.options, noEmit: true } });
+  const compiled = program.getSourceFiles().map((f) => relative(root, f.fileName)).filter((f) => !f.startsWith('node_modules') && !f.startsWith('..'));
+  assert.ok(compiled.includes('src/main.ts'), 'the image has the service');
+  const helpers = compiled.filter((f) => /test-support|\/testing\.ts$|\/fixtures\.ts$|test-devices|worked-example|gen-doc|\.test\.ts$|^test\/|^bench\/|^demo\//.test(f));
+  assert.deepEqual(helpers, []);
+});

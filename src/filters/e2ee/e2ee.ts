@@ -146,7 +146,7 @@ export function compileE2eeKeys(config: E2eeKeysConfig): PublishedDocument {
 
 export const e2eeKeysFilter: FilterDefinition<typeof e2eeKeysConfig> = {
   name: E2EE_KEYS_FILTER,
-  order: FILTER_ORDER.e2ee,
+  order: FILTER_ORDER.e2eeKeys,
   configSchema: e2eeKeysConfig,
   needs: () => ({}),
   create: (config) => compileE2eeKeys(config),

@@ -115,7 +115,7 @@ export function compilePassportKeys(config: PassportKeysConfig): PublishedDocume
 
 export const passportKeysFilter: FilterDefinition<typeof passportKeysConfig> = {
   name: PASSPORT_KEYS_FILTER,
-  order: FILTER_ORDER.passport,
+  order: FILTER_ORDER.passportKeys,
   configSchema: passportKeysConfig,
   needs: () => ({}),
   create: (config) => compilePassportKeys(config),

@@ -175,7 +175,7 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
 
 export const signedFilter: FilterDefinition<typeof signedConfig> = {
   name: SIGNED_FILTER,
-  order: FILTER_ORDER.dynamicSecurity,
+  order: FILTER_ORDER.signed,
   configSchema: signedConfig,
   // Envoy sends a body only when the request has one; a GET is decided at its headers.
   needs: () => ({ requestBody: true }),
