@@ -9,14 +9,15 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.image.json ./
 COPY src ./src
 COPY bench ./bench
 COPY demo ./demo
 COPY sdk ./sdk
 COPY test/harness ./test/harness
 COPY test/support ./test/support
-RUN npm run build && npm prune --omit=dev --ignore-scripts
+# src/ only, without the test helpers and worked-example generators (tsconfig.image.json)
+RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production

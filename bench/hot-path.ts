@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptRequest, E2EE_REQUEST_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { findPackageRoot } from '../src/config/load.js';
-import { createFilterDeps } from '../src/pipeline/deps.js';
+import { createFilterDeps } from '../src/filters/deps.js';
 import { enroll } from './bench-stores.js';
 import { prepareE2eeRoute, type E2eeRoute } from './e2ee-route.js';
 import { NODE_FLAGS } from './node-flags.js';
@@ -70,7 +70,7 @@ function measure(iterations: number, once: () => void): number {
 
 export function runHotPath(iterations = 40_000): HotPathResult {
   const root = findPackageRoot();
-  const parsed = parseConfig(readFileSync(join(root, 'bench/gatehouse-bench.yaml'), 'utf8'), 'bench/gatehouse-bench.yaml');
+  const parsed = parseConfig(readFileSync(join(root, 'bench/gatehouse-bench.yaml'), 'utf8'), 'bench/gatehouse-bench.yaml', { registry: FILTER_REGISTRY });
   if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.format()).join('\n'));
   const built = buildRouteTable(parsed.config, { registry: FILTER_REGISTRY, deps: createFilterDeps() });
   if (!built.ok) throw new Error('bench config does not compile');

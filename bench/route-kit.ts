@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HttpBodySchema, HttpHeadersSchema, ProcessingRequestSchema, type ProcessingRequest, type ProcessingResponse } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { parseConfig } from '../src/config/load.js';
+import { FILTER_REGISTRY } from '../src/filters/registry.js';
 import type { GatehouseConfig } from '../src/config/schema.js';
 import { E2EE_RESPONSE_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { E2eeKeyring, encodeKeyConfigList, keyConfigOf, loadGatewayKey } from '../src/protocol/e2ee/keys.js';
@@ -39,7 +40,7 @@ export function writeBenchConfig(dir: string, fileName: string, what: string, ro
   ].join('\n');
   const configFile = join(dir, fileName);
   writeFileSync(configFile, `${yaml}\n`);
-  const parsed = parseConfig(yaml, configFile);
+  const parsed = parseConfig(yaml, configFile, { registry: FILTER_REGISTRY });
   if (!parsed.ok) throw new Error(`the bench config ${fileName} does not parse:\n${parsed.errors.map((e) => e.format()).join('\n')}`);
   return { configFile, config: parsed.config };
 }

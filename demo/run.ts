@@ -2,6 +2,7 @@
 // shipped EnvoyFilter, and an echo upstream, all on loopback. Each scenario prints what the client
 // sent, what it got back and what the upstream saw. Later features add their scenarios here.
 import { loadConfig } from '../src/config/load.js';
+import { FILTER_REGISTRY } from '../src/filters/registry.js';
 import { startGatehouse } from '../src/gatehouse.js';
 import { protocolScenarios } from './protocol.js';
 import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js';
@@ -324,7 +325,7 @@ async function passportScenario(envoy: ExtProcStandIn, n: number): Promise<void>
 }
 
 async function main(): Promise<void> {
-  const loaded = loadConfig({ env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
+  const loaded = loadConfig({ registry: FILTER_REGISTRY, env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
   if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.format()).join('\n'));
   const gatehouse = await startGatehouse({ config: loaded.config, runtimeMetrics: false });
   // the echo upstream, except that the demo's transfers backend is down (for the breaker scenario)

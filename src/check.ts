@@ -4,9 +4,10 @@
 // of what the config serves, exit 0. Redis is not contacted (its outage never stops a start either).
 import { buildRouteTable } from './config/routes.js';
 import type { GatehouseConfig } from './config/schema.js';
-import { loadClientRegistry, type ClientRegistry } from './filters/mtls/clients.js';
+import { loadClientRegistry } from './config/clients-file.js';
+import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
-import { createFilterDeps } from './pipeline/deps.js';
+import { createFilterDeps } from './filters/deps.js';
 import type { FilterDefinition } from './pipeline/types.js';
 import { readToken } from './security/admin.js';
 

@@ -6,10 +6,12 @@ import { startAdminServer, type AdminServer } from './admin/server.js';
 import { findPackageRoot } from './config/load.js';
 import { buildRouteTable, type RouteTable } from './config/routes.js';
 import type { GatehouseConfig } from './config/schema.js';
-import { loadClientRegistry, type ClientRegistry } from './filters/mtls/clients.js';
+import { loadClientRegistry } from './config/clients-file.js';
+import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
+import { releaseFilters } from './pipeline/release.js';
 import type { RoutesSource } from './pipeline/routing.js';
-import { createFilterDeps } from './pipeline/deps.js';
+import { createFilterDeps } from './filters/deps.js';
 import type { FilterDefinition, FilterDeps } from './pipeline/types.js';
 import { GatehouseServer } from './server.js';
 import { openStores, RedisConfigError } from './stores/index.js';
@@ -68,6 +70,8 @@ export interface RunningGatehouse {
   readonly server: GatehouseServer;
   /** the filter services of this process (stores, breakers); a reload builds its table with these, so they keep their state */
   readonly deps: FilterDeps;
+  /** the filters routes may name: a reload builds its table with the same */
+  readonly registry: ReadonlyMap<string, FilterDefinition>;
   /** set when the config has mtls.clientsFile */
   readonly clients: LiveClientRegistry | undefined;
   /** suspicious denials → FDS stream, log, metrics; the disable rules */
@@ -158,7 +162,8 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       },
     },
   });
-  const built = buildRouteTable(config, { registry: options.registry ?? FILTER_REGISTRY, deps });
+  const registry = options.registry ?? FILTER_REGISTRY;
+  const built = buildRouteTable(config, { registry, deps });
   if (!built.ok) {
     await stores.close();
     throw new StartupError(built.errors.map((e) => e.format()).join('\n'));
@@ -219,6 +224,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     clients,
     server,
     deps,
+    registry,
     security,
     drain,
     stop(graceMs = graceDefault) {
@@ -226,6 +232,9 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
       stopped ??= (async () => {
         const finished = await drain(graceMs);
         deps.breakers.shutdown();
+        for (const failure of releaseFilters(routes.current().routes)) {
+          telemetry.logger.warn({ err: failure.error, route_id: failure.routeId, filter: failure.filter }, 'a filter failed to release what it holds');
+        }
         await admin.close();
         // after the drain (its requests may still report events), before the stores close
         await security.close(config.securityEvents.flushTimeoutMs);

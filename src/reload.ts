@@ -2,9 +2,10 @@
 // (open streams keep theirs), an invalid one is refused, logged and counted, and the old stays.
 import { FileWatcher } from './config/file-watch.js';
 import { ConfigWatcher } from './config/reload.js';
-import { parseClientRegistry } from './filters/mtls/clients.js';
+import { parseClientRegistry } from './config/clients-file.js';
 import type { GatehouseConfig } from './config/schema.js';
 import type { RunningGatehouse } from './gatehouse.js';
+import { releaseFilters } from './pipeline/release.js';
 
 export function watchRoutes(
   file: string,
@@ -23,9 +24,15 @@ export function watchRoutes(
     file,
     initial: { config, table: gatehouse.routes.current() },
     deps: gatehouse.deps,
+    registry: gatehouse.registry,
     ...options,
     onReload: (table, _next, info) => {
+      const replaced = gatehouse.routes.current();
       gatehouse.routes.replace(table);
+      // streams already open keep the old table: its filters let go of background work, not of their phases
+      for (const failure of releaseFilters(replaced.routes)) {
+        logger.warn({ err: failure.error, route_id: failure.routeId, filter: failure.filter }, 'a replaced filter failed to release what it holds');
+      }
       metrics.configReload('success');
       logger.info({ config: file, routes: table.routes.length }, 'config reloaded: new streams use the new routes');
       for (const warning of info.warnings) logger.warn({ config: file }, warning.format());

@@ -3,9 +3,7 @@
 // and open ones finish within the grace period.
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { create } from '@bufbuild/protobuf';
-import { HealthCheckResponse_ServingStatus, HealthCheckResponseSchema, type HealthCheckRequest, type HealthCheckResponse } from './gen/grpc/health/v1/health_pb.js';
-import { healthService } from './envoy/grpc-services.js';
+import { HealthService } from './envoy/health.js';
 import { authorizationServiceDefinition, extAuthzHandler } from './envoy/extauthz.js';
 import { extProcHandler, extProcServiceDefinition, type StreamLimits } from './envoy/extproc.js';
 
@@ -33,13 +31,10 @@ export interface GatehouseServerOptions {
   readonly limits?: StreamLimits & { readonly maxStreamsPerConnection: number };
 }
 
-/** Service names the health service answers for: '' (the whole server) and each API served. */
-const SERVICES = ['', 'envoy.service.ext_proc.v3.ExternalProcessor', 'envoy.service.auth.v3.Authorization'];
-
 export class GatehouseServer {
   private readonly server: grpc.Server;
   private accepting = true;
-  private readonly watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>>();
+  private readonly health = new HealthService(() => this.accepting);
   boundPort = 0;
 
   constructor(private readonly options: GatehouseServerOptions) {
@@ -53,30 +48,7 @@ export class GatehouseServer {
     const common = { routes: options.routes, telemetry: options.telemetry, accepting: () => this.accepting, ...(options.onDenial ? { onDenial: options.onDenial } : {}) };
     this.server.addService(extProcServiceDefinition, { process: extProcHandler({ ...common, ...(options.limits ? { limits: options.limits } : {}) }) });
     this.server.addService(authorizationServiceDefinition, { check: extAuthzHandler(common) });
-    this.server.addService(healthService, {
-      check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
-        if (!SERVICES.includes(call.request.service)) {
-          callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${call.request.service}"` });
-          return;
-        }
-        callback(null, this.healthStatus());
-      },
-      watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
-        if (!SERVICES.includes(call.request.service)) {
-          call.write(create(HealthCheckResponseSchema, { status: HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN }));
-        } else {
-          call.write(this.healthStatus());
-        }
-        this.watchers.add(call);
-        call.on('cancelled', () => this.watchers.delete(call));
-      },
-    });
-  }
-
-  private healthStatus(): HealthCheckResponse {
-    return create(HealthCheckResponseSchema, {
-      status: this.accepting ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
-    });
+    this.health.addTo(this.server);
   }
 
   get isAccepting(): boolean {
@@ -106,11 +78,7 @@ export class GatehouseServer {
    */
   async drain(graceMs: number): Promise<boolean> {
     this.accepting = false;
-    for (const watcher of this.watchers) {
-      watcher.write(this.healthStatus());
-      watcher.end();
-    }
-    this.watchers.clear();
+    this.health.draining();
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

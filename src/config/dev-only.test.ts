@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultConfigPath, loadConfigFile } from './load.js';
+import { loadConfigFile } from '../../test/support/config.js';
+import { defaultConfigPath } from './load.js';
 import { devOnlyFilesIn } from './dev-only.js';
 
 test('the embedded dev default names its dev-only key files, and the scan finds each once, wherever it is nested', () => {

@@ -1,11 +1,10 @@
 // The config file's JSON Schema, generated from the zod schema (and each filter's own schema) so
 // that editors can complete and check a config (yaml-language-server) and a Helm chart can validate
 // values. config/gatehouse.schema.json is its committed output; a test fails when it drifts.
-// Regenerate: npx tsx src/config/json-schema.ts > config/gatehouse.schema.json
+// Regenerate: npx tsx src/config-json-schema.ts > config/gatehouse.schema.json
 // Checks the JSON Schema cannot express (canonical paths, regex syntax, duplicate ids, budgets
 // against the Envoy timeout) stay with the loader, which remains the authority.
 import { z } from 'zod';
-import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { FilterDefinition } from '../pipeline/types.js';
 import { buildConfigSchema } from './schema.js';
 
@@ -27,12 +26,12 @@ function at(node: Json, ...keys: string[]): Json {
   return current;
 }
 
-export function configJsonSchema(registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY): Json {
+export function configJsonSchema(registry: ReadonlyMap<string, FilterDefinition>): Json {
   const root: Json = {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'gatehouse configuration',
     description: 'See docs/config.md. The loader also checks what this schema cannot express.',
-    ...toJson(buildConfigSchema(registry)),
+    ...toJson(buildConfigSchema(registry, { configDir: undefined })),
   };
   // a filter entry is a one-key map: the filter's name → that filter's own config schema
   const route = at(root, 'properties', 'routes', 'items', 'properties');
@@ -50,10 +49,6 @@ export function configJsonSchema(registry: ReadonlyMap<string, FilterDefinition>
   return root;
 }
 
-export function configJsonSchemaText(registry?: ReadonlyMap<string, FilterDefinition>): string {
+export function configJsonSchemaText(registry: ReadonlyMap<string, FilterDefinition>): string {
   return `${JSON.stringify(configJsonSchema(registry), null, 2)}\n`;
-}
-
-if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
-  process.stdout.write(configJsonSchemaText());
 }

@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { applyEnv, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
+import { buildRouteTable, loadConfig, loadConfigFile, parseConfig } from '../../test/support/config.js';
+import { applyEnv, defaultConfigPath, findPackageRoot, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
-import { createFilterDeps } from '../pipeline/deps.js';
-import { buildRouteTable } from './routes.js';
+import { createFilterDeps } from '../filters/deps.js';
 
 function errorsOf(result: ConfigResult | { ok: false; errors: readonly { format(): string }[] } | { ok: true }): string[] {
   assert.equal(result.ok, false, 'expected the config to be refused');

@@ -6,7 +6,6 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { FilterDefinition } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
 import { issuesToErrors, type AllowedKeys, type Locate, type RawIssue } from './issues.js';
@@ -19,7 +18,6 @@ import {
   parseListenAddress,
   parseOtlpEndpoint,
   parseRedisUrl,
-  withConfigDir,
   type GatehouseConfig,
   type RedisConfig,
   type StoresConfig,
@@ -33,7 +31,8 @@ export type ConfigResult =
   | { readonly ok: false; readonly errors: readonly ConfigError[] };
 
 export interface ParseOptions {
-  readonly registry?: ReadonlyMap<string, FilterDefinition>;
+  /** the filters routes may name (FILTER_REGISTRY, passed in by the composition root) */
+  readonly registry: ReadonlyMap<string, FilterDefinition>;
 }
 
 /** The environment variables gatehouse reads, in one place. */
@@ -145,30 +144,20 @@ function resolveFrom(base: string, file: string): string {
   return isAbsolute(file) ? file : resolve(base, file);
 }
 
-const schemas = new WeakMap<ReadonlyMap<string, FilterDefinition>, ReturnType<typeof buildConfigSchema>>();
-
-function schemaFor(registry: ReadonlyMap<string, FilterDefinition>): ReturnType<typeof buildConfigSchema> {
-  let schema = schemas.get(registry);
-  if (!schema) {
-    schema = buildConfigSchema(registry);
-    schemas.set(registry, schema);
-  }
-  return schema;
-}
-
 // ---- parsing -------------------------------------------------------------------------------------------
 
 /** Parse and validate config text. `fileName` is used in messages and to resolve relative TLS paths. */
-export function parseConfig(text: string, fileName: string, options: ParseOptions = {}): ConfigResult {
-  const registry = options.registry ?? FILTER_REGISTRY;
+export function parseConfig(text: string, fileName: string, options: ParseOptions): ConfigResult {
+  const { registry } = options;
   const yaml = readYaml(text, fileName, 'a map with listen, routes, ...');
   if (!yaml.ok) return yaml;
   const { raw, locate } = yaml;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)' })] };
   }
-  const schema = schemaFor(registry);
-  const parsed = withConfigDir(dirname(resolve(fileName)), () => schema.safeParse(raw));
+  // built per parse: filter configs read files relative to this config's directory
+  const schema = buildConfigSchema(registry, { configDir: dirname(resolve(fileName)) });
+  const parsed = schema.safeParse(raw);
   const cross: RawIssue[] = crossFieldIssues(raw);
   if (!parsed.success || cross.length > 0) {
     const issues: RawIssue[] = parsed.success ? [] : parsed.error.issues.map((zod) => ({ path: zod.path, message: zod.message, zod }));
@@ -290,7 +279,7 @@ export function contentHash(text: string): string {
 }
 
 /** Read and parse a config file; a missing or unreadable file is an error like any other. */
-export function loadConfigFile(path: string, options: ParseOptions = {}): ConfigResult & { readonly hash?: string } {
+export function loadConfigFile(path: string, options: ParseOptions): ConfigResult & { readonly hash?: string } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -452,7 +441,7 @@ export interface LoadOptions extends ParseOptions {
 }
 
 /** Load a given file with the env overrides and file checks: what start-up and every reload do. */
-export function loadConfigFrom(file: string, options: LoadOptions = {}): ConfigResult & { readonly envOverrides?: readonly string[]; readonly hash?: string } {
+export function loadConfigFrom(file: string, options: LoadOptions): ConfigResult & { readonly envOverrides?: readonly string[]; readonly hash?: string } {
   const loaded = loadConfigFile(file, options);
   if (!loaded.ok) return loaded;
   const withEnv = applyEnv(loaded.config, options.env ?? process.env);
@@ -463,7 +452,7 @@ export function loadConfigFrom(file: string, options: LoadOptions = {}): ConfigR
 }
 
 /** Start-up: GATEHOUSE_CONFIG names the file, else the embedded dev default; then env overrides. */
-export function loadConfig(options: LoadOptions = {}): LoadResult {
+export function loadConfig(options: LoadOptions): LoadResult {
   const env = options.env ?? process.env;
   const named = env[ENV.config];
   const embeddedDefault = named === undefined || named === '';

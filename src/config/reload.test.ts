@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { HeaderMap } from '../pipeline/headers.js';
 import type { ConfigError } from './errors.js';
-import { loadConfigFrom } from './load.js';
+import { compileRouteTable, loadConfigFrom } from '../../test/support/config.js';
+import { FILTER_REGISTRY } from '../filters/registry.js';
 import { ConfigWatcher, type ReloadInfo } from './reload.js';
-import { compileRouteTable, type RouteTable } from './routes.js';
-import { createFilterDeps } from '../pipeline/deps.js';
+import type { RouteTable } from './routes.js';
+import { createFilterDeps } from '../filters/deps.js';
 
 const deps = createFilterDeps({ now: () => 0 });
 
@@ -42,6 +43,7 @@ function start(t: TestContext, file: string, options: { pollMs?: number } = {}):
   const rejections: Harness['rejections'] = [];
   const watcher = new ConfigWatcher({
     file,
+    registry: FILTER_REGISTRY,
     initial: { config: loaded.config, table: compileRouteTable(loaded.config, undefined, deps) },
     ...(loaded.hash === undefined ? {} : { initialHash: loaded.hash }),
     deps,

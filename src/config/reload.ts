@@ -9,7 +9,6 @@
 // end, so a reload never changes the chain under a request in flight. Listen addresses, TLS,
 // telemetry and stores settings cannot change in a running process: a change to them is reported as
 // "requires restart" and the running values are kept, while the routes are applied.
-import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { FilterDefinition, FilterDeps } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
 import { FileWatcher, type ApplyOutcome, type CheckOutcome } from './file-watch.js';
@@ -36,7 +35,8 @@ export interface ConfigWatcherOptions {
   /** `hash` from loadConfig: the content `initial` came from. Without it the file is read (synchronously) now */
   readonly initialHash?: string;
   readonly deps: FilterDeps;
-  readonly registry?: ReadonlyMap<string, FilterDefinition>;
+  /** the filters routes may name (FILTER_REGISTRY, passed in by the composition root) */
+  readonly registry: ReadonlyMap<string, FilterDefinition>;
   /** the env overrides to re-apply on each reload; default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** quiet time after the last fs event before the file is read; default 100 ms */
@@ -106,7 +106,7 @@ export class ConfigWatcher {
   }
 
   private apply(text: string, isClosed: () => boolean): ApplyOutcome {
-    const registry = this.options.registry ?? FILTER_REGISTRY;
+    const { registry } = this.options;
     const parsed = parseConfig(text, this.options.file, { registry });
     if (!parsed.ok) return { rejected: parsed.errors };
     const withEnv = applyEnv(parsed.config, this.options.env ?? process.env);

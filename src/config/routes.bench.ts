@@ -2,8 +2,8 @@
 // and regex routes, host and method predicates, one fallback) and a request mix that exercises every
 // path kind, including a refusal and a miss.
 import { HeaderMap } from '../pipeline/headers.js';
-import { parseConfig } from './load.js';
-import { compileRouteTable, type MatchRequest } from './routes.js';
+import { compileRouteTable, parseConfig } from '../../test/support/config.js';
+import type { MatchRequest } from './routes.js';
 
 export interface RouteMatchBench {
   readonly operation: string;

@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { HeaderMap } from '../pipeline/headers.js';
-import { parseConfig } from './load.js';
+import { compileRouteTable, parseConfig } from '../../test/support/config.js';
 import { canonicalizePath } from './path.js';
-import { compileRouteTable } from './routes.js';
 
 type Kind = 'exact' | 'template' | 'prefix' | 'regex';
 interface Spec {

@@ -7,10 +7,10 @@ import { FILTER_REGISTRY } from '../filters/registry.js';
 import { z } from 'zod';
 import { ConfigValidationError } from './errors.js';
 import { benchRouteMatch } from './routes.bench.js';
-import { parseConfig } from './load.js';
-import { buildRouteTable, compileRouteTable, normalizeAuthority, type MatchRequest, type RouteTable } from './routes.js';
+import { buildRouteTable, compileRouteTable, parseConfig } from '../../test/support/config.js';
+import { normalizeAuthority, type MatchRequest, type RouteTable } from './routes.js';
 import type { GatehouseConfig } from './schema.js';
-import { createFilterDeps } from '../pipeline/deps.js';
+import { createFilterDeps } from '../filters/deps.js';
 
 function config(text: string, registry?: ReadonlyMap<string, FilterDefinition>): GatehouseConfig {
   const result = parseConfig(text, 'routes.yaml', registry ? { registry } : {});

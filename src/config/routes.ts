@@ -11,15 +11,14 @@
 // predicates (hosts, methods, headers, query) hold too; when they do not, matching falls back to the
 // next candidate that also covers the path, in the order above, rather than failing.
 import FindMyWay from 'find-my-way';
-import { FILTER_REGISTRY } from '../filters/registry.js';
 import type { HeaderMap } from '../pipeline/headers.js';
 import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
 import { canonicalizePath } from './path.js';
-import { compileRegex, withConfigDir, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
 import { dirname, resolve } from 'node:path';
-import { createFilterDeps } from '../pipeline/deps.js';
+import { parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
 import { UNMATCHED_ROUTE_ID } from '../pipeline/routing.js';
 
 /** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
@@ -510,7 +509,8 @@ function firstMatching(bucket: Bucket<Candidate>, state: MatchState, params: Rea
 // ---- compilation --------------------------------------------------------------------------------------
 
 export interface BuildOptions {
-  readonly registry?: ReadonlyMap<string, FilterDefinition>;
+  /** the filters routes may name (FILTER_REGISTRY, passed in by the composition root) */
+  readonly registry: ReadonlyMap<string, FilterDefinition>;
   readonly deps: FilterDeps;
 }
 
@@ -520,7 +520,7 @@ const NO_NEEDS: Required<FilterNeeds> = Object.freeze({ requestBody: false, resp
 
 /** Validate and instantiate every route's filters and build the matcher; errors name route and field. */
 export function buildRouteTable(config: GatehouseConfig, options: BuildOptions): BuildResult {
-  const registry = options.registry ?? FILTER_REGISTRY;
+  const { registry } = options;
   const file = config.source?.file ?? 'config';
   const issues: RawIssue[] = [];
   const candidates: IndexEntry<Candidate>[] = [];
@@ -536,7 +536,10 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     issues.push(issue);
   };
 
-  const configDir = config.source === undefined ? undefined : dirname(resolve(config.source.file));
+  const scope = { configDir: config.source === undefined ? undefined : dirname(resolve(config.source.file)) };
+  // an entry shared by every route (defaults.filters, an always-on filter) is parsed once, not per route
+  const parsedShared = new Map<RouteFilterConfig, ReturnType<FilterDefinition['configSchema']['safeParse']>>();
+  const alwaysOn = alwaysOnEntries(registry);
   config.routes.forEach((route, index) => {
     const filters: RouteFilter[] = [];
     const seen = new Map<string, number>();
@@ -544,7 +547,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     let failed = false;
     const parsedConfigs = new Map<string, unknown>();
     const routeChecks: (() => void)[] = [];
-    for (const { entry, at: entryAt, shared } of effectiveFilters(route, config, registry, index)) {
+    for (const { entry, at: entryAt, shared } of effectiveFilters(route, config, alwaysOn, index)) {
       const at = [...entryAt];
       const first = shared ? undefined : seen.get(entry.name);
       if (first !== undefined) {
@@ -561,7 +564,10 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       }
       let parsed: ReturnType<typeof definition.configSchema.safeParse>;
       try {
-        parsed = withConfigDir(configDir, () => definition.configSchema.safeParse(entry.config ?? {}));
+        // parseConfig parsed it already (and read its files); a hand-made config is parsed here
+        const known = entry.parsed === undefined ? (shared ? parsedShared.get(entry) : undefined) : { success: true as const, data: entry.parsed.value };
+        parsed = known ?? parseFilterConfig(definition.configSchema, entry.config ?? {}, scope);
+        if (shared) parsedShared.set(entry, parsed);
       } catch (err) {
         report({ path: [...at, entry.name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` }, shared);
         failed = true;
@@ -652,20 +658,25 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     };
     return { ok: false, errors: issuesToErrors(file, written, issues) };
   }
-  return { ok: true, table: new RouteTable(config, routes, built.index, unmatchedRoute(config, registry, options.deps, configDir)) };
+  return { ok: true, table: new RouteTable(config, routes, built.index, unmatchedRoute(config, registry, options.deps, scope)) };
 }
 
 /**
  * The chain of a request no route matches (`unmatched: pass`): the always-on filters only, each with
  * its defaults.filters entry when there is one. Those entries were validated with the routes above.
  */
-function unmatchedRoute(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition>, deps: FilterDeps, configDir: string | undefined): CompiledRoute {
+function unmatchedRoute(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition>, deps: FilterDeps, scope: FilterConfigScope): CompiledRoute {
   const filters: RouteFilter[] = [];
   for (const definition of registry.values()) {
     if (definition.alwaysOn !== true) continue;
     const entry = config.defaults.filters.find((f) => f.name === definition.name);
-    const parsed = withConfigDir(configDir, () => definition.configSchema.parse(entry?.config ?? {}));
-    filters.push(Object.freeze({ name: definition.name, order: definition.order, filter: definition.create(parsed, deps) }));
+    let filterConfig = entry?.parsed?.value;
+    if (filterConfig === undefined) {
+      const parsed = parseFilterConfig(definition.configSchema, entry?.config ?? {}, scope);
+      if (!parsed.success) throw new Error(`the ${definition.name} baseline for unmatched requests: ${parsed.error.message}`);
+      filterConfig = parsed.data;
+    }
+    filters.push(Object.freeze({ name: definition.name, order: definition.order, filter: definition.create(filterConfig, deps) }));
   }
   filters.sort((a, b) => a.order - b.order);
   return Object.freeze({ id: UNMATCHED_ROUTE_ID, filters: Object.freeze(filters), needs: NO_NEEDS, budgetMs: config.defaults.budgetMs, maxBodyBytes: config.defaults.maxBodyBytes });
@@ -683,7 +694,7 @@ interface EffectiveFilter {
  * The filters a route runs: its own entries; then each entry of defaults.filters it does not list
  * itself; then each always-on filter named in neither, with the empty config.
  */
-function effectiveFilters(route: RouteConfig, config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition>, index: number): EffectiveFilter[] {
+function effectiveFilters(route: RouteConfig, config: GatehouseConfig, alwaysOn: readonly RouteFilterConfig[], index: number): EffectiveFilter[] {
   const out: EffectiveFilter[] = route.filters.map((entry, k) => ({ entry, at: ['routes', index, 'filters', k], shared: false }));
   const named = new Set(route.filters.map((f) => f.name));
   config.defaults.filters.forEach((entry, k) => {
@@ -691,16 +702,19 @@ function effectiveFilters(route: RouteConfig, config: GatehouseConfig, registry:
     named.add(entry.name);
     out.push({ entry, at: ['defaults', 'filters', k], shared: true });
   });
-  for (const definition of registry.values()) {
-    if (definition.alwaysOn === true && !named.has(definition.name)) {
-      out.push({ entry: { name: definition.name, config: {} }, at: ['defaults', 'filters'], shared: true });
-    }
+  for (const entry of alwaysOn) {
+    if (!named.has(entry.name)) out.push({ entry, at: ['defaults', 'filters'], shared: true });
   }
   return out;
 }
 
+/** one empty-config entry per always-on filter, shared by every route of a build */
+function alwaysOnEntries(registry: ReadonlyMap<string, FilterDefinition>): RouteFilterConfig[] {
+  return [...registry.values()].filter((definition) => definition.alwaysOn === true).map((definition) => ({ name: definition.name, config: {} }));
+}
+
 /** As buildRouteTable, but throws ConfigValidationError (carrying every error) on a bad config. */
-export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition> = FILTER_REGISTRY, deps: FilterDeps = createFilterDeps()): RouteTable {
+export function compileRouteTable(config: GatehouseConfig, registry: ReadonlyMap<string, FilterDefinition>, deps: FilterDeps): RouteTable {
   const built = buildRouteTable(config, { registry, deps });
   if (!built.ok) throw new ConfigValidationError(built.errors);
   return built.table;

@@ -2,10 +2,12 @@
 // of gatehouse reads. Filter configs are validated against each filter's own schema from the
 // registry, so the schema is built per registry (`buildConfigSchema`). docs/config.md is the
 // reference for every field; keep the two in step.
-import { isAbsolute, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
 import { SUSPICIOUS_REASONS } from '../pipeline/deny.js';
+import type { SecurityEventsConfig } from '../security/config.js';
+import { DEFAULT_MAX_MEMORY_NONCES, type CacheConfig, type HostPort, type StoresConfig } from '../stores/config.js';
+import { MAX_BODY_BYTES_LIMIT, parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
 import type { FilterDefinition } from '../pipeline/types.js';
 import { canonicalizePath } from './path.js';
 
@@ -57,8 +59,10 @@ export interface RouteMatchConfig {
 
 export interface RouteFilterConfig {
   readonly name: string;
-  /** the filter's config as written; `compileRouteTable` parses it with the filter's schema */
+  /** the filter's config as written */
   readonly config: unknown;
+  /** the config parsed by the filter's schema, when parseConfig did it (a hand-made config has none: buildRouteTable parses it) */
+  readonly parsed?: { readonly value: unknown };
 }
 
 export interface RouteConfig {
@@ -75,52 +79,10 @@ export interface RouteConfig {
 
 export type RouteMode = 'enforce' | 'shadow';
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Where the Redis password comes from: never the config file itself. */
-export type SecretSource = { readonly env: string } | { readonly file: string };
-
-export interface RedisTlsConfig {
-  /** absolute; absent: the system's CAs */
-  readonly caFile?: string;
-  /** SNI and certificate name to expect, when it differs from the host dialled */
-  readonly serverName?: string;
-}
-
-export type RedisTopology =
-  | { readonly mode: 'standalone'; readonly host: string; readonly port: number; readonly db: number }
-  | { readonly mode: 'sentinel'; readonly sentinels: readonly HostPort[]; readonly masterName: string; readonly db: number }
-  | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[] };
-
-export type RedisConfig = RedisTopology & {
-  readonly username?: string;
-  readonly password?: SecretSource;
-  readonly tls?: RedisTlsConfig;
-  /** each command answers within this, or counts as unavailable */
-  readonly commandTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-};
-
-export interface CacheConfig {
-  readonly maxEntries: number;
-  /** the staleness bound: a change made through another replica is seen within it */
-  readonly ttlMs: number;
-}
-
-export interface StoresConfig {
-  readonly kind: 'memory' | 'redis';
-  /** put before every Redis key (outside the Cluster hash tag) */
-  readonly keyPrefix: string;
-  /** the memory nonce store refuses claims (capacity) beyond this many live nonces */
-  readonly maxMemoryNonces: number;
-  readonly deviceCache: CacheConfig;
-  readonly accountCache: CacheConfig;
-  /** present exactly when kind is redis */
-  readonly redis?: RedisConfig;
-}
+// the stores' and security events' sections are typed where they are read (stores/, security/)
+export type { CacheConfig, HostPort, RedisConfig, RedisTlsConfig, RedisTopology, SecretSource, StoresConfig } from '../stores/config.js';
+export type { DisableRuleConfig, SecurityEventsConfig } from '../security/config.js';
+export type { IdentityTrust } from '../pipeline/state.js';
 
 export interface GatehouseConfig {
   /** where the config came from, for messages (set by parseConfig) */
@@ -162,37 +124,6 @@ export interface GatehouseConfig {
   readonly routes: readonly RouteConfig[];
 }
 
-/** how sure gatehouse is of an event's subject: see src/security/events.ts */
-export type IdentityTrust = 'verified' | 'credential' | 'claimed';
-
-export interface DisableRuleConfig {
-  /** `by: "gatehouse-rule:<name>"` on the disabled-account record */
-  readonly name: string;
-  /** suspicious deny codes that count (SUSPICIOUS_REASONS in src/pipeline/deny.ts) */
-  readonly codes: readonly string[];
-  /** this many events of one subject within windowSeconds disable the account */
-  readonly threshold: number;
-  readonly windowSeconds: number;
-  /** the least trusted subject that counts: verified, or credential (never a bare claim) */
-  readonly minTrust: Exclude<IdentityTrust, 'claimed'>;
-  /** written as the disabled record's reason */
-  readonly reason: string;
-}
-
-export interface SecurityEventsConfig {
-  /** the Redis Stream the FDS reads (stores.kind redis only) */
-  readonly streamKey: string;
-  /** XADD MAXLEN ~ this */
-  readonly streamMaxLen: number;
-  /** events waiting for Redis at most; past it new events are dropped and counted */
-  readonly maxBuffered: number;
-  /** events written per round trip batch */
-  readonly batchSize: number;
-  /** at shutdown, how long buffered events may take to reach Redis */
-  readonly flushTimeoutMs: number;
-  readonly rules: readonly DisableRuleConfig[];
-}
-
 // ---- defaults --------------------------------------------------------------------------------------
 
 export const DEFAULTS = {
@@ -211,7 +142,7 @@ export const DEFAULTS = {
   graceMs: 20_000,
   storesKind: 'memory' as StoresConfig['kind'],
   keyPrefix: 'gatehouse:',
-  maxMemoryNonces: 1_000_000,
+  maxMemoryNonces: DEFAULT_MAX_MEMORY_NONCES,
   deviceCache: { maxEntries: 10_000, ttlMs: 5_000 },
   accountCache: { maxEntries: 10_000, ttlMs: 2_000 },
   securityStream: 'security-events',
@@ -225,45 +156,6 @@ export const DEFAULTS = {
   connectTimeoutMs: 1_000,
 } as const;
 
-/** What a reader of a file named in the config answers: its content, or a message naming the file. */
-export type FileRead<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
-
-// The directory of the config file being parsed, while it is parsed (parsing is synchronous): a
-// relative path in a filter's config means the same file whatever the working directory, as `tls`
-// and `mtls.clientsFile` do.
-let parsingConfigDir: string | undefined;
-
-/** Runs `parse` with relative file fields resolved against `dir`, the config file's directory. */
-export function withConfigDir<T>(dir: string | undefined, parse: () => T): T {
-  const outer = parsingConfigDir;
-  parsingConfigDir = dir;
-  try {
-    return parse();
-  } finally {
-    parsingConfigDir = outer;
-  }
-}
-
-/**
- * A path in a filter's config to a file read when the config is loaded (and again on every reload),
- * relative to the config file's directory: `{ file, value }` with the resolved path, or a config
- * error at this field with the reader's message.
- */
-export function fileReadAtLoad<T>(read: (file: string) => FileRead<T>) {
-  return z
-    .string()
-    .min(1, 'must not be empty')
-    .transform((written, ctx) => {
-      const file = isAbsolute(written) || parsingConfigDir === undefined ? written : join(parsingConfigDir, written);
-      const result = read(file);
-      if (result.ok) return { file, value: result.value };
-      ctx.addIssue({ code: 'custom', message: result.message });
-      return z.NEVER;
-    });
-}
-
-/** the largest body a route may buffer: gatehouse holds it in memory for the request's lifetime */
-export const MAX_BODY_BYTES_LIMIT = 64 * 1024 * 1024;
 export const ROUTE_ID = /^[a-z0-9_.-]{1,64}$/;
 
 // ---- value parsers shared with the env overrides ----------------------------------------------------
@@ -469,7 +361,7 @@ const routeMatch = z.strictObject({
   query: z.array(namedPredicate('query parameter')).optional(),
 });
 
-function filterEntry(registry: ReadonlyMap<string, FilterDefinition>) {
+function filterEntry(registry: ReadonlyMap<string, FilterDefinition>, scope: FilterConfigScope) {
   return z.record(z.string(), z.unknown()).transform((entry, ctx): RouteFilterConfig => {
     const keys = Object.keys(entry);
     if (keys.length !== 1) {
@@ -489,7 +381,7 @@ function filterEntry(registry: ReadonlyMap<string, FilterDefinition>) {
     // `- headers:` with nothing after it is YAML null: treat as an empty config
     let parsed: ReturnType<typeof definition.configSchema.safeParse>;
     try {
-      parsed = definition.configSchema.safeParse(config ?? {});
+      parsed = parseFilterConfig(definition.configSchema, config ?? {}, scope);
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: [name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` });
       return z.NEVER;
@@ -499,8 +391,18 @@ function filterEntry(registry: ReadonlyMap<string, FilterDefinition>) {
       for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: [name, ...issue.path], message: issue.message, params: { filterIssue: issue } });
       return z.NEVER;
     }
-    return { name, config: config ?? {} };
+    return withParsedConfig({ name, config: config ?? {} }, parsed.data);
   });
+}
+
+/**
+ * The entry with its parsed config attached, so buildRouteTable does not parse it (and read its key
+ * files) again. Not enumerable: the config stays plain data to freeze, compare and print, and a
+ * parsed config may hold what cannot be frozen (buffers, key objects).
+ */
+function withParsedConfig(entry: { name: string; config: unknown }, parsed: unknown): RouteFilterConfig {
+  Object.defineProperty(entry, 'parsed', { value: { value: parsed }, enumerable: false });
+  return entry;
 }
 
 // ---- stores ------------------------------------------------------------------------------------------
@@ -674,7 +576,8 @@ const securityEventsSection = z
     });
   });
 
-export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition>) {
+/** The schema of a config file in `scope.configDir`, whose filter entries are parsed by `registry`'s schemas. */
+export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition>, scope: FilterConfigScope) {
   const route = z
     .strictObject({
       id: z.string().regex(ROUTE_ID, 'must be 1-64 characters of a-z 0-9 _ . - (it is a metric label)'),
@@ -683,7 +586,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
       maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).optional(),
       mode: z.enum(['enforce', 'shadow']).optional(),
       shadowFilters: z.array(z.string().min(1)).min(1).optional(),
-      filters: z.array(filterEntry(registry)).default([]),
+      filters: z.array(filterEntry(registry, scope)).default([]),
     });
 
   return z
@@ -703,7 +606,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         .strictObject({
           budgetMs: positiveInt(60_000).default(DEFAULTS.budgetMs),
           maxBodyBytes: positiveInt(MAX_BODY_BYTES_LIMIT).default(DEFAULTS.maxBodyBytes),
-          filters: z.array(filterEntry(registry)).default([]),
+          filters: z.array(filterEntry(registry, scope)).default([]),
         })
         .prefault({}),
       envoy: z

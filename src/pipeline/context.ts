@@ -1,5 +1,6 @@
 // Builds the RequestContext the filters see, from what either adapter read off Envoy's message.
 import { HEADER, HeaderEdits, type HeaderMap } from './headers.js';
+import { RequestState } from './state.js';
 import type { FilterAction, PeerInfo, RequestContext, ShadowDenial } from './types.js';
 import { randomUUID } from 'node:crypto';
 
@@ -30,7 +31,7 @@ class Context implements RequestContext {
   readonly query: string;
   readonly requestEdits = new HeaderEdits();
   readonly responseEdits = new HeaderEdits();
-  private stateMap: Map<string, unknown> | undefined;
+  private stateMap: RequestState | undefined;
   actions: FilterAction[] | undefined;
   shadowDenials: ShadowDenial[] | undefined;
   responseStatus?: number;
@@ -82,8 +83,8 @@ class Context implements RequestContext {
   }
 
   /** made on first use, like the signal: most chains never hand anything on */
-  get state(): Map<string, unknown> {
-    return (this.stateMap ??= new Map());
+  get state(): RequestState {
+    return (this.stateMap ??= new RequestState());
   }
 }
 

@@ -37,7 +37,12 @@ export const HEADER = {
 /** Every header name gatehouse itself writes starts with this; a client never may. */
 export const GATEHOUSE_HEADER_PREFIX = 'x-gatehouse-';
 
-/** Request headers as Envoy sent them: lower-case names, repeated headers kept in order. */
+/**
+ * Request headers as Envoy sent them: lower-case names, repeated headers kept in order. Filters read
+ * the request as the client sent it: their edits (HeaderEdits) go to Envoy, not into this map, so a
+ * filter that needs to know what another removed reads that filter's config (checkRoute), never
+ * a header an earlier filter was meant to strip.
+ */
 export class HeaderMap {
   private readonly values = new Map<string, string[]>();
 
@@ -63,15 +68,6 @@ export class HeaderMap {
 
   has(name: string): boolean {
     return this.values.has(name);
-  }
-
-  /** apply edits so later filters see what upstream will see */
-  apply(edits: HeaderEdits): void {
-    for (const name of edits.removals) this.values.delete(name);
-    for (const edit of edits.sets) {
-      if (edit.append) this.add(edit.name, edit.value);
-      else this.values.set(edit.name, [edit.value]);
-    }
   }
 
   *entries(): IterableIterator<[string, string]> {

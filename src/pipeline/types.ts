@@ -3,10 +3,13 @@
 import type { z } from 'zod';
 import type { DenyReasonCode } from './deny.js';
 import type { Stores } from '../stores/types.js';
-import type { MtlsDeps } from '../filters/mtls/clients.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
-import type { Breakers } from '../filters/breaker/breakers.js';
+import type { PeerInfo } from './peer.js';
+import type { CircuitBreakers, MtlsDeps } from './services.js';
+import type { RequestState } from './state.js';
 import type { CredentialCache } from '../protocol/signing/credential.js';
+
+export type { PeerCertificate, PeerInfo } from './peer.js';
 
 export type Phase = 'requestHeaders' | 'requestBody' | 'responseHeaders' | 'responseBody';
 
@@ -36,25 +39,6 @@ export interface FilterNeeds {
   readonly requestBody?: boolean;
   readonly responseHeaders?: boolean;
   readonly responseBody?: boolean;
-}
-
-/** The client certificate Envoy verified on the downstream connection (mTLS). */
-export interface PeerCertificate {
-  /** URI SANs (e.g. SPIFFE ids): every one from a PEM (ext_authz), only the first from ext_proc attributes */
-  readonly uriSans: readonly string[];
-  /** subject DN in Envoy's RFC 2253 form, e.g. `CN=acme,O=Acme Ltd,C=KR` */
-  readonly subject?: string;
-  /** SHA-256 of the DER certificate, lower-case hex without separators */
-  readonly sha256?: string;
-}
-
-/** Facts about the downstream connection that Envoy hands over (attributes / ext_authz peer). */
-export interface PeerInfo {
-  readonly sourceAddress?: string;
-  /** first URI SAN, else DNS SAN, else subject of the client certificate (mTLS) */
-  readonly principal?: string;
-  /** the verified client certificate, when the connection is mTLS and Envoy forwards its facts */
-  readonly certificate?: PeerCertificate;
 }
 
 /**
@@ -104,8 +88,8 @@ export interface RequestContext {
   /** header edits the chain asks Envoy to make; the adapter turns them into Envoy mutations */
   readonly requestEdits: HeaderEdits;
   readonly responseEdits: HeaderEdits;
-  /** scratch space for filters to hand facts to later filters (e.g. the resolved identity) */
-  readonly state: Map<string, unknown>;
+  /** what filters hand to later filters (e.g. the verified identity), by the typed keys of STATE (state.ts) */
+  readonly state: RequestState;
   /** cancelled when the stream ends early (client gone, budget exceeded): pass it to I/O */
   readonly signal: AbortSignal;
   /** record what this filter changed (see FilterAction) */
@@ -130,6 +114,14 @@ export interface Filter {
    * Synchronous; a throw is logged and counted, never passed on.
    */
   onComplete?(ctx: RequestContext, completion: RequestCompletion): void;
+  /**
+   * Once, when a reload has replaced the route table this instance belongs to (and when gatehouse
+   * stops): let go of what the instance holds (timers, caches, watchers). Streams that started on the
+   * old table may still run this instance's phases afterwards, so release stops background work and
+   * frees memory but must leave the phases working. Only what the instance made itself: the
+   * process-wide FilterDeps are kept across reloads. Synchronous; a throw is logged, never passed on.
+   */
+  release?(): void;
 }
 
 /** How a request ended, as the adapters log it. */
@@ -147,7 +139,7 @@ export interface FilterDeps {
   /** nonces, challenges, devices, disabled accounts (memory or Redis, from the `stores:` config) */
   readonly stores: Stores;
   /** the breakers of every route, kept across reloads */
-  readonly breakers: Breakers;
+  readonly breakers: CircuitBreakers;
   /** verified dynamic-security credentials, kept across reloads (keyed by issuer-key set, so a key change misses) */
   readonly credentials: CredentialCache;
   /** the client registry and audit sink; set when the config has `mtls.clientsFile` */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { startAdminServer } from '../admin/server.js';
-import { parseConfig } from '../config/load.js';
+import { parseConfig } from '../../test/support/config.js';
 import { startGatehouse, StartupError } from '../gatehouse.js';
 import { createMemoryStores } from '../stores/index.js';
 import { enrolledDevice } from '../stores/test-devices.js';

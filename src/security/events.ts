@@ -8,25 +8,16 @@
 //  - claimed: read from something nothing verified (a credential that does not verify, the device key
 //    id of an e2ee envelope that did not open). Reported, never counted by a disable rule: anyone can
 //    write anyone's name.
-import type { IdentityTrust } from '../config/schema.js';
 import { denyReason, suspicionOf, type DenyReasonCode, type SuspicionCategory } from '../pipeline/deny.js';
+import { STATE, type IdentityTrust } from '../pipeline/state.js';
 import type { RequestContext } from '../pipeline/types.js';
 
+// filters write the claimant through pipeline/state.ts (they never import security/)
+export { recordClaimant, type Claimant } from '../pipeline/state.js';
 export type { IdentityTrust };
 
 /** ctx.state key of the identity a filter saw in a request it refused */
-export const SECURITY_CLAIMANT_STATE = 'security.claimant';
-
-export interface Claimant {
-  readonly subject?: string;
-  readonly device?: string;
-  readonly trust: IdentityTrust;
-}
-
-/** for filters: who the request named, kept for the event should the request be refused */
-export function recordClaimant(ctx: RequestContext, claimant: Claimant): void {
-  ctx.state.set(SECURITY_CLAIMANT_STATE, claimant);
-}
+export const SECURITY_CLAIMANT_STATE = STATE.claimant;
 
 /** the most a client-supplied identifier may be in an event (longer ones are cut and marked) */
 const MAX_ID_LENGTH = 256;
@@ -67,7 +58,7 @@ export interface SecurityEvent {
 export function securityEventOf(ctx: RequestContext, code: DenyReasonCode, detail: string | undefined, now: number, traceId?: string): SecurityEvent | undefined {
   const category = suspicionOf(code);
   if (category === undefined) return undefined;
-  const claimant = ctx.state.get(SECURITY_CLAIMANT_STATE) as Claimant | undefined;
+  const claimant = ctx.state.get(SECURITY_CLAIMANT_STATE);
   return {
     code,
     category,

@@ -3,7 +3,7 @@
 // The adapters hand every denial to `onDenial`; SUSPICIOUS_REASONS (src/pipeline/deny.ts) decides.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { SecurityEventsConfig } from '../config/schema.js';
+import type { SecurityEventsConfig } from './config.js';
 import type { DenyReasonCode } from '../pipeline/deny.js';
 import type { RequestContext } from '../pipeline/types.js';
 import type { KeyLayout } from '../stores/keys.js';

@@ -4,7 +4,7 @@
 // an expiry of one window; each event adds its own random id, so a retried write never counts twice
 // and a client that repeats its x-request-id cannot dodge the count. In memory (one process) the
 // same window is a list of times per (subject, rule).
-import type { DisableRuleConfig } from '../config/schema.js';
+import type { DisableRuleConfig } from './config.js';
 import type { KeyLayout } from '../stores/keys.js';
 import type { RedisConnection } from '../stores/redis.js';
 import { storeFailure, type AccountStatus, type StoreFailure, type StoreWrite } from '../stores/types.js';

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { checkFiles, parseConfig } from '../config/load.js';
+import { parseConfig } from '../../test/support/config.js';
+import { checkFiles } from '../config/load.js';
 import type { StoresConfig } from '../config/schema.js';
 import { createRedis, RedisConfigError } from './redis.js';
 

@@ -2,7 +2,7 @@
 // `stores:` config section: in memory for one process (`npm start`, tests), or in Redis for a fleet.
 // Filters get them through FilterDeps.stores and see only the interfaces in types.ts.
 import type { Registry } from 'prom-client';
-import { DEFAULTS, type StoresConfig } from '../config/schema.js';
+import { DEFAULT_MAX_MEMORY_NONCES, type StoresConfig } from './config.js';
 import { MemoryAccountStatus, RedisAccountStatus } from './accounts.js';
 import { CountedMemoryChallengeLedger, RedisChallengeLedger } from './challenges.js';
 import { MemoryDeviceRegistry, RedisDeviceRegistry } from './devices.js';
@@ -33,7 +33,7 @@ export interface StoreOptions {
 export function createMemoryStores(config?: Pick<StoresConfig, 'maxMemoryNonces'>, options: StoreOptions = {}): Stores {
   const metrics = new StoreMetrics(options.registry);
   return {
-    nonces: new MemoryNonceStore(config?.maxMemoryNonces ?? DEFAULTS.maxMemoryNonces, metrics, options.now),
+    nonces: new MemoryNonceStore(config?.maxMemoryNonces ?? DEFAULT_MAX_MEMORY_NONCES, metrics, options.now),
     challenges: new CountedMemoryChallengeLedger(metrics),
     devices: new MemoryDeviceRegistry(metrics),
     accounts: new MemoryAccountStatus(metrics),

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisConfig } from '../config/schema.js';
+import type { RedisConfig } from './config.js';
 import type { StoreMetrics, StoreName, StoreOperation, StoreOutcome } from './metrics.js';
 import { storeFailure, type StoreFailure, type StoreStatus } from './types.js';
 

@@ -15,7 +15,8 @@ import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v
 import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
 import { DestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1beta1';
 import type { IContainer } from 'kubernetes-models/v1';
-import { checkFiles, findPackageRoot, parseConfig } from '../../src/config/load.js';
+import { checkFiles, findPackageRoot } from '../../src/config/load.js';
+import { parseConfig } from '../support/config.js';
 import { DEV_ONLY_MARK } from '../../src/config/dev-only.js';
 import { checkConfig } from '../../src/check.js';
 import { ADMIN_PATHS } from '../../src/admin/server.js';

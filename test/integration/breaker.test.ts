@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endToEnd } from '../support/gatehouse.js';
 import { get } from '../harness/helpers.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../support/config.js';
 import { buildRouteTable } from '../../src/config/routes.js';
 import { TEST_REGISTRY } from '../support/test-filters.js';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { protocolScenarios } from '../../demo/protocol.js';
 import { fraudScenario } from '../../demo/fraud.js';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig } from '../support/config.js';
 import { startGatehouse } from '../../src/gatehouse.js';
 import { readToken } from '../../src/security/admin.js';
 import { ExtProcStandIn } from '../harness/ext-proc.js';

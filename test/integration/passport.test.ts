@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signRequest } from '../../sdk/app/signing.js';
 import { createPassportVerifier, type PassportVerifier } from '../../sdk/upstream/index.js';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../support/config.js';
 import { DENY_REASONS } from '../../src/pipeline/deny.js';
 import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
 import type { IntegrityLevel } from '../../src/protocol/signing/profile.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import { buildRouteTable } from '../../src/config/routes.js';
-import { createFilterDeps } from '../../src/pipeline/deps.js';
+import { createFilterDeps } from '../../src/filters/deps.js';
 import { createWorld } from '../../src/protocol/signing/test-support.js';
 import { get } from '../harness/helpers.js';
 import { endToEnd } from '../support/gatehouse.js';

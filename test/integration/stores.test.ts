@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from '../support/config.js';
 import { startGatehouse, StartupError, type RunningGatehouse } from '../../src/gatehouse.js';
 import { startGatehouseProcess } from '../support/process.js';
 import { freePort, skipWithoutRedis, TestRedisServer } from '../support/redis.js';

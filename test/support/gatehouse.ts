@@ -3,7 +3,7 @@
 import { create } from '@bufbuild/protobuf';
 import { durationFromMs } from '@bufbuild/protobuf/wkt';
 import { parseDocument } from 'yaml';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig } from './config.js';
 import { startGatehouse, type RunningGatehouse } from '../../src/gatehouse.js';
 import { ExtAuthzStandIn } from '../harness/ext-authz.js';
 import { ExtProcStandIn } from '../harness/ext-proc.js';

@@ -4,7 +4,7 @@ import type { RouteMatch, Routes, RoutesSource } from '../../src/pipeline/routin
 import type { CompiledRoute, Filter, FilterNeeds } from '../../src/pipeline/types.js';
 import { UNMATCHED_ROUTE_ID } from '../../src/pipeline/routing.js';
 import { sanitizeFilter } from '../../src/filters/sanitize/sanitize.js';
-import { createFilterDeps } from '../../src/pipeline/deps.js';
+import { createFilterDeps } from '../../src/filters/deps.js';
 
 export interface TestRoute {
   id: string;

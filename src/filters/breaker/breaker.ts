@@ -8,11 +8,12 @@
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type Outcome, type RequestContext } from '../../pipeline/types.js';
+import { stateKey } from '../../pipeline/state.js';
 import type { PendingCall } from './breakers.js';
 import { breakerConfig, type BreakerConfig } from './config.js';
 
 /** ctx.state key of the call a request opened */
-const PENDING = 'breaker.pending';
+const PENDING = stateKey<PendingCall>('breaker.pending');
 
 /** the route-wide breaker's feature label */
 export const ROUTE_FEATURE = '*';
@@ -46,7 +47,7 @@ export const breakerFilter: FilterDefinition<typeof breakerConfig> = {
         return CONTINUE;
       },
       onResponseHeaders(ctx): Outcome {
-        const call = ctx.state.get(PENDING) as PendingCall | undefined;
+        const call = ctx.state.get(PENDING);
         const status = ctx.responseStatus;
         if (call && status !== undefined) {
           if (status >= 500) call.fail(`upstream answered ${status}`);
@@ -56,7 +57,7 @@ export const breakerFilter: FilterDefinition<typeof breakerConfig> = {
       },
       onComplete(ctx) {
         // denied by a later filter, cancelled, or ext_authz: no answer to judge; settles nothing twice
-        (ctx.state.get(PENDING) as PendingCall | undefined)?.forget();
+        ctx.state.get(PENDING)?.forget();
       },
     };
   },

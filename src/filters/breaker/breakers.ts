@@ -4,19 +4,9 @@
 // threshold, error percentage, open → half-open → closed) fed with the upstream answers gatehouse
 // watches: a request let through is counted when its response headers arrive.
 import CircuitBreaker from 'opossum';
-import type { BreakerConfig } from './config.js';
+import type { Admission, BreakerOptions, BreakerState, CircuitBreakers, PendingCall } from '../../pipeline/services.js';
 
-export type BreakerState = 'closed' | 'open' | 'half_open';
-
-/** Settles the call a request opened: the upstream answered well, failed, or the request ended without telling. */
-export interface PendingCall {
-  succeed(): void;
-  fail(why: string): void;
-  /** no upstream answer to judge (cancelled, denied by a later filter, ext_authz): counts neither way (a half-open probe: as a failure) */
-  forget(): void;
-}
-
-export type Admission = { readonly admitted: true; readonly call: PendingCall } | { readonly admitted: false; readonly retryAfterSeconds: number; readonly state: BreakerState };
+export type { Admission, BreakerState, PendingCall };
 
 export interface BreakerEvents {
   onStateChange(routeId: string, feature: string, state: BreakerState): void;
@@ -24,7 +14,7 @@ export interface BreakerEvents {
 
 class UpstreamFailure extends Error {}
 
-type Options = Omit<BreakerConfig, 'feature' | 'features'>;
+type Options = BreakerOptions;
 
 class Breaker {
   private readonly circuit: CircuitBreaker<[Promise<void>], void>;
@@ -114,7 +104,7 @@ class Breaker {
   }
 }
 
-export class Breakers {
+export class Breakers implements CircuitBreakers {
   private readonly byKey = new Map<string, Breaker>();
   /** options object (one per filter instance, made at config load) → its canonical text, so a request does not re-serialise it */
   private readonly optionKeys = new WeakMap<Options, string>();

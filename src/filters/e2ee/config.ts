@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AEAD_AES_128_GCM, AEAD_CHACHA20_POLY1305, DEFAULT_SIZE_LIMITS, E2eeKeyring, loadGatewayKey, type GatewayKey } from '../../protocol/e2ee/index.js';
-import { fileReadAtLoad, MAX_BODY_BYTES_LIMIT, type FileRead } from '../../config/schema.js';
+import { fileReadAtLoad, MAX_BODY_BYTES_LIMIT, type FileRead } from '../../pipeline/filter-config.js';
 
 const AEAD_IDS = { 'aes-128-gcm': AEAD_AES_128_GCM, 'chacha20-poly1305': AEAD_CHACHA20_POLY1305 } as const;
 

@@ -6,7 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../../test/support/config.js';
 import { decodeKeyConfigList, x25519RawPrivateKey } from '../../protocol/e2ee/index.js';
 import { fixtureGatewayKey } from '../../protocol/e2ee/fixtures.js';
 import { e2eeKeysConfig } from './config.js';

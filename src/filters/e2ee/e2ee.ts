@@ -23,8 +23,7 @@ import {
   type E2eeSizeLimits,
   type ResponseEncrypter,
 } from '../../protocol/e2ee/index.js';
-import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
-import { recordClaimant } from '../../security/events.js';
+import { recordClaimant, STATE, stateKey } from '../../pipeline/state.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { publishedDocument, type PublishedDocument } from '../published.js';
@@ -35,7 +34,7 @@ export const E2EE_FILTER = 'e2ee';
 export const E2EE_KEYS_FILTER = 'e2eeKeys';
 
 /** ctx.state key under which later filters find the device that sealed the request */
-export const E2EE_STATE = 'e2ee.request';
+export const E2EE_STATE = stateKey<E2eeRequestState>('e2ee.request');
 
 export interface E2eeRequestState {
   /** authenticated by decryption: only this device's X25519 private key could have sealed the body */
@@ -81,7 +80,7 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
     if (!named.ok) return refuse(named);
     // for a security event should this body be refused: the signed identity when `signed` verified
     // one, else only the envelope's device key id, which nothing has authenticated yet
-    const signer = ctx.state.get(SIGNED_IDENTITY_STATE) as SignedIdentity | undefined;
+    const signer = ctx.state.get(STATE.signedIdentity);
     recordClaimant(ctx, signer === undefined ? { device: named.deviceKeyId, trust: 'claimed' } : { subject: signer.subject, device: signer.deviceId, trust: 'verified' });
     const lookup = await deps.stores.devices.get(named.deviceKeyId);
     // failureMode is always closed: without the enrolled key there is nothing to open
@@ -120,7 +119,7 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
       return decrypt(ctx, body);
     },
     onResponseBody(ctx: RequestContext, body: Buffer): BodyOutcome {
-      const request = ctx.state.get(E2EE_STATE) as E2eeRequestState | undefined;
+      const request = ctx.state.get(E2EE_STATE);
       // plaintext passed, or a later filter's refusal: nothing was decrypted, nothing to encrypt for
       if (request === undefined) return CONTINUE;
       const upstreamType = ctx.responseHeaders?.get(HEADER.contentType) ?? null;
@@ -147,7 +146,7 @@ export function compileE2eeKeys(config: E2eeKeysConfig): PublishedDocument {
 
 export const e2eeKeysFilter: FilterDefinition<typeof e2eeKeysConfig> = {
   name: E2EE_KEYS_FILTER,
-  order: FILTER_ORDER.e2ee,
+  order: FILTER_ORDER.e2eeKeys,
   configSchema: e2eeKeysConfig,
   needs: () => ({}),
   create: (config) => compileE2eeKeys(config),

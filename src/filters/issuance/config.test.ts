@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { exportJWK } from 'jose';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../../test/support/config.js';
 import { buildCertificate, testAttestationCa } from '../../protocol/signing/android-test-support.js';
 import { appleAppAttestConfig } from './config.js';
 

@@ -2,11 +2,11 @@ import { createPublicKey, X509Certificate, type JsonWebKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { JSONWebKeySet } from 'jose';
 import { z } from 'zod';
-import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
+import { fileReadAtLoad, type FileRead } from '../../pipeline/filter-config.js';
 import { normalizeSha256Hex } from '../../protocol/signing/android-key-attestation.js';
 import { DEFAULT_CHALLENGE_TTL_SECONDS, MAX_CHALLENGE_TTL_SECONDS, type ChallengeSecrets } from '../../protocol/signing/challenge.js';
 import { INTEGRITY_LEVELS, MAX_CREDENTIAL_LIFETIME_SECONDS, SIGNATURE_ALGORITHMS } from '../../protocol/signing/profile.js';
-import { readCredentialKeyring } from '../signed/credential-keys.js';
+import { readCredentialKeyring } from '../../protocol/signing/credential-keys.js';
 
 /** JWS algorithms a login token may be signed with (the identity provider's; never `none` or HMAC). */
 export const LOGIN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;

@@ -21,7 +21,7 @@ import type { SigningFailure } from '../../protocol/signing/codes.js';
 import { inspectCredentialRequest, issueCredential } from '../../protocol/signing/credential.js';
 import { verifyEnrollment } from '../../protocol/signing/enrollment.js';
 import type { DenyReasonCode } from '../../pipeline/deny.js';
-import { recordClaimant } from '../../security/events.js';
+import { recordClaimant } from '../../pipeline/state.js';
 import { HEADER, type HeaderMap } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';

@@ -1,12 +1,11 @@
 // The client registry: a YAML file (top-level `mtls.clientsFile`) mapping client certificates to
 // partners and developers, with what each may call. Validated like the main config (errors name
 // file, line and field), hot-reloaded by src/reload.ts (a bad file never replaces a good one).
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { configError, type ConfigError } from '../../config/errors.js';
-import { issuesToErrors, type RawIssue } from '../../config/issues.js';
-import { contentHash, readYaml, schemaKeys } from '../../config/load.js';
+import type { ClientDirectory, MtlsAuditRecord, MtlsDeps } from '../../pipeline/services.js';
 import type { PeerCertificate } from '../../pipeline/types.js';
+
+export type { MtlsAuditRecord, MtlsDeps };
 
 /** `AB:CD:…` (as openssl prints it) or plain hex, any case → lower-case hex, as Envoy and XFCC give it */
 const fingerprint = z
@@ -44,7 +43,7 @@ export const clientsFileSchema = z.strictObject({
 export type ClientEntry = z.infer<typeof client>;
 
 /** An immutable registry; a reload builds a new one. */
-export class ClientRegistry {
+export class ClientRegistry implements ClientDirectory {
   private readonly revoked: ReadonlySet<string>;
   private readonly clients: readonly ClientEntry[];
 
@@ -70,60 +69,4 @@ export class ClientRegistry {
       return true;
     });
   }
-}
-
-export type RegistryResult = { readonly ok: true; readonly registry: ClientRegistry; readonly hash: string } | { readonly ok: false; readonly errors: readonly ConfigError[] };
-
-export function parseClientRegistry(text: string, fileName: string): RegistryResult {
-  const expected = 'a map with clients and revokedFingerprints';
-  const yaml = readYaml(text, fileName, expected);
-  if (!yaml.ok) return yaml;
-  if (typeof yaml.raw !== 'object' || Array.isArray(yaml.raw)) return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: `the top level must be ${expected}` })] };
-  const parsed = clientsFileSchema.safeParse(yaml.raw);
-  const issues: RawIssue[] = parsed.success ? [] : parsed.error.issues.map((zod) => ({ path: zod.path, message: zod.message, zod }));
-  if (parsed.success) {
-    const first = new Map<string, number>();
-    parsed.data.clients.forEach((c, i) => {
-      const earlier = first.get(c.id);
-      if (earlier === undefined) first.set(c.id, i);
-      else issues.push({ path: ['clients', i, 'id'], message: `duplicate client id ${JSON.stringify(c.id)} (also clients[${earlier}])` });
-    });
-  }
-  if (!parsed.success || issues.length > 0) {
-    return { ok: false, errors: issuesToErrors(fileName, yaml.raw, issues, yaml.locate, (path) => schemaKeys(clientsFileSchema, path)) };
-  }
-  return { ok: true, registry: new ClientRegistry(parsed.data), hash: contentHash(text) };
-}
-
-export function loadClientRegistry(file: string): RegistryResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    return { ok: false, errors: [configError({ file, field: '', message: `cannot read the client registry: ${err instanceof Error ? err.message : String(err)}` })] };
-  }
-  return parseClientRegistry(text, file);
-}
-
-/** What the mtls filter needs from the composition root: the live registry and the audit sink. */
-export interface MtlsDeps {
-  /** the registry new requests use; swapped on reload */
-  readonly clients: () => ClientRegistry;
-  /** one line per decision (docs/operations.md "mtls audit") */
-  readonly audit: (record: MtlsAuditRecord) => void;
-}
-
-export interface MtlsAuditRecord {
-  readonly request_id: string;
-  readonly route: string;
-  readonly method: string;
-  readonly path: string;
-  readonly decision: 'allow' | 'deny';
-  readonly reason: string;
-  readonly client_id?: string;
-  readonly fingerprint?: string;
-  readonly uri_san?: string;
-  readonly subject?: string;
-  /** where the certificate came from */
-  readonly source: 'connection' | 'xfcc' | 'none';
 }

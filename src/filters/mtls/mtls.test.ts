@@ -2,18 +2,19 @@
 // the decision table, and the config checks across filters.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseConfig } from '../../config/load.js';
+import { parseConfig } from '../../../test/support/config.js';
 import { buildRouteTable } from '../../config/routes.js';
 import { certificateFromAttributes } from '../../envoy/peer-certificate.js';
 import { createRequestContext } from '../../pipeline/context.js';
 import { HeaderMap } from '../../pipeline/headers.js';
 import type { Outcome, PeerCertificate, RequestContext } from '../../pipeline/types.js';
 import { FILTER_REGISTRY } from '../registry.js';
-import { parseClientRegistry, type MtlsAuditRecord } from './clients.js';
+import { parseClientRegistry } from '../../config/clients-file.js';
+import type { MtlsAuditRecord } from './clients.js';
 import { mtlsConfig } from './config.js';
 import { compileMtls, MTLS_CLIENT_STATE } from './mtls.js';
 import { parseXfcc } from './xfcc.js';
-import { createFilterDeps } from '../../pipeline/deps.js';
+import { createFilterDeps } from '../deps.js';
 
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);

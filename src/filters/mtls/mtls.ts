@@ -10,26 +10,22 @@
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type Outcome, type PeerCertificate, type RequestContext } from '../../pipeline/types.js';
-import { recordClaimant } from '../../security/events.js';
-import type { SanitizeConfig } from '../sanitize/config.js';
-import type { ClientEntry, MtlsAuditRecord, MtlsDeps } from './clients.js';
+import { recordClaimant, STATE, type AuthenticatedClient } from '../../pipeline/state.js';
+import type { MtlsAuditRecord, MtlsDeps, RegisteredClient } from '../../pipeline/services.js';
 import { mtlsConfig, type MtlsConfig } from './config.js';
 import { parseXfcc } from './xfcc.js';
 
 /** ctx.state key under which later filters find the authenticated client */
-export const MTLS_CLIENT_STATE = 'mtls.client';
+export const MTLS_CLIENT_STATE = STATE.mtlsClient;
 
-export interface AuthenticatedClient {
-  readonly id: string;
-  readonly scopes: readonly string[];
-}
+export type { AuthenticatedClient };
 
 /** reasons of allowed decisions; denials use their deny code */
 export const MTLS_ALLOWED = { client: 'client_allowed', anonymous: 'anonymous' } as const;
 
 type DenyCode = 'client_certificate_required' | 'client_unknown' | 'client_certificate_revoked' | 'client_not_allowed' | 'bad_request_headers';
 
-function whyNotAllowed(client: ClientEntry, ctx: RequestContext, scopes: readonly string[]): string | undefined {
+function whyNotAllowed(client: RegisteredClient, ctx: RequestContext, scopes: readonly string[]): string | undefined {
   if (!client.routes.includes(ctx.routeId)) return `client ${client.id} may not call route ${ctx.routeId}`;
   if (client.methods !== undefined && !client.methods.includes(ctx.method)) return `client ${client.id} may not use ${ctx.method}`;
   const missing = scopes.filter((s) => !client.scopes.includes(s));
@@ -42,7 +38,7 @@ export function compileMtls(config: MtlsConfig, deps: MtlsDeps): (ctx: RequestCo
 
   return (ctx) => {
     /** audit, count, and answer one decision; `client` is set once the certificate is known to belong to one */
-    const decide = (cert: PeerCertificate | undefined, client: ClientEntry | undefined, denial?: { code: DenyCode; detail?: string }): Outcome => {
+    const decide = (cert: PeerCertificate | undefined, client: RegisteredClient | undefined, denial?: { code: DenyCode; detail?: string }): Outcome => {
       const reason = denial?.code ?? (client === undefined ? MTLS_ALLOWED.anonymous : MTLS_ALLOWED.client);
       deps.audit({
         request_id: ctx.requestId,
@@ -99,7 +95,8 @@ export const mtlsFilter: FilterDefinition<typeof mtlsConfig> = {
   configSchema: mtlsConfig,
   needs: () => ({}),
   checkRoute(config, others) {
-    const sanitize = others.get('sanitize') as SanitizeConfig | undefined;
+    // read by shape: a filter names no other filter's module
+    const sanitize = others.get('sanitize') as { readonly trustForwardedClientCert?: boolean } | undefined;
     if (config.trustForwardedClientCert && sanitize?.trustForwardedClientCert !== true) {
       return 'trustForwardedClientCert: true needs sanitize: { trustForwardedClientCert: true } on this route too, or sanitize strips the header before mtls reads it';
     }

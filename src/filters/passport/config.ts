@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { breakerConfig } from '../breaker/config.js';
-import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
+import { fileReadAtLoad, type FileRead } from '../../pipeline/filter-config.js';
+import { breakerOptionsSchema, checkBreakerWindow } from '../../pipeline/services.js';
 import { DEFAULT_PASSPORT_LIFETIME_SECONDS, loadKeyring, MAX_PASSPORT_LIFETIME_SECONDS, type PassportKeyring } from '../../protocol/passport/index.js';
 
 /** Reads the key manifest and its PEM files at config load; the library's error names the file and field. */
@@ -34,7 +34,7 @@ export const userApiConfig = z.strictObject({
   /** the API cannot answer (down, slow, breaker open): closed → 503 dependency_unavailable; open → a passport without user facts (amr [], aal 0) */
   failureMode: z.enum(['closed', 'open']).default('closed'),
   /** the breaker in front of the API (the breaker filter's options, without feature) */
-  breaker: breakerConfig.transform(({ feature: _feature, features: _features, ...options }) => options).prefault({}),
+  breaker: breakerOptionsSchema.superRefine(checkBreakerWindow).prefault({}),
 });
 
 export type UserApiConfig = z.infer<typeof userApiConfig>;

@@ -1,6 +1,6 @@
 // `passport`: the upstream gets a short-lived signed statement of who is calling (docs/protocol/passport.md),
 // so no upstream service resolves the user or device itself.
-//  - the identity is the one `signed` verified earlier in the chain (ctx.state, SIGNED_IDENTITY_STATE);
+//  - the identity is the one `signed` verified earlier in the chain (ctx.state, STATE.signedIdentity);
 //    without it the request is refused (401 passport_identity_missing): a passport never vouches
 //    for an unverified caller;
 //  - claims: sub = credential subject, dev.id = signing device id, itl from the credential's
@@ -17,7 +17,7 @@ import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { publishedDocument, type PublishedDocument } from '../published.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
-import { SIGNED_IDENTITY_STATE, type SignedIdentity } from '../signed/signed.js';
+import { STATE, type SignedIdentity } from '../../pipeline/state.js';
 import { UserApiClient, type UserFacts } from './user-api.js';
 import { passportConfig, passportKeysConfig, type PassportConfig, type PassportKeysConfig } from './config.js';
 
@@ -73,7 +73,7 @@ export function compilePassport(config: PassportConfig, deps: FilterDeps) {
     });
   }
 
-  const identityOf = (ctx: RequestContext): SignedIdentity | undefined => ctx.state.get(SIGNED_IDENTITY_STATE) as SignedIdentity | undefined;
+  const identityOf = (ctx: RequestContext): SignedIdentity | undefined => ctx.state.get(STATE.signedIdentity);
   // requests that got their passport at the headers (a signed GET and the like)
   const issuedAtHeaders = new WeakSet<RequestContext>();
   const missing: Outcome = Object.freeze({ kind: 'deny', reason: 'passport_identity_missing', detail: 'passport: no verified identity (the route needs `signed`)' });
@@ -92,6 +92,9 @@ export function compilePassport(config: PassportConfig, deps: FilterDeps) {
       if (issuedAtHeaders.has(ctx)) return CONTINUE;
       const identity = identityOf(ctx);
       return identity === undefined ? missing : resolveAndIssue(ctx, identity);
+    },
+    release(): void {
+      userApi?.client.release();
     },
   };
 }
@@ -112,7 +115,7 @@ export function compilePassportKeys(config: PassportKeysConfig): PublishedDocume
 
 export const passportKeysFilter: FilterDefinition<typeof passportKeysConfig> = {
   name: PASSPORT_KEYS_FILTER,
-  order: FILTER_ORDER.passport,
+  order: FILTER_ORDER.passportKeys,
   configSchema: passportKeysConfig,
   needs: () => ({}),
   create: (config) => compilePassportKeys(config),

@@ -106,3 +106,23 @@ test('404 and 410 say "no such user": a definite, cached answer that never opens
   await client.lookup('nobody0');
   assert.equal(api.calls.length, 12, 'and asked again past the TTL');
 });
+
+test('release (its route table replaced by a reload) drops the cache, keeps no later answer, and still answers lookups', async (t) => {
+  let hold: Promise<void> = Promise.resolve();
+  const api = await startUserApi(t, (_req, res) => { void hold.then(() => { json(res, 200, { amr: ['pwd'], aal: 1 }); }); });
+  const clock = { ms: 0 };
+  // the API's time limit at its most: the verdict must not depend on how busy the machine is
+  const client = clientFor(api.baseUrl, clock, { timeoutMs: 10_000 });
+  assert.ok((await client.lookup('a')).ok);
+  assert.ok((await client.lookup('a')).ok);
+  assert.equal(api.calls.length, 1, 'cached before the release');
+  let answer!: () => void;
+  hold = new Promise<void>((resolve) => { answer = resolve; });
+  const inFlight = client.lookup('b');
+  client.release();
+  answer();
+  assert.ok((await inFlight).ok, 'a lookup under way when released still answers');
+  assert.ok((await client.lookup('a')).ok, 'a lookup after release still answers');
+  assert.ok((await client.lookup('b')).ok);
+  assert.deepEqual(api.calls, ['/users/a', '/users/b', '/users/a', '/users/b'], 'nothing cached: neither the old entry nor the answer that arrived after release');
+});

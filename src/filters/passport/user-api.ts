@@ -47,6 +47,7 @@ export class UserApiClient {
   /** facts, or null for a subject the API said it does not know (cached as long: the answer is as definite) */
   private readonly cache = new Map<string, { readonly facts: UserFacts | null; readonly expiresAt: number }>();
   private readonly inFlight = new Map<string, Promise<UserLookup>>();
+  private released = false;
 
   constructor(
     private readonly config: UserApiConfig,
@@ -94,7 +95,14 @@ export class UserApiClient {
     return { ok: true, facts };
   }
 
+  /** the route table this client serves was replaced: drop the cache, and keep no answer that arrives later */
+  release(): void {
+    this.released = true;
+    this.cache.clear();
+  }
+
   private remember(subject: string, facts: UserFacts | null): void {
+    if (this.released) return;
     // bounded: the oldest entry goes first (Map keeps insertion order)
     if (this.cache.size >= this.config.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(subject, { facts, expiresAt: this.deps.now() + this.config.cacheTtlMs });

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { fileReadAtLoad, type FileRead } from '../../config/schema.js';
+import { fileReadAtLoad, type FileRead } from '../../pipeline/filter-config.js';
 import { importPublicJwk } from '../../protocol/signing/keys.js';
 import { DEFAULT_FRESHNESS, INTEGRITY_LEVELS, SIGNATURE_ALGORITHMS } from '../../protocol/signing/profile.js';
-import { readCredentialKeyring } from './credential-keys.js';
+import { readCredentialKeyring } from '../../protocol/signing/credential-keys.js';
 
 /** One credential-issuer public key, by the kid credentials name in their JWS header. */
 export interface IssuerKey {

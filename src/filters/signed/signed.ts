@@ -12,14 +12,14 @@
 //    (so a client can correct its clock) and, on 401, WWW-Authenticate;
 //  - a store that cannot answer: failureMode closed → 503 dependency_unavailable, open → the request
 //    passes and the action `failed_open` names the stores;
-//  - accepted: the identity goes to later filters in ctx.state (SIGNED_IDENTITY_STATE).
+//  - accepted: the identity goes to later filters in ctx.state (STATE.signedIdentity, pipeline/state.ts).
 import { checkContentDigest } from '../../protocol/signing/content-digest.js';
 import { CredentialTrust } from '../../protocol/signing/credential.js';
 import { decodeCompactJws } from '../../protocol/signing/jws.js';
 import { suspicionOf } from '../../pipeline/deny.js';
-import { recordClaimant, type Claimant } from '../../security/events.js';
+import { recordClaimant, STATE, type Claimant, type SignedIdentity } from '../../pipeline/state.js';
 import { SIGNING_FAILURES, type SigningFailureCode } from '../../protocol/signing/codes.js';
-import { CREDENTIAL_HEADER, SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER, type IntegrityLevel } from '../../protocol/signing/profile.js';
+import { CREDENTIAL_HEADER, SIGNATURE_HEADER, SIGNATURE_INPUT_HEADER } from '../../protocol/signing/profile.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { createRequestVerifier, type SignedRequest, type VerifiedRequest } from '../../protocol/signing/verifier.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
@@ -30,16 +30,9 @@ import { issuerKeysOf, signedConfig, type SignedConfig } from './config.js';
 export const SIGNED_FILTER = 'signed';
 
 /** ctx.state key under which later filters find the verified signer */
-export const SIGNED_IDENTITY_STATE = 'signed.identity';
+export const SIGNED_IDENTITY_STATE = STATE.signedIdentity;
 
-export interface SignedIdentity {
-  /** the account (credential `sub`) */
-  readonly subject: string;
-  readonly deviceId: string;
-  readonly integrityLevel: IntegrityLevel;
-  /** the request key's thumbprint (credential cnf.jkt) */
-  readonly keyId: string;
-}
+export type { SignedIdentity };
 
 /** `action` of the FilterAction recorded when a store could not answer and failureMode is open */
 export const SIGNED_FAILED_OPEN = 'failed_open';
@@ -187,7 +180,7 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
 
 export const signedFilter: FilterDefinition<typeof signedConfig> = {
   name: SIGNED_FILTER,
-  order: FILTER_ORDER.dynamicSecurity,
+  order: FILTER_ORDER.signed,
   configSchema: signedConfig,
   // Envoy sends a body only when the request has one; a GET is decided at its headers.
   needs: () => ({ requestBody: true }),

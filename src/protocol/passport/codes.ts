@@ -31,7 +31,3 @@ export const PASSPORT_FAILURES = {
 export type PassportFailureCode = keyof typeof PASSPORT_FAILURES;
 
 export const PASSPORT_FAILURE_CODES = Object.keys(PASSPORT_FAILURES) as readonly PassportFailureCode[];
-
-export function passportFailureStatus(code: PassportFailureCode): 401 | 503 {
-  return PASSPORT_FAILURES[code].status;
-}

@@ -1,10 +1,10 @@
-// The one place FilterDeps are made: once per process by startGatehouse (and kept across reloads),
+// The one place FilterDeps are made (here, beside the filters whose services they hold): once per process by startGatehouse (and kept across reloads),
 // or per test.
-import { Breakers, type BreakerEvents } from '../filters/breaker/breakers.js';
-import type { MtlsDeps } from '../filters/mtls/clients.js';
+import type { MtlsDeps } from '../pipeline/services.js';
+import type { FilterDeps } from '../pipeline/types.js';
 import { CredentialCache } from '../protocol/signing/credential.js';
 import { createMemoryStores, type Stores } from '../stores/index.js';
-import type { FilterDeps } from './types.js';
+import { Breakers, type BreakerEvents } from './breaker/breakers.js';
 
 export function createFilterDeps(
   options: { readonly now?: () => number; readonly stores?: Stores; readonly breakerEvents?: BreakerEvents; readonly mtls?: MtlsDeps } = {},

@@ -6,13 +6,15 @@
 //               { "kid": "2026-10-a", "status": "published", "file": "2026-10-a.pem" } ] }
 // `active` signs (a PKCS#8 private key), `published` only verifies (the next key before it signs, the
 // previous one while its credentials live out their ≤ 10 minutes; a public-key PEM is enough).
-import type { FileRead } from '../../config/schema.js';
-import { loadKeyring, PassportKeyError, type PassportKeyring } from '../../protocol/passport/keys.js';
+import { loadKeyring, PassportKeyError, type PassportKeyring } from '../passport/keys.js';
 
 export type CredentialKeyring = PassportKeyring;
 
+/** the keyring, or a message naming the file and field (the shape a filter config's file reader answers) */
+export type KeyringRead = { readonly ok: true; readonly value: CredentialKeyring } | { readonly ok: false; readonly message: string };
+
 /** Reads the manifest and its PEM files at config load; a problem names the file and the field. */
-export function readCredentialKeyring(file: string): FileRead<CredentialKeyring> {
+export function readCredentialKeyring(file: string): KeyringRead {
   try {
     return { ok: true, value: loadKeyring(file) };
   } catch (error) {
