@@ -16,6 +16,7 @@ export interface DenyReason {
 const GATEWAY_REASONS = {
   route_not_found: { status: 404, message: 'no route matches this request' },
   bad_request_headers: { status: 400, message: 'the request headers are malformed' },
+  path_variant: { status: 400, message: 'the path is a variant (case, trailing slash, trailing dot or suffix) of a protected route\'s path that the route does not accept; send the route\'s own path' },
   request_headers_too_large: { status: 431, message: 'the request has too many headers, or a header or all of them are too long' },
   uri_too_long: { status: 414, message: 'the request path is longer than the route allows' },
   client_certificate_required: { status: 401, message: 'this route requires a client certificate' },
