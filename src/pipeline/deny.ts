@@ -22,6 +22,7 @@ const GATEWAY_REASONS = {
   client_certificate_required: { status: 401, message: 'this route requires a client certificate' },
   client_unknown: { status: 403, message: 'the client certificate belongs to no registered client' },
   client_certificate_revoked: { status: 403, message: 'the client certificate has been revoked' },
+  client_fingerprint_missing: { status: 403, message: 'the client certificate came without a readable SHA-256 fingerprint, so its revocation cannot be checked' },
   client_not_allowed: { status: 403, message: 'the client may not call this route, with this method or without the scopes it requires' },
   processing_timeout: { status: 504, message: 'gatehouse did not decide within the route budget' },
   internal_error: { status: 500, message: 'gatehouse failed while processing the request' },
