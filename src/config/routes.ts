@@ -26,6 +26,7 @@ import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFil
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
 import { canonicalizePath, pathVariant, type PathVariant } from './path.js';
+import { missingChecks, shadowingIssues } from './shadowing.js';
 import { compileRegex, withConfigDir, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
 import { dirname, resolve } from 'node:path';
 import { createFilterDeps } from '../pipeline/deps.js';
@@ -72,22 +73,6 @@ export interface MatchTrace {
   viaVariant?: RouteMatch;
   /** why the variant's route was taken, refused or ignored */
   policy?: string;
-}
-
-/** Filters that do not guard anything (or are on every route alike): not counted when comparing routes. */
-const NOT_SECURITY_FILTERS: ReadonlySet<string> = new Set(['headers', 'sanitize']);
-
-/** the names of a route's filters that check or refuse something */
-export function securityFilters(route: CompiledRoute | undefined): ReadonlySet<string> {
-  const out = new Set<string>();
-  for (const f of route?.filters ?? []) if (!NOT_SECURITY_FILTERS.has(f.name)) out.add(f.name);
-  return out;
-}
-
-/** the security filters `stronger` has and `weaker` lacks */
-export function missingChecks(weaker: CompiledRoute | undefined, stronger: CompiledRoute): string[] {
-  const have = securityFilters(weaker);
-  return [...securityFilters(stronger)].filter((name) => !have.has(name));
 }
 
 export type MatchResult = RouteMatch | PathRefusal | undefined;
@@ -783,8 +768,10 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
 
   const built = buildPathIndex(candidates);
   issues.push(...built.issues);
-  const variantIndex = issues.length === 0 ? buildVariantIndex(candidates) : undefined;
-  if (issues.length > 0) {
+  const table = issues.length === 0 ? new RouteTable(config, routes, built.index, buildVariantIndex(candidates)) : undefined;
+  // pathPolicy.shadowing: refuse — a config that relies on the path policy to keep variants off weaker routes is an error
+  if (table && config.pathPolicy?.shadowing === 'refuse') issues.push(...shadowingIssues(table));
+  if (!table || issues.length > 0) {
     // the routes in the shape they were written, so messages can quote ids and offending values
     const written = {
       defaults: { filters: config.defaults.filters.map((f) => ({ [f.name]: f.config })) },
@@ -792,7 +779,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     };
     return { ok: false, errors: issuesToErrors(file, written, issues) };
   }
-  return { ok: true, table: new RouteTable(config, routes, built.index, variantIndex ?? buildVariantIndex(candidates)) };
+  return { ok: true, table };
 }
 
 interface EffectiveFilter {
