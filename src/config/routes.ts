@@ -470,10 +470,12 @@ function hasEmptyParam(params: Readonly<Record<string, string | undefined>>): bo
 // ---- the table ---------------------------------------------------------------------------------------
 
 /**
- * Whether a route accepts a request that reached it only through its folded (variant) path:
- * undefined when it does, else why not (the refusal's detail).
+ * How a request that reached a route only through its folded path relates to the route's own path:
+ * `differs` false when it is the route's path as written (then it is no variant of it: the direct
+ * match chose another route by precedence), else `refusal`: undefined when the route accepts the
+ * variant, or why not (the refusal's detail).
  */
-type VariantRule = (variant: PathVariant) => string | undefined;
+type VariantRule = (variant: PathVariant) => { readonly differs: boolean; readonly refusal?: string };
 
 function variantRule(route: TableRoute): VariantRule {
   const { kind, value } = route.match.path;
@@ -497,17 +499,23 @@ function variantRule(route: TableRoute): VariantRule {
   }
   const id = JSON.stringify(route.id);
   return (v) => {
-    if (v.suffix) return `the path is a variant (trailing dot or ".suffix") of route ${id}'s path; send the route's own path`;
-    if (caseSensitive && !sameCase(v)) return `the path differs only in case from route ${id}'s path, which is case-sensitive (match.caseSensitive)`;
-    if (slashStrict && slashDiffers(v)) return `the path differs only in its trailing slash from route ${id}'s path, which refuses that (match.trailingSlash: refuse)`;
-    return undefined;
+    if (v.suffix) return { differs: true, refusal: `the path is a variant (trailing dot or ".suffix") of route ${id}'s path; send the route's own path` };
+    const caseDiffers = !sameCase(v);
+    const slash = slashDiffers(v);
+    if (caseSensitive && caseDiffers) return { differs: true, refusal: `the path differs only in case from route ${id}'s path, which is case-sensitive (match.caseSensitive)` };
+    if (slashStrict && slash) return { differs: true, refusal: `the path differs only in its trailing slash from route ${id}'s path, which refuses that (match.trailingSlash: refuse)` };
+    return { differs: caseDiffers || slash };
   };
 }
 
-function lookup(index: PathIndex<Candidate>, exactKey: string, routerPath: string, regexPath: string, state: MatchState): RouteMatch | undefined {
+/**
+ * The first route in precedence order covering the path whose predicates hold (and that `accept`s,
+ * when given: the variant lookup only looks for routes stronger than the direct match).
+ */
+function lookup(index: PathIndex<Candidate>, exactKey: string, routerPath: string, regexPath: string, state: MatchState, accept?: (route: TableRoute) => boolean): RouteMatch | undefined {
   const exact = index.exact.get(exactKey);
   if (exact) {
-    const found = firstMatching(exact, state, EMPTY_PARAMS);
+    const found = firstMatching(exact, state, EMPTY_PARAMS, accept);
     if (found) return found;
   }
 
@@ -516,14 +524,14 @@ function lookup(index: PathIndex<Candidate>, exactKey: string, routerPath: strin
     if (hit) {
       const bucket = hit.store as TemplateBucket<Candidate>;
       const params = hit.params as Record<string, string>;
-      const found = hasEmptyParam(params) ? undefined : firstMatching(bucket, state, params);
+      const found = hasEmptyParam(params) ? undefined : firstMatching(bucket, state, params, accept);
       if (found) return found;
       for (const fallback of bucket.fallbacks) {
         const other = fallback.router.find('GET', routerPath);
         if (!other) continue;
         const otherParams = other.params as Record<string, string>;
         if (hasEmptyParam(otherParams)) continue;
-        const again = firstMatching(fallback, state, otherParams);
+        const again = firstMatching(fallback, state, otherParams, accept);
         if (again) return again;
       }
     }
@@ -533,11 +541,11 @@ function lookup(index: PathIndex<Candidate>, exactKey: string, routerPath: strin
     const hit = index.prefixes.find('GET', routerPath);
     if (hit) {
       const bucket = hit.store as PrefixBucket<Candidate>;
-      const found = firstMatching(bucket, state, EMPTY_PARAMS);
+      const found = firstMatching(bucket, state, EMPTY_PARAMS, accept);
       if (found) return found;
       // every shorter prefix of this prefix also covers the path: no second lookup needed
       for (const fallback of bucket.fallbacks) {
-        const again = firstMatching(fallback, state, EMPTY_PARAMS);
+        const again = firstMatching(fallback, state, EMPTY_PARAMS, accept);
         if (again) return again;
       }
     }
@@ -545,7 +553,7 @@ function lookup(index: PathIndex<Candidate>, exactKey: string, routerPath: strin
 
   for (const bucket of index.regexes) {
     if (!bucket.regex.test(regexPath)) continue;
-    const found = firstMatching(bucket, state, EMPTY_PARAMS);
+    const found = firstMatching(bucket, state, EMPTY_PARAMS, accept);
     if (found) return found;
   }
   return undefined;
@@ -617,18 +625,31 @@ export class RouteTable {
     if (!canonical.variant && !forced) return direct;
     const variant = pathVariant(path, routerPath) ?? (forced ? { path, routerPath, key: path.toLowerCase(), trailingSlash: false, suffix: false } : undefined);
     if (!variant) return direct;
-    const viaVariant = lookup(this.variantIndex, variant.key, variant.routerPath, variant.path, state);
+    // only a route with a check the direct match lacks matters: the first such one, in precedence order
+    const rules = this.variantRules;
+    const viaVariant = lookup(this.variantIndex, variant.key, variant.routerPath, variant.path, state, (route) => missingChecks(direct?.route, route).length > 0 && rules.get(route)?.(variant).differs === true);
     if (trace) {
       trace.variant = variant;
       if (viaVariant) trace.viaVariant = viaVariant;
     }
-    if (!viaVariant || viaVariant.route === direct?.route) return direct;
-    const missing = missingChecks(direct?.route, viaVariant.route);
-    if (missing.length === 0) {
-      if (trace) trace.policy = `the variant's route ${viaVariant.route.id} has no check the direct match lacks: the direct match stands`;
+    if (!viaVariant) {
+      if (trace) trace.policy = 'no route its variant form reaches has a check the direct match lacks: the direct match stands';
       return direct;
     }
-    const refusal = this.variantRules.get(viaVariant.route)?.(variant);
+    // two protected routes the variant form reaches, with different checks: which handler the upstream
+    // picks is its own business, so neither decision is safe
+    const chosen = viaVariant.route;
+    const rival =
+      direct !== undefined && missingChecks(chosen, direct.route).length > 0
+        ? direct
+        : lookup(this.variantIndex, variant.key, variant.routerPath, variant.path, state, (route) => route !== chosen && missingChecks(chosen, route).length > 0 && missingChecks(direct?.route, route).length > 0 && rules.get(route)?.(variant).differs === true);
+    if (rival) {
+      const detail = `the path is a variant of both route ${JSON.stringify(chosen.id)}'s and route ${JSON.stringify(rival.route.id)}'s paths, whose checks differ`;
+      if (trace) trace.policy = `refused: ${detail}`;
+      return { refused: 'path_variant', detail };
+    }
+    const missing = missingChecks(direct?.route, viaVariant.route);
+    const refusal = rules.get(viaVariant.route)?.(variant).refusal;
     if (refusal !== undefined) {
       if (trace) trace.policy = `refused: ${refusal}`;
       return { refused: 'path_variant', detail: refusal };
@@ -638,9 +659,9 @@ export class RouteTable {
   }
 }
 
-function firstMatching(bucket: Bucket<Candidate>, state: MatchState, params: Readonly<Record<string, string>>): RouteMatch | undefined {
+function firstMatching(bucket: Bucket<Candidate>, state: MatchState, params: Readonly<Record<string, string>>, accept?: (route: TableRoute) => boolean): RouteMatch | undefined {
   for (const candidate of bucket.items) {
-    if (candidateMatches(candidate, state)) return { route: candidate.route, params, pathTemplate: candidate.route.pathTemplate };
+    if (candidateMatches(candidate, state) && (accept === undefined || accept(candidate.route))) return { route: candidate.route, params, pathTemplate: candidate.route.pathTemplate };
   }
   return undefined;
 }
