@@ -7,7 +7,17 @@ import { watchClients, watchRoutes } from './reload.js';
 import { startGatehouse, StartupError } from './gatehouse.js';
 import { flushLogger } from './telemetry/logger.js';
 import { devOnlyFilesIn } from './config/dev-only.js';
-import { checkConfig } from './check.js';
+import { checkConfig, explainRequest, parseExplainRequest, shadowingWarnings } from './check.js';
+
+/** every value of a repeated `--name value` argument */
+function argValues(name: string): string[] {
+  const out: string[] = [];
+  process.argv.forEach((arg, i) => {
+    if (arg === name && process.argv[i + 1] !== undefined) out.push(process.argv[i + 1]!);
+    else if (arg.startsWith(`${name}=`)) out.push(arg.slice(name.length + 1));
+  });
+  return out;
+}
 
 const EMBEDDED_WARNING = `
   ┌────────────────────────────────────────────────────────────────────────────┐
@@ -46,7 +56,22 @@ async function main(): Promise<void> {
       process.stderr.write(`gatehouse: ${loaded.file} would not start:\n${checked.errors.map((e) => `  ${e}`).join('\n')}\n`);
       process.exit(2);
     }
-    const warnings = loaded.warnings.map((w) => `warning: ${w.format()}`);
+    const explain = argValues('--explain');
+    if (explain.length > 0) {
+      // `npm run check -- --explain 'POST https://host/path' [--header 'name: value' ...]`
+      const out: string[] = [];
+      for (const text of explain) {
+        const request = parseExplainRequest(text, argValues('--header'));
+        if (!request.ok) {
+          process.stderr.write(`gatehouse: ${request.message}\n`);
+          process.exit(2);
+        }
+        out.push(...explainRequest(checked.table, request));
+      }
+      process.stdout.write(`${out.join('\n')}\n`);
+      process.exit(0);
+    }
+    const warnings = [...loaded.warnings.map((w) => w.format()), ...checked.warnings].map((w) => `warning: ${w}`);
     const overrides = loaded.envOverrides.length > 0 ? [`overridden by the environment: ${loaded.envOverrides.join(', ')}`] : [];
     process.stdout.write(`gatehouse: ${loaded.file} is valid${loaded.embeddedDefault ? ' (the embedded development default)' : ''}\n${[...checked.summary, ...overrides, ...warnings].join('\n')}\n`);
     process.exit(0);
@@ -66,6 +91,7 @@ async function main(): Promise<void> {
   if (loaded.embeddedDefault) logger.warn({ config: loaded.file }, 'running on the embedded development default: not for production');
   if (memoryStores) logger.warn({ config: loaded.file }, 'stores.kind is memory: nonces, challenges, devices and disabled accounts are per process and not shared between replicas');
   for (const warning of loaded.warnings) logger.warn({ config: loaded.file }, warning.format());
+  for (const warning of shadowingWarnings(gatehouse.routes.current())) logger.warn({ config: loaded.file }, warning);
   const watcher = watchRoutes(loaded.file, loaded.config, gatehouse, { initialHash: loaded.hash });
   const clientsWatcher = watchClients(gatehouse);
   process.on('SIGHUP', () => {

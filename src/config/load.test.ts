@@ -60,6 +60,7 @@ routes:
     source: { file: 'gatehouse.yaml' },
     listen: { grpc: { host: '0.0.0.0', port: 9101, address: '0.0.0.0:9101' }, admin: { host: '::1', port: 9102, address: '[::1]:9102' } },
     unmatched: 'pass',
+    pathPolicy: { shadowing: 'warn' },
     defaults: { budgetMs: 120, maxBodyBytes: 2048, filters: [] },
     envoy: { messageTimeoutMs: 250, maxStreams: 20000, maxStreamsPerConnection: 1000, streamIdleTimeoutMs: 300000 },
     telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
@@ -183,8 +184,8 @@ routes:
   );
   assert.deepEqual(errors, [
     'c.yaml:1: listen.gprc: unknown key; allowed here: grpc, admin',
-    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes',
-    'c.yaml:5: routes[0] (id "a"): match.method: unknown key; allowed here: hosts, path, methods, headers, query',
+    'c.yaml:2: routse: unknown key; allowed here: listen, tls, unmatched, pathPolicy, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes',
+    'c.yaml:5: routes[0] (id "a"): match.method: unknown key; allowed here: hosts, path, methods, headers, query, trailingSlash, caseSensitive',
     'c.yaml:7: routes[0] (id "a"): filters[0].headers.requets: unknown key; allowed here: request, response',
   ]);
 });
@@ -322,7 +323,7 @@ test('YAML syntax errors carry the line', () => {
 
 test('an empty file, a non-map file and a missing file are errors, not crashes', () => {
   assert.deepEqual(errorsOf(parseConfig('', 'c.yaml')), ['c.yaml: the file is empty; expected a map with listen, routes, ...']);
-  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)']);
+  assert.deepEqual(errorsOf(parseConfig('- a\n- b\n', 'c.yaml')), ['c.yaml:1: the top level must be a map (listen, tls, unmatched, pathPolicy, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)']);
   assert.match(errorsOf(loadConfigFile('/nonexistent/gatehouse.yaml'))[0]!, /^\/nonexistent\/gatehouse\.yaml: cannot read the file: ENOENT/);
 });
 

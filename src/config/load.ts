@@ -153,7 +153,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   if (!yaml.ok) return yaml;
   const { raw, locate } = yaml;
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)' })] };
+    return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, pathPolicy, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)' })] };
   }
   // built per parse: filter configs read files relative to this config's directory
   const schema = buildConfigSchema(registry, { configDir: dirname(resolve(fileName)) });
@@ -174,6 +174,8 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
       ...(r.match.methods ? { methods: r.match.methods } : {}),
       ...(r.match.headers ? { headers: r.match.headers } : {}),
       ...(r.match.query ? { query: r.match.query } : {}),
+      ...(r.match.trailingSlash === undefined ? {} : { trailingSlash: r.match.trailingSlash }),
+      ...(r.match.caseSensitive === undefined ? {} : { caseSensitive: r.match.caseSensitive }),
     },
     ...(r.budgetMs === undefined ? {} : { budgetMs: r.budgetMs }),
     ...(r.maxBodyBytes === undefined ? {} : { maxBodyBytes: r.maxBodyBytes }),
@@ -197,6 +199,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
     listen: c.listen,
     ...(tls ? { tls } : {}),
     unmatched: c.unmatched,
+    pathPolicy: c.pathPolicy,
     defaults: c.defaults,
     envoy: c.envoy,
     telemetry: {

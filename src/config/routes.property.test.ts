@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { HeaderMap } from '../pipeline/headers.js';
 import { compileRouteTable, parseConfig } from '../../test/support/config.js';
-import { canonicalizePath } from './path.js';
+import { canonicalizePath } from '../pipeline/path.js';
 
 type Kind = 'exact' | 'template' | 'prefix' | 'regex';
 interface Spec {

@@ -10,50 +10,27 @@
 // Routes with the very same path are tried in config order. A route is chosen only when its other
 // predicates (hosts, methods, headers, query) hold too; when they do not, matching falls back to the
 // next candidate that also covers the path, in the order above, rather than failing.
+//
+// The path policy (docs/security.md "Path policy"): the path is canonicalized once (path.ts), then
+// matched; when it has a variant form an upstream framework may route to the same handler (trailing
+// slash, case, trailing dot, `.suffix`), the folded form is matched too, against a second index of
+// the routes' folded paths. When that finds a route with a security filter the first match lacks
+// (or there was none), the request is decided on that route if the route accepts the variant
+// (`match.trailingSlash`, `match.caseSensitive`), and refused 400 path_variant otherwise: a variant
+// never moves a request to a route with fewer checks.
 import FindMyWay from 'find-my-way';
-import type { HeaderMap } from '../pipeline/headers.js';
 import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
 import { ConfigValidationError, type ConfigError } from './errors.js';
 import { issuesToErrors, type RawIssue } from './issues.js';
-import { canonicalizePath } from './path.js';
-import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type RouteMatchConfig, type Unmatched } from './schema.js';
+import { canonicalizePath, pathVariant, type PathVariant } from '../pipeline/path.js';
+import { missingChecks, shadowingIssues } from './shadowing.js';
+import { compileRegex, type GatehouseConfig, type NamedPredicate, type PathMatch, type RouteConfig, type RouteFilterConfig, type Unmatched } from './schema.js';
 import { dirname, resolve } from 'node:path';
 import { parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
 import { UNMATCHED_ROUTE_ID } from '../pipeline/routing.js';
+import type { MatchRequest, MatchResult, MatchTrace, RouteMatch, TableRoute } from './route-types.js';
 
-/** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
-export interface TableRoute extends CompiledRoute {
-  /** position in the config's `routes` list */
-  readonly index: number;
-  /** the metric label for the path: the exact path, template, `prefix*`, or the regex */
-  readonly pathTemplate: string;
-  readonly match: RouteMatchConfig;
-}
-
-export interface MatchRequest {
-  readonly method: string;
-  /** `:authority` as Envoy sent it; a port is ignored */
-  readonly authority: string;
-  /** the raw `:path`, query included */
-  readonly path: string;
-  readonly headers: HeaderMap;
-}
-
-export interface RouteMatch {
-  readonly route: TableRoute;
-  /** template parameters, decoded; empty for other path kinds */
-  readonly params: Readonly<Record<string, string>>;
-  /** the metric label, never the raw path */
-  readonly pathTemplate: string;
-}
-
-/** The request path is ambiguous or malformed (see path.ts); deny it rather than guess a route. */
-export interface PathRefusal {
-  readonly refused: 'bad_request_headers';
-  readonly detail: string;
-}
-
-export type MatchResult = RouteMatch | PathRefusal | undefined;
+export type { MatchRequest, MatchResult, MatchTrace, PathRefusal, RouteMatch, TableRoute } from './route-types.js';
 
 // ---- predicates ----------------------------------------------------------------------------------------
 
@@ -199,6 +176,13 @@ type Router = FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
 const NOOP_HANDLER = (): void => undefined;
 const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 const ROUTER_OPTIONS = { maxParamLength: 8192, caseSensitive: true, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, querystringParser: () => EMPTY_PARAMS } as const;
+/** the variant index: literal parts compared case-insensitively, parameters keep their case */
+const VARIANT_ROUTER_OPTIONS = { ...ROUTER_OPTIONS, caseSensitive: false } as const;
+
+/** `/a/` → `/a`; `/` stays */
+function trimSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
 
 interface Bucket<T> {
   readonly label: string;
@@ -285,30 +269,55 @@ interface IndexEntry<T> {
 
 /** Builds the path index; template errors and shape clashes come back as issues (path from the config root). */
 function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathIndex<T>; issues: RawIssue[] } {
+  return buildIndex(entries, false);
+}
+
+/**
+ * The variant index: the routes' paths folded as pathVariant folds a request's (no trailing slash,
+ * lower-cased exact keys, case-insensitive routers); a prefix `/a/` also answers `/a`. Regex paths
+ * are not in it (a regex says itself which spellings it takes). Its issues are those of the main index.
+ */
+function buildVariantIndex<T>(entries: readonly IndexEntry<T>[]): PathIndex<T> {
+  const folded: IndexEntry<T>[] = [];
+  for (const entry of entries) {
+    const { kind, value } = entry.path;
+    if (kind === 'regex') continue;
+    if (kind === 'prefix') {
+      folded.push(entry);
+      if (value.length > 1 && value.endsWith('/')) folded.push({ ...entry, path: { kind: 'exact', value: trimSlash(value) } });
+    } else folded.push({ ...entry, path: { kind, value: trimSlash(value) } });
+  }
+  return buildIndex(folded, true).index;
+}
+
+function buildIndex<T>(entries: readonly IndexEntry<T>[], variants: boolean): { index: PathIndex<T>; issues: RawIssue[] } {
   const issues: RawIssue[] = [];
   const exact = new Map<string, Bucket<T>>();
   const templateByText = new Map<string, TemplateBucket<T>>();
   const prefixByText = new Map<string, PrefixBucket<T>>();
   const regexByText = new Map<string, RegexBucket<T>>();
-  const templates = FindMyWay(ROUTER_OPTIONS);
-  const prefixes = FindMyWay(ROUTER_OPTIONS);
+  const routerOptions = variants ? VARIANT_ROUTER_OPTIONS : ROUTER_OPTIONS;
+  const templates = FindMyWay(routerOptions);
+  const prefixes = FindMyWay(routerOptions);
+  const textKey = (text: string) => (variants ? text.toLowerCase() : text);
 
   for (const { index, path, item } of entries) {
     const at = ['routes', index, 'match', 'path', path.kind];
     switch (path.kind) {
       case 'exact': {
-        const bucket = exact.get(path.value);
+        const key = textKey(path.value);
+        const bucket = exact.get(key);
         if (bucket) bucket.items.push(item);
-        else exact.set(path.value, { label: path.value, firstIndex: index, items: [item] });
+        else exact.set(key, { label: path.value, firstIndex: index, items: [item] });
         break;
       }
       case 'template': {
-        const existing = templateByText.get(path.value);
+        const existing = templateByText.get(textKey(path.value));
         if (existing) {
           existing.items.push(item);
           break;
         }
-        const own = FindMyWay(ROUTER_OPTIONS);
+        const own = FindMyWay(routerOptions);
         try {
           own.on('GET', path.value, NOOP_HANDLER);
         } catch (err) {
@@ -319,6 +328,8 @@ function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathInde
         try {
           templates.on('GET', path.value, NOOP_HANDLER, bucket);
         } catch {
+          // folded, two templates of one shape may differ only in case: the first one answers for both
+          if (variants) break;
           // find-my-way refuses two templates of one shape (`/a/:id` and `/a/:key`): it could not tell them apart
           const clash = [...templateByText.values()].find((b) => templateShape(b.label) === templateShape(path.value));
           issues.push({
@@ -329,18 +340,18 @@ function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathInde
           });
           break;
         }
-        templateByText.set(path.value, bucket);
+        templateByText.set(textKey(path.value), bucket);
         break;
       }
       case 'prefix': {
-        const existing = prefixByText.get(path.value);
+        const existing = prefixByText.get(textKey(path.value));
         if (existing) {
           existing.items.push(item);
           break;
         }
         const bucket: PrefixBucket<T> = { label: `${path.value}*`, firstIndex: index, items: [item], prefix: path.value, fallbacks: [] };
         prefixes.on('GET', `${path.value.replace(/:/g, '::')}*`, NOOP_HANDLER, bucket);
-        prefixByText.set(path.value, bucket);
+        prefixByText.set(textKey(path.value), bucket);
         break;
       }
       case 'regex': {
@@ -362,11 +373,11 @@ function buildPathIndex<T>(entries: readonly IndexEntry<T>[]): { index: PathInde
 
   const templateBuckets = [...templateByText.values()].sort(compareRank);
   for (const bucket of templateBuckets) {
-    bucket.fallbacks = templateBuckets.filter((other) => other !== bucket && templatesMayOverlap(other.label, bucket.label));
+    bucket.fallbacks = templateBuckets.filter((other) => other !== bucket && templatesMayOverlap(textKey(other.label), textKey(bucket.label)));
   }
   const prefixBuckets = [...prefixByText.values()].sort((a, b) => b.prefix.length - a.prefix.length);
   for (const bucket of prefixBuckets) {
-    bucket.fallbacks = prefixBuckets.filter((other) => other !== bucket && bucket.prefix.startsWith(other.prefix));
+    bucket.fallbacks = prefixBuckets.filter((other) => other !== bucket && textKey(bucket.prefix).startsWith(textKey(other.prefix)));
   }
   const regexes = [...regexByText.values()].sort((a, b) => a.firstIndex - b.firstIndex);
   templates.compile();
@@ -413,6 +424,96 @@ function hasEmptyParam(params: Readonly<Record<string, string | undefined>>): bo
 
 // ---- the table ---------------------------------------------------------------------------------------
 
+/**
+ * How a request that reached a route only through its folded path relates to the route's own path:
+ * `differs` false when it is the route's path as written (then it is no variant of it: the direct
+ * match chose another route by precedence), else `refusal`: undefined when the route accepts the
+ * variant, or why not (the refusal's detail).
+ */
+type VariantRule = (variant: PathVariant) => { readonly differs: boolean; readonly refusal?: string };
+
+function variantRule(route: TableRoute): VariantRule {
+  const { kind, value } = route.match.path;
+  const caseSensitive = route.match.caseSensitive ?? true;
+  const slashStrict = (route.match.trailingSlash ?? 'match') === 'refuse';
+  // the route's own case-sensitive matcher for its slash-less path
+  let sameCase: (v: PathVariant) => boolean;
+  let slashDiffers: (v: PathVariant) => boolean;
+  if (kind === 'template') {
+    const own = FindMyWay(ROUTER_OPTIONS);
+    own.on('GET', trimSlash(value), NOOP_HANDLER);
+    sameCase = (v) => own.find('GET', v.routerPath) !== null;
+    slashDiffers = (v) => v.trailingSlash !== (value.length > 1 && value.endsWith('/'));
+  } else if (kind === 'prefix') {
+    const withSlash = (v: PathVariant) => (v.trailingSlash ? `${v.path}/` : v.path);
+    sameCase = (v) => withSlash(v).startsWith(value) || v.path === trimSlash(value);
+    slashDiffers = (v) => !withSlash(v).toLowerCase().startsWith(value.toLowerCase());
+  } else {
+    sameCase = (v) => v.path === trimSlash(value);
+    slashDiffers = (v) => v.trailingSlash !== (value.length > 1 && value.endsWith('/'));
+  }
+  const id = JSON.stringify(route.id);
+  return (v) => {
+    if (v.suffix) return { differs: true, refusal: `the path is a variant (trailing dot or ".suffix") of route ${id}'s path; send the route's own path` };
+    const caseDiffers = !sameCase(v);
+    const slash = slashDiffers(v);
+    if (caseSensitive && caseDiffers) return { differs: true, refusal: `the path differs only in case from route ${id}'s path, which is case-sensitive (match.caseSensitive)` };
+    if (slashStrict && slash) return { differs: true, refusal: `the path differs only in its trailing slash from route ${id}'s path, which refuses that (match.trailingSlash: refuse)` };
+    return { differs: caseDiffers || slash };
+  };
+}
+
+/**
+ * The first route in precedence order covering the path whose predicates hold (and that `accept`s,
+ * when given: the variant lookup only looks for routes stronger than the direct match).
+ */
+function lookup(index: PathIndex<Candidate>, exactKey: string, routerPath: string, regexPath: string, state: MatchState, accept?: (route: TableRoute) => boolean): RouteMatch | undefined {
+  const exact = index.exact.get(exactKey);
+  if (exact) {
+    const found = firstMatching(exact, state, EMPTY_PARAMS, accept);
+    if (found) return found;
+  }
+
+  if (index.templates) {
+    const hit = index.templates.find('GET', routerPath);
+    if (hit) {
+      const bucket = hit.store as TemplateBucket<Candidate>;
+      const params = hit.params as Record<string, string>;
+      const found = hasEmptyParam(params) ? undefined : firstMatching(bucket, state, params, accept);
+      if (found) return found;
+      for (const fallback of bucket.fallbacks) {
+        const other = fallback.router.find('GET', routerPath);
+        if (!other) continue;
+        const otherParams = other.params as Record<string, string>;
+        if (hasEmptyParam(otherParams)) continue;
+        const again = firstMatching(fallback, state, otherParams, accept);
+        if (again) return again;
+      }
+    }
+  }
+
+  if (index.prefixes) {
+    const hit = index.prefixes.find('GET', routerPath);
+    if (hit) {
+      const bucket = hit.store as PrefixBucket<Candidate>;
+      const found = firstMatching(bucket, state, EMPTY_PARAMS, accept);
+      if (found) return found;
+      // every shorter prefix of this prefix also covers the path: no second lookup needed
+      for (const fallback of bucket.fallbacks) {
+        const again = firstMatching(fallback, state, EMPTY_PARAMS, accept);
+        if (again) return again;
+      }
+    }
+  }
+
+  for (const bucket of index.regexes) {
+    if (!bucket.regex.test(regexPath)) continue;
+    const found = firstMatching(bucket, state, EMPTY_PARAMS, accept);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export class RouteTable {
   /** every route, in config order */
   readonly routes: readonly TableRoute[];
@@ -422,15 +523,25 @@ export class RouteTable {
   readonly config: GatehouseConfig;
   private readonly ids: ReadonlyMap<string, TableRoute>;
   private readonly index: PathIndex<Candidate>;
+  private readonly variantIndex: PathIndex<Candidate>;
+  private readonly variantRules: ReadonlyMap<CompiledRoute, VariantRule>;
+  /** canonical paths that are a route's path without its trailing slash (`/a` for prefix `/a/`): they have a variant too */
+  private readonly slashless: ReadonlySet<string>;
+  /** some route's path has upper case: a lower-case request may be a variant of it, so every request is folded */
+  private readonly foldAlways: boolean;
 
   /** @internal use compileRouteTable / buildRouteTable */
-  constructor(config: GatehouseConfig, routes: readonly TableRoute[], index: PathIndex<Candidate>, unmatchedRoute: CompiledRoute) {
+  constructor(config: GatehouseConfig, routes: readonly TableRoute[], index: PathIndex<Candidate>, variantIndex: PathIndex<Candidate>, unmatchedRoute: CompiledRoute) {
     this.config = config;
     this.routes = Object.freeze([...routes]);
     this.unmatched = config.unmatched;
     this.unmatchedRoute = unmatchedRoute;
     this.ids = new Map(routes.map((r) => [r.id, r]));
     this.index = index;
+    this.variantIndex = variantIndex;
+    this.variantRules = new Map(routes.map((r) => [r, variantRule(r)]));
+    this.slashless = new Set(routes.filter((r) => r.match.path.kind !== 'regex' && r.match.path.kind !== 'template' && trimSlash(r.match.path.value) !== r.match.path.value).map((r) => trimSlash(r.match.path.value)));
+    this.foldAlways = routes.some((r) => r.match.path.kind !== 'regex' && r.match.path.value.toLowerCase() !== r.match.path.value);
     Object.freeze(this);
   }
 
@@ -441,67 +552,73 @@ export class RouteTable {
 
   /**
    * The route for a request, `undefined` when none matches (then `unmatched` decides), or a refusal
-   * when the path is malformed or ambiguous (deny it with `refused` as the reason: 400).
+   * when the path is malformed or ambiguous, or a variant of a protected route's path that the route
+   * does not accept (deny it with `refused` as the reason: 400).
    */
   match(req: MatchRequest): MatchResult {
+    return this.resolve(req, undefined);
+  }
+
+  /** As match, recording each step in `trace` (for --explain; never on the request path). */
+  explain(req: MatchRequest): { result: MatchResult; trace: MatchTrace } {
+    const trace: MatchTrace = {};
+    return { result: this.resolve(req, trace), trace };
+  }
+
+  private resolve(req: MatchRequest, trace: MatchTrace | undefined): MatchResult {
     const raw = req.path;
     const q = raw.indexOf('?');
     const canonical = canonicalizePath(q === -1 ? raw : raw.slice(0, q));
     if (!canonical.ok) return { refused: 'bad_request_headers', detail: canonical.reason };
     const state = new MatchState(req, q === -1 ? '' : raw.slice(q + 1));
     const { path, routerPath } = canonical;
-    const index = this.index;
-
-    const exact = index.exact.get(path);
-    if (exact) {
-      const found = firstMatching(exact, state, EMPTY_PARAMS);
-      if (found) return found;
+    const direct = lookup(this.index, path, routerPath, path, state);
+    if (trace) {
+      trace.canonicalPath = path;
+      if (direct) trace.direct = direct;
     }
-
-    if (index.templates) {
-      const hit = index.templates.find('GET', routerPath);
-      if (hit) {
-        const bucket = hit.store as TemplateBucket<Candidate>;
-        const params = hit.params as Record<string, string>;
-        const found = hasEmptyParam(params) ? undefined : firstMatching(bucket, state, params);
-        if (found) return found;
-        for (const fallback of bucket.fallbacks) {
-          const other = fallback.router.find('GET', routerPath);
-          if (!other) continue;
-          const otherParams = other.params as Record<string, string>;
-          if (hasEmptyParam(otherParams)) continue;
-          const again = firstMatching(fallback, state, otherParams);
-          if (again) return again;
-        }
-      }
+    // the common case: nothing to fold, one lookup
+    const forced = this.foldAlways || this.slashless.has(path);
+    if (!canonical.variant && !forced) return direct;
+    const variant = pathVariant(path, routerPath) ?? (forced ? { path, routerPath, key: path.toLowerCase(), trailingSlash: false, suffix: false } : undefined);
+    if (!variant) return direct;
+    // only a route with a check the direct match lacks matters: the first such one, in precedence order
+    const rules = this.variantRules;
+    const viaVariant = lookup(this.variantIndex, variant.key, variant.routerPath, variant.path, state, (route) => missingChecks(direct?.route, route).length > 0 && rules.get(route)?.(variant).differs === true);
+    if (trace) {
+      trace.variant = variant;
+      if (viaVariant) trace.viaVariant = viaVariant;
     }
-
-    if (index.prefixes) {
-      const hit = index.prefixes.find('GET', routerPath);
-      if (hit) {
-        const bucket = hit.store as PrefixBucket<Candidate>;
-        const found = firstMatching(bucket, state, EMPTY_PARAMS);
-        if (found) return found;
-        // every shorter prefix of this prefix also covers the path: no second lookup needed
-        for (const fallback of bucket.fallbacks) {
-          const again = firstMatching(fallback, state, EMPTY_PARAMS);
-          if (again) return again;
-        }
-      }
+    if (!viaVariant) {
+      if (trace) trace.policy = 'no route its variant form reaches has a check the direct match lacks: the direct match stands';
+      return direct;
     }
-
-    for (const bucket of index.regexes) {
-      if (!bucket.regex.test(path)) continue;
-      const found = firstMatching(bucket, state, EMPTY_PARAMS);
-      if (found) return found;
+    // two protected routes the variant form reaches, with different checks: which handler the upstream
+    // picks is its own business, so neither decision is safe
+    const chosen = viaVariant.route;
+    const rival =
+      direct !== undefined && missingChecks(chosen, direct.route).length > 0
+        ? direct
+        : lookup(this.variantIndex, variant.key, variant.routerPath, variant.path, state, (route) => route !== chosen && missingChecks(chosen, route).length > 0 && missingChecks(direct?.route, route).length > 0 && rules.get(route)?.(variant).differs === true);
+    if (rival) {
+      const detail = `the path is a variant of both route ${JSON.stringify(chosen.id)}'s and route ${JSON.stringify(rival.route.id)}'s paths, whose checks differ`;
+      if (trace) trace.policy = `refused: ${detail}`;
+      return { refused: 'path_variant', detail };
     }
-    return undefined;
+    const missing = missingChecks(direct?.route, viaVariant.route);
+    const refusal = rules.get(viaVariant.route)?.(variant).refusal;
+    if (refusal !== undefined) {
+      if (trace) trace.policy = `refused: ${refusal}`;
+      return { refused: 'path_variant', detail: refusal };
+    }
+    if (trace) trace.policy = `decided on ${viaVariant.route.id}: ${direct ? `route ${direct.route.id}` : 'no route'} would skip ${missing.join(', ')}, and ${viaVariant.route.id} accepts this variant of its path`;
+    return viaVariant;
   }
 }
 
-function firstMatching(bucket: Bucket<Candidate>, state: MatchState, params: Readonly<Record<string, string>>): RouteMatch | undefined {
+function firstMatching(bucket: Bucket<Candidate>, state: MatchState, params: Readonly<Record<string, string>>, accept?: (route: TableRoute) => boolean): RouteMatch | undefined {
   for (const candidate of bucket.items) {
-    if (candidateMatches(candidate, state)) return { route: candidate.route, params, pathTemplate: candidate.route.pathTemplate };
+    if (candidateMatches(candidate, state) && (accept === undefined || accept(candidate.route))) return { route: candidate.route, params, pathTemplate: candidate.route.pathTemplate };
   }
   return undefined;
 }
@@ -650,7 +767,10 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
 
   const built = buildPathIndex(candidates);
   issues.push(...built.issues);
-  if (issues.length > 0) {
+  const table = issues.length === 0 ? new RouteTable(config, routes, built.index, buildVariantIndex(candidates), unmatchedRoute(config, registry, options.deps, scope)) : undefined;
+  // pathPolicy.shadowing: refuse — a config that relies on the path policy to keep variants off weaker routes is an error
+  if (table && config.pathPolicy?.shadowing === 'refuse') issues.push(...shadowingIssues(table));
+  if (!table || issues.length > 0) {
     // the routes in the shape they were written, so messages can quote ids and offending values
     const written = {
       defaults: { filters: config.defaults.filters.map((f) => ({ [f.name]: f.config })) },
@@ -658,7 +778,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
     };
     return { ok: false, errors: issuesToErrors(file, written, issues) };
   }
-  return { ok: true, table: new RouteTable(config, routes, built.index, unmatchedRoute(config, registry, options.deps, scope)) };
+  return { ok: true, table };
 }
 
 /**

@@ -9,7 +9,7 @@ import type { SecurityEventsConfig } from '../security/config.js';
 import { DEFAULT_MAX_MEMORY_NONCES, type CacheConfig, type HostPort, type StoresConfig } from '../stores/config.js';
 import { MAX_BODY_BYTES_LIMIT, parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
 import type { FilterDefinition } from '../pipeline/types.js';
-import { canonicalizePath } from './path.js';
+import { canonicalizePath } from '../pipeline/path.js';
 
 // ---- the types the rest of gatehouse reads -------------------------------------------------------
 
@@ -55,6 +55,13 @@ export interface RouteMatchConfig {
   readonly methods?: readonly string[];
   readonly headers?: readonly NamedPredicate[];
   readonly query?: readonly NamedPredicate[];
+  /**
+   * a request that reaches this route only through its path without (or with) a trailing slash:
+   * `match` (default) decides it here, `refuse` answers 400 path_variant (docs/security.md "Path policy")
+   */
+  readonly trailingSlash?: 'match' | 'refuse';
+  /** true (default): a request that differs from this path only in case is refused 400 path_variant rather than given to a weaker route; false: decided here */
+  readonly caseSensitive?: boolean;
 }
 
 export interface RouteFilterConfig {
@@ -90,6 +97,11 @@ export interface GatehouseConfig {
   readonly listen: { readonly grpc: ListenAddress; readonly admin: ListenAddress };
   readonly tls?: TlsConfig;
   readonly unmatched: Unmatched;
+  /** absent: the defaults (docs/security.md "Path policy") */
+  readonly pathPolicy?: {
+    /** a route with fewer security filters that receives a variant of a more protected route's path: warn at load, or refuse the config */
+    readonly shadowing: 'warn' | 'refuse';
+  };
   readonly defaults: {
     readonly budgetMs: number;
     readonly maxBodyBytes: number;
@@ -359,6 +371,8 @@ const routeMatch = z.strictObject({
     .optional(),
   headers: z.array(namedPredicate('header')).optional(),
   query: z.array(namedPredicate('query parameter')).optional(),
+  trailingSlash: z.enum(['match', 'refuse']).optional(),
+  caseSensitive: z.boolean().optional(),
 });
 
 function filterEntry(registry: ReadonlyMap<string, FilterDefinition>, scope: FilterConfigScope) {
@@ -602,6 +616,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
         })
         .optional(),
       unmatched: z.enum(['deny', 'pass']).default(DEFAULTS.unmatched),
+      pathPolicy: z.strictObject({ shadowing: z.enum(['warn', 'refuse']).default('warn') }).prefault({}),
       defaults: z
         .strictObject({
           budgetMs: positiveInt(60_000).default(DEFAULTS.budgetMs),

@@ -16,11 +16,13 @@ export interface DenyReason {
 const GATEWAY_REASONS = {
   route_not_found: { status: 404, message: 'no route matches this request' },
   bad_request_headers: { status: 400, message: 'the request headers are malformed' },
+  path_variant: { status: 400, message: 'the path is a variant (case, trailing slash, trailing dot or suffix) of a protected route\'s path that the route does not accept; send the route\'s own path' },
   request_headers_too_large: { status: 431, message: 'the request has too many headers, or a header or all of them are too long' },
   uri_too_long: { status: 414, message: 'the request path is longer than the route allows' },
   client_certificate_required: { status: 401, message: 'this route requires a client certificate' },
   client_unknown: { status: 403, message: 'the client certificate belongs to no registered client' },
   client_certificate_revoked: { status: 403, message: 'the client certificate has been revoked' },
+  client_fingerprint_missing: { status: 403, message: 'the client certificate came without a readable SHA-256 fingerprint, so its revocation cannot be checked' },
   client_not_allowed: { status: 403, message: 'the client may not call this route, with this method or without the scopes it requires' },
   processing_timeout: { status: 504, message: 'gatehouse did not decide within the route budget' },
   internal_error: { status: 500, message: 'gatehouse failed while processing the request' },

@@ -74,6 +74,8 @@ export interface RegisteredClient {
 
 export interface ClientDirectory {
   readonly size: number;
+  /** the registry lists revoked certificates: one without a readable fingerprint cannot be checked */
+  readonly hasRevocations: boolean;
   isRevoked(cert: PeerCertificate): boolean;
   /** the first client, in file order, whose every match field holds */
   find(cert: PeerCertificate): RegisteredClient | undefined;

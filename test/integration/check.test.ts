@@ -9,8 +9,8 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '../..');
 
-function check(config: string | undefined, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts'), '--check'], {
+function check(config: string | undefined, env: Record<string, string> = {}, args: readonly string[] = []): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/main.ts'), '--check', ...args], {
     cwd: root,
     env: { ...process.env, GATEHOUSE_CONFIG: config ?? '', ...env },
     encoding: 'utf8',
@@ -66,4 +66,23 @@ test('a valid config of its own: exit 0, with the environment overrides it would
   assert.match(run.stdout, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is valid\\n1 route, unmatched requests: deny`));
   assert.match(run.stdout, /^ {2}only: \/api\/\* → sanitize, headers$/m);
   assert.match(run.stdout, /overridden by the environment: .*GATEHOUSE_LOG_LEVEL/);
+});
+
+test('shadowing: the embedded default warns that the api prefix receives variants of the protected routes; --explain says where a request lands and why', () => {
+  const run = check(undefined, {}, []);
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /^warning: .*gatehouse\.dev\.yaml: routes\[10\] \(id "api"\): match\.path: receives variants of routes\[4\] \(id "transfers-signed"\)'s path without its signed: \/api\/v1\/transfers\/ \(decided on transfers-signed by the path policy\);.*\/api\/v1\/transfers%2e \(refused 400 path_variant by the path policy\)/m);
+
+  const explained = check(undefined, {}, ['--explain', 'POST https://api.example.com/api/v1/transfers/', '--explain', 'POST /api/v1/Transfers']);
+  assert.equal(explained.status, 0, explained.stderr);
+  assert.match(explained.stdout, /^ {2}path policy: decided on transfers-signed: route api would skip signed/m);
+  assert.match(explained.stdout, /^ {4}2\. signed: needs an RFC 9421 signature/m);
+  assert.match(explained.stdout, /→ refused 400 path_variant: the path differs only in case/);
+  assert.doesNotMatch(explained.stdout, /is valid/, 'explain prints the explanation only');
+});
+
+test('shadowing: pathPolicy.shadowing: refuse makes it an error (exit 2) naming the weaker route', (t) => {
+  const refused = check(tempConfig(t, `${LISTEN}pathPolicy: { shadowing: refuse }\nroutes:\n  - id: transfers\n    match: { path: { exact: /api/v1/transfers }, methods: [POST] }\n    filters: [{ breaker: {} }]\n  - id: api\n    match: { path: { prefix: /api/ } }\n`));
+  assert.equal(refused.status, 2, refused.stdout);
+  assert.match(refused.stderr, /routes\[1\] \(id "api"\): match\.path: receives variants of routes\[0\] \(id "transfers"\)'s path without its breaker/);
 });

@@ -5,6 +5,7 @@
 // resetTimeoutMs one probe is let through (half-open) and its outcome closes or reopens it.
 // The breakers live in the process-wide Breakers (deps.breakers), so a config reload keeps them.
 // Needs ext_proc: over ext_authz gatehouse never sees the upstream's answer, so nothing feeds it.
+import { canonicalSegment } from '../../pipeline/path.js';
 import { HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type Outcome, type RequestContext } from '../../pipeline/types.js';
@@ -25,11 +26,13 @@ export const breakerFilter: FilterDefinition<typeof breakerConfig> = {
   needs: () => ({ responseHeaders: true }),
   create(config: BreakerConfig, deps) {
     const { feature: featureSource, features, ...options } = config;
-    const ownFeatures = new Set(features ?? []);
+    // features compare in canonical form (path.ts canonicalSegment): `Transfers`, `transfers;x` and
+    // `transfers.` reach the upstream's transfers handler, so they must meet the transfers breaker
+    const ownFeatures = new Map((features ?? []).map((f) => [canonicalSegment(f), f]));
     const featureOf = (ctx: RequestContext): string => {
       if (featureSource === undefined) return ROUTE_FEATURE;
       const value = 'header' in featureSource ? ctx.requestHeaders.get(featureSource.header) : ctx.params[featureSource.param];
-      return value !== undefined && ownFeatures.has(value) ? value : ROUTE_FEATURE;
+      return (value === undefined ? undefined : (ownFeatures.get(value) ?? ownFeatures.get(canonicalSegment(value)))) ?? ROUTE_FEATURE;
     };
     return {
       onRequestHeaders(ctx): Outcome {

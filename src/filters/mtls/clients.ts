@@ -7,10 +7,20 @@ import type { PeerCertificate } from '../../pipeline/types.js';
 
 export type { MtlsAuditRecord, MtlsDeps };
 
-/** `AB:CD:…` (as openssl prints it) or plain hex, any case → lower-case hex, as Envoy and XFCC give it */
+/**
+ * `AB:CD:…` (as openssl prints it) or plain hex, any case → lower-case hex; undefined when it is not a
+ * SHA-256 fingerprint. Every fingerprint is compared in this form, the registry's and the peer's alike
+ * (Envoy, XFCC and a proxy in between do not all spell it the same way).
+ */
+export function normalizeFingerprint(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const hex = value.replaceAll(':', '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+}
+
 const fingerprint = z
   .string()
-  .transform((s) => s.replaceAll(':', '').toLowerCase())
+  .transform((s) => normalizeFingerprint(s) ?? s)
   .refine((s) => /^[0-9a-f]{64}$/.test(s), 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');
 
 const token = z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 visible ASCII characters');
@@ -56,16 +66,23 @@ export class ClientRegistry implements ClientDirectory {
     return this.clients.length;
   }
 
+  /** a registry that revokes certificates can only clear one whose fingerprint it can read */
+  get hasRevocations(): boolean {
+    return this.revoked.size > 0;
+  }
+
   isRevoked(cert: PeerCertificate): boolean {
-    return cert.sha256 !== undefined && this.revoked.has(cert.sha256);
+    const sha256 = normalizeFingerprint(cert.sha256);
+    return sha256 !== undefined && this.revoked.has(sha256);
   }
 
   /** the first client, in file order, whose every match field holds */
   find(cert: PeerCertificate): ClientEntry | undefined {
+    const sha256 = normalizeFingerprint(cert.sha256);
     return this.clients.find(({ match }) => {
       if (match.uri !== undefined && !cert.uriSans.includes(match.uri)) return false;
       if (match.subject !== undefined && cert.subject !== match.subject) return false;
-      if (match.fingerprints !== undefined && (cert.sha256 === undefined || !match.fingerprints.includes(cert.sha256))) return false;
+      if (match.fingerprints !== undefined && (sha256 === undefined || !match.fingerprints.includes(sha256))) return false;
       return true;
     });
   }

@@ -110,7 +110,7 @@ describe('decisions', () => {
   test('each refusal has its code', () => {
     assert.equal(decide(undefined).code, 'client_certificate_required');
     assert.equal(decide({ uriSans: ['spiffe://p/acme'], sha256: HASH_A }).code, 'client_certificate_revoked', 'revoked wins over a matching client');
-    assert.equal(decide({ uriSans: ['spiffe://p/other'] }).code, 'client_unknown');
+    assert.equal(decide({ uriSans: ['spiffe://p/other'], sha256: 'e'.repeat(64) }).code, 'client_unknown');
     assert.equal(decide(acme, { route: 'other' }).code, 'client_not_allowed');
     assert.equal(decide(acme, { method: 'GET' }).code, 'client_not_allowed');
     assert.equal(decide(acme, { config: { scopes: ['payments:write', 'admin'] } }).code, 'client_not_allowed');
@@ -118,6 +118,23 @@ describe('decisions', () => {
     assert.equal(dev.code, 'client_not_allowed', 'every match field holds, but dev lacks the scope');
     assert.equal(dev.audits[0]?.client_id, 'dev');
     assert.equal(decide({ uriSans: [], subject: 'CN=dev', sha256: 'd'.repeat(64) }).code, 'client_unknown', 'subject alone is not enough when fingerprints are given');
+  });
+
+  test('fingerprints are compared normalized: a revoked certificate in upper case or with colons is still revoked', () => {
+    const colons = HASH_A.toUpperCase().match(/../g)!.join(':');
+    assert.equal(decide({ uriSans: ['spiffe://p/acme'], sha256: colons }).code, 'client_certificate_revoked');
+    assert.equal(decide({ uriSans: ['spiffe://p/acme'], sha256: HASH_A.toUpperCase() }).code, 'client_certificate_revoked');
+    const dev = decide({ uriSans: [], subject: 'CN=dev', sha256: HASH_B.toUpperCase().match(/../g)!.join(':') });
+    assert.equal(dev.audits[0]?.client_id, 'dev', 'a registered fingerprint matches whatever its spelling');
+    assert.equal(dev.audits[0]?.fingerprint, HASH_B, 'the audit line has the normalized form');
+  });
+
+  test('a registry with revocations refuses a certificate whose fingerprint is absent or unreadable (client_fingerprint_missing)', () => {
+    const absent = decide({ uriSans: ['spiffe://p/acme'] });
+    assert.equal(absent.code, 'client_fingerprint_missing');
+    assert.equal(absent.audits[0]?.decision, 'deny');
+    assert.equal(decide({ uriSans: ['spiffe://p/acme'], sha256: 'not-hex' }).code, 'client_fingerprint_missing');
+    assert.equal(decide({ uriSans: ['spiffe://p/acme'], sha256: 'c'.repeat(63) }).code, 'client_fingerprint_missing');
   });
 
   test('optional: no certificate passes as anonymous, audited', () => {
@@ -133,7 +150,7 @@ describe('decisions', () => {
     assert.equal(decide(undefined, { headers: [xfcc], config: trusted }).audits[0]?.client_id, 'acme');
     assert.equal(decide(acme, { config: trusted }).code, 'client_certificate_required', 'the connection certificate is the proxy’s');
     assert.equal(decide(undefined, { headers: [['x-forwarded-client-cert', 'Hash=zz']], config: trusted }).code, 'bad_request_headers');
-    assert.equal(decide({ uriSans: ['spiffe://p/other'] }, { headers: [xfcc] }).code, 'client_unknown', 'untrusted: XFCC ignored');
+    assert.equal(decide({ uriSans: ['spiffe://p/other'], sha256: 'e'.repeat(64) }, { headers: [xfcc] }).code, 'client_unknown', 'untrusted: XFCC ignored');
   });
 
   test('ext_proc attributes: the digest is lower-cased, absent attributes are absent', () => {

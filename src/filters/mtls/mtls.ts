@@ -2,7 +2,8 @@
 // handshake and verifies the chain; this filter decides who may call what and audits every decision:
 //  - the certificate comes from the connection (ext_proc attributes / ext_authz source.certificate),
 //    or from x-forwarded-client-cert only on a route that says its listener's proxy sets it;
-//  - revoked fingerprint → 403, no registered client → 403, client not allowed this route, method or
+//  - revoked fingerprint → 403; with a registry that revokes any, a certificate without a readable
+//    fingerprint → 403 client_fingerprint_missing (it could be a revoked one); no registered client → 403, client not allowed this route, method or
 //    the route's scopes → 403, no certificate where one is required → 401;
 //  - allowed: the client id goes upstream in x-gatehouse-client (sanitize strips a client-sent one)
 //    and to later filters in ctx.state.
@@ -12,6 +13,7 @@ import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type Outcome, type PeerCertificate, type RequestContext } from '../../pipeline/types.js';
 import { recordClaimant, STATE, type AuthenticatedClient } from '../../pipeline/state.js';
 import type { MtlsAuditRecord, MtlsDeps, RegisteredClient } from '../../pipeline/services.js';
+import { normalizeFingerprint } from './clients.js';
 import { mtlsConfig, type MtlsConfig } from './config.js';
 import { parseXfcc } from './xfcc.js';
 
@@ -23,7 +25,7 @@ export type { AuthenticatedClient };
 /** reasons of allowed decisions; denials use their deny code */
 export const MTLS_ALLOWED = { client: 'client_allowed', anonymous: 'anonymous' } as const;
 
-type DenyCode = 'client_certificate_required' | 'client_unknown' | 'client_certificate_revoked' | 'client_not_allowed' | 'bad_request_headers';
+type DenyCode = 'client_certificate_required' | 'client_unknown' | 'client_certificate_revoked' | 'client_fingerprint_missing' | 'client_not_allowed' | 'bad_request_headers';
 
 function whyNotAllowed(client: RegisteredClient, ctx: RequestContext, scopes: readonly string[]): string | undefined {
   if (!client.routes.includes(ctx.routeId)) return `client ${client.id} may not call route ${ctx.routeId}`;
@@ -48,7 +50,7 @@ export function compileMtls(config: MtlsConfig, deps: MtlsDeps): (ctx: RequestCo
         decision: denial ? 'deny' : 'allow',
         reason,
         ...(client === undefined ? {} : { client_id: client.id }),
-        ...(cert?.sha256 === undefined ? {} : { fingerprint: cert.sha256 }),
+        ...(cert?.sha256 === undefined ? {} : { fingerprint: normalizeFingerprint(cert.sha256) ?? cert.sha256 }),
         ...(cert?.uriSans[0] === undefined ? {} : { uri_san: cert.uriSans[0] }),
         ...(cert?.subject === undefined ? {} : { subject: cert.subject }),
         source: cert === undefined ? 'none' : source,
@@ -79,8 +81,13 @@ export function compileMtls(config: MtlsConfig, deps: MtlsDeps): (ctx: RequestCo
       // a security event (a withdrawn partner key in use): it names the certificate, which Envoy (or
       // the mesh, for a trusted XFCC) verified: its identity as the subject, its fingerprint as the device
       const identity = cert.uriSans[0] ?? cert.subject;
-      recordClaimant(ctx, { ...(identity === undefined ? {} : { subject: identity }), ...(cert.sha256 === undefined ? {} : { device: cert.sha256 }), trust: 'verified' });
+      const device = normalizeFingerprint(cert.sha256);
+      recordClaimant(ctx, { ...(identity === undefined ? {} : { subject: identity }), ...(device === undefined ? {} : { device }), trust: 'verified' });
       return decide(cert, undefined, { code: 'client_certificate_revoked' });
+    }
+    // revocation is by fingerprint: without one, a revoked certificate would look like any other
+    if (registry.hasRevocations && normalizeFingerprint(cert.sha256) === undefined) {
+      return decide(cert, undefined, { code: 'client_fingerprint_missing', detail: cert.sha256 === undefined ? 'no SHA-256 fingerprint came with the certificate' : 'the certificate fingerprint is not 64 hex digits' });
     }
     const client = registry.find(cert);
     if (!client) return decide(cert, undefined, { code: 'client_unknown' });

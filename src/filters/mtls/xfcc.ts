@@ -79,7 +79,8 @@ export function parseXfcc(header: string): XfccResult {
     if (key === 'uri') uriSans.push(value);
     else if (key === 'subject') subject = value;
     else if (key === 'hash') {
-      const hex = value.toLowerCase();
+      // a proxy in between may spell it as openssl prints it (upper case, colons): one form for comparing
+      const hex = value.replaceAll(':', '').toLowerCase();
       if (!SHA256_HEX.test(hex)) return { ok: false, detail: 'x-forwarded-client-cert is malformed: Hash is not a SHA-256 hex digest' };
       sha256 = hex;
     }

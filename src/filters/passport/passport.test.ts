@@ -56,7 +56,8 @@ test('the identity `signed` handed on becomes a passport for the route\'s audien
   const verdict = passportOf(ctx, config.keysFile.value);
   assert.ok(verdict.ok, verdict.ok ? '' : verdict.detail);
   const { sub, aud, txn, dev, amr, aal, itl } = verdict.claims as unknown as Record<string, unknown>;
-  assert.deepEqual({ sub, aud, txn, dev, amr, aal, itl }, { sub: 'user-42', aud: 'payments', txn: 'req-1', dev: { id: 'dev-7' }, amr: [], aal: 0, itl: 3 });
+  // txn is gatehouse's own decision id, never the client's x-request-id
+  assert.deepEqual({ sub, aud, txn, dev, amr, aal, itl }, { sub: 'user-42', aud: 'payments', txn: ctx.decisionId, dev: { id: 'dev-7' }, amr: [], aal: 0, itl: 3 });
 });
 
 test('no verified identity, no passport: 401 passport_identity_missing (never a passport for an unverified caller)', (t) => {

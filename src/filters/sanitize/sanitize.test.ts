@@ -60,6 +60,29 @@ describe('strips what only gatehouse or the mesh may set', () => {
   });
 });
 
+describe('underscore spellings of reserved names', () => {
+  test('x_passport, x_gatehouse_client, x_forwarded_client_cert and x_user_id (configured) are stripped: names compare after folding _ to -', () => {
+    const { outcome, ctx } = run({ stripHeaders: ['x-user-id'] }, [
+      ['x_passport', 'eyJforged'],
+      ['x_gatehouse_client', 'partner-a'],
+      ['X_Gatehouse-Reason', 'fake'],
+      ['x_forwarded_client_cert', 'By=spiffe://evil'],
+      ['x_user_id', '42'],
+      ['x_request_hint', 'not reserved'],
+    ]);
+    assert.equal(outcome.kind, 'continue');
+    assert.deepEqual([...removedBy(ctx)], ['x_passport', 'x_gatehouse_client', 'x_gatehouse-reason', 'x_forwarded_client_cert', 'x_user_id']);
+  });
+
+  test('with trustForwardedClientCert the mesh\'s x-forwarded-client-cert stays, but the underscore spelling (never the mesh\'s) goes', () => {
+    const { ctx } = run({ trustForwardedClientCert: true }, [
+      ['x-forwarded-client-cert', 'By=spiffe://mesh'],
+      ['x_forwarded_client_cert', 'By=spiffe://evil'],
+    ]);
+    assert.deepEqual([...removedBy(ctx)], ['x_forwarded_client_cert']);
+  });
+});
+
 describe('refuses what is too large or malformed, with the code and a detail that names no value', () => {
   test('too many headers, too many header bytes, one value too long → request_headers_too_large (431)', () => {
     const many = Array.from({ length: 11 }, (_, i): [string, string] => [`x-h${i}`, 'v']);
@@ -69,6 +92,22 @@ describe('refuses what is too large or malformed, with the code and a detail tha
     const long = run({ limits: { maxHeaderValueBytes: 16 } }, [['cookie', 's3cret-session-token-value']]);
     assert.equal(denial(long.outcome), 'request_headers_too_large');
     assert.ok(long.outcome.kind === 'deny' && !long.outcome.detail?.includes('s3cret'), 'the detail never quotes the value');
+  });
+
+  test('limits count UTF-8 bytes: 8,000 × "€" (24,000 bytes) fails the 8,192-byte value limit; 2,730 pass', () => {
+    const euro = run({}, [['x-note', '€'.repeat(8_000)]]);
+    assert.equal(denial(euro.outcome), 'request_headers_too_large');
+    assert.ok(euro.outcome.kind === 'deny' && euro.outcome.detail === 'header x-note is 24000 bytes > 8192');
+    assert.equal(denial(run({}, [['x-note', '€'.repeat(2_730)]]).outcome), 'continue');
+    assert.equal(denial(run({ limits: { maxHeaderListBytes: 100 } }, [['x-a', 'é'.repeat(49)]]).outcome), 'request_headers_too_large', '98 + 3 bytes > 100');
+    assert.equal(denial(run({ limits: { maxPathBytes: 32 } }, [], `/api/${'é'.repeat(14)}`).outcome), 'uri_too_long', '33 bytes, 19 characters');
+  });
+
+  test('a control character in a pseudo-header (:authority with CR/LF) is refused too', () => {
+    const bad = run({}, [[':authority', 'api.example.com\r\nx-injected: 1']]);
+    assert.equal(denial(bad.outcome), 'bad_request_headers');
+    assert.ok(bad.outcome.kind === 'deny' && bad.outcome.detail === 'header :authority has a control character');
+    assert.equal(denial(run({}, [[':scheme', 'https\n']]).outcome), 'bad_request_headers');
   });
 
   test('a control character in a value → bad_request_headers (400); HTAB is allowed', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { canonicalizePath } from './path.js';
+import { canonicalizePath, canonicalSegment, pathVariant } from './path.js';
 
 const ok = (raw: string) => {
   const r = canonicalizePath(raw);
@@ -73,4 +73,38 @@ test('canonicalization is idempotent and never yields dot segments, empty segmen
       for (const s of inner) assert.ok(s !== '' && s !== '.' && s !== '..', `bad segment in ${r.path} from ${raw}`);
     }),
   );
+});
+
+test('matrix parameters are cut from every segment before decoding, as Tomcat and Spring route', () => {
+  assert.equal(ok('/api/v1/transfers;jsessionid=x').path, '/api/v1/transfers');
+  assert.equal(ok('/a;x=1/b;y').path, '/a/b');
+  assert.equal(ok('/public/..;/admin').path, '/admin');
+  assert.equal(ok('/a/;x/b').path, '/a/b');
+  assert.equal(ok('/a%3Bb').path, '/a;b', 'an encoded ";" is part of its segment');
+});
+
+test('pathVariant folds trailing slash, trailing dots, the last .suffix and case; nothing to fold gives undefined', () => {
+  const v = (raw: string) => {
+    const r = ok(raw);
+    return pathVariant(r.path, r.routerPath);
+  };
+  assert.equal(v('/api/v1/transfers'), undefined);
+  assert.equal(ok('/api/v1/transfers').variant, false, 'the common case is flagged as having nothing to fold');
+  assert.deepEqual(v('/api/v1/transfers/'), { path: '/api/v1/transfers', routerPath: '/api/v1/transfers', key: '/api/v1/transfers', trailingSlash: true, suffix: false });
+  assert.deepEqual(v('/api/v1/Transfers'), { path: '/api/v1/Transfers', routerPath: '/api/v1/Transfers', key: '/api/v1/transfers', trailingSlash: false, suffix: false });
+  assert.equal(v('/api/v1/transfers%2e')?.key, '/api/v1/transfers');
+  assert.equal(v('/api/v1/transfers%2e')?.suffix, true);
+  assert.equal(v('/api/v1./transfers')?.key, '/api/v1/transfers');
+  assert.equal(v('/api/v1/transfers.json')?.key, '/api/v1/transfers');
+  assert.equal(v('/a/b.c.d/')?.key, '/a/b');
+  assert.equal(v('/a/.../b'), undefined, 'a segment of dots only is left alone');
+  assert.equal(v('/'), undefined);
+  assert.equal(ok('/%C3%89t%C3%A9').variant, true, 'non-ASCII upper case counts');
+});
+
+test('canonicalSegment: the form breaker features and other path keys compare', () => {
+  assert.equal(canonicalSegment('Transfers'), 'transfers');
+  assert.equal(canonicalSegment('transfers;jsessionid=1'), 'transfers');
+  assert.equal(canonicalSegment('transfers.'), 'transfers');
+  assert.equal(canonicalSegment('cards'), 'cards');
 });
