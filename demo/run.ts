@@ -190,12 +190,14 @@ async function issuanceScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehou
   const device = await generateSigner('ecdsa-p256-sha256');
   const enroll = await app.challenge('enroll');
   console.log(answerLine('app → challenge {"purpose":"enroll"}', enroll.answer, (b) => `challenge ${abbreviated(b['challenge'])}, expires in ${Number(b['expiresAt']) - Math.floor(Date.now() / 1000)} s`));
-  const body = await app.enrollmentBody(enroll.challenge, device, actors.attest);
+  const token = await actors.login('user-42');
+  const body = await app.enrollmentBody(enroll.challenge, device, actors.attest, token);
   console.log(answerLine('app → enroll without a login token', await app.enroll(body, undefined)));
   console.log(answerLine('app → enroll with a login token from another issuer', await app.enroll(body, await loginToken({ privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: 'x', alg: 'ES256' }, { issuer: 'https://evil.invalid', audience: DEV_LOGIN.audience, subject: 'user-42' }))));
-  const forged = await app.enrollmentBody(enroll.challenge, await generateSigner('ecdsa-p256-sha256'), actors.attest);
-  console.log(answerLine('app → enroll, proof signed by another key', await app.enroll({ ...body, proof: forged.proof }, await actors.login('user-42'))));
-  const token = await actors.login('user-42');
+  const forged = await app.enrollmentBody(enroll.challenge, await generateSigner('ecdsa-p256-sha256'), actors.attest, token);
+  console.log(answerLine('app → enroll, proof signed by another key', await app.enroll({ ...body, proof: forged.proof }, token)));
+  // the proof's ath is the hash of user-42's token: seen in transit and re-posted by another account, it enrolls nothing
+  console.log(answerLine('attacker → user-42\'s enrollment body, own login token', await app.enroll(body, await actors.login('mallory'))));
   console.log(answerLine('app → enroll (login token of user-42, verdict strong)', await app.enroll(body, token)));
   console.log(answerLine('the same enrollment again (challenge reused)', await app.enroll(body, token)));
   const ephemeral = await generateSigner('ed25519');

@@ -51,6 +51,8 @@ export const ISSUANCE_ACTIONS = {
   enrollChallenge: 'enroll_challenge_issued',
   credentialChallenge: 'credential_challenge_issued',
   enrolled: 'device_enrolled',
+  /** enrolled with a proof not bound to its login token (login.unboundProofs: accept, a transition) */
+  enrolledUnbound: 'device_enrolled_unbound',
   credential: 'credential_issued',
 } as const;
 
@@ -58,6 +60,12 @@ export const ISSUANCE_ACTIONS = {
 const MAX_SUBJECT_LENGTH = 256;
 
 type Denial = Extract<Outcome, { kind: 'deny' }>;
+
+/** an authenticated login token: the subject it names and the token itself (the enrollment proof binds its hash) */
+interface Login {
+  readonly subject: string;
+  readonly token: string;
+}
 
 const ANSWER_HEADERS = Object.freeze({ [HEADER.contentType]: 'application/json', [HEADER.cacheControl]: 'no-store' });
 
@@ -102,8 +110,8 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       : [appleAppAttestVerifier({ roots: config.appleAppAttest.rootsFile.value, apps: config.appleAppAttest.apps, allowDevelopment: config.appleAppAttest.allowDevelopment })]),
   ];
   const ledger: ChallengeStore = deps.stores.challenges;
-  /** the subject the login token named, for the body phase of an enrollment; gone with the request */
-  const subjects = new WeakMap<RequestContext, string>();
+  /** the login token and the subject it named, for the body phase of an enrollment; gone with the request */
+  const logins = new WeakMap<RequestContext, Login>();
 
   const refuse = (reason: DenyReasonCode, detail: string, headers: Record<string, string> = {}): Denial => ({
     kind: 'deny',
@@ -128,7 +136,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
   }
 
   /** RFC 6750: the app's login token → its subject, or 401. */
-  async function authenticate(ctx: RequestContext): Promise<{ subject: string } | Denial> {
+  async function authenticate(ctx: RequestContext): Promise<Login | Denial> {
     const values = ctx.requestHeaders.getAll(HEADER.authorization);
     const bearer = values.length === 1 ? BEARER.exec(values[0]!) : null;
     if (values.length === 0 || (bearer === null && !/^bearer(?: |$)/i.test(values[0]!))) {
@@ -151,7 +159,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       return invalid(`login token refused: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) return invalid(`sub must be a string of 1-${MAX_SUBJECT_LENGTH} characters`);
-    return { subject };
+    return { subject, token: bearer[1]! };
   }
 
   function challenge(ctx: RequestContext, body: Buffer): Outcome {
@@ -169,12 +177,14 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
   }
 
   async function enroll(ctx: RequestContext, body: Buffer): Promise<Outcome> {
-    const subject = subjects.get(ctx);
-    subjects.delete(ctx);
+    const login = logins.get(ctx);
+    logins.delete(ctx);
     // only a request authenticated at its headers reaches here (a refusal ends the chain)
-    if (subject === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: an enrollment body came without an authenticated subject' };
-    // for a security event: the account its login token authenticated
-    recordClaimant(ctx, { subject, trust: 'verified' });
+    if (login === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: an enrollment body came without an authenticated subject' };
+    const { subject } = login;
+    // for a security event: the account its login token authenticated. A bearer token is replayable,
+    // so this is `credential` trust: reported, never enough for a disable rule.
+    recordClaimant(ctx, { subject, trust: 'credential' });
     let request: unknown;
     try {
       request = JSON.parse(body.toString('utf8'));
@@ -187,6 +197,8 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       minIntegrity: config.minIntegrity,
       allowedAlgorithms: config.allowedAlgorithms,
       subject,
+      loginToken: login.token,
+      unboundProofs: config.login.unboundProofs,
       now: nowSeconds(),
     });
     if (!verified.ok) return refuseSigning(verified);
@@ -202,7 +214,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     const stored = await deps.stores.devices.put(device);
     // the challenge is gone: the app asks for a new one, as on any challenge_* answer
     if (!stored.ok) return unavailable('devices', stored);
-    ctx.recordAction({ filter: ISSUANCE_FILTER, action: ISSUANCE_ACTIONS.enrolled });
+    ctx.recordAction({ filter: ISSUANCE_FILTER, action: verified.boundToLogin ? ISSUANCE_ACTIONS.enrolled : ISSUANCE_ACTIONS.enrolledUnbound });
     return answer(201, { deviceId: device.deviceId, integrity: device.integrityLevel, e2ee: device.e2eePublicKey !== undefined });
   }
 
@@ -250,7 +262,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       if (endpoint !== 'enroll') return CONTINUE;
       return authenticate(ctx).then((authenticated): Outcome => {
         if ('kind' in authenticated) return authenticated;
-        subjects.set(ctx, authenticated.subject);
+        logins.set(ctx, authenticated);
         return CONTINUE;
       });
     },

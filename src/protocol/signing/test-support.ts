@@ -95,12 +95,13 @@ export async function createWorld(
     now,
   });
   const enrollment = await verifyEnrollment(
-    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
+    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, loginToken: 'login-token-of-user-42', attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
     {
       challengeSecrets: secrets,
       verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })],
       minIntegrity: 'basic',
       subject: 'user-42',
+      loginToken: 'login-token-of-user-42',
       now,
     },
   );
