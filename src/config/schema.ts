@@ -159,8 +159,12 @@ export interface DisableRuleConfig {
   /** this many events of one subject within windowSeconds disable the account */
   readonly threshold: number;
   readonly windowSeconds: number;
-  /** the least trusted subject that counts: verified, or credential (never a bare claim) */
-  readonly minTrust: Exclude<IdentityTrust, 'claimed'>;
+  /**
+   * the least trusted subject that counts: only `verified` (src/security/events.ts). Events at
+   * `credential` come from something anyone who saw a request can replay, or from gatehouse's own
+   * limits: they are reported, never counted towards disabling an account.
+   */
+  readonly minTrust: 'verified';
   /** written as the disabled record's reason */
   readonly reason: string;
 }
@@ -632,7 +636,9 @@ const disableRule = z
       .min(1, 'must list at least one code'),
     threshold: positiveInt(10_000),
     windowSeconds: positiveInt(86_400),
-    minTrust: z.enum(['verified', 'credential']).default('credential'),
+    // only events proven to come from the account's key count: events at trust credential (a
+    // replayable credential, a replay, a body cut by Envoy) are reported but never disable an account
+    minTrust: z.enum(['verified']).default('verified'),
     reason: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
   });
 
