@@ -26,6 +26,7 @@ import { HEADER, type HeaderMap } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { ChallengeStore, StoreFailure } from '../../stores/types.js';
+import { checkStanding } from '../standing.js';
 import { issuanceConfig, type IssuanceConfig } from './config.js';
 
 export const ISSUANCE_FILTER = 'issuance';
@@ -203,12 +204,11 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     });
     if (!verified.ok) return refuseSigning(verified);
     const { device } = verified;
-    const [account, existing] = await Promise.all([deps.stores.accounts.isDisabled(subject), deps.stores.devices.get(device.deviceId)]);
-    if (!account.ok) return unavailable('accounts', account);
-    if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`);
-    if (!existing.ok) return unavailable('devices', existing);
-    // revocation belongs to the key: enrolling a revoked key again never revives it
-    if (existing.device?.revokedAt !== undefined) return refuse('device_revoked', `device ${device.deviceId} was revoked`);
+    // the enrolling account, and the key if it was enrolled before (revocation belongs to the key:
+    // enrolling a revoked key again never revives it)
+    const standing = await checkStanding(deps.stores, { deviceId: device.deviceId, subject, unknownDevice: 'allow' });
+    if (standing.kind === 'refused') return refuse(standing.reason, standing.detail);
+    if (standing.kind === 'unavailable') return unavailable(standing.failures[0]!.store, standing.failures[0]!.failure);
     const burnt = await burn(verified.challengeId, verified.challengeExpiresAt);
     if (burnt !== undefined) return burnt;
     const stored = await deps.stores.devices.put(device);
@@ -228,12 +228,11 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     const lookup = await deps.stores.devices.get(named.deviceId);
     if (!lookup.ok) return unavailable('devices', lookup);
     const stored = lookup.device;
-    if (stored === undefined) return refuse('device_revoked', `device ${named.deviceId} is not enrolled`);
-    recordClaimant(ctx, { subject: stored.device.subject, device: named.deviceId, trust: 'claimed' });
-    if (stored.revokedAt !== undefined) return refuse('device_revoked', `device ${named.deviceId} was revoked`);
-    const account = await deps.stores.accounts.isDisabled(stored.device.subject);
-    if (!account.ok) return unavailable('accounts', account);
-    if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`);
+    if (stored !== undefined) recordClaimant(ctx, { subject: stored.device.subject, device: named.deviceId, trust: 'claimed' });
+    const standing = await checkStanding(deps.stores, { deviceId: named.deviceId, read: { device: stored } });
+    if (standing.kind === 'refused') return refuse(standing.reason, standing.detail);
+    if (standing.kind === 'unavailable') return unavailable(standing.failures[0]!.store, standing.failures[0]!.failure);
+    if (stored === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: the standing of an unknown device was good' };
     const issued = await issueCredential(request, { device: stored.device, challengeSecrets: secrets, issuer, allowedAlgorithms: config.allowedAlgorithms, now: nowSeconds() });
     if (!issued.ok) return refuseSigning(issued);
     // never handed out unless the challenge was burnt

@@ -22,6 +22,7 @@ import { createRequestVerifier, type SignedRequest, type VerifiedRequest } from 
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { StoreFailure } from '../../stores/types.js';
+import { checkStanding } from '../standing.js';
 import { issuerKeysOf, signedConfig, type SignedConfig } from './config.js';
 
 export const SIGNED_FILTER = 'signed';
@@ -134,12 +135,9 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
     // every refusal from here on is of a request the key's holder made, arriving for the first time
     // (or, failing open on the nonce store, as good as gatehouse can tell)
     recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
-    const [device, account] = await Promise.all([deps.stores.devices.get(verdict.deviceId), deps.stores.accounts.isDisabled(verdict.subject)]);
-    if (!device.ok) storeFailed('devices', device);
-    else if (device.device === undefined) return refuse('device_revoked', `device ${verdict.deviceId} is not enrolled`, deps.now());
-    else if (device.device.revokedAt !== undefined) return refuse('device_revoked', `device ${verdict.deviceId} was revoked`, deps.now());
-    if (!account.ok) storeFailed('accounts', account);
-    else if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`, deps.now());
+    const standing = await checkStanding(deps.stores, { deviceId: verdict.deviceId, subject: verdict.subject });
+    if (standing.kind === 'refused') return refuse(standing.reason, standing.detail, deps.now());
+    if (standing.kind === 'unavailable') for (const { store, failure } of standing.failures) storeFailed(store, failure);
     if (unavailable.length > 0) {
       if (config.failureMode === 'closed') return { kind: 'deny', reason: 'dependency_unavailable', detail: `signed: ${details.join('; ')}` };
       ctx.recordAction({ filter: SIGNED_FILTER, action: SIGNED_FAILED_OPEN, items: unavailable });
