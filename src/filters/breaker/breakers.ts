@@ -10,6 +10,12 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** Settles the call a request opened: the upstream answered well, failed, or the request ended without telling. */
 export interface PendingCall {
+  /**
+   * The request was released to the upstream (its body complete): the slow-call clock starts now,
+   * so a client's own upload time never counts against the upstream. Until called, the clock runs
+   * from admission (a request without a body is released at its headers).
+   */
+  released(): void;
   succeed(): void;
   fail(why: string): void;
   /** no upstream answer to judge (cancelled, denied by a later filter, ext_authz): counts neither way (a half-open probe: as a failure) */
@@ -99,9 +105,13 @@ class Breaker {
 
   private callOf(admittedAt: number, record: (failure: Error | undefined) => void, forget: () => void): PendingCall {
     const { slowCallMs } = this.options;
+    let releasedAt = admittedAt;
     return {
+      released: () => {
+        releasedAt = this.now();
+      },
       succeed: () => {
-        const tookMs = this.now() - admittedAt;
+        const tookMs = this.now() - releasedAt;
         record(slowCallMs !== undefined && tookMs > slowCallMs ? new UpstreamFailure(`answered after ${tookMs} ms > ${slowCallMs}`) : undefined);
       },
       fail: (why) => { record(new UpstreamFailure(why)); },
