@@ -53,7 +53,7 @@ export async function devSignedApp(gateway: Gateway, subject = 'user-42'): Promi
   const device = await generateSigner('ecdsa-p256-sha256');
   const enrollChallenge = await app.challenge('enroll');
   if (enrollChallenge.answer.status !== 200) throw new DemoFlowError('enroll challenge', enrollChallenge.answer);
-  const enrolled = await app.enroll(await app.enrollmentBody(enrollChallenge.challenge, device, actors.attest), await actors.login(subject));
+  const enrolled = await app.enrollAs(await actors.login(subject), enrollChallenge.challenge, device, actors.attest);
   if (enrolled.status !== 201) throw new DemoFlowError('enroll', enrolled);
   const ephemeral = await generateSigner('ed25519');
   const credentialChallenge = await app.challenge('credential');

@@ -97,12 +97,13 @@ async function signingScenario(print: Print): Promise<{ subject: string; deviceI
   const deviceThumbprint = await jwkThumbprint(deviceSigner.publicJwk);
   const evidence = await attestation.verdict({ challenge: enrollChallenge.challenge, deviceKeyThumbprint: deviceThumbprint, integrity: 'strong', now });
   const enrollment = await verifyEnrollment(
-    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2eeKey.publicKey }),
+    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, loginToken: 'the-login-token-of-user-42', attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2eeKey.publicKey }),
     {
       challengeSecrets: secrets,
       verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })],
       minIntegrity: 'basic',
       subject: 'user-42',
+      loginToken: 'the-login-token-of-user-42',
       now,
     },
   );

@@ -6,14 +6,14 @@ import { FILTER_REGISTRY } from '../src/filters/registry.js';
 import { startGatehouse } from '../src/gatehouse.js';
 import { protocolScenarios } from './protocol.js';
 import { ExtProcStandIn, type ClientRequest } from '../test/harness/ext-proc.js';
-import { echoResponse, startUpstream, type Pair } from '../test/harness/upstream.js';
+import { echoResponse, startUpstream, type Pair, type UpstreamResponse } from '../test/harness/upstream.js';
 import { shippedExtAuthzConfig, shippedExtProcConfig } from '../test/support/manifests.js';
 import { ExtAuthzStandIn } from '../test/harness/ext-authz.js';
 import { createTestCa } from '../test/support/certificates.js';
 import { DEV_DEVICE_BASE_PATH, DEV_LOGIN, devActors, devSignedApp } from './dev-signing.js';
 import { deviceApp, json, loginToken, post, type GatewayAnswer } from '../test/support/device-app.js';
 import { generateSigner, jwkThumbprint, signRequest } from '../sdk/app/signing.js';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { fraudScenario } from './fraud.js';
 import { readToken } from '../src/security/admin.js';
 import type { RunningGatehouse } from '../src/gatehouse.js';
@@ -199,12 +199,14 @@ async function issuanceScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehou
   const device = await generateSigner('ecdsa-p256-sha256');
   const enroll = await app.challenge('enroll');
   console.log(answerLine('app → challenge {"purpose":"enroll"}', enroll.answer, (b) => `challenge ${abbreviated(b['challenge'])}, expires in ${Number(b['expiresAt']) - Math.floor(Date.now() / 1000)} s`));
-  const body = await app.enrollmentBody(enroll.challenge, device, actors.attest);
+  const token = await actors.login('user-42');
+  const body = await app.enrollmentBody(enroll.challenge, device, actors.attest, token);
   console.log(answerLine('app → enroll without a login token', await app.enroll(body, undefined)));
   console.log(answerLine('app → enroll with a login token from another issuer', await app.enroll(body, await loginToken({ privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, kid: 'x', alg: 'ES256' }, { issuer: 'https://evil.invalid', audience: DEV_LOGIN.audience, subject: 'user-42' }))));
-  const forged = await app.enrollmentBody(enroll.challenge, await generateSigner('ecdsa-p256-sha256'), actors.attest);
-  console.log(answerLine('app → enroll, proof signed by another key', await app.enroll({ ...body, proof: forged.proof }, await actors.login('user-42'))));
-  const token = await actors.login('user-42');
+  const forged = await app.enrollmentBody(enroll.challenge, await generateSigner('ecdsa-p256-sha256'), actors.attest, token);
+  console.log(answerLine('app → enroll, proof signed by another key', await app.enroll({ ...body, proof: forged.proof }, token)));
+  // the proof's ath is the hash of user-42's token: seen in transit and re-posted by another account, it enrolls nothing
+  console.log(answerLine('attacker → user-42\'s enrollment body, own login token', await app.enroll(body, await actors.login('mallory'))));
   console.log(answerLine('app → enroll (login token of user-42, verdict strong)', await app.enroll(body, token)));
   console.log(answerLine('the same enrollment again (challenge reused)', await app.enroll(body, token)));
   const ephemeral = await generateSigner('ed25519');
@@ -255,6 +257,15 @@ async function signedScenario(envoy: ExtProcStandIn, n: number): Promise<void> {
 /** `abcdef…(n bytes)`: enough of the bytes to see they are not the plaintext */
 const shortHex = (bytes: Buffer): string => `${bytes.subarray(0, 24).toString('hex')}… (${bytes.length} bytes)`;
 
+/** What many frameworks add to an answer: an ETag and a Content-Digest, both over the (plaintext) body. */
+function withBodyDigests(response: UpstreamResponse): UpstreamResponse {
+  const body = Buffer.from(typeof response.body === 'string' ? response.body : '');
+  return {
+    ...response,
+    headers: [...(response.headers ?? []), ['etag', `"${createHash('sha1').update(body).digest('hex')}"`], ['content-digest', `sha-256=:${createHash('sha256').update(body).digest('base64')}:`]],
+  };
+}
+
 /** End-to-end encryption through the gateway: the app seals, the upstream reads plaintext, the app opens the answer; a tampered body is refused. */
 async function e2eeScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, n: number): Promise<void> {
   console.log(bold(`${n}. End-to-end encrypted bodies (routes e2ee-keys and transfers-e2ee, filters e2eeKeys and e2ee)`) + dim('  [ext_proc]'));
@@ -280,6 +291,9 @@ async function e2eeScenario(envoy: ExtProcStandIn, gatehouse: RunningGatehouse, 
   const opened = sealed.decryptResponse({ contentType, body: accepted.body });
   const echoed = opened.ok ? (JSON.parse(opened.plaintext.toString()) as { body?: string }).body : undefined;
   console.log(`   app decrypted ${opened.ok ? `(${opened.contentType ?? 'no type'}) the echo upstream's answer, whose body is ${echoed ?? '?'}` : red(opened.code)}`);
+  // the upstream's ETag and Content-Digest describe the plaintext: on a sealed answer they are removed
+  const derived = accepted.headers.filter(([k]) => ['etag', 'content-digest', 'repr-digest', 'content-md5', 'digest'].includes(k)).map(([k]) => k);
+  console.log(`   upstream answered with etag + content-digest (over the plaintext); the app got ${derived.length === 0 ? green('neither (sealed: removed)') : red(derived.join(', '))}, content-length ${accepted.headers.find(([k]) => k === 'content-length')?.[1] ?? '-'} (the sealed bytes)`);
   const tampered = Buffer.from(sealed.body);
   tampered[tampered.length - 1] = tampered[tampered.length - 1]! ^ 0x01;
   const refused = await envoy.request({ ...request, body: tampered });
@@ -330,7 +344,7 @@ async function main(): Promise<void> {
   const gatehouse = await startGatehouse({ config: loaded.config, runtimeMetrics: false });
   // the echo upstream, except that the demo's transfers backend is down (for the breaker scenario)
   const upstream = await startUpstream((req) =>
-    req.path.startsWith('/api/payments/transfers/') ? { status: 503, headers: [['content-type', 'text/plain']], body: 'transfers backend unavailable' } : echoResponse(req),
+    req.path.startsWith('/api/payments/transfers/') ? { status: 503, headers: [['content-type', 'text/plain']], body: 'transfers backend unavailable' } : withBodyDigests(echoResponse(req)),
   );
   const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtProcConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });
   const envoyAuthz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: shippedExtAuthzConfig(), upstream: { host: '127.0.0.1', port: upstream.port } });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
@@ -51,12 +51,13 @@ test('a keystore-backed device key plugs in through RequestSigner, its DER outpu
     publicJwk,
     sign: (data) => Promise.resolve(ecdsaDerToRaw(nodeSign('sha256', data, privateKey))),
   };
-  const request = await buildEnrollmentRequest({ challenge: 'enroll.x', deviceSigner: keystoreSigner, attestation: { format: 'gh-jws-verdict', evidence: 'e' } });
+  const request = await buildEnrollmentRequest({ challenge: 'enroll.x', deviceSigner: keystoreSigner, loginToken: 'login.token', attestation: { format: 'gh-jws-verdict', evidence: 'e' } });
   const proof = decodeCompactJws(request.proof);
   const deviceKey = importPublicJwk(request.deviceKey);
   assert.ok(proof && deviceKey);
   assert.deepEqual(proof.header, { alg: 'ES256', typ: ENROLLMENT_PROOF_TYPE });
-  assert.deepEqual(proof.payload, { chl: 'enroll.x' });
+  // ath: base64url SHA-256 of the login token, as RFC 9449 hashes an access token
+  assert.deepEqual(proof.payload, { chl: 'enroll.x', ath: createHash('sha256').update('login.token').digest('base64url') });
   assert.ok(verifyDecodedJws(proof, 'ecdsa-p256-sha256', ENROLLMENT_PROOF_TYPE, deviceKey.key));
 });
 

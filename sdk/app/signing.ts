@@ -22,6 +22,7 @@ import {
   CREDENTIAL_REQUEST_TYPE,
   E2EE_KEY_MEMBER,
   ENROLLMENT_PROOF_TYPE,
+  LOGIN_TOKEN_HASH_CLAIM,
   CONTENT_DIGEST_HEADER,
   JOSE_ALGORITHM,
   REQUIRED_COMPONENTS,
@@ -188,15 +189,24 @@ export interface EnrollmentRequestBody {
   proof: string;
 }
 
+/** The proof's `ath`: base64url SHA-256 of the login token's ASCII bytes (RFC 9449 §4.2). */
+export async function loginTokenHash(loginToken: string, crypto: CryptoProvider = defaultCrypto()): Promise<string> {
+  if (!/^[\x21-\x7e]+$/.test(loginToken)) throw new TypeError('a login token is visible ASCII (RFC 6750 b64token)');
+  return base64urlEncode(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(loginToken))));
+}
+
 /**
  * The JSON body for POST enrollment. `evidence` is what the platform attestation produced for this
- * challenge and device key thumbprint. `e2eeKey` (optional; leave it out if the app never uses e2ee) is
- * the device's X25519 public key: the proof signs it, and its e2ee device key id is the device id.
+ * challenge and device key thumbprint. `loginToken` is the token the body will be posted with
+ * (Authorization: Bearer): the proof commits to it, so the body enrolls the device to that login only.
+ * `e2eeKey` (optional; leave it out if the app never uses e2ee) is the device's X25519 public key: the
+ * proof signs it, and its e2ee device key id is the device id.
  */
 export async function buildEnrollmentRequest(
   options: {
     readonly challenge: string;
     readonly deviceSigner: RequestSigner;
+    readonly loginToken: string;
     readonly attestation: { readonly format: string; readonly evidence: string };
     readonly e2eeKey?: webcrypto.CryptoKey | Uint8Array;
   },
@@ -209,7 +219,7 @@ export async function buildEnrollmentRequest(
     deviceKey: options.deviceSigner.publicJwk,
     ...e2ee,
     attestation: { format: options.attestation.format, evidence: options.attestation.evidence },
-    proof: await compactJws(options.deviceSigner, ENROLLMENT_PROOF_TYPE, { chl: options.challenge, ...e2ee }),
+    proof: await compactJws(options.deviceSigner, ENROLLMENT_PROOF_TYPE, { chl: options.challenge, [LOGIN_TOKEN_HASH_CLAIM]: await loginTokenHash(options.loginToken, crypto), ...e2ee }),
   };
 }
 

@@ -73,7 +73,7 @@ routes:
       batchSize: 10,
       flushTimeoutMs: 500,
       rules: [
-        { name: 'forged', codes: ['signature_invalid', 'signature_replayed'], threshold: 3, windowSeconds: 60, minTrust: 'credential', reason: '3 events of signature_invalid, signature_replayed within 60 s' },
+        { name: 'forged', codes: ['signature_invalid', 'signature_replayed'], threshold: 3, windowSeconds: 60, minTrust: 'verified', reason: '3 events of signature_invalid, signature_replayed within 60 s' },
         { name: 'verified-only', codes: ['device_revoked'], threshold: 2, windowSeconds: 10, minTrust: 'verified', reason: 'revoked device in use' },
       ],
     },
@@ -115,7 +115,7 @@ test('omitted sections take the documented defaults', () => {
   assert.equal(config.admin, undefined);
 });
 
-test('security-event rules: a code that is not suspicious, a bare-claim trust, a zero threshold and a duplicate name are errors naming file, line and field', () => {
+test('security-event rules: a code that is not suspicious, a trust below verified, a zero threshold and a duplicate name are errors naming file, line and field', () => {
   const errors = errorsOf(
     parseConfig(
       `securityEvents:
@@ -130,6 +130,10 @@ ${ROUTE}`,
   assert.match(errors[0]!, /^c\.yaml:3: securityEvents\.rules\[0\]\.codes\[0\]: "signature_missing" is not a suspicious deny code \(one of signature_invalid, /);
   assert.match(errors.find((e) => e.includes('threshold')) ?? '', /^c\.yaml:4: securityEvents\.rules\[1\]\.threshold: /);
   assert.match(errors.find((e) => e.includes('minTrust')) ?? '', /^c\.yaml:4: securityEvents\.rules\[1\]\.minTrust: /);
+  // credential trust is anyone's who saw the credential: no rule may count it
+  const credential = errorsOf(parseConfig(`securityEvents:\n  rules:\n    - { name: a, codes: [signature_invalid], threshold: 3, windowSeconds: 60, minTrust: credential }\n${ROUTE}`, 'c.yaml'));
+  assert.equal(credential.length, 1, credential.join('\n'));
+  assert.equal(credential[0], 'c.yaml:3: securityEvents.rules[0].minTrust: must be one of "verified", got the string "credential"');
   const twice = errorsOf(parseConfig(`securityEvents:\n  rules:\n    - { name: a, codes: [signature_invalid], threshold: 3, windowSeconds: 60 }\n    - { name: a, codes: [signature_replayed], threshold: 3, windowSeconds: 60 }\n${ROUTE}`, 'c.yaml'));
   assert.deepEqual(twice, ['c.yaml:4: securityEvents.rules[1].name: rule a is defined twice']);
 });

@@ -565,7 +565,9 @@ const disableRule = z
       .min(1, 'must list at least one code'),
     threshold: positiveInt(10_000),
     windowSeconds: positiveInt(86_400),
-    minTrust: z.enum(['verified', 'credential']).default('credential'),
+    // only events proven to come from the account's key count: events at trust credential (a
+    // replayable credential, a replay, a body cut by Envoy) are reported but never disable an account
+    minTrust: z.enum(['verified']).default('verified'),
     reason: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
   });
 

@@ -112,6 +112,7 @@ export const SUSPICIOUS_REASONS: Readonly<Partial<Record<DenyReasonCode, Suspici
   e2ee_decrypt_failed: 'forgery',
   signature_replayed: 'replay',
   challenge_used: 'replay',
+  enrollment_login_mismatch: 'replay',
   signature_stale: 'timing',
   signature_future_dated: 'timing',
   device_revoked: 'device',

@@ -34,6 +34,13 @@ export const HEADER = {
   authzPartialBody: 'x-envoy-auth-partial-body',
 } as const;
 
+/**
+ * Response headers computed over the body: on an e2ee route they would describe the plaintext beside
+ * the sealed body (a digest of a short answer can be brute-forced back to it), so they are removed
+ * from every sealed response (docs/protocol/e2ee.md §9). Content-Length is recomputed instead.
+ */
+export const BODY_DERIVED_RESPONSE_HEADERS = ['etag', 'content-digest', 'repr-digest', 'content-md5', 'digest'] as const;
+
 /** Every header name gatehouse itself writes starts with this; a client never may. */
 export const GATEHOUSE_HEADER_PREFIX = 'x-gatehouse-';
 

@@ -10,6 +10,12 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** Settles the call a request opened: the upstream answered well, failed, or the request ended without telling. */
 export interface PendingCall {
+  /**
+   * The request was released to the upstream (its body complete): the slow-call clock starts now,
+   * so a client's own upload time never counts against the upstream. Until called, the clock runs
+   * from admission (a request without a body is released at its headers).
+   */
+  released(): void;
   succeed(): void;
   fail(why: string): void;
   /** no upstream answer to judge (cancelled, denied by a later filter, ext_authz): counts neither way (a half-open probe: as a failure) */

@@ -13,38 +13,42 @@ import { startGatehouse, StartupError } from '../gatehouse.js';
 import { createMemoryStores } from '../stores/index.js';
 import { enrolledDevice } from '../stores/test-devices.js';
 import { adminApiRoutes } from './admin.js';
-import { DisableRules, MemoryRuleWindows } from './rules.js';
+import { DisableRules, MemoryRuleWindows, type RuleWindows } from './rules.js';
+import { storeFailure, type AccountStatus } from '../stores/types.js';
+import { FAILED_TOKEN_WINDOW_MS, FAILED_TOKENS_PER_SOURCE } from './admin.js';
 import { SecurityEventSink } from './sink.js';
 
 const TOKEN = 'unit-admin-token-0123456789';
 
-async function setUp(t: { after: (fn: () => unknown) => void }) {
+async function setUp(t: { after: (fn: () => unknown) => void }, over: { now?: () => number; windows?: RuleWindows; accounts?: Partial<AccountStatus> } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-admin-unit-'));
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, TOKEN);
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ base: null }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>); } });
-  const stores = createMemoryStores();
-  const rules = new DisableRules([], new MemoryRuleWindows(), stores.accounts);
+  const memory = createMemoryStores();
+  const accounts: AccountStatus = Object.assign(Object.create(memory.accounts) as AccountStatus, over.accounts ?? {});
+  const stores = { ...memory, accounts };
+  const rules = new DisableRules([], over.windows ?? new MemoryRuleWindows(), stores.accounts);
   const sink = new SecurityEventSink({ logger, stream: undefined, rules, maxBuffered: 10, batchSize: 10, instance: 'unit' });
   const admin = await startAdminServer({
     host: '127.0.0.1',
     port: 0,
     metrics: { render: () => Promise.resolve(''), contentType: 'text/plain' },
     health: { live: () => true, ready: () => true },
-    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, devices: stores.devices, rules, sink, logger, now: () => 1_800_000_000_000 }),
+    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, devices: stores.devices, rules, sink, logger, now: over.now ?? (() => 1_800_000_000_000) }),
   });
   t.after(async () => {
     await admin.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const call = async (path: string, init: { method?: string; body?: string; token?: string } = {}): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const call = async (path: string, init: { method?: string; body?: string; token?: string } = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> => {
     const response = await fetch(`http://127.0.0.1:${admin.port}${path}`, {
       method: init.method ?? 'GET',
       headers: { authorization: `Bearer ${init.token ?? TOKEN}` },
       ...(init.body === undefined ? {} : { body: init.body }),
     });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
   };
   return { call, tokenFile, lines, port: admin.port, stores };
 }
@@ -145,4 +149,42 @@ test('admin API, devices: look up, revoke (idempotent), unknown → 404 device_n
   assert.ok(audits.some((a) => a['action'] === 'devices.revoke' && a['result'] === 'device_not_found' && a['status'] === 404 && a['device'] === 'unknownDevice' && a['reason'] === 'stolen'), 'a refused revoke names the device it was for');
   const ok = audits.find((a) => a['action'] === 'devices.revoke' && a['result'] === 'ok')!;
   assert.deepEqual([ok['device'], ok['subject'], ok['reason'], ok['level']], [id, 'user-9', 'phone stolen', 30]);
+});
+
+test('admin API: a source sending wrong tokens is throttled: 429 too_many_attempts with Retry-After, the right token included, until the window passes', async (t) => {
+  let now = 1_800_000_000_000;
+  const { call, lines } = await setUp(t, { now: () => now });
+  for (let i = 0; i < FAILED_TOKENS_PER_SOURCE; i++) assert.equal((await call('/admin/accounts', { token: `guess-${i}-0123456789abcdef` })).status, 401, `guess ${i}`);
+  const throttled = await call('/admin/accounts', { token: 'guess-x-0123456789abcdef' });
+  assert.deepEqual([throttled.status, throttled.body['error']], [429, 'too_many_attempts']);
+  assert.equal(throttled.headers.get('retry-after'), String(FAILED_TOKEN_WINDOW_MS / 1000));
+  const right = await call('/admin/accounts');
+  assert.equal(right.status, 429, 'a throttled source learns nothing, not even that it guessed right');
+  now += 30_000;
+  assert.equal((await call('/admin/accounts')).headers.get('retry-after'), '30', 'the wait shrinks as the window slides');
+  now += 30_001;
+  assert.equal((await call('/admin/accounts')).status, 200, 'after the window, the right token works again');
+  const audits = lines.filter((l) => l['msg'] === 'admin_audit');
+  const throttledAudits = audits.filter((a) => a['result'] === 'too_many_attempts' && a['status'] === 429);
+  assert.equal(throttledAudits.length, 3, 'the throttled calls are audited');
+  assert.ok(throttledAudits.every((a) => /^(?:::ffff:)?127\.0\.0\.1$/.test(String(a['source']))), 'with their source');
+});
+
+test('admin API: every action is audited with its subject whatever the outcome: a failed disable, an enable whose window clearing failed', async (t) => {
+  const failingWindows: RuleWindows = { add: () => Promise.resolve({ ok: true, count: 0 }), clear: () => Promise.resolve(storeFailure('unavailable', 'test: redis down')) };
+  const { call, lines } = await setUp(t, { windows: failingWindows, accounts: { disable: () => Promise.resolve(storeFailure('unavailable', 'test: redis down')) } });
+  const disabled = await call('/admin/accounts/disable', { method: 'POST', body: JSON.stringify({ subject: 'user-5', reason: 'fraud' }) });
+  assert.deepEqual([disabled.status, disabled.body['error']], [503, 'store_unavailable']);
+  const failedDisable = lines.find((l) => l['msg'] === 'admin_audit' && l['action'] === 'accounts.disable')!;
+  assert.deepEqual([failedDisable['subject'], failedDisable['reason'], failedDisable['result'], failedDisable['status']], ['user-5', 'fraud', 'store_unavailable', 503]);
+
+  const enabled = await call('/admin/accounts/enable', { method: 'POST', body: JSON.stringify({ subject: 'user-6', reason: 'verified by phone' }) });
+  assert.deepEqual([enabled.status, enabled.body['error']], [503, 'store_unavailable']);
+  assert.match(String(enabled.body['message']), /the account is enabled, but its rule windows could not be cleared/);
+  const audit = lines.find((l) => l['msg'] === 'admin_audit' && l['action'] === 'accounts.enable')!;
+  assert.deepEqual(
+    [audit['subject'], audit['reason'], audit['enabled'], audit['windows_cleared'], audit['result'], audit['status']],
+    ['user-6', 'verified by phone', true, false, 'store_unavailable', 503],
+    'the audit says the account was re-enabled, and that its windows were not cleared',
+  );
 });

@@ -1,7 +1,10 @@
 // The admin API on the admin listener: list, disable and re-enable accounts, look up and revoke
 // devices, and this replica's recent security events. Authentication is a bearer token read from `admin.tokenFile` on every call (a
 // rotated file takes effect at once, no restart); without `admin:` in the config every call is refused
-// (403 admin_api_disabled). Every call, refused or not, writes one `admin_audit` line.
+// (403 admin_api_disabled). Every call, refused or not, writes one `admin_audit` line naming what it
+// was about (subject, device) as soon as the call said it, whatever the outcome. A source that sends
+// wrong tokens is throttled: past FAILED_TOKENS_PER_SOURCE failures within the window, its calls are
+// answered 429 too_many_attempts with Retry-After, the right token included, until the window passes.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -24,6 +27,46 @@ const MAX_REASON_LENGTH = 200;
 const DEVICE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_LIST_LIMIT = 1000;
+/** failed bearer tokens one source may send within FAILED_TOKEN_WINDOW_MS before it is throttled */
+export const FAILED_TOKENS_PER_SOURCE = 10;
+export const FAILED_TOKEN_WINDOW_MS = 60_000;
+/** sources remembered at most (the oldest is forgotten first): bounded whatever the callers */
+const MAX_TRACKED_SOURCES = 10_000;
+
+/**
+ * Failed token attempts per source in a sliding window. In the process: each replica throttles its
+ * own admin listener, which is enough against guessing (a 16+ character token, 10 tries a minute).
+ */
+export class FailedTokenThrottle {
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** seconds until `source` may try again, or 0 when it may now */
+  retryAfterSeconds(source: string): number {
+    const recent = this.recent(source);
+    if (recent.length < FAILED_TOKENS_PER_SOURCE) return 0;
+    return Math.max(1, Math.ceil((recent[recent.length - FAILED_TOKENS_PER_SOURCE]! + FAILED_TOKEN_WINDOW_MS - this.now()) / 1000));
+  }
+
+  failed(source: string): void {
+    const recent = this.recent(source);
+    recent.push(this.now());
+    // keep what can still matter: the last FAILED_TOKENS_PER_SOURCE failures
+    if (recent.length > FAILED_TOKENS_PER_SOURCE) recent.splice(0, recent.length - FAILED_TOKENS_PER_SOURCE);
+    this.failures.delete(source);
+    if (this.failures.size >= MAX_TRACKED_SOURCES) {
+      const oldest = this.failures.keys().next();
+      if (oldest.done !== true) this.failures.delete(oldest.value);
+    }
+    this.failures.set(source, recent);
+  }
+
+  private recent(source: string): number[] {
+    const cutoff = this.now() - FAILED_TOKEN_WINDOW_MS;
+    return (this.failures.get(source) ?? []).filter((at) => at > cutoff);
+  }
+}
 
 export interface AdminApiOptions {
   /** absent: the API is off and refuses every call */
@@ -56,6 +99,7 @@ class HttpError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }
@@ -98,10 +142,14 @@ function stringField(body: unknown, name: string, max: number, required: boolean
 
 export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
   const now = options.now ?? Date.now;
+  const throttle = new FailedTokenThrottle(now);
 
   /** the caller's token id (a hash prefix, for the audit) when the bearer token matches; throws otherwise */
-  function authenticate(req: IncomingMessage): string {
+  function authenticate(req: IncomingMessage, source: string): string {
     if (options.tokenFile === undefined) throw new HttpError(403, 'admin_api_disabled', 'the admin API is off: configure admin.tokenFile');
+    // before the token is compared: a throttled source learns nothing, not even that it guessed right
+    const wait = throttle.retryAfterSeconds(source);
+    if (wait > 0) throw new HttpError(429, 'too_many_attempts', `too many wrong tokens from this address: retry after ${wait} s`, { [HEADER.retryAfter]: String(wait) });
     const expected = readToken(options.tokenFile);
     if (!expected.ok) {
       options.logger.error({ error: expected.message }, 'admin token file unreadable: the admin API refuses every call');
@@ -109,9 +157,15 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
     }
     const header = req.headers.authorization ?? '';
     const match = /^Bearer +(\S+)\s*$/i.exec(header);
-    if (match === null) throw new HttpError(401, 'unauthorized', 'a bearer token is required');
+    if (match === null) {
+      throttle.failed(source);
+      throw new HttpError(401, 'unauthorized', 'a bearer token is required');
+    }
     // equal-length digests: the comparison takes the same time whatever the token's length
-    if (!timingSafeEqual(sha256(match[1]!), sha256(expected.token))) throw new HttpError(401, 'unauthorized', 'the bearer token is wrong');
+    if (!timingSafeEqual(sha256(match[1]!), sha256(expected.token))) {
+      throttle.failed(source);
+      throw new HttpError(401, 'unauthorized', 'the bearer token is wrong');
+    }
     return sha256(expected.token).toString('hex').slice(0, 8);
   }
 
@@ -119,9 +173,10 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
   function handle(action: string, run: (req: IncomingMessage, url: URL, audit: Record<string, unknown>) => Promise<{ status: number; body: object; audit: Record<string, unknown> }>): AdminHandler {
     return async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
-      const audit: Record<string, unknown> = { action, method: req.method, source: req.socket.remoteAddress };
+      const source = req.socket.remoteAddress ?? 'unknown';
+      const audit: Record<string, unknown> = { action, method: req.method, source };
       try {
-        audit['token_id'] = authenticate(req);
+        audit['token_id'] = authenticate(req, source);
         const answer = await run(req, url, audit);
         Object.assign(audit, answer.audit, { status: answer.status, result: 'ok' });
         options.logger.info(audit, ADMIN_AUDIT_MESSAGE);
@@ -130,7 +185,7 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
         const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'the admin call failed');
         Object.assign(audit, { status: known.status, result: known.code, ...(error instanceof HttpError ? {} : { err: error }) });
         options.logger.warn(audit, ADMIN_AUDIT_MESSAGE);
-        sendJson(res, known.status, { error: known.code, message: known.message }, known.status === 401 ? { [HEADER.wwwAuthenticate]: 'Bearer realm="gatehouse-admin"' } : {});
+        sendJson(res, known.status, { error: known.code, message: known.message }, { ...known.headers, ...(known.status === 401 ? { [HEADER.wwwAuthenticate]: 'Bearer realm="gatehouse-admin"' } : {}) });
       }
     };
   }
@@ -165,9 +220,10 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
       '/admin/accounts',
       {
         methods: ['GET'],
-        handler: handle('accounts.get', async (_req, url) => {
+        handler: handle('accounts.get', async (_req, url, audit) => {
           const subject = url.searchParams.get('subject');
           if (subject !== null) {
+            audit['subject'] = subject.slice(0, MAX_SUBJECT_LENGTH);
             if (subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) throw new HttpError(400, 'bad_request', `subject must be 1-${MAX_SUBJECT_LENGTH} characters`);
             const found = await options.accounts.isDisabled(subject);
             if (!found.ok) throw storeError('accounts', found);
@@ -186,10 +242,12 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
       '/admin/accounts/disable',
       {
         methods: ['POST'],
-        handler: handle('accounts.disable', async (req) => {
+        handler: handle('accounts.disable', async (req, _url, audit) => {
           const body = await readBody(req);
           const subject = stringField(body, 'subject', MAX_SUBJECT_LENGTH, true)!;
+          audit['subject'] = subject;
           const reason = stringField(body, 'reason', MAX_REASON_LENGTH, true)!;
+          audit['reason'] = reason;
           const written = await options.accounts.disable(subject, reason, ADMIN_AUTHOR, now());
           if (!written.ok) throw storeError('accounts', written);
           return { status: 200, body: { subject, disabled: true }, audit: { subject, reason } };
@@ -200,15 +258,22 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
       '/admin/accounts/enable',
       {
         methods: ['POST'],
-        handler: handle('accounts.enable', async (req) => {
+        handler: handle('accounts.enable', async (req, _url, audit) => {
           const body = await readBody(req);
           const subject = stringField(body, 'subject', MAX_SUBJECT_LENGTH, true)!;
+          audit['subject'] = subject;
           const reason = stringField(body, 'reason', MAX_REASON_LENGTH, false);
+          if (reason !== undefined) audit['reason'] = reason;
           const changed = await options.accounts.enable(subject);
           if (!changed.ok) throw storeError('accounts', changed);
+          // done, whatever follows: the audit says the account was re-enabled
+          Object.assign(audit, { enabled: true, was_disabled: changed.existed });
           // the rule windows start empty, or the next event would disable the account again at once
           const cleared = await options.rules.clear(subject);
-          if (!cleared.ok) throw storeError('rule windows', cleared);
+          if (!cleared.ok) {
+            audit['windows_cleared'] = false;
+            throw new HttpError(503, 'store_unavailable', `the account is enabled, but its rule windows could not be cleared (${cleared.reason}: ${cleared.detail}): call again, or the next event may disable it at once`);
+          }
           return { status: 200, body: { subject, enabled: true, wasDisabled: changed.existed }, audit: { subject, was_disabled: changed.existed, ...(reason === undefined ? {} : { reason }) } };
         }),
       },

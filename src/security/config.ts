@@ -1,5 +1,4 @@
 // The `securityEvents:` section of the config as security/ reads it (config/schema.ts parses it).
-import type { IdentityTrust } from '../pipeline/state.js';
 
 export interface DisableRuleConfig {
   /** `by: "gatehouse-rule:<name>"` on the disabled-account record */
@@ -9,8 +8,12 @@ export interface DisableRuleConfig {
   /** this many events of one subject within windowSeconds disable the account */
   readonly threshold: number;
   readonly windowSeconds: number;
-  /** the least trusted subject that counts: verified, or credential (never a bare claim) */
-  readonly minTrust: Exclude<IdentityTrust, 'claimed'>;
+  /**
+   * the least trusted subject that counts: only `verified` (src/security/events.ts). Events at
+   * `credential` come from something anyone who saw a request can replay, or from gatehouse's own
+   * limits: they are reported, never counted towards disabling an account.
+   */
+  readonly minTrust: 'verified';
   /** written as the disabled record's reason */
   readonly reason: string;
 }

@@ -1,10 +1,14 @@
 // Security events: a suspicious denial (SUSPICIOUS_REASONS in src/pipeline/deny.ts decides which) as
 // one structured record for fraud detection. The adapters call `securityEventOf` at every denial;
 // filters only contribute who the request named (`recordClaimant`), and how sure that is:
-//  - verified: the request's signature verified with the key its credential binds (a replay, a revoked
-//    device, a disabled account), or the signed filter handed a verified identity on (e2ee's checks);
-//  - credential: the credential verified (issuer signature) but the request did not (bad signature,
-//    stale, wrong key): whoever sent it holds that account's credential;
+//  - verified: the account's key made this request and this is its first arrival: signature by the
+//    key the credential binds, body matching its Content-Digest, nonce never seen (a revoked device,
+//    a disabled account), or the signed filter handed such an identity on (e2ee's checks). The only
+//    trust a disable rule counts (src/security/rules.ts);
+//  - credential: the credential verified (issuer signature) but the request as a whole did not (bad
+//    signature, stale, wrong key, a replay, a body that does not match the signed digest — changed in
+//    transit or cut by Envoy's limits), or a bearer login token authenticated it: whoever sent it
+//    holds something anyone who saw one request can hold. Reported, never counted;
 //  - claimed: read from something nothing verified (a credential that does not verify, the device key
 //    id of an e2ee envelope that did not open). Reported, never counted by a disable rule: anyone can
 //    write anyone's name.

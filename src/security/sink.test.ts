@@ -13,7 +13,7 @@ import { DisableRules, MemoryRuleWindows } from './rules.js';
 import { SecurityEventSink, type EventStream } from './sink.js';
 
 function event(overrides: Partial<SecurityEvent> = {}): SecurityEvent {
-  return { code: 'signature_invalid', category: 'forgery', status: 401, route: 'pay', method: 'POST', requestId: 'r-1', subject: 'user-1', device: 'dev-1', trust: 'credential', at: 1_700_000_000_000, ...overrides };
+  return { code: 'signature_invalid', category: 'forgery', status: 401, route: 'pay', method: 'POST', requestId: 'r-1', subject: 'user-1', device: 'dev-1', trust: 'verified', at: 1_700_000_000_000, ...overrides };
 }
 
 class FakeStream implements EventStream {
@@ -32,7 +32,7 @@ class FakeStream implements EventStream {
   }
 }
 
-const RULE: DisableRuleConfig = { name: 'forged', codes: ['signature_invalid', 'signature_replayed'], threshold: 3, windowSeconds: 60, minTrust: 'credential', reason: 'forged requests' };
+const RULE: DisableRuleConfig = { name: 'forged', codes: ['signature_invalid', 'signature_replayed'], threshold: 3, windowSeconds: 60, minTrust: 'verified', reason: 'forged requests' };
 
 function setUp(options: { stream?: FakeStream | undefined; maxBuffered?: number; rules?: DisableRuleConfig[]; now?: () => number } = {}) {
   const lines: Record<string, unknown>[] = [];
@@ -66,7 +66,7 @@ test('an event is logged, counted and appended with its fields; report returns b
   assert.match(fields['event_id']!, /^[0-9a-f-]{36}$/);
   assert.deepEqual({ ...fields, event_id: 'x' }, {
     event_id: 'x', v: '1', code: 'signature_invalid', category: 'forgery', status: '401', route: 'pay', method: 'POST', request_id: 'r-1', decision_id: 'r-1',
-    trust: 'credential', time: '2023-11-14T22:13:20.000Z', instance: 'gh-test', subject: 'user-1', device: 'dev-1', client_address: '10.0.0.7:5000', detail: 'signature does not verify',
+    trust: 'verified', time: '2023-11-14T22:13:20.000Z', instance: 'gh-test', subject: 'user-1', device: 'dev-1', client_address: '10.0.0.7:5000', detail: 'signature does not verify',
   });
   const line = lines.find((l) => l['msg'] === 'security_event')!;
   assert.equal(line['level'], 40, 'warn');
@@ -136,10 +136,12 @@ test('rules: counted per subject within the window, only codes and trust they na
   now += 61_000; // out of the window
   sink.report(event());
   sink.report(event({ trust: 'claimed' }));
+  sink.report(event({ trust: 'credential' }));
+  sink.report(event({ trust: 'credential' }));
   sink.report(event({ subject: 'user-3' }));
   sink.report(event());
   await settle();
-  assert.deepEqual(await stores.accounts.isDisabled('user-1'), { ok: true, disabled: undefined }, 'two in the window (a claim does not count)');
+  assert.deepEqual(await stores.accounts.isDisabled('user-1'), { ok: true, disabled: undefined }, 'two in the window (a claim, or a credential alone, does not count)');
   sink.report(event());
   await settle();
   const disabled = await stores.accounts.isDisabled('user-1');

@@ -99,9 +99,10 @@ export interface RequestOptions {
   /**
    * How the client's body chunks and trailers arrive:
    * 'eager' (default) — all at once, as from a fast client (so usually before a headers answer);
-   * 'lockstep' — each only once the filter has no answer outstanding in that direction.
+   * 'lockstep' — each only once the filter has no answer outstanding in that direction;
+   * { trickleMs } — each request chunk that long after the one before, as from a slow (or hostile) uploader.
    */
-  pace?: 'eager' | 'lockstep';
+  pace?: 'eager' | 'lockstep' | { readonly trickleMs: number };
   /** Harness guard: give up after this long (default 20 s) with status 0, details `stand_in_timeout`. */
   maxDurationMs?: number;
   /** The downstream connection is mTLS and the client presented (and Envoy verified) this PEM certificate. */
@@ -378,7 +379,7 @@ export class Exchange implements FilterCallbacks {
     return r;
   }
 
-  private async feedRequest(h: HeaderMap, eos: boolean, chunks: Buffer[], trailers: HeaderPair[] | undefined, pace: 'eager' | 'lockstep'): Promise<void> {
+  private async feedRequest(h: HeaderMap, eos: boolean, chunks: Buffer[], trailers: HeaderPair[] | undefined, pace: NonNullable<RequestOptions['pace']>): Promise<void> {
     this.decoder.feedHeaders(h, eos, (hh, e) => this.filter.decodeHeaders(hh, e));
     for (let i = 0; i < chunks.length; i++) {
       await this.pace(pace, 'request');
@@ -396,7 +397,11 @@ export class Exchange implements FilterCallbacks {
     }
   }
 
-  private async pace(pace: 'eager' | 'lockstep', dir: 'request' | 'response'): Promise<void> {
+  private async pace(pace: NonNullable<RequestOptions['pace']>, dir: 'request' | 'response'): Promise<void> {
+    if (typeof pace === 'object') {
+      await sleep(pace.trickleMs);
+      return;
+    }
     if (pace === 'eager') {
       await new Promise<void>((r) => setImmediate(r));
       return;

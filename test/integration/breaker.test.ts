@@ -109,3 +109,38 @@ test('a reload keeps an open breaker open', async (t) => {
   plan.status.set('/plain/x', 200);
   assert.equal(get((await e2e.envoy.request({ method: 'GET', path: '/plain/x', authority: 'api.example.com' })).headers, 'x-gatehouse-reason'), 'circuit_open', 'still open after the reload');
 });
+
+test('(attack) slow uploads do not open the breaker: slow calls are timed from the request\'s release upstream, not its headers; a slow upstream still opens it', async (t) => {
+  const SLOW_MS = 1500;
+  const e2e = await endToEnd(
+    t,
+    `
+routes:
+  - id: upload
+    match: { path: { prefix: /upload/ } }
+    filters:
+      - breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 60000, slowCallMs: ${SLOW_MS} }
+  - id: slow
+    match: { path: { prefix: /slow/ } }
+    filters:
+      - breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 60000, slowCallMs: ${SLOW_MS} }
+`,
+    (req) => ({ status: 200, headers: [['content-type', 'text/plain']], body: 'ok', ...(req.path.startsWith('/slow/') ? { delayMs: SLOW_MS + 300 } : {}) }),
+  );
+  // an anonymous client trickles its body: 4 chunks 600 ms apart, longer than slowCallMs in all
+  const trickled = (i: number) =>
+    e2e.envoy.request({ method: 'POST', path: `/upload/${i}`, authority: 'api.example.com', headers: [['content-type', 'application/octet-stream']], body: [0, 1, 2, 3].map((n) => Buffer.from(`part-${n};`)) }, { pace: { trickleMs: 600 } });
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    const answer = await trickled(i);
+    assert.equal(answer.status, 200, `upload ${i}: ${answer.body.toString()}`);
+    assert.ok(performance.now() - started >= SLOW_MS, 'the upload itself took longer than slowCallMs');
+  }
+  const after = await e2e.envoy.request({ method: 'POST', path: '/upload/after', authority: 'api.example.com', body: 'x' });
+  assert.equal(after.status, 200, 'the breaker stayed closed: legitimate requests pass');
+  assert.match(await metricsOf(e2e.gatehouse.adminPort), /^gatehouse_breaker_state\{route="upload",feature="\*"\} 0$/m);
+
+  // control: an upstream that is slow itself still counts
+  for (let i = 0; i < 2; i++) assert.equal((await e2e.envoy.request({ method: 'GET', path: `/slow/${i}`, authority: 'api.example.com' })).status, 200);
+  assert.equal(get((await e2e.envoy.request({ method: 'GET', path: '/slow/after', authority: 'api.example.com' })).headers, 'x-gatehouse-reason'), 'circuit_open');
+});

@@ -4,6 +4,7 @@
 // upstream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ routes:
   - id: sealed
     match: { path: { prefix: /sealed/ } }
     filters:
-      - e2ee: { keys: *keys, audience: ${AUDIENCE}, maxRequestBytes: 4096, maxResponseBytes: 2048 }
+      - e2ee: { keys: *keys, audience: ${AUDIENCE}, maxRequestBytes: 4096, maxResponseBytes: 2048, removeResponseHeaders: [X-Body-SHA256] }
   - id: optional
     match: { path: { prefix: /optional/ } }
     filters:
@@ -64,6 +65,26 @@ ${signedEntry === '' ? '' : `  - id: both
 function upstream(req: RecordedRequest): UpstreamResponse {
   if (req.path.endsWith('/no-content')) return { status: 204, headers: [], body: '' };
   if (req.path.endsWith('/big')) return { status: 200, headers: [['content-type', 'text/plain']], body: 'x'.repeat(3000) };
+  if (req.path.endsWith('/balance')) {
+    // what a framework adds to a small answer, every one computed over the plaintext
+    const plain = '{"balance":1234.56}';
+    const sha256 = createHash('sha256').update(plain).digest('base64');
+    return {
+      status: 200,
+      headers: [
+        ['content-type', 'application/json'],
+        ['content-length', String(plain.length)],
+        ['etag', `"${createHash('sha1').update(plain).digest('hex')}"`],
+        ['content-digest', `sha-256=:${sha256}:`],
+        ['repr-digest', `sha-256=:${sha256}:`],
+        ['content-md5', createHash('md5').update(plain).digest('base64')],
+        ['digest', `SHA-256=${sha256}`],
+        ['x-body-sha256', sha256],
+        ['cache-control', 'no-store'],
+      ],
+      body: plain,
+    };
+  }
   if (req.path.endsWith('/created')) return { status: 201, headers: [['content-type', 'application/json']], body: '{"status":"accepted","id":"tr_123"}' };
   return echoResponse(req);
 }
@@ -168,6 +189,27 @@ test('an encrypted request: the upstream sees the plaintext with its content typ
   assert.equal(withoutLength.upstreamRequest?.body.toString(), BODY, 'a body without content-length (chunked) too');
 });
 
+test('a sealed response carries no header derived from the plaintext: ETag, Content-Digest, Repr-Digest, Content-MD5, Digest and the route\'s own list are removed, Content-Length is the sealed length; a plaintext-passed answer keeps them', async (t) => {
+  const { e2e, device } = await setUp(t);
+  const request = sealed(device, '/sealed/balance');
+  const answer = await e2e.envoy.request(request);
+  assert.equal(answer.status, 200);
+  const names = answer.headers.map(([n]) => n);
+  for (const name of ['etag', 'content-digest', 'repr-digest', 'content-md5', 'digest', 'x-body-sha256']) assert.ok(!names.includes(name), `${name} removed: ${names.join(', ')}`);
+  assert.equal(get(answer.headers, 'content-length'), String(answer.body.length), 'the sealed length');
+  assert.equal(get(answer.headers, 'cache-control'), 'no-store', 'headers not derived from the body stay');
+  const plaintext = '{"balance":1234.56}';
+  assert.doesNotMatch(JSON.stringify(answer.headers), new RegExp(createHash('sha256').update(plaintext).digest('base64').slice(0, 16).replace(/[+/]/g, '.')), 'no digest of the plaintext anywhere');
+  const opened = request.open(answer);
+  assert.ok(opened.ok);
+  assert.equal(opened.plaintext.toString(), plaintext);
+
+  // plaintext: pass on another route: nothing was sealed, the upstream's headers are its own
+  const plain = await e2e.envoy.request({ method: 'POST', path: '/optional/balance', authority: AUTHORITY, headers: [['content-type', 'application/json']], body: '{}' });
+  assert.equal(plain.status, 200);
+  assert.ok(plain.headers.some(([n]) => n === 'etag'), 'kept on a response that is not sealed');
+});
+
 test('tampered, truncated, swapped, oversized, wrong-key and plaintext requests are refused with their code and status', async (t) => {
   const { e2e, device } = await setUp(t);
   const send = (request: ClientRequest) => e2e.envoy.request(request);
@@ -221,14 +263,18 @@ test('unknown, e2ee-less and revoked devices are refused; a store outage fails c
   await e2e.gatehouse.deps.stores.devices.revoke(device.enrolled.deviceId, Date.now());
   assertRefused(await e2e.envoy.request(sealed(device, '/sealed/a')), 'device_revoked', 'a revoked device');
   assert.equal(e2e.upstream.requests.length, 0);
-  // each is a security event naming the envelope's device, as a claim: nothing authenticated it
+  // each is a security event naming the envelope's device: a claim while nothing authenticated it;
+  // the revoked device's envelope opened (its key sealed it) but, with no nonce on this route, a copy
+  // would open as well: credential, never counted by a disable rule
   const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['device'], l['trust'], l['subject']]);
   assert.deepEqual(events, [
     ['e2ee_unknown_device', stranger.enrolled.deviceId, 'claimed', undefined],
     ['e2ee_unknown_device', withoutKey.enrolled.deviceId, 'claimed', undefined],
     ['e2ee_decrypt_failed', device.enrolled.deviceId, 'claimed', undefined],
-    ['device_revoked', device.enrolled.deviceId, 'claimed', undefined],
+    ['device_revoked', device.enrolled.deviceId, 'credential', device.enrolled.subject],
   ]);
+  const refusal = await e2e.envoy.request(sealed(stranger, '/sealed/a'));
+  assert.ok(!Number.isNaN(Date.parse(get(refusal.headers, 'date') ?? '')), 'an e2ee refusal carries Date, as a signed one does');
 
   const deadRedis = await freePort();
   const down = await endToEnd(t, routes(`stores: { kind: redis, redis: { url: "redis://127.0.0.1:${deadRedis}", connectTimeoutMs: 100 } }\n`), upstream);
@@ -236,6 +282,19 @@ test('unknown, e2ee-less and revoked devices are refused; a store outage fails c
   const staleKey = sealed(device, '/sealed/a');
   staleKey.body[0] = 9;
   assertRefused(await down.envoy.request(staleKey), 'e2ee_unknown_key_id', 'an envelope under an unknown key id is refused before any store call');
+});
+
+test('(attack) a disabled account is refused on an e2ee-only route as on a signed one: 403 account_disabled once the envelope authenticates its device; re-enabled, served again', async (t) => {
+  const { e2e, device } = await setUp(t);
+  assert.equal((await e2e.envoy.request(sealed(device, '/sealed/before'))).status, 200);
+  await e2e.gatehouse.deps.stores.accounts.disable(device.enrolled.subject, 'fraud suspected', 'fds', Date.now());
+  const refused = await e2e.envoy.request(sealed(device, '/sealed/after', BODY, { id: 'e2ee-disabled' }));
+  assertRefused(refused, 'account_disabled', 'the account is disabled');
+  assert.ok(get(refused.headers, 'date') !== undefined);
+  assert.match(String((await e2e.accessLine('e2ee-disabled'))['detail']), /disabled by fds: fraud suspected/);
+  assert.equal(e2e.upstream.requests.filter((r) => r.path === '/sealed/after').length, 0, 'the decrypted body never reaches the upstream');
+  await e2e.gatehouse.deps.stores.accounts.enable(device.enrolled.subject);
+  assert.equal((await e2e.envoy.request(sealed(device, '/sealed/again'))).status, 200);
 });
 
 test('plaintext: pass lets a plaintext request through both ways, and still decrypts an encrypted one', async (t) => {
@@ -274,10 +333,12 @@ test('with signed on the route: the signature covers the ciphertext, and the sea
   assertRefused(await e2e.envoy.request(await signedAndSealed(other)), 'credential_wrong_device', 'sealed by another device than the signing one');
   const tampered = await signedAndSealed(own);
   assertRefused(await e2e.envoy.request({ ...tampered, body: Buffer.concat([tampered.body.subarray(0, -1), Buffer.from([tampered.body[tampered.body.length - 1]! ^ 1])]) }), 'digest_mismatch', 'tampered ciphertext under a signature');
-  // the signer verified: the events name the account and the signing device as verified
+  // the events name the account and the signing device: verified where the signer's own request
+  // (fresh, its body the signed one) was sealed by another device, credential where the body is not
+  // the one signed (anyone can swap a body under captured headers)
   const events = e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['subject'], l['device'], l['trust']]);
   assert.deepEqual(events, [
     ['credential_wrong_device', world.device.subject, world.device.deviceId, 'verified'],
-    ['digest_mismatch', world.device.subject, world.device.deviceId, 'verified'],
+    ['digest_mismatch', world.device.subject, world.device.deviceId, 'credential'],
   ]);
 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { SecurityLevel } from '@peculiar/asn1-android';
 import { exportJWK } from 'jose';
-import { buildEnrollmentRequest, generateSigner, jwkThumbprint, signRequest, type RequestSigner } from '../../sdk/app/signing.js';
+import { buildEnrollmentRequest, generateSigner, jwkThumbprint, signRequest, type EnrollmentRequestBody, type RequestSigner } from '../../sdk/app/signing.js';
 import { createE2eeClient, generateDeviceKey } from '../../sdk/app/e2ee.js';
 import { fixtureGatewayKey } from '../../src/protocol/e2ee/fixtures.js';
 import { x25519RawPrivateKey } from '../../src/protocol/e2ee/index.js';
@@ -50,7 +50,7 @@ interface Actors {
 }
 
 /** The identity provider, the attestation service and gatehouse's issuer key as files, and the routes naming them. */
-async function actors(extra = ''): Promise<Actors> {
+async function actors(extra = '', login: { unboundProofs?: 'accept' | 'refuse' } = {}): Promise<Actors> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-issuance-'));
   const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const attestation = generateKeyPairSync('ed25519');
@@ -74,7 +74,7 @@ routes:
           issuer: ${ISSUER}
           credentialKeysFile: &credential-keys ${join(dir, 'credential-keys.json')}
           maxRequestBytes: ${MAX_BODY}
-          login: { issuer: "${LOGIN.issuer}", audience: ${LOGIN.audience}, jwksFile: ${join(dir, 'login.jwks.json')}, algorithms: [ES256] }
+          login: { issuer: "${LOGIN.issuer}", audience: ${LOGIN.audience}, jwksFile: ${join(dir, 'login.jwks.json')}, algorithms: [ES256]${login.unboundProofs === undefined ? '' : `, unboundProofs: ${login.unboundProofs}`} }
           attestation: { issuer: "${ATTEST.issuer}", audience: ${ATTEST.audience}, jwksFile: ${join(dir, 'attest.jwks.json')} }
   - id: pay
     match: { path: { prefix: /pay/ } }
@@ -133,7 +133,7 @@ function assertRefused(answer: GatewayAnswer, code: DenyReasonCode, what: string
 async function enrolled(s: Setup, subject = 'user-42'): Promise<{ device: RequestSigner; deviceId: string }> {
   const device = await generateSigner('ecdsa-p256-sha256');
   const { challenge } = await s.app.challenge('enroll');
-  const answer = await s.app.enroll(await s.app.enrollmentBody(challenge, device, s.attest()), await s.login(subject));
+  const answer = await s.app.enrollAs(await s.login(subject), challenge, device, s.attest());
   assert.equal(answer.status, 201, answer.body.toString());
   return { device, deviceId: await jwkThumbprint(device.publicJwk) };
 }
@@ -155,9 +155,10 @@ test('the whole flow through the gateway: challenge → enroll → challenge →
 
   const e2ee = generateDeviceKey();
   const e2eeKey = e2ee.publicKey;
+  const login = await s.login('user-42');
   const enrolledAnswer = await s.e2e.envoy.request({
-    ...post(`${BASE}/enroll`, 'application/json', JSON.stringify(await s.app.enrollmentBody(enrollChallenge.challenge, device, s.attest('strong'), new Uint8Array(e2eeKey))), [
-      ['authorization', `Bearer ${await s.login('user-42')}`],
+    ...post(`${BASE}/enroll`, 'application/json', JSON.stringify(await s.app.enrollmentBody(enrollChallenge.challenge, device, s.attest('strong'), login, new Uint8Array(e2eeKey))), [
+      ['authorization', `Bearer ${login}`],
       ['x-request-id', 'enroll-ok'],
     ]),
     authority: AUTHORITY,
@@ -227,7 +228,8 @@ test('enroll: no login token, a token that does not verify, another audience, ex
   const s = await setUp(t);
   const device = await generateSigner('ed25519');
   const { challenge } = await s.app.challenge('enroll');
-  const body = await s.app.enrollmentBody(challenge, device, s.attest());
+  const login = await s.login();
+  const body = await s.app.enrollmentBody(challenge, device, s.attest(), login);
   const deviceId = await jwkThumbprint(device.publicJwk);
 
   const missing = await s.app.enroll(body, undefined);
@@ -250,23 +252,75 @@ test('enroll: no login token, a token that does not verify, another audience, ex
   assertRefused(basic, 'login_token_missing', 'another scheme');
   const none = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
   assert.ok(none.ok && none.device === undefined, 'nothing stored');
-  assert.equal((await s.app.enroll(body, await s.login())).status, 201, 'the challenge was not burnt: the genuine enrollment still goes through');
+  assert.equal((await s.app.enroll(body, login)).status, 201, 'the challenge was not burnt: the genuine enrollment still goes through');
+});
+
+test('enroll (attack): a victim\'s enrollment body re-posted under another account\'s login token is 403 enrollment_login_mismatch over ext_proc and ext_authz; nothing enrolls, the victim\'s own post still does', async (t) => {
+  const s = await setUp(t);
+  const filter = shippedExtAuthzConfig();
+  filter.withRequestBody = create(BufferSettingsSchema, { maxRequestBytes: 8192, allowPartialMessage: false, packAsBytes: true });
+  const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${s.e2e.gatehouse.grpcPort}`, filter, upstream: { host: '127.0.0.1', port: s.e2e.upstream.port } });
+  t.after(() => {
+    authz.close();
+  });
+  for (const [adapter, app] of [['ext_proc', s.app], ['ext_authz', deviceApp(authz, BASE)]] as const) {
+    const device = await generateSigner('ecdsa-p256-sha256');
+    const deviceId = await jwkThumbprint(device.publicJwk);
+    const { challenge } = await app.challenge('enroll');
+    const victimsToken = await s.login('victim');
+    const victimsBody = await app.enrollmentBody(challenge, device, s.attest(), victimsToken);
+    // the attacker saw the body in transit and posts it first, with a valid token of their own
+    const reposted = await app.enroll(victimsBody, await s.login('mallory'));
+    assertRefused(reposted, 'enrollment_login_mismatch', `${adapter}: re-posted body`);
+    const none = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
+    assert.ok(none.ok && none.device === undefined, `${adapter}: the victim's device key is not enrolled to anyone`);
+    const own = await app.enroll(victimsBody, victimsToken);
+    assert.equal(own.status, 201, `${adapter}: the challenge was not burnt: ${own.body.toString()}`);
+    const stored = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
+    assert.equal(stored.ok && stored.device?.device.subject, 'victim', `${adapter}: enrolled to the victim`);
+  }
+  // reported for fraud detection against the account that tried, never enough to disable it (a bearer token is replayable)
+  const events = s.e2e.logs.filter((l) => l['msg'] === 'security_event' && l['code'] === 'enrollment_login_mismatch').map((l) => [l['subject'], l['trust']]);
+  assert.deepEqual(events, [['mallory', 'credential'], ['mallory', 'credential']]);
+});
+
+test('enroll: an app that does not bind its proof (profile v1.0) is 400 enrollment_unbound, or enrolls with login.unboundProofs: accept and is counted', async (t) => {
+  const s = await setUp(t);
+  const device = await generateSigner('ed25519');
+  const unboundBody = async (app: DeviceApp, attest: (challenge: string, thumbprint: string) => Promise<string>): Promise<EnrollmentRequestBody> => {
+    const { challenge } = await app.challenge('enroll');
+    const body = await app.enrollmentBody(challenge, device, attest, 'unused');
+    const header = Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: 'gh-enrollment+jwt' })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ chl: challenge })).toString('base64url');
+    return { ...body, proof: `${header}.${payload}.${Buffer.from(await device.sign(new TextEncoder().encode(`${header}.${payload}`))).toString('base64url')}` };
+  };
+  assertRefused(await s.app.enroll(await unboundBody(s.app, s.attest()), await s.login()), 'enrollment_unbound', 'default: refuse');
+
+  const made = await actors('', { unboundProofs: 'accept' });
+  const e2e = await endToEnd(t, made.config);
+  const app = deviceApp(e2e.envoy, BASE);
+  const token = await loginToken(made.idp, { ...LOGIN, subject: 'user-42' });
+  const attest = (challenge: string, thumbprint: string): Promise<string> => verdict(made.attestation, { ...ATTEST, challenge, deviceKeyThumbprint: thumbprint, integrity: 'strong' });
+  const accepted = await app.enroll(await unboundBody(app, attest), token);
+  assert.equal(accepted.status, 201, accepted.body.toString());
+  const metrics = await (await fetch(`http://127.0.0.1:${e2e.gatehouse.adminPort}/metrics`)).text();
+  assert.match(metrics, /^gatehouse_filter_actions_total\{route="device",filter="issuance",action="device_enrolled_unbound"\} 1$/m);
 });
 
 test('enroll: a reused challenge is challenge_used and stores nothing; a credential challenge cannot enroll', async (t) => {
   const s = await setUp(t);
   const first = await generateSigner('ecdsa-p256-sha256');
   const { challenge } = await s.app.challenge('enroll');
-  assert.equal((await s.app.enroll(await s.app.enrollmentBody(challenge, first, s.attest()), await s.login())).status, 201);
+  assert.equal((await s.app.enrollAs(await s.login(), challenge, first, s.attest())).status, 201);
 
   const second = await generateSigner('ecdsa-p256-sha256');
-  const reused = await s.app.enroll(await s.app.enrollmentBody(challenge, second, s.attest()), await s.login());
+  const reused = await s.app.enrollAs(await s.login(), challenge, second, s.attest());
   assertRefused(reused, 'challenge_used', 'second enrollment with the same challenge');
   const lookup = await s.e2e.gatehouse.deps.stores.devices.get(await jwkThumbprint(second.publicJwk));
   assert.ok(lookup.ok && lookup.device === undefined, 'the second device is not stored');
 
   const credentialChallenge = await s.app.challenge('credential');
-  const wrongPurpose = await s.app.enroll(await s.app.enrollmentBody(credentialChallenge.challenge, second, s.attest()), await s.login());
+  const wrongPurpose = await s.app.enrollAs(await s.login(), credentialChallenge.challenge, second, s.attest());
   assertRefused(wrongPurpose, 'challenge_invalid', 'a credential challenge for enrollment');
 });
 
@@ -274,29 +328,31 @@ test('enroll: a forged proof is refused, stores nothing and does not burn the ch
   const s = await setUp(t);
   const device = await generateSigner('ecdsa-p256-sha256');
   const { challenge } = await s.app.challenge('enroll');
-  const genuine = await s.app.enrollmentBody(challenge, device, s.attest());
+  const login = await s.login();
+  const genuine = await s.app.enrollmentBody(challenge, device, s.attest(), login);
   const impostor = await generateSigner('ecdsa-p256-sha256');
-  const forgedProof = (await s.app.enrollmentBody(challenge, impostor, s.attest())).proof;
-  const forged = await s.app.enroll({ ...genuine, proof: forgedProof }, await s.login());
+  const forgedProof = (await s.app.enrollmentBody(challenge, impostor, s.attest(), login)).proof;
+  const forged = await s.app.enroll({ ...genuine, proof: forgedProof }, login);
   assertRefused(forged, 'device_proof_invalid', 'proof signed by another key');
   const deviceId = await jwkThumbprint(device.publicJwk);
   const lookup = await s.e2e.gatehouse.deps.stores.devices.get(deviceId);
   assert.ok(lookup.ok && lookup.device === undefined, 'not stored');
 
-  const weak = await s.app.enroll(await s.app.enrollmentBody(challenge, device, s.attest('basic')), await s.login());
+  const weak = await s.app.enrollAs(await s.login(), challenge, device, s.attest('basic'));
   assertRefused(weak, 'attestation_insufficient', 'basic integrity where device is the minimum');
   const stranger = { privateKey: generateKeyPairSync('ed25519').privateKey, kid: 'attest-1', alg: 'EdDSA' as const };
-  const forgedVerdict = await s.app.enrollmentBody(challenge, device, (chl, jkt) => verdict(stranger, { ...ATTEST, challenge: chl, deviceKeyThumbprint: jkt, integrity: 'strong' }));
-  assertRefused(await s.app.enroll(forgedVerdict, await s.login()), 'attestation_invalid', 'verdict not from the attestation service');
+  const forgedVerdict = await s.app.enrollmentBody(challenge, device, (chl, jkt) => verdict(stranger, { ...ATTEST, challenge: chl, deviceKeyThumbprint: jkt, integrity: 'strong' }), login);
+  assertRefused(await s.app.enroll(forgedVerdict, login), 'attestation_invalid', 'verdict not from the attestation service');
   assertRefused(await s.app.enroll('{"challenge": 1', await s.login()), 'enrollment_malformed', 'not JSON');
 
-  assert.equal((await s.app.enroll(genuine, await s.login())).status, 201, 'the genuine request with the same challenge still enrolls');
-  // security events: the account the login token authenticated (malformed input is none)
+  assert.equal((await s.app.enroll(genuine, login)).status, 201, 'the genuine request with the same challenge still enrolls');
+  // security events: the account the login token authenticated (malformed input is none), at trust
+  // `credential`: a bearer token is replayable, so these are reported and never disable the account
   const events = s.e2e.logs.filter((l) => l['msg'] === 'security_event').map((l) => [l['code'], l['subject'], l['trust']]);
   assert.deepEqual(events, [
-    ['device_proof_invalid', 'user-42', 'verified'],
-    ['attestation_insufficient', 'user-42', 'verified'],
-    ['attestation_invalid', 'user-42', 'verified'],
+    ['device_proof_invalid', 'user-42', 'credential'],
+    ['attestation_insufficient', 'user-42', 'credential'],
+    ['attestation_invalid', 'user-42', 'credential'],
   ]);
 });
 
@@ -323,7 +379,7 @@ test('credential: unknown and revoked devices get 403 device_revoked, a disabled
 
   await stores.accounts.disable('user-7', 'fraud suspected', 'fds', Date.now());
   assertRefused(await s.app.credential(challenge, device, ephemeral), 'account_disabled', 'disabled account');
-  const stillNoDevice = await s.app.enroll(await s.app.enrollmentBody((await s.app.challenge('enroll')).challenge, await generateSigner(), s.attest()), await s.login('user-7'));
+  const stillNoDevice = await s.app.enrollAs(await s.login('user-7'), (await s.app.challenge('enroll')).challenge, await generateSigner(), s.attest());
   assertRefused(stillNoDevice, 'account_disabled', 'a disabled account cannot enroll another device');
   await stores.accounts.enable('user-7');
   assert.equal((await s.app.credential(challenge, device, ephemeral)).status, 200, 'the challenge survived the refusals');
@@ -331,7 +387,7 @@ test('credential: unknown and revoked devices get 403 device_revoked, a disabled
 
   await stores.devices.revoke(deviceId, Date.now());
   assertRefused(await s.app.credential((await s.app.challenge('credential')).challenge, device, ephemeral), 'device_revoked', 'revoked device');
-  const again = await s.app.enroll(await s.app.enrollmentBody((await s.app.challenge('enroll')).challenge, device, s.attest()), await s.login('user-7'));
+  const again = await s.app.enrollAs(await s.login('user-7'), (await s.app.challenge('enroll')).challenge, device, s.attest());
   assertRefused(again, 'device_revoked', 'a revoked key cannot enroll again');
   assertRefused(await s.e2e.envoy.request(post(`${BASE}/credential`, 'application/jwt', 'not.a.jws')), 'credential_request_malformed', 'not a JWS');
 });
@@ -366,7 +422,7 @@ test('the HTTP contract: 404 off the endpoints, 405 with Allow, 415, 413, an emp
   const token = await s.login();
   const device = await generateSigner('ed25519');
   const { challenge } = await s.app.challenge('enroll');
-  const genuine = await s.app.enrollmentBody(challenge, device, s.attest());
+  const genuine = await s.app.enrollmentBody(challenge, device, s.attest(), token);
   const privateJwk = { ...genuine.deviceKey, d: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
   const malformed: [string, string, DenyReasonCode][] = [
     ['deeply nested JSON', '['.repeat(3000), 'enrollment_malformed'],
@@ -395,7 +451,7 @@ test('a store outage: enroll and credential answer 503 dependency_unavailable an
   const device = await generateSigner('ecdsa-p256-sha256');
   const { answer, challenge } = await s.app.challenge('enroll');
   assert.equal(answer.status, 200, 'a challenge is MAC’d, not stored');
-  assertRefused(await s.app.enroll(await s.app.enrollmentBody(challenge, device, s.attest()), await s.login()), 'dependency_unavailable', 'enroll, stores down');
+  assertRefused(await s.app.enrollAs(await s.login(), challenge, device, s.attest()), 'dependency_unavailable', 'enroll, stores down');
   const credentialChallenge = await s.app.challenge('credential');
   assertRefused(await s.app.credential(credentialChallenge.challenge, device, await generateSigner()), 'dependency_unavailable', 'credential, stores down');
 });
@@ -409,7 +465,7 @@ test('the challenge ledger down (devices and accounts up): no enrollment stored,
   assertRefused(refused, 'dependency_unavailable', 'credential with the ledger down');
   assert.doesNotMatch(refused.body.toString(), /eyJ/, 'no credential in the answer');
   const other = await generateSigner();
-  assertRefused(await s.app.enroll(await s.app.enrollmentBody((await s.app.challenge('enroll')).challenge, other, s.attest()), await s.login()), 'dependency_unavailable', 'enroll with the ledger down');
+  assertRefused(await s.app.enrollAs(await s.login(), (await s.app.challenge('enroll')).challenge, other, s.attest()), 'dependency_unavailable', 'enroll with the ledger down');
   const lookup = await s.e2e.gatehouse.deps.stores.devices.get(await jwkThumbprint(other.publicJwk));
   assert.ok(lookup.ok && lookup.device === undefined, 'not stored');
   assert.ok(deviceId.length > 0);
@@ -427,7 +483,7 @@ test('over ext_authz: without with_request_body the endpoints say so (500 reques
   const device = await generateSigner('ecdsa-p256-sha256');
   const { answer, challenge } = await app.challenge('enroll');
   assert.equal(answer.status, 200, answer.body.toString());
-  const enrolledAnswer = await app.enroll(await app.enrollmentBody(challenge, device, s.attest()), await s.login());
+  const enrolledAnswer = await app.enrollAs(await s.login(), challenge, device, s.attest());
   assert.equal(enrolledAnswer.status, 201, enrolledAnswer.body.toString());
   const credential = await app.credential((await app.challenge('credential')).challenge, device, await generateSigner());
   assert.equal(credential.status, 200, credential.body.toString());
@@ -437,8 +493,9 @@ test('over ext_authz: without with_request_body the endpoints say so (500 reques
   partial.withRequestBody = create(BufferSettingsSchema, { maxRequestBytes: 64, allowPartialMessage: true, packAsBytes: true });
   const cut = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${s.e2e.gatehouse.grpcPort}`, filter: partial, upstream: { host: '127.0.0.1', port: s.e2e.upstream.port } });
   t.after(() => { cut.close(); });
-  const enrollBody = JSON.stringify(await app.enrollmentBody((await app.challenge('enroll')).challenge, device, s.attest()));
-  assertRefused(await cut.request(post(`${BASE}/enroll`, 'application/json', enrollBody, [['authorization', `Bearer ${await s.login()}`]])), 'body_too_large', 'a body Envoy cut at max_request_bytes');
+  const cutLogin = await s.login();
+  const enrollBody = JSON.stringify(await app.enrollmentBody((await app.challenge('enroll')).challenge, device, s.attest(), cutLogin));
+  assertRefused(await cut.request(post(`${BASE}/enroll`, 'application/json', enrollBody, [['authorization', `Bearer ${cutLogin}`]])), 'body_too_large', 'a body Envoy cut at max_request_bytes');
 });
 
 test('two gatehouse instances sharing one Redis: of concurrent enrollments and credential requests with one challenge, exactly one succeeds', { skip: skipWithoutRedis() }, async (t) => {
@@ -449,8 +506,8 @@ test('two gatehouse instances sharing one Redis: of concurrent enrollments and c
   const apps = [s.app, deviceApp(second.envoy, BASE)];
   const device = await generateSigner('ecdsa-p256-sha256');
   const { challenge } = await apps[1]!.challenge('enroll');
-  const body = await s.app.enrollmentBody(challenge, device, s.attest());
   const token = await s.login();
+  const body = await s.app.enrollmentBody(challenge, device, s.attest(), token);
   const enrollments = await Promise.all(Array.from({ length: 6 }, (_, i) => apps[i % 2]!.enroll(body, token)));
   assert.deepEqual(enrollments.map((r) => r.status).sort(), [201, 400, 400, 400, 400, 400]);
   for (const r of enrollments.filter((x) => x.status === 400)) assert.equal(get(r.headers, 'x-gatehouse-reason'), 'challenge_used');
@@ -606,7 +663,8 @@ test('enroll with android-key-attestation (opt-in): the device key\'s attestatio
   const enrollWith = async (device: RequestSigner, chain: (challenge: string, key: KeyObject) => Uint8Array[]): Promise<GatewayAnswer> => {
     const { challenge } = await app.challenge('enroll');
     const evidence = encodeAndroidKeyAttestationEvidence(chain(challenge, createPublicKey({ key: { ...device.publicJwk }, format: 'jwk' })));
-    return app.enroll(await buildEnrollmentRequest({ challenge, deviceSigner: device, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } }), await login());
+    const token = await login();
+    return app.enroll(await buildEnrollmentRequest({ challenge, deviceSigner: device, loginToken: token, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } }), token);
   };
 
   const device = await generateSigner('ecdsa-p256-sha256');
@@ -638,8 +696,9 @@ test('enroll with android-key-attestation (opt-in): the device key\'s attestatio
   const other = await generateSigner('ecdsa-p256-sha256');
   const { challenge: chl } = await plain.app.challenge('enroll');
   const evidence = encodeAndroidKeyAttestationEvidence(attestationChain(ca, createPublicKey({ key: { ...other.publicJwk }, format: 'jwk' }), chl));
-  const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } });
-  assertRefused(await plain.app.enroll({ ...body }, await plain.login()), 'attestation_invalid', 'android-key-attestation not configured');
+  const plainLogin = await plain.login();
+  const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, loginToken: plainLogin, attestation: { format: ANDROID_KEY_ATTESTATION_FORMAT, evidence } });
+  assertRefused(await plain.app.enroll({ ...body }, plainLogin), 'attestation_invalid', 'android-key-attestation not configured');
 });
 
 test('enroll with apple-app-attest (opt-in): an App Attest object vouching for the device key enrolls it, a credential follows; another app, another device key, development or no config → 403', async (t) => {
@@ -657,7 +716,8 @@ test('enroll with apple-app-attest (opt-in): an App Attest object vouching for t
     const { challenge } = await app.challenge('enroll');
     const deviceKeyThumbprint = await jwkThumbprint(device.publicJwk);
     const evidence = encodeAppleAppAttestEvidence(attestationObject(ca, { challenge, deviceKeyThumbprint, ...spec }));
-    return app.enroll(await buildEnrollmentRequest({ challenge, deviceSigner: device, attestation: { format: APPLE_APP_ATTEST_FORMAT, evidence } }), await login());
+    const token = await login();
+    return app.enroll(await buildEnrollmentRequest({ challenge, deviceSigner: device, loginToken: token, attestation: { format: APPLE_APP_ATTEST_FORMAT, evidence } }), token);
   };
 
   // the device key is a (Secure Enclave) P-256 key of its own; the App Attest key only vouches for it
@@ -688,6 +748,7 @@ test('enroll with apple-app-attest (opt-in): an App Attest object vouching for t
   const plain = await setUp(t);
   const { challenge: chl } = await plain.app.challenge('enroll');
   const evidence = encodeAppleAppAttestEvidence(attestationObject(ca, { challenge: chl, deviceKeyThumbprint: await jwkThumbprint(other.publicJwk) }));
-  const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, attestation: { format: APPLE_APP_ATTEST_FORMAT, evidence } });
-  assertRefused(await plain.app.enroll({ ...body }, await plain.login()), 'attestation_invalid', 'apple-app-attest not configured');
+  const plainLogin = await plain.login();
+  const body = await buildEnrollmentRequest({ challenge: chl, deviceSigner: other, loginToken: plainLogin, attestation: { format: APPLE_APP_ATTEST_FORMAT, evidence } });
+  assertRefused(await plain.app.enroll({ ...body }, plainLogin), 'attestation_invalid', 'apple-app-attest not configured');
 });

@@ -1,6 +1,7 @@
 // Security events end to end, through the Envoy stand-in: forged, replayed and delayed signed requests
-// become events with the right fields (log, metrics, the FDS Redis stream); a disable rule disables
-// the account after N of them and the next genuine request gets 403 account_disabled; two gatehouses
+// become events with the right fields (log, metrics, the FDS Redis stream) at trust `credential`, which
+// no disable rule counts; a rule counting a revoked device that keeps signing (trust `verified`)
+// disables the account after N of them and the next genuine request gets 403 account_disabled; two gatehouses
 // sharing one redis-server share the count and the disable; a Redis outage changes no answer and
 // drops (counted) what the buffer cannot hold; the admin API re-enables, and refuses without its token.
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { signRequest } from '../../sdk/app/signing.js';
-import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
+import { anotherDevice, createWorld, type World } from '../../src/protocol/signing/test-support.js';
 import { get } from '../harness/helpers.js';
 import type { ClientRequest } from '../harness/filter-manager.js';
 import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
@@ -34,19 +35,27 @@ routes:
 `;
 }
 
+// the forgery codes are listed to show they never count: their events are at trust credential
 const RULES = `
 securityEvents:
   maxBuffered: 3
   flushTimeoutMs: 300
   rules:
-    - { name: forged, codes: [signature_invalid, signature_replayed, credential_wrong_device], threshold: 3, windowSeconds: 60 }
+    - { name: revoked-device, codes: [device_revoked, signature_invalid, signature_replayed, credential_wrong_device, digest_mismatch], threshold: 3, windowSeconds: 60 }
 `;
 
-async function signed(world: World, options: { now?: number; id?: string; path?: string } = {}): Promise<ClientRequest> {
+/** who signs: the world's device by default, or another device of the same account */
+interface Holder {
+  readonly credential: string;
+  readonly ephemeralSigner: World['ephemeralSigner'];
+}
+
+async function signed(world: World, options: { now?: number; id?: string; path?: string; as?: Holder } = {}): Promise<ClientRequest> {
   const path = options.path ?? '/pay/transfers';
+  const holder = options.as ?? world;
   const headers = await signRequest(
     { method: 'POST', authority: AUTHORITY, path, query: '', body: Buffer.from(BODY) },
-    { credential: world.credential, signer: world.ephemeralSigner, now: options.now ?? nowSeconds() },
+    { credential: holder.credential, signer: holder.ephemeralSigner, now: options.now ?? nowSeconds() },
   );
   return {
     method: 'POST',
@@ -131,7 +140,8 @@ test('forged, replayed and delayed requests become events with their code, route
   );
   assert.match(String(forgedEvent['client_address']), /^127\.0\.0\.1:\d+$|^[\d.:a-f]+$/, 'the downstream address the stand-in reports');
   assert.ok(!Number.isNaN(Date.parse(String(forgedEvent['time']))));
-  assert.deepEqual([byId.get('ev-replay')!['code'], byId.get('ev-replay')!['trust'], byId.get('ev-replay')!['subject']], ['signature_replayed', 'verified', SUBJECT]);
+  // a replay verifies as well as the original did: anyone who saw the request can send it again
+  assert.deepEqual([byId.get('ev-replay')!['code'], byId.get('ev-replay')!['trust'], byId.get('ev-replay')!['subject']], ['signature_replayed', 'credential', SUBJECT]);
   assert.deepEqual([byId.get('ev-stale')!['code'], byId.get('ev-stale')!['trust']], ['signature_stale', 'credential']);
   assert.deepEqual([byId.get('ev-authz')!['code'], byId.get('ev-authz')!['method'], byId.get('ev-authz')!['subject']], ['signature_invalid', 'GET', SUBJECT], 'ext_authz reports too');
   assert.deepEqual([byId.get('ev-claimed')!['code'], byId.get('ev-claimed')!['trust'], byId.get('ev-claimed')!['subject']], ['credential_invalid', 'claimed', SUBJECT], 'an unverified credential is a claim');
@@ -177,22 +187,40 @@ test('an event carries the trace id of its request: the caller\'s traceparent (e
   assert.equal(recent?.['trace_id'], TRACE, 'GET /admin/security-events shows it too');
 });
 
-test('the rule disables the account after N forged requests; the next genuine request gets 403 account_disabled; the admin API re-enables it, with its token only', async (t) => {
+test('forged, replayed and tampered requests never disable the account; a revoked device that keeps signing does; the next genuine request gets 403 account_disabled; the admin API re-enables it, with its token only', async (t) => {
   const world = await createWorld({ now: nowSeconds() });
   const e2e = await endToEnd(t, await configFor(world, `${RULES}admin: { tokenFile: "${tokenFile(t)}" }\n`));
   await e2e.gatehouse.deps.stores.devices.put(world.device);
+  const stolen = await anotherDevice(world);
+  await e2e.gatehouse.deps.stores.devices.put(stolen.device);
   assert.ok(e2e.logs.some((l) => l['level'] === 'warn' && String(l['msg']).startsWith('SECURITY EVENTS GO TO THE LOG ONLY')), 'memory stores say so at start');
 
   assert.equal((await e2e.envoy.request(await signed(world))).status, 200, 'genuine before');
-  for (let i = 0; i < 3; i++) assert.equal((await e2e.envoy.request(await forged(world, `rule-${i}`))).status, 401);
+  // what anyone who saw one request (or only the credential) can do, three times each
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await e2e.envoy.request(await forged(world, `forged-${i}`))).status, 401);
+    const captured = await signed(world, { id: `captured-${i}` });
+    assert.equal((await e2e.envoy.request({ ...captured, body: BODY.replace('10.00', '99.00') })).status, 400, 'tampered body: digest_mismatch');
+    assert.equal((await e2e.envoy.request(captured)).status, 200, 'the captured request itself, delivered');
+    assert.equal((await e2e.envoy.request(captured)).status, 401, 'replayed');
+  }
+  await until(() => e2e.gatehouse.security.sink.pending, (n) => n === 0, 'settled');
+  assert.deepEqual(await e2e.gatehouse.deps.stores.accounts.isDisabled(SUBJECT), { ok: true, disabled: undefined }, 'nine events at trust credential: not disabled');
+  assert.deepEqual(new Set(events(e2e).map((e) => e['trust'])), new Set(['credential']));
+  assert.equal((await e2e.envoy.request(await signed(world))).status, 200, 'the customer is still served');
+
+  // the customer's other phone is stolen and revoked; its key keeps signing fresh requests
+  await e2e.gatehouse.deps.stores.devices.revoke(stolen.device.deviceId, Date.now());
+  for (let i = 0; i < 3; i++) assert.equal((await e2e.envoy.request(await signed(world, { id: `stolen-${i}`, as: stolen }))).status, 403);
   await until(() => e2e.logs.find((l) => l['msg'] === 'account disabled by rule'), (l) => l !== undefined, 'disabled');
+  assert.deepEqual(events(e2e).filter((e) => e['code'] === 'device_revoked').map((e) => e['trust']), ['verified', 'verified', 'verified']);
   const refused = await e2e.envoy.request(await signed(world, { id: 'after-disable' }));
   assert.equal(refused.status, 403);
   assert.equal(get(refused.headers, 'x-gatehouse-reason'), 'account_disabled');
   const line = await e2e.accessLine('after-disable');
-  assert.match(String(line['detail']), /disabled by gatehouse-rule:forged/);
+  assert.match(String(line['detail']), /disabled by gatehouse-rule:revoked-device/);
   await until(() => events(e2e), (l) => l.some((e) => e['request_id'] === 'after-disable' && e['code'] === 'account_disabled' && e['trust'] === 'verified'), 'the attempt is an event too');
-  assert.match(await metrics(e2e), /^gatehouse_security_accounts_disabled_total\{rule="forged"\} 1$/m);
+  assert.match(await metrics(e2e), /^gatehouse_security_accounts_disabled_total\{rule="revoked-device"\} 1$/m);
 
   // the admin API: no token, a wrong one, then the right one
   const none = await admin(e2e, '/admin/accounts/enable', { method: 'POST', body: { subject: SUBJECT } });
@@ -202,14 +230,14 @@ test('the rule disables the account after N forged requests; the next genuine re
   assert.equal((await admin(e2e, '/admin/accounts', { token: 'short' })).status, 401);
   const listed = await admin(e2e, '/admin/accounts', { token: TOKEN });
   assert.equal(listed.status, 200);
-  assert.deepEqual((listed.body['accounts'] as { subject: string; by: string }[]).map((a) => [a.subject, a.by]), [[SUBJECT, 'gatehouse-rule:forged']]);
+  assert.deepEqual((listed.body['accounts'] as { subject: string; by: string }[]).map((a) => [a.subject, a.by]), [[SUBJECT, 'gatehouse-rule:revoked-device']]);
   assert.equal((await admin(e2e, '/admin/accounts/enable', { method: 'POST', token: TOKEN, body: { subject: '' } })).status, 400, 'bad input is refused, not crashed on');
   assert.equal((await admin(e2e, '/admin/accounts/enable', { method: 'GET', token: TOKEN })).status, 405);
   const enabled = await admin(e2e, '/admin/accounts/enable', { method: 'POST', token: TOKEN, body: { subject: SUBJECT, reason: 'customer verified by phone' } });
   assert.deepEqual([enabled.status, enabled.body], [200, { subject: SUBJECT, enabled: true, wasDisabled: true }]);
   assert.equal((await e2e.envoy.request(await signed(world))).status, 200, 'genuine after re-enable');
-  // the window was cleared: one more forged request does not disable it again at once
-  await e2e.envoy.request(await forged(world, 'after-enable'));
+  // the window was cleared: one more request of the revoked device does not disable it again at once
+  assert.equal((await e2e.envoy.request(await signed(world, { id: 'after-enable', as: stolen }))).status, 403);
   await until(() => e2e.gatehouse.security.sink.pending, (n) => n === 0, 'settled');
   assert.deepEqual(await e2e.gatehouse.deps.stores.accounts.isDisabled(SUBJECT), { ok: true, disabled: undefined });
 
@@ -247,21 +275,24 @@ test('two gatehouses sharing one redis-server share the count and the disable; e
   const b = await endToEnd(t, yaml);
   const c = await endToEnd(t, yaml);
   await a.gatehouse.deps.stores.devices.put(world.device);
+  const stolen = await anotherDevice(world);
+  await a.gatehouse.deps.stores.devices.put(stolen.device);
   const client = new Redis(redis.port, '127.0.0.1');
   t.after(() => { client.disconnect(); });
   // c serves the account before the attack: its cache holds "enabled"
   assert.equal((await c.envoy.request(await signed(world))).status, 200);
-  // two forged requests here, one there: only together do they reach the threshold
-  assert.equal((await a.envoy.request(await forged(world, 'shared-0'))).status, 401);
-  assert.equal((await b.envoy.request(await forged(world, 'shared-1'))).status, 401);
+  await a.gatehouse.deps.stores.devices.revoke(stolen.device.deviceId, Date.now());
+  // the revoked device signs twice here, once there: only together do they reach the threshold
+  assert.equal((await a.envoy.request(await signed(world, { id: 'shared-0', as: stolen }))).status, 403);
+  assert.equal((await b.envoy.request(await signed(world, { id: 'shared-1', as: stolen }))).status, 403);
   await until(() => a.gatehouse.security.sink.pending + b.gatehouse.security.sink.pending, (n) => n === 0, 'counted');
   assert.equal(await client.exists(`sec:{${SUBJECT}}:disabled`), 0, 'two of three: not yet');
-  assert.equal((await a.envoy.request(await forged(world, 'shared-2'))).status, 401);
+  assert.equal((await a.envoy.request(await signed(world, { id: 'shared-2', as: stolen }))).status, 403);
   await until(() => a.gatehouse.security.sink.pending, (n) => n === 0, 'counted');
-  // disabled through replica a: replica b refuses at once (it had not cached the subject)
-  const onB = await b.envoy.request(await signed(world, { id: 'shared-after' }));
-  assert.equal(get(onB.headers, 'x-gatehouse-reason'), 'account_disabled');
-  assert.equal((await a.envoy.request(await signed(world))).status, 403);
+  // disabled through replica a: a refuses the account's other device at once, b (which read the
+  // account with shared-1) within accountCache.ttlMs
+  assert.equal(get((await a.envoy.request(await signed(world))).headers, 'x-gatehouse-reason'), 'account_disabled');
+  await until(async () => get((await b.envoy.request(await signed(world, { id: `shared-after-${Math.random()}` }))).headers, 'x-gatehouse-reason'), (reason) => reason === 'account_disabled', 'b refuses', 2_000);
   // c refuses once its cached answer is older than accountCache.ttlMs (400 ms), not later
   const disabledAt = performance.now();
   await until(async () => (await c.envoy.request(await signed(world))).status, (status) => status === 403, 'c refuses', 2_000);
@@ -269,16 +300,16 @@ test('two gatehouses sharing one redis-server share the count and the disable; e
 
   const entries = await client.xrange('sec:security-events', '-', '+');
   const parsed = entries.map(([, fields]) => Object.fromEntries(Array.from({ length: fields.length / 2 }, (_, i) => [fields[2 * i]!, fields[2 * i + 1]!])));
-  assert.deepEqual(parsed.filter((e) => e['code'] === 'signature_invalid').map((e) => e['request_id']).sort(), ['shared-0', 'shared-1', 'shared-2']);
-  assert.ok(parsed.some((e) => e['request_id'] === 'shared-after' && e['code'] === 'account_disabled'));
+  assert.deepEqual(parsed.filter((e) => e['code'] === 'device_revoked').map((e) => e['request_id']).sort(), ['shared-0', 'shared-1', 'shared-2']);
+  assert.ok(parsed.some((e) => String(e['request_id']).startsWith('shared-after-') && e['code'] === 'account_disabled'));
   const first = parsed.find((e) => e['request_id'] === 'shared-0')!;
   assert.deepEqual(Object.keys(first).sort(), ['category', 'client_address', 'code', 'decision_id', 'detail', 'device', 'event_id', 'instance', 'method', 'request_id', 'route', 'status', 'subject', 'time', 'trace_id', 'trust', 'v'].sort());
   assert.match(first['trace_id']!, /^[0-9a-f]{32}$/, 'the trace gatehouse started (no traceparent came)');
   assert.equal(first['subject'], SUBJECT);
   assert.ok(new Set(parsed.map((e) => e['instance'])).size >= 1, 'each event names its replica');
   const record = JSON.parse((await client.get(`sec:{${SUBJECT}}:disabled`))!) as Record<string, unknown>;
-  assert.equal(record['by'], 'gatehouse-rule:forged');
-  assert.equal(await client.zcard(`sec:{${SUBJECT}}:rule:forged`), 3, 'one shared window');
+  assert.equal(record['by'], 'gatehouse-rule:revoked-device');
+  assert.equal(await client.zcard(`sec:{${SUBJECT}}:rule:revoked-device`), 3, 'one shared window');
 });
 
 test('Redis down: requests keep their answers at once, events beyond the buffer are dropped and counted, stop is bounded', { skip: skipWithoutRedis() }, async (t) => {

@@ -57,11 +57,17 @@ describe('Python client (independent implementation from the spec)', { skip: ski
 
       const enrollChallenge = issueChallenge({ secrets, purpose: 'enroll', now });
       const evidence = await attestation.verdict({ challenge: enrollChallenge.challenge, deviceKeyThumbprint: device.thumbprint as string, integrity: 'device', now });
-      const enrollment = await verifyEnrollment(python(state, 'enroll', { challenge: enrollChallenge.challenge, evidence }), {
+      const loginToken = `py-login.${deviceAlg}.${requestAlg}`;
+      const body = python(state, 'enroll', { challenge: enrollChallenge.challenge, evidence, login_token: loginToken });
+      // the proof Python signed is bound to its login token: posted under another one, it enrolls nothing
+      const reposted = await verifyEnrollment(body, { challengeSecrets: secrets, verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })], minIntegrity: 'device', subject: 'someone-else', loginToken: 'another-login', now });
+      assert.equal(reposted.ok ? 'ok' : reposted.code, 'enrollment_login_mismatch');
+      const enrollment = await verifyEnrollment(body, {
         challengeSecrets: secrets,
         verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })],
         minIntegrity: 'device',
         subject: 'py-user',
+        loginToken,
         now,
       });
       assert.ok(enrollment.ok, enrollment.ok ? '' : `${enrollment.code}: ${enrollment.detail}`);

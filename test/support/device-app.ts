@@ -58,10 +58,12 @@ export interface DeviceApp {
   readonly basePath: string;
   /** POST <basePath>/challenge; the answer, and the challenge when it was issued */
   challenge(purpose: 'enroll' | 'credential'): Promise<{ answer: GatewayAnswer; challenge: string }>;
-  /** the enrollment body for this challenge, attested by `attest` (the attestation service's verdict) */
-  enrollmentBody(challenge: string, deviceSigner: RequestSigner, attest: (challenge: string, thumbprint: string) => Promise<string>, e2eeKey?: Uint8Array): Promise<EnrollmentRequestBody>;
+  /** the enrollment body for this challenge, attested by `attest` (the attestation service's verdict), its proof bound to `loginToken` */
+  enrollmentBody(challenge: string, deviceSigner: RequestSigner, attest: (challenge: string, thumbprint: string) => Promise<string>, loginToken: string, e2eeKey?: Uint8Array): Promise<EnrollmentRequestBody>;
   /** POST <basePath>/enroll with the login token */
   enroll(body: EnrollmentRequestBody | string, loginToken: string | undefined): Promise<GatewayAnswer>;
+  /** builds the enrollment body for `loginToken` and posts it with that token, as an app does */
+  enrollAs(loginToken: string, challenge: string, deviceSigner: RequestSigner, attest: (challenge: string, thumbprint: string) => Promise<string>): Promise<GatewayAnswer>;
   /** POST <basePath>/credential with the credential request the device key signs */
   credential(challenge: string, deviceSigner: RequestSigner, ephemeralSigner: RequestSigner): Promise<GatewayAnswer>;
 }
@@ -74,9 +76,12 @@ export function deviceApp(gateway: Gateway, basePath = '/gatehouse/v1/device'): 
       const challenge = answer.status === 200 ? json(answer)['challenge'] : undefined;
       return { answer, challenge: typeof challenge === 'string' ? challenge : '' };
     },
-    async enrollmentBody(challenge, deviceSigner, attest, e2eeKey) {
+    async enrollmentBody(challenge, deviceSigner, attest, loginToken, e2eeKey) {
       const evidence = await attest(challenge, await jwkThumbprint(deviceSigner.publicJwk));
-      return buildEnrollmentRequest({ challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence }, ...(e2eeKey === undefined ? {} : { e2eeKey }) });
+      return buildEnrollmentRequest({ challenge, deviceSigner, loginToken, attestation: { format: JWS_VERDICT_FORMAT, evidence }, ...(e2eeKey === undefined ? {} : { e2eeKey }) });
+    },
+    async enrollAs(loginToken, challenge, deviceSigner, attest) {
+      return this.enroll(await this.enrollmentBody(challenge, deviceSigner, attest, loginToken), loginToken);
     },
     enroll(body, token) {
       const text = typeof body === 'string' ? body : JSON.stringify(body);

@@ -3,6 +3,10 @@
 // slowCallMs, are failures; 4xx and gatehouse's own denials are not). While it is open, requests
 // are answered at once with 503 circuit_open and Retry-After, before any upstream work; after
 // resetTimeoutMs one probe is let through (half-open) and its outcome closes or reopens it.
+// Slow calls are timed from the request's release to the upstream, not from its headers: with
+// slowCallMs the filter asks Envoy for the request body (BUFFERED: Envoy holds the request until
+// the body is complete), and the clock starts at the body, so a client trickling its upload cannot
+// make the upstream look slow and open the breaker for everyone.
 // The breakers live in the process-wide Breakers (deps.breakers), so a config reload keeps them.
 // Needs ext_proc: over ext_authz gatehouse never sees the upstream's answer, so nothing feeds it.
 import { canonicalSegment } from '../../pipeline/path.js';
@@ -23,7 +27,7 @@ export const breakerFilter: FilterDefinition<typeof breakerConfig> = {
   name: 'breaker',
   order: FILTER_ORDER.breaker,
   configSchema: breakerConfig,
-  needs: () => ({ responseHeaders: true }),
+  needs: (config) => (config.slowCallMs === undefined ? { responseHeaders: true } : { responseHeaders: true, requestBody: true }),
   create(config: BreakerConfig, deps) {
     const { feature: featureSource, features, ...options } = config;
     // features compare in canonical form (path.ts canonicalSegment): `Transfers`, `transfers;x` and
@@ -47,6 +51,11 @@ export const breakerFilter: FilterDefinition<typeof breakerConfig> = {
           };
         }
         ctx.state.set(PENDING, admission.call);
+        return CONTINUE;
+      },
+      onRequestBody(ctx) {
+        // the whole chain runs its body phase before Envoy releases the request: this is its release
+        ctx.state.get(PENDING)?.released();
         return CONTINUE;
       },
       onResponseHeaders(ctx): Outcome {

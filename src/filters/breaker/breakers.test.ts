@@ -101,3 +101,27 @@ test('a half-open probe that ends without an upstream answer reopens the breaker
   assert.equal(breaker.state, 'open');
   breakers.shutdown();
 });
+
+test('slow calls are timed from the release upstream: a long upload before it never counts, a slow answer after it does', async () => {
+  let now = 0;
+  const breakers = new Breakers({ onStateChange: () => undefined }, () => now);
+  const breaker = breakers.get('r', '*', options({ slowCallMs: 500 }));
+  for (let i = 0; i < 2; i++) {
+    const call = admitted(breaker.admit());
+    now += 5_000; // the client uploads its body for 5 s
+    call.released();
+    now += 100; // the upstream answers in 100 ms
+    call.succeed();
+  }
+  await settled();
+  assert.equal(breaker.state, 'closed', 'the uploads were the clients\' time');
+  for (let i = 0; i < 3; i++) {
+    const call = admitted(breaker.admit());
+    call.released();
+    now += 600;
+    call.succeed();
+  }
+  await settled();
+  assert.equal(breaker.state, 'open', 'the upstream took 600 ms > 500 after the release');
+  breakers.shutdown();
+});

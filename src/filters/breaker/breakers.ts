@@ -89,9 +89,13 @@ class Breaker {
 
   private callOf(admittedAt: number, record: (failure: Error | undefined) => void, forget: () => void): PendingCall {
     const { slowCallMs } = this.options;
+    let releasedAt = admittedAt;
     return {
+      released: () => {
+        releasedAt = this.now();
+      },
       succeed: () => {
-        const tookMs = this.now() - admittedAt;
+        const tookMs = this.now() - releasedAt;
         record(slowCallMs !== undefined && tookMs > slowCallMs ? new UpstreamFailure(`answered after ${tookMs} ms > ${slowCallMs}`) : undefined);
       },
       fail: (why) => { record(new UpstreamFailure(why)); },

@@ -81,6 +81,14 @@ export const e2eeConfig = z.strictObject({
    * e2ee_content_type_invalid; `pass` → it goes through in plaintext both ways
    */
   plaintext: z.enum(['refuse', 'pass']).default('refuse'),
+  /**
+   * response headers the upstream derives from the body besides the standard ones (ETag,
+   * Content-Digest, Repr-Digest, Content-MD5, Digest: always removed), removed from a sealed response
+   */
+  removeResponseHeaders: z
+    .array(z.string().regex(/^[!#$%&'*+.^_`|~0-9a-zA-Z-]+$/, 'must be an HTTP header name').transform((name) => name.toLowerCase()))
+    .max(64)
+    .default([]),
 });
 
 export type E2eeConfig = z.infer<typeof e2eeConfig>;

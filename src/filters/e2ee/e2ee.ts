@@ -7,7 +7,13 @@
 //    then the device's enrolled key from the store, then decryption. The upstream gets the
 //    plaintext with the inner Content-Type (Content-Length is fixed by the adapter);
 //  - `signed` runs before this filter (FILTER_ORDER) on the ciphertext; when it did, the device it
-//    verified must be the one that sealed the body, or 401 credential_wrong_device;
+//    verified must be the one that sealed the body, or 401 credential_wrong_device; when it did not,
+//    the sealing device and its account are checked here once decryption authenticated the device
+//    (checkStanding: 403 device_revoked, 403 account_disabled);
+//  - every refusal carries Date, as signed's do;
+//  - response headers of a decrypted request: every header derived from the body (ETag, digests,
+//    and the route's removeResponseHeaders) is removed, so nothing beside the sealed body describes
+//    the plaintext; Content-Length is recomputed by the adapter for the sealed bytes;
 //  - response body: encrypted with the request's ResponseEncrypter, Content-Type
 //    application/vnd.gatehouse.e2ee-response. A response without a body has nothing to encrypt and
 //    passes as it is (status only: the app treats it as unauthenticated, like a refusal).
@@ -24,7 +30,9 @@ import {
   type ResponseEncrypter,
 } from '../../protocol/e2ee/index.js';
 import { recordClaimant, STATE, stateKey } from '../../pipeline/state.js';
-import { HEADER } from '../../pipeline/headers.js';
+import { checkStanding } from '../standing.js';
+import type { DenyReasonCode } from '../../pipeline/deny.js';
+import { BODY_DERIVED_RESPONSE_HEADERS, HEADER } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { publishedDocument, type PublishedDocument } from '../published.js';
 import { CONTINUE, type BodyOutcome, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
@@ -52,8 +60,6 @@ export const E2EE_PLAINTEXT_PASSED = 'plaintext_passed';
 
 type Denial = Extract<Outcome, { kind: 'deny' }>;
 
-const refuse = (failure: E2eeFailure): Denial => ({ kind: 'deny', reason: failure.code, detail: failure.detail });
-
 /** Several Content-Type headers are joined, so they can never pass for the one e2ee media type. */
 function contentTypeOf(headers: RequestContext['requestHeaders'] | undefined): string | undefined {
   const values = headers?.getAll(HEADER.contentType) ?? [];
@@ -62,6 +68,10 @@ function contentTypeOf(headers: RequestContext['requestHeaders'] | undefined): s
 
 export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
   const limits: E2eeSizeLimits = { maxRequestBytes: config.maxRequestBytes, maxResponseBytes: config.maxResponseBytes };
+  const plaintextDerived = [...new Set<string>([...BODY_DERIVED_RESPONSE_HEADERS, ...config.removeResponseHeaders])];
+  // every refusal carries gatehouse's clock, as signed ones do: an app whose clock is off can correct it
+  const deny = (reason: DenyReasonCode, detail: string): Denial => ({ kind: 'deny', reason, detail, headers: { [HEADER.date]: new Date(deps.now()).toUTCString() } });
+  const refuse = (failure: E2eeFailure): Denial => deny(failure.code, failure.detail);
   // requests that passed in plaintext (`plaintext: pass`): their bodies are left alone
   const plaintextRequests = new WeakSet<RequestContext>();
 
@@ -84,14 +94,22 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
     recordClaimant(ctx, signer === undefined ? { device: named.deviceKeyId, trust: 'claimed' } : { subject: signer.subject, device: signer.deviceId, trust: 'verified' });
     const lookup = await deps.stores.devices.get(named.deviceKeyId);
     // failureMode is always closed: without the enrolled key there is nothing to open
-    if (!lookup.ok) return { kind: 'deny', reason: 'dependency_unavailable', detail: `e2ee: devices: ${lookup.reason} (${lookup.detail})` };
+    if (!lookup.ok) return deny('dependency_unavailable', `e2ee: devices: ${lookup.reason} (${lookup.detail})`);
     const stored = lookup.device;
-    if (stored?.revokedAt !== undefined) return { kind: 'deny', reason: 'device_revoked', detail: `e2ee: device ${named.deviceKeyId} was revoked` };
     // unknown, or enrolled without an e2ee key: decryptRequest answers e2ee_unknown_device
     const opened = openCheckedEnvelope(named, stored?.e2eeKey);
     if (!opened.ok) return refuse(opened);
     if (signer !== undefined && signer.deviceId !== opened.deviceKeyId) {
-      return { kind: 'deny', reason: 'credential_wrong_device', detail: `e2ee: sealed by device ${opened.deviceKeyId}, signed for device ${signer.deviceId}` };
+      return deny('credential_wrong_device', `e2ee: sealed by device ${opened.deviceKeyId}, signed for device ${signer.deviceId}`);
+    }
+    if (signer === undefined) {
+      // The envelope proves the device sealed it, but a route without `signed` has no nonce: a captured
+      // envelope opens again, so what follows is only as sure as a credential. The device and its
+      // account are checked here, once the device is authenticated (`signed` did it for its own).
+      recordClaimant(ctx, { ...(stored === undefined ? {} : { subject: stored.device.subject }), device: opened.deviceKeyId, trust: 'credential' });
+      const standing = await checkStanding(deps.stores, { deviceId: opened.deviceKeyId, read: { device: stored } });
+      if (standing.kind === 'refused') return deny(standing.reason, `e2ee: ${standing.detail}`);
+      if (standing.kind === 'unavailable') return deny('dependency_unavailable', `e2ee: ${standing.failures.map(({ store, failure }) => `${store}: ${failure.reason} (${failure.detail})`).join('; ')}`);
     }
     ctx.state.set(E2EE_STATE, { deviceId: opened.deviceKeyId, keyId: opened.keyId, replayKey: opened.replayKey, response: opened.response } satisfies E2eeRequestState);
     if (opened.contentType === null) ctx.requestEdits.remove(HEADER.contentType);
@@ -103,20 +121,26 @@ export function compileE2ee(config: E2eeConfig, deps: FilterDeps) {
     onRequestHeaders(ctx: RequestContext): Outcome {
       const contentType = contentTypeOf(ctx.requestHeaders);
       if (!isMediaType(contentType, E2EE_REQUEST_MEDIA_TYPE)) {
-        if (config.plaintext === 'refuse') return { kind: 'deny', reason: 'e2ee_content_type_invalid', detail: `content-type ${JSON.stringify(contentType ?? null)}` };
+        if (config.plaintext === 'refuse') return deny('e2ee_content_type_invalid', `content-type ${JSON.stringify(contentType ?? null)}`);
         plaintextRequests.add(ctx);
         ctx.recordAction({ filter: E2EE_FILTER, action: E2EE_PLAINTEXT_PASSED });
         return CONTINUE;
       }
       // An e2ee request with no body: an empty envelope, refused now rather than never decided.
-      if (!ctx.requestBodyFollows) return { kind: 'deny', reason: 'e2ee_envelope_malformed', detail: 'an e2ee request without a body' };
+      if (!ctx.requestBodyFollows) return deny('e2ee_envelope_malformed', 'an e2ee request without a body');
       const declared = Number(ctx.requestHeaders.get(HEADER.contentLength));
-      if (declared > config.maxRequestBytes) return { kind: 'deny', reason: 'e2ee_too_large', detail: `content-length ${declared} > ${config.maxRequestBytes}` };
+      if (declared > config.maxRequestBytes) return deny('e2ee_too_large', `content-length ${declared} > ${config.maxRequestBytes}`);
       return CONTINUE;
     },
     onRequestBody(ctx: RequestContext, body: Buffer): BodyOutcome | Promise<BodyOutcome> {
       if (plaintextRequests.has(ctx)) return CONTINUE;
       return decrypt(ctx, body);
+    },
+    onResponseHeaders(ctx: RequestContext): Outcome {
+      // only a response that will be sealed: a plaintext request's answer is the upstream's own
+      if (ctx.state.get(E2EE_STATE) === undefined) return CONTINUE;
+      for (const name of plaintextDerived) if (ctx.responseHeaders?.has(name) === true) ctx.responseEdits.remove(name);
+      return CONTINUE;
     },
     onResponseBody(ctx: RequestContext, body: Buffer): BodyOutcome {
       const request = ctx.state.get(E2EE_STATE);

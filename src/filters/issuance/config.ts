@@ -180,6 +180,12 @@ export const issuanceConfig = z.strictObject({
     algorithms: z.array(z.enum(LOGIN_ALGORITHMS)).min(1, 'must allow at least one algorithm'),
     /** allowed clock difference for exp / nbf / iat */
     clockToleranceSeconds: z.int().min(0).max(300).default(30),
+    /**
+     * an enrollment proof without `ath` (apps built before signing profile v1.1): `refuse` (400
+     * enrollment_unbound) or, only while old app versions still enroll, `accept` (counted as the
+     * action device_enrolled_unbound). A proof with `ath` is checked either way (docs/protocol/signing.md §3).
+     */
+    unboundProofs: z.enum(['refuse', 'accept']).default('refuse'),
   }),
   /** the attestation service whose verdicts (format gh-jws-verdict) enrollments carry */
   attestation: z.strictObject({

@@ -108,5 +108,5 @@ test('enroll: the login token is checked at the headers; its account is the clai
   const ctx = enroll(`Bearer ${await loginToken({ sub: 'user-1' })}`);
   assert.equal(denialOf((await filter.onRequestHeaders(ctx)) as Outcome), 'continue');
   assert.equal(denialOf((await filter.onRequestBody(ctx, Buffer.from('{not json'))) as Outcome), 'enrollment_malformed');
-  assert.deepEqual(ctx.state.get(STATE.claimant), { subject: 'user-1', trust: 'verified' });
+  assert.deepEqual(ctx.state.get(STATE.claimant), { subject: 'user-1', trust: 'credential' }); // a login token is replayable evidence: never enough to disable an account (issue 17)
 });

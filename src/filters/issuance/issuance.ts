@@ -26,6 +26,7 @@ import { HEADER, type HeaderMap } from '../../pipeline/headers.js';
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { ChallengeStore, StoreFailure } from '../../stores/types.js';
+import { checkStanding } from '../standing.js';
 import { issuanceConfig, type IssuanceConfig } from './config.js';
 
 export const ISSUANCE_FILTER = 'issuance';
@@ -51,6 +52,8 @@ export const ISSUANCE_ACTIONS = {
   enrollChallenge: 'enroll_challenge_issued',
   credentialChallenge: 'credential_challenge_issued',
   enrolled: 'device_enrolled',
+  /** enrolled with a proof not bound to its login token (login.unboundProofs: accept, a transition) */
+  enrolledUnbound: 'device_enrolled_unbound',
   credential: 'credential_issued',
 } as const;
 
@@ -58,6 +61,12 @@ export const ISSUANCE_ACTIONS = {
 const MAX_SUBJECT_LENGTH = 256;
 
 type Denial = Extract<Outcome, { kind: 'deny' }>;
+
+/** an authenticated login token: the subject it names and the token itself (the enrollment proof binds its hash) */
+interface Login {
+  readonly subject: string;
+  readonly token: string;
+}
 
 const ANSWER_HEADERS = Object.freeze({ [HEADER.contentType]: 'application/json', [HEADER.cacheControl]: 'no-store' });
 
@@ -102,8 +111,8 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       : [appleAppAttestVerifier({ roots: config.appleAppAttest.rootsFile.value, apps: config.appleAppAttest.apps, allowDevelopment: config.appleAppAttest.allowDevelopment })]),
   ];
   const ledger: ChallengeStore = deps.stores.challenges;
-  /** the subject the login token named, for the body phase of an enrollment; gone with the request */
-  const subjects = new WeakMap<RequestContext, string>();
+  /** the login token and the subject it named, for the body phase of an enrollment; gone with the request */
+  const logins = new WeakMap<RequestContext, Login>();
 
   const refuse = (reason: DenyReasonCode, detail: string, headers: Record<string, string> = {}): Denial => ({
     kind: 'deny',
@@ -128,7 +137,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
   }
 
   /** RFC 6750: the app's login token → its subject, or 401. */
-  async function authenticate(ctx: RequestContext): Promise<{ subject: string } | Denial> {
+  async function authenticate(ctx: RequestContext): Promise<Login | Denial> {
     const values = ctx.requestHeaders.getAll(HEADER.authorization);
     const bearer = values.length === 1 ? BEARER.exec(values[0]!) : null;
     if (values.length === 0 || (bearer === null && !/^bearer(?: |$)/i.test(values[0]!))) {
@@ -151,7 +160,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       return invalid(`login token refused: ${error instanceof Error ? error.message : String(error)}`);
     }
     if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) return invalid(`sub must be a string of 1-${MAX_SUBJECT_LENGTH} characters`);
-    return { subject };
+    return { subject, token: bearer[1]! };
   }
 
   function challenge(ctx: RequestContext, body: Buffer): Outcome {
@@ -169,12 +178,14 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
   }
 
   async function enroll(ctx: RequestContext, body: Buffer): Promise<Outcome> {
-    const subject = subjects.get(ctx);
-    subjects.delete(ctx);
+    const login = logins.get(ctx);
+    logins.delete(ctx);
     // only a request authenticated at its headers reaches here (a refusal ends the chain)
-    if (subject === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: an enrollment body came without an authenticated subject' };
-    // for a security event: the account its login token authenticated
-    recordClaimant(ctx, { subject, trust: 'verified' });
+    if (login === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: an enrollment body came without an authenticated subject' };
+    const { subject } = login;
+    // for a security event: the account its login token authenticated. A bearer token is replayable,
+    // so this is `credential` trust: reported, never enough for a disable rule.
+    recordClaimant(ctx, { subject, trust: 'credential' });
     let request: unknown;
     try {
       request = JSON.parse(body.toString('utf8'));
@@ -187,22 +198,23 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       minIntegrity: config.minIntegrity,
       allowedAlgorithms: config.allowedAlgorithms,
       subject,
+      loginToken: login.token,
+      unboundProofs: config.login.unboundProofs,
       now: nowSeconds(),
     });
     if (!verified.ok) return refuseSigning(verified);
     const { device } = verified;
-    const [account, existing] = await Promise.all([deps.stores.accounts.isDisabled(subject), deps.stores.devices.get(device.deviceId)]);
-    if (!account.ok) return unavailable('accounts', account);
-    if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`);
-    if (!existing.ok) return unavailable('devices', existing);
-    // revocation belongs to the key: enrolling a revoked key again never revives it
-    if (existing.device?.revokedAt !== undefined) return refuse('device_revoked', `device ${device.deviceId} was revoked`);
+    // the enrolling account, and the key if it was enrolled before (revocation belongs to the key:
+    // enrolling a revoked key again never revives it)
+    const standing = await checkStanding(deps.stores, { deviceId: device.deviceId, subject, unknownDevice: 'allow' });
+    if (standing.kind === 'refused') return refuse(standing.reason, standing.detail);
+    if (standing.kind === 'unavailable') return unavailable(standing.failures[0]!.store, standing.failures[0]!.failure);
     const burnt = await burn(verified.challengeId, verified.challengeExpiresAt);
     if (burnt !== undefined) return burnt;
     const stored = await deps.stores.devices.put(device);
     // the challenge is gone: the app asks for a new one, as on any challenge_* answer
     if (!stored.ok) return unavailable('devices', stored);
-    ctx.recordAction({ filter: ISSUANCE_FILTER, action: ISSUANCE_ACTIONS.enrolled });
+    ctx.recordAction({ filter: ISSUANCE_FILTER, action: verified.boundToLogin ? ISSUANCE_ACTIONS.enrolled : ISSUANCE_ACTIONS.enrolledUnbound });
     return answer(201, { deviceId: device.deviceId, integrity: device.integrityLevel, e2ee: device.e2eePublicKey !== undefined });
   }
 
@@ -216,12 +228,11 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
     const lookup = await deps.stores.devices.get(named.deviceId);
     if (!lookup.ok) return unavailable('devices', lookup);
     const stored = lookup.device;
-    if (stored === undefined) return refuse('device_revoked', `device ${named.deviceId} is not enrolled`);
-    recordClaimant(ctx, { subject: stored.device.subject, device: named.deviceId, trust: 'claimed' });
-    if (stored.revokedAt !== undefined) return refuse('device_revoked', `device ${named.deviceId} was revoked`);
-    const account = await deps.stores.accounts.isDisabled(stored.device.subject);
-    if (!account.ok) return unavailable('accounts', account);
-    if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`);
+    if (stored !== undefined) recordClaimant(ctx, { subject: stored.device.subject, device: named.deviceId, trust: 'claimed' });
+    const standing = await checkStanding(deps.stores, { deviceId: named.deviceId, read: { device: stored } });
+    if (standing.kind === 'refused') return refuse(standing.reason, standing.detail);
+    if (standing.kind === 'unavailable') return unavailable(standing.failures[0]!.store, standing.failures[0]!.failure);
+    if (stored === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'issuance: the standing of an unknown device was good' };
     const issued = await issueCredential(request, { device: stored.device, challengeSecrets: secrets, issuer, allowedAlgorithms: config.allowedAlgorithms, now: nowSeconds() });
     if (!issued.ok) return refuseSigning(issued);
     // never handed out unless the challenge was burnt
@@ -250,7 +261,7 @@ export function compileIssuance(config: IssuanceConfig, deps: FilterDeps) {
       if (endpoint !== 'enroll') return CONTINUE;
       return authenticate(ctx).then((authenticated): Outcome => {
         if ('kind' in authenticated) return authenticated;
-        subjects.set(ctx, authenticated.subject);
+        logins.set(ctx, authenticated);
         return CONTINUE;
       });
     },

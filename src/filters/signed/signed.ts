@@ -25,6 +25,7 @@ import { createRequestVerifier, type SignedRequest, type VerifiedRequest } from 
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { StoreFailure } from '../../stores/types.js';
+import { checkStanding } from '../standing.js';
 import { issuerKeysOf, signedConfig, type SignedConfig } from './config.js';
 
 export const SIGNED_FILTER = 'signed';
@@ -120,17 +121,19 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
     };
     // The nonce lives until the signature expires, plus the replicas' clock differences.
     const ttlMs = Math.max(1000, (verdict.expires + config.clockSkewSeconds) * 1000 - deps.now());
-    // every refusal from here on is of a request whose signature verified
-    recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
+    // The signature and the body verified, but a copy verifies as well as the original: until the
+    // nonce proves this is the request's first arrival, a refusal is only the credential's (a replay
+    // is anyone's who saw the request, and must never count against the account).
+    recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'credential' });
     const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs);
     if (!claim.ok) storeFailed('nonces', claim);
     else if (!claim.firstUse) return refuse('signature_replayed', `nonce already used under key ${verdict.keyId}`, deps.now());
-    const [device, account] = await Promise.all([deps.stores.devices.get(verdict.deviceId), deps.stores.accounts.isDisabled(verdict.subject)]);
-    if (!device.ok) storeFailed('devices', device);
-    else if (device.device === undefined) return refuse('device_revoked', `device ${verdict.deviceId} is not enrolled`, deps.now());
-    else if (device.device.revokedAt !== undefined) return refuse('device_revoked', `device ${verdict.deviceId} was revoked`, deps.now());
-    if (!account.ok) storeFailed('accounts', account);
-    else if (account.disabled !== undefined) return refuse('account_disabled', `account disabled by ${account.disabled.by}: ${account.disabled.reason}`, deps.now());
+    // every refusal from here on is of a request the key's holder made, arriving for the first time
+    // (or, failing open on the nonce store, as good as gatehouse can tell)
+    recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
+    const standing = await checkStanding(deps.stores, { deviceId: verdict.deviceId, subject: verdict.subject });
+    if (standing.kind === 'refused') return refuse(standing.reason, standing.detail, deps.now());
+    if (standing.kind === 'unavailable') for (const { store, failure } of standing.failures) storeFailed(store, failure);
     if (unavailable.length > 0) {
       if (config.failureMode === 'closed') return { kind: 'deny', reason: 'dependency_unavailable', detail: `signed: ${details.join('; ')}` };
       ctx.recordAction({ filter: SIGNED_FILTER, action: SIGNED_FAILED_OPEN, items: unavailable });
@@ -169,8 +172,10 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
       if (verdict === undefined) return { kind: 'deny', reason: 'internal_error', detail: 'signed: a request body came without a verified signature' };
       const digest = checkContentDigest(verdict.contentDigest, body);
       if (!digest.ok) {
-        // the signature (over Content-Digest) verified: the body was changed after signing
-        recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
+        // The signature (over Content-Digest) verified, the body did not: changed in transit, cut by
+        // Envoy's own limits (ext_authz max_request_bytes), or signed headers sent with another body by
+        // whoever saw them. None of that is the holder's doing: the credential's trust only.
+        recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'credential' });
         return refuse(digest.code, digest.detail, deps.now());
       }
       return CONTINUE;

@@ -81,7 +81,7 @@ describe('the intended call order: verify (pure) â†’ consume the challenge id â†
 
   /** What the enrollment endpoint will do; the device store is a Map here. */
   async function enrollEndpoint(body: unknown, ledger: ChallengeLedger, devices: Map<string, unknown>, at: number): Promise<string> {
-    const verified = await verifyEnrollment(body, { challengeSecrets: secrets, verifiers: [verifier], minIntegrity: 'basic', subject: 'user-1', now: at });
+    const verified = await verifyEnrollment(body, { challengeSecrets: secrets, verifiers: [verifier], minIntegrity: 'basic', subject: 'user-1', loginToken: 'login-token-of-user-1', now: at });
     if (!verified.ok) return verified.code;
     const consumed = await ledger.consume(verified.challengeId, verified.challengeExpiresAt, at);
     if (!consumed.ok) return consumed.code;
@@ -93,7 +93,7 @@ describe('the intended call order: verify (pure) â†’ consume the challenge id â†
     const deviceSigner = await generateSigner();
     const challenge = issueChallenge({ secrets, purpose: 'enroll', now });
     const evidence = await attestation.verdict({ challenge: challenge.challenge, deviceKeyThumbprint: await jwkThumbprint(deviceSigner.publicJwk), integrity: 'device', now });
-    const body = await buildEnrollmentRequest({ challenge: challenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence } });
+    const body = await buildEnrollmentRequest({ challenge: challenge.challenge, deviceSigner, loginToken: 'login-token-of-user-1', attestation: { format: JWS_VERDICT_FORMAT, evidence } });
     const ledger = new MemoryChallengeLedger();
     const devices = new Map<string, unknown>();
     assert.equal(await enrollEndpoint(body, ledger, devices, now), 'ok');

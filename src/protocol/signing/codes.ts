@@ -28,6 +28,8 @@ export const SIGNING_FAILURES = {
   attestation_invalid: { status: 403, meaning: 'The app-integrity verdict or attestation is not valid (signature or certificate chain, issuer or root, audience or app, expiry, no verifier for its format, or not bound to this challenge and device key).' },
   attestation_insufficient: { status: 403, meaning: 'The verdict is valid but its integrity level is below what the deployment requires.' },
   device_proof_invalid: { status: 401, meaning: 'The device-key signature over the enrollment or credential request does not verify, or the enrollment proof does not sign exactly the e2ee key the request carries (present in one and not the other, or a different key).' },
+  enrollment_unbound: { status: 400, meaning: 'The enrollment proof has no ath claim (an app built before profile v1.1): this deployment only enrolls devices whose proof is bound to the login token it is posted with (§3 step 4).' },
+  enrollment_login_mismatch: { status: 403, meaning: 'The enrollment proof is bound (ath) to another login token than the one the request carries: an enrollment body re-posted under another account, or a proof signed before the app changed its token; sign the proof again with the token you send.' },
   credential_request_malformed: { status: 400, meaning: 'The credential request is not a well-formed JWS with the expected header and claims.' },
   key_not_allowed: { status: 400, meaning: 'A device or ephemeral key is not an allowed type (P-256 or Ed25519 public key as a JWK without private members).' },
   x25519_key_invalid: { status: 400, meaning: 'The e2ee key in an enrollment request is not an X25519 public JWK (kty OKP, crv X25519, x the canonical 32-byte encoding, no private member d) or is a small-order point.' },

@@ -13,7 +13,7 @@ import { fixtureKeyring } from '../e2ee/fixtures.js';
 import { jwsVerdictVerifier, JWS_VERDICT_FORMAT } from './attestation.js';
 import { issueChallenge, type ChallengeSecrets } from './challenge.js';
 import { SIGNING_FAILURES, type SigningFailure } from './codes.js';
-import { verifyEnrollment, type EnrollmentOptions } from './enrollment.js';
+import { loginTokenHash, verifyEnrollment, type EnrollmentOptions } from './enrollment.js';
 import { importX25519PublicJwk } from './keys.js';
 import { ENROLLMENT_PROOF_TYPE, JOSE_ALGORITHM } from './profile.js';
 import { APP_ID, ATTESTATION_ISSUER, createAttestationService } from './test-support.js';
@@ -36,7 +36,7 @@ const SMALL_ORDER = [
 describe('enrolling the e2ee key', async () => {
   const attestation = await createAttestationService();
   const verifier = jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks });
-  const options: EnrollmentOptions = { challengeSecrets: secrets, verifiers: [verifier], minIntegrity: 'device', subject: 'user-1', now };
+  const options: EnrollmentOptions = { challengeSecrets: secrets, verifiers: [verifier], minIntegrity: 'device', subject: 'user-1', loginToken: 'login-token-of-user-1', now };
   const deviceSigner = await generateSigner('ed25519');
   const deviceId = await jwkThumbprint(deviceSigner.publicJwk);
   const challenge = issueChallenge({ secrets, purpose: 'enroll', now }).challenge;
@@ -49,13 +49,13 @@ describe('enrolling the e2ee key', async () => {
     const claim = signed.length > 0 ? signed[0] : carried;
     const signer: RequestSigner = deviceSigner;
     const header = base64urlEncode(utf8(JSON.stringify({ alg: JOSE_ALGORITHM[signer.algorithm], typ: ENROLLMENT_PROOF_TYPE })));
-    const payload = base64urlEncode(utf8(JSON.stringify(claim === undefined ? { chl: challenge } : { chl: challenge, e2eeKey: claim })));
+    const payload = base64urlEncode(utf8(JSON.stringify(claim === undefined ? { chl: challenge, ath: loginTokenHash('login-token-of-user-1') } : { chl: challenge, ath: loginTokenHash('login-token-of-user-1'), e2eeKey: claim })));
     const proof = `${header}.${payload}.${base64urlEncode(await signer.sign(utf8(`${header}.${payload}`)))}`;
     return { challenge, deviceKey: signer.publicJwk, ...(carried === undefined ? {} : { e2eeKey: carried }), attestation: { format: JWS_VERDICT_FORMAT, evidence }, proof };
   }
 
   test('round trip: the SDK enrolls the key, gatehouse returns it raw, and e2ee then authenticates that device under its device id', async () => {
-    const body = await buildEnrollmentRequest({ challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2ee.publicKey });
+    const body = await buildEnrollmentRequest({ challenge, deviceSigner, loginToken: 'login-token-of-user-1', attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2ee.publicKey });
     assert.deepEqual(body.e2eeKey, x25519Jwk(e2eeRaw));
     const enrolled = await verifyEnrollment(body, options);
     assert.ok(enrolled.ok, codeOf(enrolled));
@@ -87,7 +87,7 @@ describe('enrolling the e2ee key', async () => {
   });
 
   test('the key is optional: without one the device enrolls and has no e2ee key', async () => {
-    const enrolled = await verifyEnrollment(await buildEnrollmentRequest({ challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence } }), options);
+    const enrolled = await verifyEnrollment(await buildEnrollmentRequest({ challenge, deviceSigner, loginToken: 'login-token-of-user-1', attestation: { format: JWS_VERDICT_FORMAT, evidence } }), options);
     assert.ok(enrolled.ok, codeOf(enrolled));
     assert.equal(enrolled.device.e2eePublicKey, undefined);
     assert.ok(!('e2eePublicKey' in enrolled.device));
@@ -167,7 +167,7 @@ describe('enrolling the e2ee key', async () => {
     assert.deepEqual(await x25519PublicJwk(e2ee.publicKey), x25519Jwk(e2eeRaw));
     assert.deepEqual(await x25519PublicJwk(e2eeRaw), x25519Jwk(e2eeRaw));
     await assert.rejects(x25519PublicJwk(e2eeRaw.subarray(1)), TypeError);
-    const fromRaw = await buildEnrollmentRequest({ challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2eeRaw });
+    const fromRaw = await buildEnrollmentRequest({ challenge, deviceSigner, loginToken: 'login-token-of-user-1', attestation: { format: JWS_VERDICT_FORMAT, evidence }, e2eeKey: e2eeRaw });
     assert.ok((await verifyEnrollment(fromRaw, options)).ok);
   });
 });

@@ -1,11 +1,12 @@
 // Enrollment: a device registers its long-term device key with an app-integrity verdict. Pure: the
 // caller consumes the challenge id in its ChallengeLedger, then stores the returned device record.
+import { createHash } from 'node:crypto';
 import { type AttestationVerifier } from './attestation.js';
 import { verifyChallenge, type ChallengeSecrets } from './challenge.js';
 import { fail, type SigningFailure } from './codes.js';
 import { decodeCompactJws, verifyDecodedJws } from './jws.js';
 import { importPublicJwk, importX25519PublicJwk } from './keys.js';
-import { E2EE_KEY_MEMBER, ENROLLMENT_PROOF_TYPE, meetsIntegrity, type IntegrityLevel, type PublicJwk, type SignatureAlgorithm, type X25519PublicJwk } from './profile.js';
+import { E2EE_KEY_MEMBER, ENROLLMENT_PROOF_TYPE, LOGIN_TOKEN_HASH_CLAIM, meetsIntegrity, type IntegrityLevel, type PublicJwk, type SignatureAlgorithm, type X25519PublicJwk } from './profile.js';
 
 /** The JSON body an app posts to enroll (see docs/protocol/signing.md §Enrollment). */
 export interface EnrollmentRequest {
@@ -14,7 +15,11 @@ export interface EnrollmentRequest {
   /** Optional: the device's X25519 public key for e2ee. An app that never uses e2ee leaves it out. */
   readonly e2eeKey?: X25519PublicJwk;
   readonly attestation: { readonly format: string; readonly evidence: string };
-  /** Compact JWS by the device key: header {alg, typ: "gh-enrollment+jwt"}, payload {"chl": challenge} plus {"e2eeKey": the same JWK} when the body has one. */
+  /**
+   * Compact JWS by the device key: header {alg, typ: "gh-enrollment+jwt"}, payload {"chl": challenge,
+   * "ath": SHA-256 of the login token the request is posted with} plus {"e2eeKey": the same JWK} when
+   * the body has one.
+   */
   readonly proof: string;
 }
 
@@ -42,6 +47,14 @@ export interface EnrollmentOptions {
   readonly minIntegrity: IntegrityLevel;
   readonly allowedAlgorithms?: readonly SignatureAlgorithm[];
   readonly subject: string;
+  /** The login token (the bearer token) the enrollment was posted with, that authenticated `subject`: the proof's `ath` must be its hash. */
+  readonly loginToken: string;
+  /**
+   * A proof without `ath` (an app built for profile v1.0): `refuse` (enrollment_unbound, the
+   * default) or `accept` for a deployment's transition while old app versions still enroll. A proof
+   * that carries `ath` is checked either way.
+   */
+  readonly unboundProofs?: 'refuse' | 'accept';
   /** Unix seconds. */
   readonly now: number;
 }
@@ -52,6 +65,13 @@ export interface EnrollmentAccepted {
   /** For the caller's ChallengeLedger: consume before storing the device (a second use is challenge_used). */
   readonly challengeId: string;
   readonly challengeExpiresAt: number;
+  /** false: the proof had no `ath` and `unboundProofs: accept` let it through */
+  readonly boundToLogin: boolean;
+}
+
+/** `ath` of a login token: base64url SHA-256 of its ASCII bytes (RFC 9449 §4.2's access token hash). */
+export function loginTokenHash(token: string): string {
+  return createHash('sha256').update(token, 'ascii').digest('base64url');
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -82,6 +102,14 @@ export async function verifyEnrollment(request: unknown, options: EnrollmentOpti
   // The proof signs the e2ee key too, so the attested device key vouches for it: a key swapped, added or
   // stripped in transit no longer matches what the device signed.
   if (!sameX25519Key(proof.payload[E2EE_KEY_MEMBER], e2eeKey?.jwk)) return fail('device_proof_invalid', 'proof does not sign the e2ee key the request carries');
+  // The proof signs the login it was made for, so a body seen in transit cannot enroll this device key
+  // to whoever re-posts it with their own token (it would hand them every credential the device gets).
+  const boundTo = proof.payload[LOGIN_TOKEN_HASH_CLAIM];
+  if (boundTo === undefined) {
+    if (options.unboundProofs !== 'accept') return fail('enrollment_unbound', 'proof has no ath: it is not bound to the login token');
+  } else if (boundTo !== loginTokenHash(options.loginToken)) {
+    return fail('enrollment_login_mismatch', 'proof ath is not the hash of the login token this request carries');
+  }
   const verifier = options.verifiers.find((v) => v.format === format);
   if (verifier === undefined) return fail('attestation_invalid', `no verifier for attestation format ${format}`);
   let outcome: Awaited<ReturnType<AttestationVerifier['verify']>>;
@@ -109,5 +137,6 @@ export async function verifyEnrollment(request: unknown, options: EnrollmentOpti
     },
     challengeId: challenge.id,
     challengeExpiresAt: challenge.expiresAt,
+    boundToLogin: boundTo !== undefined,
   };
 }

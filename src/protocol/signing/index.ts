@@ -40,7 +40,7 @@ export {
   type AppleApp,
   type AppleAppAttestConfig,
 } from './apple-app-attest.js';
-export { verifyEnrollment, type EnrolledDevice, type EnrollmentAccepted, type EnrollmentOptions, type EnrollmentRequest } from './enrollment.js';
+export { loginTokenHash, verifyEnrollment, type EnrolledDevice, type EnrollmentAccepted, type EnrollmentOptions, type EnrollmentRequest } from './enrollment.js';
 export {
   CredentialCache,
   CredentialTrust,

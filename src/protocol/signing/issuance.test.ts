@@ -3,16 +3,16 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { calculateJwkThumbprint, exportJWK, jwtVerify } from 'jose';
-import { buildCredentialRequest, buildEnrollmentRequest, generateSigner, jwkThumbprint as sdkThumbprint } from '../../../sdk/app/signing.js';
+import { buildCredentialRequest, buildEnrollmentRequest, generateSigner, jwkThumbprint as sdkThumbprint, loginTokenHash as sdkLoginTokenHash } from '../../../sdk/app/signing.js';
 import { base64urlDecode, fromUtf8 } from '../common/base64.js';
 import { JWS_VERDICT_FORMAT, jwsVerdictVerifier, type AttestationVerifier } from './attestation.js';
 import { issueChallenge, verifyChallenge, type ChallengeSecrets } from './challenge.js';
 import { SIGNING_FAILURES, type SigningFailure } from './codes.js';
 import { inspectCredentialRequest, issueCredential } from './credential.js';
-import { verifyEnrollment, type EnrollmentOptions } from './enrollment.js';
+import { loginTokenHash, verifyEnrollment, type EnrollmentOptions } from './enrollment.js';
 import { signCompactJws } from './jws.js';
 import { jwkThumbprint } from './keys.js';
-import { CREDENTIAL_REQUEST_TYPE, CREDENTIAL_TYPE, type PublicJwk } from './profile.js';
+import { CREDENTIAL_REQUEST_TYPE, CREDENTIAL_TYPE, ENROLLMENT_PROOF_TYPE, type PublicJwk } from './profile.js';
 import { APP_ID, ATTESTATION_ISSUER, CREDENTIAL_ISSUER, createAttestationService, createWorld } from './test-support.js';
 
 const codeOf = (r: { ok: true } | SigningFailure): string => (r.ok ? 'ok' : r.code);
@@ -60,14 +60,14 @@ test('thumbprints: RFC 8037 A.3 Ed25519 example, and node, SDK and jose agree fo
 describe('enrollment', async () => {
   const attestation = await createAttestationService();
   const verifier = jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks });
-  const options = (over: Partial<EnrollmentOptions> = {}): EnrollmentOptions => ({ challengeSecrets: secrets, verifiers: [verifier], minIntegrity: 'device', subject: 'user-1', now, ...over });
+  const options = (over: Partial<EnrollmentOptions> = {}): EnrollmentOptions => ({ challengeSecrets: secrets, verifiers: [verifier], minIntegrity: 'device', subject: 'user-1', loginToken: 'login-token-of-user-1', now, ...over });
   const deviceSigner = await generateSigner();
   const deviceId = await sdkThumbprint(deviceSigner.publicJwk);
   const challenge = issueChallenge({ secrets, purpose: 'enroll', now }).challenge;
   const verdict = (over: { challenge?: string; jkt?: string; integrity?: 'basic' | 'device' | 'strong'; audience?: string } = {}) =>
     attestation.verdict({ challenge: over.challenge ?? challenge, deviceKeyThumbprint: over.jkt ?? deviceId, integrity: over.integrity ?? 'strong', now, ...(over.audience === undefined ? {} : { audience: over.audience }) });
-  const request = async (over: { evidence?: string; signer?: typeof deviceSigner; format?: string } = {}) =>
-    buildEnrollmentRequest({ challenge, deviceSigner: over.signer ?? deviceSigner, attestation: { format: over.format ?? JWS_VERDICT_FORMAT, evidence: over.evidence ?? (await verdict()) } });
+  const request = async (over: { evidence?: string; signer?: typeof deviceSigner; format?: string; loginToken?: string } = {}) =>
+    buildEnrollmentRequest({ challenge, deviceSigner: over.signer ?? deviceSigner, loginToken: over.loginToken ?? 'login-token-of-user-1', attestation: { format: over.format ?? JWS_VERDICT_FORMAT, evidence: over.evidence ?? (await verdict()) } });
 
   test('accepts an attested device key and returns the record to store and the challenge id to burn', async () => {
     const result = await verifyEnrollment(await request(), options());
@@ -108,6 +108,35 @@ describe('enrollment', async () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('the proof binds the login token: a body re-posted under another token is enrollment_login_mismatch, a proof without ath enrollment_unbound', async () => {
+    // what the victim's app built for its own token, then posted by someone holding another token
+    const victims = await request({ loginToken: 'login-token-of-the-victim' });
+    assert.equal(codeOf(await verifyEnrollment(victims, options({ subject: 'attacker', loginToken: 'login-token-of-the-attacker' }))), 'enrollment_login_mismatch');
+    assert.equal(codeOf(await verifyEnrollment(victims, options({ subject: 'attacker', loginToken: 'login-token-of-the-attacker', unboundProofs: 'accept' }))), 'enrollment_login_mismatch');
+    const own = await verifyEnrollment(victims, options({ subject: 'victim', loginToken: 'login-token-of-the-victim' }));
+    assert.ok(own.ok && own.boundToLogin && own.device.subject === 'victim');
+    // an app built before the binding: its proof signs only chl
+    const header64 = Buffer.from(JSON.stringify({ alg: 'ES256', typ: ENROLLMENT_PROOF_TYPE })).toString('base64url');
+    const payload64 = Buffer.from(JSON.stringify({ chl: challenge })).toString('base64url');
+    const unboundProof = `${header64}.${payload64}.${Buffer.from(await deviceSigner.sign(new TextEncoder().encode(`${header64}.${payload64}`))).toString('base64url')}`;
+    const unbound = { ...victims, proof: unboundProof };
+    assert.equal(codeOf(await verifyEnrollment(unbound, options())), 'enrollment_unbound');
+    const accepted = await verifyEnrollment(unbound, options({ unboundProofs: 'accept' }));
+    assert.ok(accepted.ok && !accepted.boundToLogin, 'accepted in a transition, and said so');
+    // the claim is checked only once the device key's signature is: a changed ath breaks the proof
+    const [header, , signature] = victims.proof.split('.');
+    const rebound = `${header}.${Buffer.from(JSON.stringify({ chl: challenge, ath: loginTokenHash('login-token-of-the-attacker') })).toString('base64url')}.${signature}`;
+    assert.equal(codeOf(await verifyEnrollment({ ...victims, proof: rebound }, options({ loginToken: 'login-token-of-the-attacker' }))), 'device_proof_invalid');
+  });
+
+  test('the SDK and gatehouse hash a login token alike (RFC 9449 ath: base64url SHA-256 of its ASCII)', async () => {
+    const token = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2ln';
+    assert.equal(await sdkLoginTokenHash(token), loginTokenHash(token));
+    // RFC 9449 §7.1's example access token and its ath
+    assert.equal(loginTokenHash('Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU'), 'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo');
+    await assert.rejects(sdkLoginTokenHash('has space'), TypeError);
   });
 
   test('a platform verifier that throws still yields a code', async () => {

@@ -33,6 +33,12 @@ export const NONCE_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 export const CREDENTIAL_TYPE = 'gh-credential+jwt';
 export const CREDENTIAL_REQUEST_TYPE = 'gh-credential-request+jwt';
 export const ENROLLMENT_PROOF_TYPE = 'gh-enrollment+jwt';
+/**
+ * The enrollment proof claim that binds it to the login: base64url (unpadded) SHA-256 of the ASCII
+ * bytes of the login token the enrollment is posted with, as DPoP's `ath` (RFC 9449 §4.2). Without it
+ * a body seen in transit could be re-posted under another account's token (signing.md §3).
+ */
+export const LOGIN_TOKEN_HASH_CLAIM = 'ath';
 /** Credentials live at most this long; the issuer may choose shorter. */
 export const MAX_CREDENTIAL_LIFETIME_SECONDS = 600;
 

@@ -95,12 +95,13 @@ export async function createWorld(
     now,
   });
   const enrollment = await verifyEnrollment(
-    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
+    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, loginToken: 'login-token-of-user-42', attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
     {
       challengeSecrets: secrets,
       verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: attestation.jwks })],
       minIntegrity: 'basic',
       subject: 'user-42',
+      loginToken: 'login-token-of-user-42',
       now,
     },
   );
@@ -141,6 +142,28 @@ export async function createWorld(
       return requestInput(request, headers, now);
     },
   };
+}
+
+/** A second device of the world's account (`user-42`), enrolled and holding its own credential from the same issuer. */
+export async function anotherDevice(world: World, algorithm: SignatureAlgorithm = 'ecdsa-p256-sha256'): Promise<{ device: EnrolledDevice; credential: string; ephemeralSigner: RequestSigner; deviceSigner: RequestSigner }> {
+  const deviceSigner = await generateSigner(algorithm);
+  const ephemeralSigner = await generateSigner(algorithm);
+  const enrollChallenge = issueChallenge({ secrets: world.secrets, purpose: 'enroll', now: world.now });
+  const evidence = await world.attestation.verdict({ challenge: enrollChallenge.challenge, deviceKeyThumbprint: await jwkThumbprint(deviceSigner.publicJwk), integrity: 'strong', now: world.now });
+  const enrollment = await verifyEnrollment(
+    await buildEnrollmentRequest({ challenge: enrollChallenge.challenge, deviceSigner, loginToken: 'login-token-of-user-42', attestation: { format: JWS_VERDICT_FORMAT, evidence } }),
+    { challengeSecrets: world.secrets, verifiers: [jwsVerdictVerifier({ issuer: ATTESTATION_ISSUER, audience: APP_ID, jwks: world.attestation.jwks })], minIntegrity: 'basic', subject: world.device.subject, loginToken: 'login-token-of-user-42', now: world.now },
+  );
+  if (!enrollment.ok) throw new Error(`enrollment failed: ${enrollment.code} ${enrollment.detail}`);
+  const challenge = issueChallenge({ secrets: world.secrets, purpose: 'credential', now: world.now });
+  const issued = await issueCredential(await buildCredentialRequest({ challenge: challenge.challenge, deviceSigner, ephemeralSigner }), {
+    device: enrollment.device,
+    challengeSecrets: world.secrets,
+    issuer: { issuer: CREDENTIAL_ISSUER, kid: world.issuerKey.kid, privateKey: world.issuerKey.privateKey, lifetimeSeconds: 300 },
+    now: world.now,
+  });
+  if (!issued.ok) throw new Error(`credential failed: ${issued.code} ${issued.detail}`);
+  return { device: enrollment.device, credential: issued.credential, ephemeralSigner, deviceSigner };
 }
 
 /** The DER (ASN.1 SEQUENCE of two INTEGERs) form of a raw r‖s P-256 signature: what verifiers must refuse. */

@@ -14,7 +14,7 @@ import { issueChallenge, type ChallengeSecrets } from './challenge.js';
 import { SIGNING_FAILURES } from './codes.js';
 import { computeContentDigest } from './content-digest.js';
 import { CredentialCache, CredentialTrust, issueCredential } from './credential.js';
-import { verifyEnrollment } from './enrollment.js';
+import { loginTokenHash, verifyEnrollment } from './enrollment.js';
 import { signCompactJws } from './jws.js';
 import { jwkThumbprint, signRaw, verifyRaw } from './keys.js';
 import {
@@ -41,6 +41,7 @@ export const BLOCKS = {
 const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z
 const SIGNED_AT = NOW + 10;
 const ATTEST_ISSUER = 'https://attest.example';
+const LOGIN_ISSUER = 'https://id.example';
 const APP = 'com.example.superapp';
 const ISSUER = 'https://gatehouse.example';
 const NONCE = 'd2b1c7Jx9Qp3Lw0zRk5mYa';
@@ -109,6 +110,7 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
   const ephemeral = ed25519FromSeed('ephemeral key');
   const ephemeralP256 = p256FromSeed('ephemeral P-256 key');
   const issuerKey = ed25519FromSeed('gatehouse issuer');
+  const identityProvider = ed25519FromSeed('identity provider');
   const secret = seed('challenge secret');
   const secrets: ChallengeSecrets = [secret];
 
@@ -122,16 +124,28 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
     .setIssuedAt(NOW)
     .setExpirationTime(NOW + 120)
     .sign(attest.privateKey);
-  const proof = signCompactJws('ed25519', device.privateKey, ENROLLMENT_PROOF_TYPE, { chl: enrollChallenge.challenge, e2eeKey: e2ee.jwk });
+  // the app's login token (Ed25519 signatures are deterministic, so the example is stable); the proof binds its hash
+  const loginToken = await new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT', kid: 'idp-1' })
+    .setIssuer(LOGIN_ISSUER)
+    .setAudience(APP)
+    .setSubject('user-42')
+    .setIssuedAt(NOW)
+    .setExpirationTime(NOW + 3600)
+    .sign(identityProvider.privateKey);
+  const ath = loginTokenHash(loginToken);
+  const proof = signCompactJws('ed25519', device.privateKey, ENROLLMENT_PROOF_TYPE, { chl: enrollChallenge.challenge, ath, e2eeKey: e2ee.jwk });
   const enrollmentRequest = { challenge: enrollChallenge.challenge, deviceKey: device.jwk, e2eeKey: e2ee.jwk, attestation: { format: JWS_VERDICT_FORMAT, evidence: verdict }, proof };
   const enrolled = await verifyEnrollment(enrollmentRequest, {
     challengeSecrets: secrets,
     verifiers: [jwsVerdictVerifier({ issuer: ATTEST_ISSUER, audience: APP, jwks: { keys: [{ ...attest.jwk, kid: 'attest-1', alg: 'EdDSA' }] } })],
     minIntegrity: 'device',
     subject: 'user-42',
+    loginToken,
     now: NOW,
   });
   if (!enrolled.ok) throw new Error(`worked example enrollment failed: ${enrolled.code}`);
+  if (!enrolled.boundToLogin) throw new Error('worked example enrollment is not bound to its login token');
   if (!e2ee.raw.equals(enrolled.device.e2eePublicKey ?? Buffer.alloc(0))) throw new Error('worked example enrollment lost the e2ee key');
 
   // 2. Credential (one per ephemeral key)
@@ -180,6 +194,7 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
       ['ephemeral request key (Ed25519)', ephemeral],
       ['ephemeral request key (P-256)', ephemeralP256],
       ['gatehouse credential issuer (kid `gh-example-1`)', issuerKey],
+      ['identity provider (login tokens, kid `idp-1`)', identityProvider],
     ].map(([role, key]) => {
       const k = key as typeof attest;
       return `| ${role as string} | \`${JSON.stringify(k.privateJwk)}\` | \`${jwkThumbprint(k.jwk)}\` |`;
@@ -200,7 +215,13 @@ export async function buildWorkedExample(p256Signature?: string): Promise<Worked
     '',
     block('json', `${json(decodeSegment(verdict.split('.')[0]!))}\n${json(decodeSegment(verdict.split('.')[1]!))}`),
     '',
-    'Enrollment request body (`proof` is the device key signing `{"chl": <challenge>, "e2eeKey": <the same X25519 JWK as the body>}` with header `{"alg":"EdDSA","typ":"gh-enrollment+jwt"}`):',
+    `The app is logged in as \`user-42\`; its login token (the identity provider's JWT, sent as \`Authorization: Bearer\` with the enrollment):`,
+    '',
+    block('text', loginToken),
+    '',
+    `Its \`ath\` is base64url(SHA-256(the token's ASCII bytes)) = \`${ath}\`.`,
+    '',
+    'Enrollment request body (`proof` is the device key signing `{"chl": <challenge>, "ath": <the login token hash>, "e2eeKey": <the same X25519 JWK as the body>}` with header `{"alg":"EdDSA","typ":"gh-enrollment+jwt"}`):',
     '',
     block('json', json(enrollmentRequest)),
     '',

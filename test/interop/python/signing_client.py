@@ -7,7 +7,9 @@ Steps:
   device              {"alg": "P-256"|"Ed25519", "e2ee": bool}
                                                           -> {"jwk", "thumbprint", "e2ee_jwk"?}
                                                              (creates the device key, and the X25519 e2ee key if asked)
-  enroll              {"challenge", "evidence"}           -> enrollment request body (with the e2ee key if there is one)
+  enroll              {"challenge", "evidence", "login_token"}
+                                                          -> enrollment request body (with the e2ee key if there is one;
+                                                             the proof bound to the login token by its ath)
   e2ee-encrypt        {"key_configs", "method", "path", "audience", "content_type", "body"} (hex)
                                                           -> {"request": hex, "content_type"}  (sealed with the enrolled
                                                              e2ee key under the device id, by e2ee_client.py)
@@ -178,7 +180,8 @@ def main() -> None:
     elif step == "enroll":
         device = load_key(state, "device")
         body = {"challenge": args["challenge"], "deviceKey": public_jwk(device)}
-        claims = {"chl": args["challenge"]}
+        # Spec §3 step 4: ath = base64url(SHA-256(ASCII of the login token the body is posted with)).
+        claims = {"chl": args["challenge"], "ath": b64url(hashlib.sha256(args["login_token"].encode("ascii")).digest())}
         if os.path.exists(os.path.join(state, "e2ee.pem")):
             # Spec §3: the e2ee key goes in the body and, the same JWK, in the proof the device key signs.
             body["e2eeKey"] = claims["e2eeKey"] = x25519_jwk(load_key(state, "e2ee"))
