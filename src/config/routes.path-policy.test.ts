@@ -159,7 +159,7 @@ test('explain records each step: canonical path, direct match, variant, and the 
 });
 
 test('the common case is not folded: a request with nothing to fold is looked up once, even when a template has a camelCase parameter', () => {
-  const t = table(ROUTES);
+  const t = table(`routes:\n  - { id: account, match: { path: { template: "/api/v1/accounts/:accountId" } }, filters: [{ breaker: {} }] }\n  - { id: api, match: { path: { prefix: /api/ } } }\n`);
   const { trace } = t.explain(req('/api/v1/accounts/abc', 'GET'));
   assert.equal(trace.direct?.route.id, 'account');
   assert.equal(trace.variant, undefined, 'no second lookup');
