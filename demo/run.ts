@@ -16,6 +16,7 @@ import { generateSigner, jwkThumbprint, signRequest } from '../sdk/app/signing.j
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { fraudScenario } from './fraud.js';
 import { readToken } from '../src/security/admin.js';
+import { explainRequest, parseExplainRequest } from '../src/check.js';
 import type { RunningGatehouse } from '../src/gatehouse.js';
 import { createE2eeClient, generateDeviceKey } from '../sdk/app/e2ee.js';
 import { enrolledDevice } from '../src/stores/test-devices.js';
@@ -136,6 +137,30 @@ const SCENARIOS: Scenario[] = [
     why: 'routes match the normalized path (%2e%2e is ..), so this is /internal/admin, which no route allows',
     request: { method: 'GET', path: '/api/%2e%2e/internal/admin', authority: 'api.example.com' },
     showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'A path variant of the signed transfers route: a trailing slash (issue 21)',
+    why: 'Express and older Spring route /api/v1/transfers/ to the transfers handler, so the path policy decides it on transfers-signed, not on the api prefix: unsigned, 401 signature_missing',
+    request: { method: 'POST', path: '/api/v1/transfers/', authority: 'api.example.com', headers: [['content-type', 'application/json']], body: '{"amount":1000}' },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'The same with a Tomcat path parameter, over ext_authz',
+    why: '";jsessionid=x" is cut before matching, as Tomcat and Spring do: still transfers-signed, 401 signature_missing',
+    via: 'ext_authz',
+    request: { method: 'POST', path: '/api/v1/transfers;jsessionid=x', authority: 'api.example.com', headers: [['content-type', 'application/json']], body: '{"amount":1000}' },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'A case variant of the same route',
+    why: 'transfers-signed is case-sensitive (match.caseSensitive, the default): refused 400 path_variant rather than given to the weaker api prefix',
+    request: { method: 'POST', path: '/api/v1/Transfers', authority: 'api.example.com', headers: [['content-type', 'application/json']], body: '{"amount":1000}' },
+    showResponseHeaders: ['x-gatehouse-reason', 'x-gatehouse-decision-id'],
+  },
+  {
+    title: 'Reserved headers spelled with underscores',
+    why: 'CGI/WSGI/PHP upstreams read x_passport as X-Passport: sanitize compares names after folding _ to -, so neither spelling reaches the upstream',
+    request: { method: 'GET', path: '/api/orders', authority: 'api.example.com', headers: [['x_passport', 'eyJhbGciOiJub25lIn0.forged.'], ['x_gatehouse_client', 'admin']] },
   },
   {
     title: 'The same forged header, with gatehouse wired in as ext_authz instead (deploy/istio/envoyfilter-ext-authz.yaml)',
@@ -338,6 +363,17 @@ async function passportScenario(envoy: ExtProcStandIn, n: number): Promise<void>
   console.log('');
 }
 
+/** `npm run check -- --explain`: where a path variant lands, and why, without sending anything */
+function explainScenario(gatehouse: RunningGatehouse): void {
+  const text = 'POST https://api.example.com/api/v1/transfers/';
+  const request = parseExplainRequest(text);
+  if (!request.ok) throw new Error(request.message);
+  console.log(bold(`npm run check -- --explain '${text}'`));
+  console.log(dim('   which route a request lands on, why, its filter chain and what each filter needs'));
+  for (const line of explainRequest(gatehouse.routes.current(), request)) console.log(`   ${line}`);
+  console.log('');
+}
+
 async function main(): Promise<void> {
   const loaded = loadConfig({ registry: FILTER_REGISTRY, env: { ...process.env, GATEHOUSE_CONFIG: '', GATEHOUSE_GRPC_LISTEN: '127.0.0.1:0', GATEHOUSE_ADMIN_LISTEN: '127.0.0.1:0', GATEHOUSE_LOG_LEVEL: 'silent' } });
   if (!loaded.ok) throw new Error(loaded.errors.map((e) => e.format()).join('\n'));
@@ -380,6 +416,7 @@ async function main(): Promise<void> {
     }
     console.log('');
   }
+  explainScenario(gatehouse);
   await breakerScenario(envoy, n + 1);
   await issuanceScenario(envoy, gatehouse, n + 2);
   await signedScenario(envoy, n + 3);

@@ -158,3 +158,12 @@ test('explain records each step: canonical path, direct match, variant, and the 
   assert.equal(trace.variant?.key, '/api/v1/transfers');
   assert.match(trace.policy ?? '', /decided on transfers: route api would skip breaker/);
 });
+
+test('the common case is not folded: a request with nothing to fold is looked up once, even when a template has a camelCase parameter', () => {
+  const t = table(`routes:\n  - { id: account, match: { path: { template: "/api/v1/accounts/:accountId" } }, filters: [{ breaker: {} }] }\n  - { id: api, match: { path: { prefix: /api/ } } }\n`);
+  const { trace } = t.explain(req('/api/v1/accounts/abc', 'GET'));
+  assert.equal(trace.direct?.route.id, 'account');
+  assert.equal(trace.variant, undefined, 'no second lookup');
+  const upper = table(`routes:\n  - { id: a, match: { path: { exact: /api/V1/x } }, filters: [{ breaker: {} }] }\n  - { id: b, match: { path: { prefix: / } } }\n`);
+  assert.equal(decision(upper, req('/api/v1/x')), 'refused path_variant', 'a route path with upper case makes every request folded');
+});

@@ -541,7 +541,13 @@ export class RouteTable {
     this.variantIndex = variantIndex;
     this.variantRules = new Map(routes.map((r) => [r, variantRule(r)]));
     this.slashless = new Set(routes.filter((r) => r.match.path.kind !== 'regex' && r.match.path.kind !== 'template' && trimSlash(r.match.path.value) !== r.match.path.value).map((r) => trimSlash(r.match.path.value)));
-    this.foldAlways = routes.some((r) => r.match.path.kind !== 'regex' && r.match.path.value.toLowerCase() !== r.match.path.value);
+    this.foldAlways = routes.some((r) => {
+      const { kind, value } = r.match.path;
+      if (kind === 'regex') return false;
+      // a template's parameter names (`:accountId`) and constraints are not path text
+      const literal = kind === 'template' ? value.replace(/:[A-Za-z_][A-Za-z0-9_]*(\([^)]*\))?/g, '') : value;
+      return literal.toLowerCase() !== literal;
+    });
     Object.freeze(this);
   }
 

@@ -41,6 +41,8 @@ export function canonicalizePath(pathname: string): CanonicalPath {
   const length = pathname.length;
   for (let i = 0; i < length; i++) {
     const c = pathname.charCodeAt(i);
+    // lower-case letters, most of any path: nothing to note
+    if (c >= 0x61 && c <= 0x7a) continue;
     // a raw space is not valid HTTP (Envoy refuses it), but it is what %20 decodes to: let config paths spell it
     if (c < 0x20 || c === 0x7f) return { ok: false, reason: 'the path contains a control character' };
     if (c === 0x5c) return { ok: false, reason: 'the path contains a backslash' };
