@@ -159,6 +159,35 @@ test('a bad value is refused with the value named: Redis Cluster without nodes, 
   }
 });
 
+test('a canary is a second Deployment with the new image behind the same Service, each Deployment selecting only its track', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-chart-'));
+  try {
+    writeFileSync(join(dir, 'canary.yaml'), 'canary: { enabled: true, replicas: 1, image: { tag: "0.2.0" } }\n');
+    const objects = yamlObjects(renderChart([join(dir, 'canary.yaml')]));
+    for (const o of objects) validateObject(o);
+    type Dep = { metadata: { name: string }; spec: { replicas?: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: { containers: { image: string }[] } } } };
+    const deployments = find(objects, 'Deployment') as unknown as Dep[];
+    assert.equal(deployments.length, 2);
+    const [stable, canary] = deployments as [Dep, Dep];
+    assert.equal(canary.metadata.name, 'gatehouse-canary');
+    assert.equal(canary.spec.replicas, 1);
+    assert.equal(canary.spec.template.spec.containers[0]!.image, 'registry.example.com/gatehouse:0.2.0');
+    assert.equal(stable.spec.template.spec.containers[0]!.image, 'registry.example.com/gatehouse:0.1.0');
+    assert.equal(canary.spec.template.metadata.labels['version'], '0.2.0');
+    const serviceSelector = (find(objects, 'Service')[0]!.spec as { selector: Record<string, string> }).selector;
+    for (const d of [stable, canary]) {
+      const labels = d.spec.template.metadata.labels;
+      for (const [k, v] of Object.entries(serviceSelector)) assert.equal(labels[k], v, `the Service selects ${d.metadata.name}'s pods`);
+      for (const [k, v] of Object.entries(d.spec.selector.matchLabels)) assert.equal(labels[k], v);
+    }
+    assert.notEqual(stable.spec.selector.matchLabels['gatehouse.io/track'], canary.spec.selector.matchLabels['gatehouse.io/track'], 'neither Deployment claims the other\'s pods');
+    writeFileSync(join(dir, 'untagged.yaml'), 'canary: { enabled: true }\n');
+    assert.throws(() => renderChart([join(dir, 'untagged.yaml')]), /canary\.image\.tag or canary\.image\.digest is required/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('values.schema.json embeds config/gatehouse.schema.json (regenerate: npx tsx test/support/helm.ts --write) and refuses a bad config', () => {
   const committed = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as unknown;
   assert.ok(isDeepStrictEqual(committed, expectedValuesSchema()), 'values.schema.json drifted from config/gatehouse.schema.json');

@@ -52,6 +52,10 @@ const podLabels = deployment.spec!.template.metadata!.labels!;
 const main = pod.containers.find((c) => c.name === 'gatehouse')!;
 const configMap = (one('ConfigMap', 'gatehouse-config') as unknown as ConfigMap);
 const service = (one('Service') as unknown as Service);
+// what selects gatehouse's pods of every track (stable, and a canary's): the Deployment's own
+// selector adds its track, so two Deployments never claim each other's pods
+const TRACK_LABEL = 'gatehouse.io/track';
+const allTracks = Object.fromEntries(Object.entries(deployment.spec!.selector.matchLabels!).filter(([k]) => k !== TRACK_LABEL));
 const env = (c: IContainer, name: string): string | undefined => c.env?.find((e) => e.name === name)?.value;
 
 // The config file as the pod sees it: GATEHOUSE_CONFIG points into the ConfigMap's volume.
@@ -184,9 +188,10 @@ test('replicas spread over nodes and zones, and a disruption takes at most one',
   assert.equal(hpa.spec!.scaleTargetRef.name, deployment.metadata!.name);
   const keys = (pod.topologySpreadConstraints ?? []).map((t) => t.topologyKey);
   assert.ok(keys.includes('kubernetes.io/hostname') && keys.includes('topology.kubernetes.io/zone'), keys.join());
-  for (const t of pod.topologySpreadConstraints ?? []) assert.deepEqual(t.labelSelector?.matchLabels, deployment.spec!.selector.matchLabels);
+  for (const t of pod.topologySpreadConstraints ?? []) assert.deepEqual(t.labelSelector?.matchLabels, allTracks);
   const pdb = (one('PodDisruptionBudget') as unknown as PodDisruptionBudget);
-  assert.deepEqual(pdb.spec?.selector?.matchLabels, deployment.spec!.selector.matchLabels);
+  assert.deepEqual(pdb.spec?.selector?.matchLabels, allTracks);
+  assert.equal(deployment.spec!.selector.matchLabels![TRACK_LABEL], 'stable');
   assert.equal(pdb.spec!.maxUnavailable, 1);
 });
 
@@ -212,7 +217,7 @@ test("the Service is the EnvoyFilters' cluster: its name, namespace and grpc por
     assert.equal(f.clusterName, `outbound|${grpc.port}||${host}`);
     assert.equal(f.authority, host);
   }
-  assert.deepEqual(service.spec!.selector, deployment.spec!.selector.matchLabels);
+  assert.deepEqual(service.spec!.selector, allTracks);
   for (const [k, v] of Object.entries(service.spec!.selector!)) assert.equal(podLabels[k], v);
   assert.ok(service.spec!.ports!.some((p) => p.name === 'admin' && p.targetPort === 'admin'));
   const rule = (one('DestinationRule') as unknown as DestinationRule);
@@ -224,7 +229,7 @@ test("the Service is the EnvoyFilters' cluster: its name, namespace and grpc por
 
 test('the NetworkPolicy admits gRPC only from the EnvoyFilters\' gateway pods and the admin port only from monitoring', () => {
   const policy = (one('NetworkPolicy') as unknown as NetworkPolicy);
-  assert.deepEqual(policy.spec?.podSelector.matchLabels, deployment.spec!.selector.matchLabels);
+  assert.deepEqual(policy.spec?.podSelector.matchLabels, allTracks);
   assert.deepEqual(policy.spec!.policyTypes, ['Ingress']);
   const grpcPort = main.ports!.find((p) => p.name === 'grpc')!.containerPort;
   const adminPort = main.ports!.find((p) => p.name === 'admin')!.containerPort;

@@ -174,3 +174,11 @@ relied on by gatehouse (which checks what it receives itself). An empty string w
         preserve_external_request_id: false
 {{- end -}}
 {{- end -}}
+
+{{- define "gatehouse.canaryImage" -}}
+{{- if .Values.canary.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.canary.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (required "canary.image.tag or canary.image.digest is required with canary.enabled" .Values.canary.image.tag) -}}
+{{- end -}}
+{{- end -}}
