@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAdminServer, type AdminServer } from './admin/server.js';
-import { findPackageRoot } from './config/load.js';
+import { ENV, findPackageRoot } from './config/load.js';
 import { buildRouteTable, type RouteTable } from './config/routes.js';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig, ListenAddress } from './config/schema.js';
 import { loadClientRegistry, type ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import type { RoutesSource } from './pipeline/routing.js';
@@ -63,6 +63,8 @@ export const MTLS_AUDIT_MESSAGE = 'mtls_audit';
 export interface RunningGatehouse {
   readonly grpcPort: number;
   readonly adminPort: number;
+  /** the admin API's own port when admin.listen is set; undefined: the API is on adminPort */
+  readonly adminApiPort: number | undefined;
   readonly telemetry: GatehouseTelemetry;
   readonly routes: LiveRoutes;
   readonly server: GatehouseServer;
@@ -79,6 +81,18 @@ export interface RunningGatehouse {
 }
 
 export class StartupError extends Error {}
+
+/**
+ * A listener that cannot bind (port taken, or privileged), said with the config field and the
+ * environment variable that move it; any other error as it is.
+ */
+export function listenError(error: unknown, field: string, variable: string | undefined, address: ListenAddress): unknown {
+  const text = error instanceof Error ? `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}` : String(error);
+  const how = `set ${variable ? `${variable} or ` : ''}${field} in the config to another host:port`;
+  if (text.includes('EADDRINUSE')) return new StartupError(`${field}: ${address.host}:${address.port} is already in use by another process; stop it, or ${how}`);
+  if (text.includes('EACCES')) return new StartupError(`${field}: not allowed to listen on ${address.host}:${address.port} (a port below 1024 needs privileges); ${how}`);
+  return error;
+}
 
 export async function startGatehouse(options: StartOptions): Promise<RunningGatehouse> {
   // Every check here that can refuse a start without a listener or a connection (client registry,
@@ -177,9 +191,17 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     grpcPort = await server.start();
   } catch (error) {
     await stores.close();
-    throw error;
+    throw listenError(error, 'listen.grpc', ENV.grpcListen, config.listen.grpc);
   }
+  const apiRoutes = adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger });
+  const onAdminError = (err: unknown, path: string): void => {
+    telemetry.logger.error({ err, path }, 'admin handler failed');
+  };
+  // admin.listen: the API on a listener of its own, so the NetworkPolicy and AuthorizationPolicy can
+  // open /metrics and the probes to monitoring without opening the API
+  const apiListen = config.admin?.listen;
   let admin: AdminServer;
+  let adminApi: AdminServer | undefined;
   try {
     admin = await startAdminServer({
       host: config.listen.admin.host,
@@ -193,15 +215,21 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
         ready: () => server.isAccepting,
         details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length, stores: stores.status(), securityEvents: { output: security.output, buffered: security.sink.pending } }),
       },
-      apiRoutes: adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger }),
-      onError: (err, path) => {
-        telemetry.logger.error({ err, path }, 'admin handler failed');
-      },
+      ...(apiListen ? {} : { apiRoutes }),
+      onError: onAdminError,
     });
   } catch (error) {
     server.forceStop();
     await stores.close();
-    throw error;
+    throw listenError(error, 'listen.admin', ENV.adminListen, config.listen.admin);
+  }
+  try {
+    if (apiListen) adminApi = await startAdminServer({ host: apiListen.host, port: apiListen.port, apiRoutes, onError: onAdminError });
+  } catch (error) {
+    server.forceStop();
+    await admin.close();
+    await stores.close();
+    throw apiListen ? listenError(error, 'admin.listen', undefined, apiListen) : error;
   }
   const graceDefault = config.shutdown.graceMs;
   let drained: Promise<boolean> | undefined;
@@ -213,6 +241,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   return {
     grpcPort,
     adminPort: admin.port,
+    adminApiPort: adminApi?.port,
     telemetry,
     routes,
     clients,
@@ -226,6 +255,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
         const finished = await drain(graceMs);
         deps.breakers.shutdown();
         await admin.close();
+        await adminApi?.close();
         // after the drain (its requests may still report events), before the stores close
         await security.close(config.securityEvents.flushTimeoutMs);
         await stores.close();

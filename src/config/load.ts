@@ -232,7 +232,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
         reason: r.reason ?? `${r.threshold} events of ${r.codes.join(', ')} within ${r.windowSeconds} s`,
       })),
     },
-    ...(c.admin ? { admin: { tokenFile: resolveFrom(base, c.admin.tokenFile) } } : {}),
+    ...(c.admin ? { admin: { tokenFile: resolveFrom(base, c.admin.tokenFile), ...(c.admin.listen ? { listen: c.admin.listen } : {}) } } : {}),
     routes,
   };
   const warnings = issuesToErrors(fileName, raw, checked.warnings, locate);

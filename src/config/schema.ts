@@ -143,8 +143,12 @@ export interface GatehouseConfig {
   readonly mtls?: { readonly clientsFile: string };
   /** suspicious denials reported to fraud detection, and the rules that disable accounts (src/security/) */
   readonly securityEvents: SecurityEventsConfig;
-  /** the admin API (account enable/disable) on the admin listener; absent: those endpoints refuse */
-  readonly admin?: { readonly tokenFile: string };
+  /**
+   * the admin API (account enable/disable, device revoke); absent: those endpoints refuse. On its own
+   * listener when `listen` is set (so /metrics and the probes can be open to monitoring while the
+   * API is not), else on the admin listener.
+   */
+  readonly admin?: { readonly tokenFile: string; readonly listen?: ListenAddress };
   readonly routes: readonly RouteConfig[];
 }
 
@@ -700,7 +704,7 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
       stores: storesSection.prefault({}),
       mtls: z.strictObject({ clientsFile: z.string().min(1, 'must not be empty') }).optional(),
       securityEvents: securityEventsSection.prefault({}),
-      admin: z.strictObject({ tokenFile: z.string().min(1, 'must not be empty') }).optional(),
+      admin: z.strictObject({ tokenFile: z.string().min(1, 'must not be empty'), listen: listenAddress.optional() }).optional(),
       routes: z.array(route).default([]),
     });
 }

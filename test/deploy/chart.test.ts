@@ -188,6 +188,26 @@ test('a canary is a second Deployment with the new image behind the same Service
   }
 });
 
+test('the admin API port is closed by default and opened only to the namespaces and principals named', { skip }, () => {
+  type Rule = { ports: { port: number }[]; from: unknown[] };
+  const closed = yamlObjects(renderChart());
+  const policyRules = (objects: K8sObject[]): Rule[] => (find(objects, 'NetworkPolicy')[0]!.spec as { ingress: Rule[] }).ingress;
+  assert.equal(policyRules(closed).filter((r) => r.ports.some((p) => p.port === 9003)).length, 0);
+  const allowRules = (objects: K8sObject[]): { to: { operation: { ports: string[] } }[]; from?: { source: { principals: string[] } }[] }[] =>
+    (find(objects, 'AuthorizationPolicy').find((o) => o.metadata.name === 'gatehouse-grpc')!.spec as { rules: never[] }).rules;
+  assert.ok(!allowRules(closed).some((r) => r.to[0]!.operation.ports.includes('9003')));
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-chart-'));
+  try {
+    writeFileSync(join(dir, 'ops.yaml'), 'networkPolicy: { adminApiNamespaces: [ops] }\nistio: { authorizationPolicy: { adminApiPrincipals: [cluster.local/ns/ops/sa/admin-tool] } }\n');
+    const open = yamlObjects(renderChart([join(dir, 'ops.yaml')]));
+    for (const o of open) validateObject(o);
+    assert.deepEqual(policyRules(open).find((r) => r.ports.some((p) => p.port === 9003))?.from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ops' } } }]);
+    assert.deepEqual(allowRules(open).find((r) => r.to[0]!.operation.ports.includes('9003'))?.from, [{ source: { principals: ['cluster.local/ns/ops/sa/admin-tool'] } }]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('values.schema.json embeds config/gatehouse.schema.json (regenerate: npx tsx test/support/helm.ts --write) and refuses a bad config', () => {
   const committed = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as unknown;
   assert.ok(isDeepStrictEqual(committed, expectedValuesSchema()), 'values.schema.json drifted from config/gatehouse.schema.json');

@@ -88,6 +88,7 @@ test("the ConfigMap's gatehouse.yaml passes gatehouse's parser and --check, uses
   assert.equal(config.stores.kind, 'redis');
   assert.ok(config.stores.redis?.password && 'file' in config.stores.redis.password, 'the Redis password comes from a file');
   assert.ok(config.admin?.tokenFile, 'the admin API is on, its token from a file');
+  assert.ok(config.admin.listen, 'on a listener of its own');
   // the check has teeth: a field gatehouse does not know fails the parse
   assert.equal(parseShipped(configText.replace('accessLog: true', 'accessLogs: true')).parsed.ok, false);
 });
@@ -133,6 +134,9 @@ test("the container ports are the config's listeners, and the probes hit the adm
   const port = (name: string): number | undefined => main.ports?.find((p) => p.name === name)?.containerPort;
   assert.equal(port('grpc'), parsed.config.listen.grpc.port);
   assert.equal(port('admin'), parsed.config.listen.admin.port);
+  // the admin API on its own port, so the scrape rule below does not open it
+  assert.equal(port('admin-api'), parsed.config.admin?.listen?.port);
+  assert.notEqual(port('admin-api'), port('admin'));
   const probes = { startupProbe: ADMIN_PATHS.live, livenessProbe: ADMIN_PATHS.live, readinessProbe: ADMIN_PATHS.ready };
   for (const [probe, path] of Object.entries(probes)) {
     const get = main[probe as keyof typeof probes]?.httpGet;

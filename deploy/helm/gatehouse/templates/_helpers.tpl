@@ -105,7 +105,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- $_ := set $config "stores" $stores -}}
 {{- if .Values.adminToken.secretName -}}
-{{- $_ := set $config "admin" (dict "tokenFile" (printf "%s/admin/%s" $dir .Values.adminToken.key)) -}}
+{{- $_ := set $config "admin" (dict "tokenFile" (printf "%s/admin/%s" $dir .Values.adminToken.key) "listen" (printf "0.0.0.0:%d" (int .Values.ports.adminApi))) -}}
 {{- end -}}
 {{- if .Values.clients -}}
 {{- $_ := set $config "mtls" (dict "clientsFile" "/etc/gatehouse-clients/clients.yaml") -}}
