@@ -2,6 +2,7 @@
 // of gatehouse reads. Filter configs are validated against each filter's own schema from the
 // registry, so the schema is built per registry (`buildConfigSchema`). docs/config.md is the
 // reference for every field; keep the two in step.
+import { HTTP_METHODS, unknownMethodMessage } from './http-methods.js';
 import { isAbsolute, join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
@@ -449,7 +450,13 @@ const routeMatch = z.strictObject({
   hosts: z.array(hostPattern).min(1, 'must list at least one host (leave hosts out to match any host)').optional(),
   path: pathMatch,
   methods: z
-    .array(z.string().regex(METHOD, 'must be an HTTP method name (letters only)').transform((s) => s.toUpperCase()))
+    .array(
+      z
+        .string()
+        .regex(METHOD, 'must be an HTTP method name (letters only)')
+        .transform((s) => s.toUpperCase())
+        .refine((m) => HTTP_METHODS.has(m), { error: (issue) => unknownMethodMessage(String(issue.input)) }),
+    )
     .min(1, 'must list at least one method (leave methods out to match any method)')
     .optional(),
   headers: z.array(namedPredicate('header')).optional(),
