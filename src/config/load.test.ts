@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { applyEnv, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
+import { applyEnv, configNotSet, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { createFilterDeps } from '../pipeline/deps.js';
@@ -576,4 +576,12 @@ test("a file a filter's config names is found relative to the config file, whate
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('GATEHOUSE_CONFIG unset where no embedded default exists (a production image) is said so, not an ENOENT', () => {
+  const missing = '/nonexistent/gatehouse.dev.yaml';
+  assert.match(configNotSet({}, missing) ?? '', /^GATEHOUSE_CONFIG is not set: set it to your config file/);
+  assert.match(configNotSet({ GATEHOUSE_CONFIG: '' }, missing) ?? '', /^GATEHOUSE_CONFIG is not set/);
+  assert.equal(configNotSet({ GATEHOUSE_CONFIG: '/etc/gatehouse/gatehouse.yaml' }, missing), undefined, 'a named file is loaded (and reported) as usual');
+  assert.equal(configNotSet({}, defaultConfigPath()), undefined, 'the repository has its embedded default');
 });

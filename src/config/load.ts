@@ -430,6 +430,16 @@ export function defaultConfigPath(): string {
   return join(findPackageRoot(), 'config', 'gatehouse.dev.yaml');
 }
 
+/**
+ * Why start-up cannot even pick a file: GATEHOUSE_CONFIG unset where there is no embedded
+ * development default (the container image ships none). Undefined when there is a file to load.
+ */
+export function configNotSet(env: Readonly<Record<string, string | undefined>> = process.env, defaultPath: string = defaultConfigPath()): string | undefined {
+  const named = env[ENV.config];
+  if ((named !== undefined && named !== '') || existsSync(defaultPath)) return undefined;
+  return `${ENV.config} is not set: set it to your config file (docs/config.md). This installation has no embedded development default to fall back to (production images ship none).`;
+}
+
 export type LoadResult =
   | {
       readonly ok: true;

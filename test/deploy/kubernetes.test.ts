@@ -4,6 +4,7 @@
 // come from the code and the shipped config, so a change there fails here instead of in a cluster.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -126,6 +127,21 @@ test('the containers run with the V8 flags of bench/node-flags.ts, as the Docker
   assert.match(runtime, /^COPY .* \.\/config\//m, 'the image has a config/ directory (findPackageRoot)');
   assert.doesNotMatch(runtime, /^COPY (--from=build \/app\/)?config\/? /m, 'not the whole config/ (dev-only keys)');
   assert.ok(!runtime.includes(DEV_ONLY_MARK));
+});
+
+test('the image is Node 22 LTS as engines says, its base pinned by digest, and holds no bench, demo, sdk or test code', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1] ?? '';
+  assert.match(base, /^node:(\d+)-bookworm-slim@sha256:[a-f0-9]{64}$/);
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  assert.equal(/^node:(\d+)/.exec(base)?.[1], /^>=(\d+)/.exec(engines)?.[1], `the image's Node major is engines' (${engines})`);
+  for (const line of dockerfile.split('\n').filter((l) => l.startsWith('FROM '))) assert.match(line, /^FROM \$\{NODE_IMAGE\}/, 'every stage on the pinned base');
+  assert.doesNotMatch(dockerfile, /^COPY .*\b(bench|demo|sdk|test)\b/m);
+  // what tsconfig.image.json compiles: src/ without its tests, benches and test helpers
+  const files = execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.image.json', '--listFilesOnly'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\n').filter((f) => f.startsWith(ROOT) && !f.includes('/node_modules/'));
+  assert.ok(files.some((f) => f.endsWith('/src/main.ts')));
+  assert.deepEqual(files.filter((f) => /\/(bench|demo|sdk|test)\/|\.test\.ts$|\.bench\.ts$|test-support\.ts$/.test(f.slice(ROOT.length))), []);
 });
 
 test("the container ports are the config's listeners, and the probes hit the admin server's paths", () => {
