@@ -17,6 +17,7 @@ import { adminApiRoutes, readToken } from './security/admin.js';
 import { createSecurityEvents, type SecurityEvents } from './security/index.js';
 import { hostname } from 'node:os';
 import { createTelemetry, type GatehouseTelemetry } from './telemetry/index.js';
+import { resolveTelemetryExport } from './telemetry/otlp-env.js';
 import type { DestinationStream } from 'pino';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,6 +30,8 @@ export interface StartOptions {
   readonly runtimeMetrics?: boolean;
   /** the filters routes may name; FILTER_REGISTRY unless a test adds its own */
   readonly registry?: ReadonlyMap<string, FilterDefinition>;
+  /** the OTEL_* variables are read from here; process.env by default */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Holds the current route table; streams take it when they start (RoutesSource). */
@@ -98,13 +101,17 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   // Every check here that can refuse a start without a listener or a connection (client registry,
   // admin token, route table) is also in src/check.ts, which `--check` runs: keep the two in step.
   const { config } = options;
+  const exported = resolveTelemetryExport(config.telemetry, options.env ?? process.env);
+  if (!exported.ok) throw new StartupError(exported.error);
+  const { otlp, sampleRatio } = exported.value;
   const created = createTelemetry({
     service: config.telemetry.serviceName,
     version: VERSION,
     logLevel: config.telemetry.logLevel,
     defaultMetrics: options.runtimeMetrics ?? true,
     ...(options.logDestination ? { logDestination: options.logDestination } : {}),
-    ...(config.telemetry.otlpEndpoint ? { tracing: { otlp: { url: config.telemetry.otlpEndpoint } } } : {}),
+    logFormat: config.telemetry.logFormat,
+    tracing: { ...(otlp ? { otlp } : {}), ...(sampleRatio === undefined ? {} : { sampleRatio }) },
   });
   // telemetry.accessLog: false keeps metrics and traces but writes no per-request line.
   const telemetry: GatehouseTelemetry = config.telemetry.accessLog ? created : { ...created, accessLog: () => undefined };

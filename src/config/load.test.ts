@@ -62,7 +62,7 @@ routes:
     unmatched: 'pass',
     defaults: { budgetMs: 120, maxBodyBytes: 2048, filters: [] },
     envoy: { messageTimeoutMs: 250 },
-    telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
+    telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, logFormat: 'default', otlpEndpoint: 'http://otel:4318' },
     shutdown: { graceMs: 5000 },
     stores: { kind: 'memory', keyPrefix: 'gatehouse:', maxMemoryNonces: 1_000_000, deviceCache: { maxEntries: 10_000, ttlMs: 5_000 }, accountCache: { maxEntries: 10_000, ttlMs: 2_000 } },
     securityEvents: {
@@ -106,7 +106,7 @@ test('omitted sections take the documented defaults', () => {
   assert.equal(config.unmatched, 'deny');
   assert.deepEqual({ ...config.defaults }, { budgetMs: 150, maxBodyBytes: 1048576, filters: [] });
   assert.equal(config.envoy.messageTimeoutMs, 200);
-  assert.deepEqual({ ...config.telemetry }, { logLevel: 'info', serviceName: 'gatehouse', accessLog: true });
+  assert.deepEqual({ ...config.telemetry }, { logLevel: 'info', serviceName: 'gatehouse', accessLog: true, logFormat: 'default' });
   assert.equal(config.shutdown.graceMs, 20000);
   assert.equal(config.tls, undefined);
   assert.deepEqual(config.routes[0]!.filters, []);

@@ -117,6 +117,10 @@ export interface StoresConfig {
   readonly redis?: RedisConfig;
 }
 
+/** `default`: gatehouse's field names; `ecs`: Elastic Common Schema's (@timestamp, message, log.level, trace.id, url.path, ...) */
+export const LOG_FORMATS = ['default', 'ecs'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface GatehouseConfig {
   /** where the config came from, for messages (set by parseConfig) */
   readonly source?: { readonly file: string };
@@ -135,7 +139,11 @@ export interface GatehouseConfig {
     readonly logLevel: LogLevel;
     readonly serviceName: string;
     readonly otlpEndpoint?: string;
+    /** share of new traces sampled (0..1); absent: OTEL_TRACES_SAMPLER(_ARG), else 1 */
+    readonly sampleRatio?: number;
     readonly accessLog: boolean;
+    /** log field names: gatehouse's own (default), or Elastic Common Schema's */
+    readonly logFormat: LogFormat;
   };
   readonly shutdown: { readonly graceMs: number };
   /** nonces, challenges, devices, disabled accounts: memory (one process) or Redis (the fleet) */
@@ -704,7 +712,9 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
           logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default(DEFAULTS.logLevel),
           serviceName: z.string().min(1, 'must not be empty').default(DEFAULTS.serviceName),
           otlpEndpoint: checkedString(parseOtlpEndpoint).optional(),
+          sampleRatio: z.number().min(0).max(1).optional(),
           accessLog: z.boolean().default(DEFAULTS.accessLog),
+          logFormat: z.enum(LOG_FORMATS).default('default'),
         })
         .prefault({}),
       shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
