@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { hasLookaround } from './schema.js';
 import { applyEnv, configNotSet, defaultConfigPath, findPackageRoot, loadConfig, loadConfigFile, parseConfig, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
@@ -584,4 +585,9 @@ test('GATEHOUSE_CONFIG unset where no embedded default exists (a production imag
   assert.match(configNotSet({ GATEHOUSE_CONFIG: '' }, missing) ?? '', /^GATEHOUSE_CONFIG is not set/);
   assert.equal(configNotSet({ GATEHOUSE_CONFIG: '/etc/gatehouse/gatehouse.yaml' }, missing), undefined, 'a named file is loaded (and reported) as usual');
   assert.equal(configNotSet({}, defaultConfigPath()), undefined, 'the repository has its embedded default');
+});
+
+test('lookaround is refused on every Node version (Node 22\'s V8 runs some lookbehinds in linear time; RE2 runs none), and a look-alike is not', () => {
+  for (const source of ['(?<!a)b', '(?<=a)b', 'a(?=b)', 'a(?!b)', 'x|(?<!\\\\)y']) assert.equal(hasLookaround(source), true, source);
+  for (const source of ['(?<name>a)', '[(?=]x', '\\(?=x', '(?:a)', 'a\\(?!b']) assert.equal(hasLookaround(source), false, source);
 });
