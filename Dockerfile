@@ -1,9 +1,15 @@
-# gatehouse's container image. Two stages: build (npm ci with dev dependencies, tsc) and a slim
-# runtime holding only package.json, dist/ and the production node_modules. Runs as a non-root user
-# with the V8 flags of bench/node-flags.ts (test/deploy/kubernetes.test.ts checks the ENTRYPOINT).
-# The embedded development default and its dev-only keys (config/) are not copied: the image needs
-# GATEHOUSE_CONFIG, and without it exits 2.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# gatehouse's container image. Two stages: build (npm ci with dev dependencies, tsc of src/ only,
+# tsconfig.image.json) and a slim runtime holding only package.json, dist/src and the production
+# node_modules: no bench, demo, sdk or test code. Runs as a non-root user with the V8 flags of
+# bench/node-flags.ts (test/deploy/kubernetes.test.ts checks the ENTRYPOINT, the pin and the contents).
+# The embedded development default and its dev-only keys (config/) are not copied: without
+# GATEHOUSE_CONFIG the process exits 2 saying "GATEHOUSE_CONFIG is not set".
+#
+# Node 22 LTS, as package.json's engines and .ci/run. The base is pinned by digest so a rebuild gets
+# the same bytes; the digest is the one public Dockerfiles pin for node:22-bookworm-slim (it could
+# not be resolved from these build machines): check and bump it with
+# `docker buildx imagetools inspect node:22-bookworm-slim` (or let Renovate/Dependabot do it).
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -11,12 +17,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json tsconfig.image.json ./
 COPY src ./src
-COPY bench ./bench
-COPY demo ./demo
-COPY sdk ./sdk
-COPY test/harness ./test/harness
-COPY test/support ./test/support
-# src/ only, without the test helpers and worked-example generators (tsconfig.image.json)
 RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev --ignore-scripts
 
 FROM ${NODE_IMAGE}
@@ -24,11 +24,11 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+COPY --from=build /app/dist/src ./dist/src
 # gatehouse finds its package root as the directory holding package.json and config/: ship config/
 # with the config's JSON Schema only (tried: without config/ the process cannot start)
 COPY config/gatehouse.schema.json ./config/gatehouse.schema.json
 # 10001: the uid the Deployment's securityContext names (runAsNonRoot needs a numeric USER)
 USER 10001:10001
-EXPOSE 9001 9002
+EXPOSE 9001 9002 9003
 ENTRYPOINT ["node", "--max-semi-space-size=64", "dist/src/main.js"]

@@ -47,7 +47,7 @@ import { runSignedRoutesBench, signedRoutesTable, type SignedRoutesResult } from
 import { protocolTable, toModuleResult, type ProtocolModuleResult } from './protocol/index.js';
 import { runStoreBenchesPinned, storesTable, type StoreBenchResult } from './stores/index.js';
 import { fmt, table } from './table.js';
-import { cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats, type RunningProcess } from './target.js';
+import { commandVersion, cpuSecondsOf, freePort, hasCommand, memoryOf, startProcess, type MemoryStats, type RunningProcess } from './target.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const SERVER_CPU = '0';
@@ -237,7 +237,8 @@ async function measure(t: TargetSpec, opts: Options, workDir: string): Promise<E
 }
 
 function machine(): Record<string, unknown> {
-  const h2loadVersion = spawnSync('h2load', ['--version'], { encoding: 'utf8', timeout: 5000 }).stdout.trim();
+  // absent on a machine without nghttp2-client: the rest of the bench runs, and says so
+  const h2loadVersion = commandVersion('h2load');
   return {
     date: new Date().toISOString(),
     node: process.version,
@@ -245,7 +246,7 @@ function machine(): Record<string, unknown> {
     cpus: cpus().length,
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     kernel: release(),
-    h2load: h2loadVersion || 'absent',
+    h2load: h2loadVersion ?? 'absent (Debian: apt-get install nghttp2-client)',
     /** other work on the machine skews every figure: 1-minute load average when the bench started */
     loadAverage1mAtStart: loadavg()[0] ?? Number.NaN,
   };

@@ -9,6 +9,13 @@ export function hasCommand(cmd: string, args: string[] = ['--version']): boolean
   return r.error === undefined && r.status === 0;
 }
 
+/** The first line of `cmd --version`, or undefined when the command is absent or fails (no throw). */
+export function commandVersion(cmd: string): string | undefined {
+  const r = spawnSync(cmd, ['--version'], { encoding: 'utf8', timeout: 5000 });
+  if (r.error !== undefined || r.status !== 0) return undefined;
+  return r.stdout.trim().split('\n')[0] || undefined;
+}
+
 /** A port the kernel just handed out on 127.0.0.1 (free unless someone grabs it in between). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAdminServer, type AdminServer } from './admin/server.js';
-import { findPackageRoot } from './config/load.js';
+import { ENV, findPackageRoot } from './config/load.js';
 import { buildRouteTable, type RouteTable } from './config/routes.js';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig, ListenAddress } from './config/schema.js';
 import { loadClientRegistry } from './config/clients-file.js';
 import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
@@ -19,6 +19,7 @@ import { adminApiRoutes, readToken } from './security/admin.js';
 import { createSecurityEvents, type SecurityEvents } from './security/index.js';
 import { hostname } from 'node:os';
 import { createTelemetry, type GatehouseTelemetry } from './telemetry/index.js';
+import { resolveTelemetryExport } from './telemetry/otlp-env.js';
 import type { DestinationStream } from 'pino';
 
 export const VERSION: string = (JSON.parse(readFileSync(join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
@@ -31,6 +32,8 @@ export interface StartOptions {
   readonly runtimeMetrics?: boolean;
   /** the filters routes may name; FILTER_REGISTRY unless a test adds its own */
   readonly registry?: ReadonlyMap<string, FilterDefinition>;
+  /** the OTEL_* variables are read from here; process.env by default */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Holds the current route table; streams take it when they start (RoutesSource). */
@@ -65,6 +68,8 @@ export const MTLS_AUDIT_MESSAGE = 'mtls_audit';
 export interface RunningGatehouse {
   readonly grpcPort: number;
   readonly adminPort: number;
+  /** the admin API's own port when admin.listen is set; undefined: the API is on adminPort */
+  readonly adminApiPort: number | undefined;
   readonly telemetry: GatehouseTelemetry;
   readonly routes: LiveRoutes;
   readonly server: GatehouseServer;
@@ -84,17 +89,33 @@ export interface RunningGatehouse {
 
 export class StartupError extends Error {}
 
+/**
+ * A listener that cannot bind (port taken, or privileged), said with the config field and the
+ * environment variable that move it; any other error as it is.
+ */
+export function listenError(error: unknown, field: string, variable: string | undefined, address: ListenAddress): unknown {
+  const text = error instanceof Error ? `${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}` : String(error);
+  const how = `set ${variable ? `${variable} or ` : ''}${field} in the config to another host:port`;
+  if (text.includes('EADDRINUSE')) return new StartupError(`${field}: ${address.host}:${address.port} is already in use by another process; stop it, or ${how}`);
+  if (text.includes('EACCES')) return new StartupError(`${field}: not allowed to listen on ${address.host}:${address.port} (a port below 1024 needs privileges); ${how}`);
+  return error;
+}
+
 export async function startGatehouse(options: StartOptions): Promise<RunningGatehouse> {
   // Every check here that can refuse a start without a listener or a connection (client registry,
   // admin token, route table) is also in src/check.ts, which `--check` runs: keep the two in step.
   const { config } = options;
+  const exported = resolveTelemetryExport(config.telemetry, options.env ?? process.env);
+  if (!exported.ok) throw new StartupError(exported.error);
+  const { otlp, sampleRatio } = exported.value;
   const created = createTelemetry({
     service: config.telemetry.serviceName,
     version: VERSION,
     logLevel: config.telemetry.logLevel,
     defaultMetrics: options.runtimeMetrics ?? true,
     ...(options.logDestination ? { logDestination: options.logDestination } : {}),
-    ...(config.telemetry.otlpEndpoint ? { tracing: { otlp: { url: config.telemetry.otlpEndpoint } } } : {}),
+    logFormat: config.telemetry.logFormat,
+    tracing: { ...(otlp ? { otlp } : {}), ...(sampleRatio === undefined ? {} : { sampleRatio }) },
   });
   // telemetry.accessLog: false keeps metrics and traces but writes no per-request line.
   const telemetry: GatehouseTelemetry = config.telemetry.accessLog ? created : { ...created, accessLog: () => undefined };
@@ -183,9 +204,17 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     grpcPort = await server.start();
   } catch (error) {
     await stores.close();
-    throw error;
+    throw listenError(error, 'listen.grpc', ENV.grpcListen, config.listen.grpc);
   }
+  const apiRoutes = adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger });
+  const onAdminError = (err: unknown, path: string): void => {
+    telemetry.logger.error({ err, path }, 'admin handler failed');
+  };
+  // admin.listen: the API on a listener of its own, so the NetworkPolicy and AuthorizationPolicy can
+  // open /metrics and the probes to monitoring without opening the API
+  const apiListen = config.admin?.listen;
   let admin: AdminServer;
+  let adminApi: AdminServer | undefined;
   try {
     admin = await startAdminServer({
       host: config.listen.admin.host,
@@ -199,15 +228,21 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
         ready: () => server.isAccepting,
         details: () => ({ draining: !server.isAccepting, routes: routes.current().routes.length, stores: stores.status(), securityEvents: { output: security.output, buffered: security.sink.pending } }),
       },
-      apiRoutes: adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger }),
-      onError: (err, path) => {
-        telemetry.logger.error({ err, path }, 'admin handler failed');
-      },
+      ...(apiListen ? {} : { apiRoutes }),
+      onError: onAdminError,
     });
   } catch (error) {
     server.forceStop();
     await stores.close();
-    throw error;
+    throw listenError(error, 'listen.admin', ENV.adminListen, config.listen.admin);
+  }
+  try {
+    if (apiListen) adminApi = await startAdminServer({ host: apiListen.host, port: apiListen.port, apiRoutes, onError: onAdminError });
+  } catch (error) {
+    server.forceStop();
+    await admin.close();
+    await stores.close();
+    throw apiListen ? listenError(error, 'admin.listen', undefined, apiListen) : error;
   }
   const graceDefault = config.shutdown.graceMs;
   let drained: Promise<boolean> | undefined;
@@ -219,6 +254,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   return {
     grpcPort,
     adminPort: admin.port,
+    adminApiPort: adminApi?.port,
     telemetry,
     routes,
     clients,
@@ -236,6 +272,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
           telemetry.logger.warn({ err: failure.error, route_id: failure.routeId, filter: failure.filter }, 'a filter failed to release what it holds');
         }
         await admin.close();
+        await adminApi?.close();
         // after the drain (its requests may still report events), before the stores close
         await security.close(config.securityEvents.flushTimeoutMs);
         await stores.close();

@@ -1,7 +1,7 @@
 // The gatehouse process: load config (GATEHOUSE_CONFIG, else the embedded dev default), start,
 // hot-reload routes, and on SIGTERM drain and exit 0. Exit 2 on an invalid config at start.
 // `--check`: validate the config as a start would (src/check.ts), print a summary, exit 0 or 2.
-import { loadConfig } from './config/load.js';
+import { configNotSet, loadConfig } from './config/load.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import { watchClients, watchRoutes } from './reload.js';
 import { startGatehouse, StartupError } from './gatehouse.js';
@@ -37,6 +37,11 @@ const MEMORY_STORES_WARNING = `
 `;
 
 async function main(): Promise<void> {
+  const notSet = configNotSet();
+  if (notSet !== undefined) {
+    process.stderr.write(`gatehouse: cannot start: ${notSet}\n`);
+    process.exit(2);
+  }
   const loaded = loadConfig({ registry: FILTER_REGISTRY });
   if (!loaded.ok) {
     process.stderr.write(`gatehouse: cannot start, ${loaded.file} is invalid:\n${loaded.errors.map((e) => `  ${e.format()}`).join('\n')}\n`);

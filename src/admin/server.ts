@@ -20,8 +20,9 @@ export interface AdminServerOptions {
   readonly host: string;
   /** 0 picks a free port (tests) */
   readonly port: number;
-  readonly metrics: Pick<Metrics, 'render' | 'contentType'>;
-  readonly health: Health;
+  /** /metrics, /healthz and /readyz: absent on a listener that serves only the admin API */
+  readonly metrics?: Pick<Metrics, 'render' | 'contentType'>;
+  readonly health?: Health;
   /** path (no query) → handler; may not shadow the built-in paths */
   readonly extraRoutes?: ReadonlyMap<string, AdminHandler>;
   /** path (no query) → the methods it answers and its handler (the admin API: GET and POST; it authenticates itself) */
@@ -60,42 +61,7 @@ function pathOf(url: string | undefined): string {
 }
 
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
-  const { metrics, health } = options;
-
-  const builtIn = new Map<string, AdminHandler>([
-    [
-      ADMIN_PATHS.metrics,
-      async (_req, res) => {
-        const text = await metrics.render();
-        res.writeHead(200, {
-          'content-type': metrics.contentType,
-          'content-length': Buffer.byteLength(text),
-          'cache-control': 'no-store',
-        });
-        res.end(text);
-      },
-    ],
-    [
-      ADMIN_PATHS.live,
-      (_req, res) => {
-        const live = safeProbe(() => health.live());
-        sendJson(res, live ? 200 : 503, { status: live ? 'ok' : 'unhealthy' });
-      },
-    ],
-    [
-      ADMIN_PATHS.ready,
-      (_req, res) => {
-        const ready = safeProbe(() => health.ready());
-        let details: object = {};
-        try {
-          details = health.details?.() ?? {};
-        } catch (err) {
-          details = { details_error: err instanceof Error ? err.message : String(err) };
-        }
-        sendJson(res, ready ? 200 : 503, { ...details, status: ready ? 'ready' : 'not_ready' });
-      },
-    ],
-  ]);
+  const builtIn = options.metrics && options.health ? probeAndMetricRoutes(options.metrics, options.health) : new Map<string, AdminHandler>();
   const routes = new Map(builtIn);
   for (const [path, handler] of options.extraRoutes ?? []) {
     if (builtIn.has(path)) throw new Error(`admin route ${path} is built in`);
@@ -162,4 +128,41 @@ function safeProbe(probe: () => boolean): boolean {
   } catch {
     return false;
   }
+}
+
+function probeAndMetricRoutes(metrics: Pick<Metrics, 'render' | 'contentType'>, health: Health): Map<string, AdminHandler> {
+  return new Map<string, AdminHandler>([
+    [
+      ADMIN_PATHS.metrics,
+      async (_req, res) => {
+        const text = await metrics.render();
+        res.writeHead(200, {
+          'content-type': metrics.contentType,
+          'content-length': Buffer.byteLength(text),
+          'cache-control': 'no-store',
+        });
+        res.end(text);
+      },
+    ],
+    [
+      ADMIN_PATHS.live,
+      (_req, res) => {
+        const live = safeProbe(() => health.live());
+        sendJson(res, live ? 200 : 503, { status: live ? 'ok' : 'unhealthy' });
+      },
+    ],
+    [
+      ADMIN_PATHS.ready,
+      (_req, res) => {
+        const ready = safeProbe(() => health.ready());
+        let details: object = {};
+        try {
+          details = health.details?.() ?? {};
+        } catch (err) {
+          details = { details_error: err instanceof Error ? err.message : String(err) };
+        }
+        sendJson(res, ready ? 200 : 503, { ...details, status: ready ? 'ready' : 'not_ready' });
+      },
+    ],
+  ]);
 }

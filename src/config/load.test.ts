@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { buildRouteTable, loadConfig, loadConfigFile, parseConfig } from '../../test/support/config.js';
-import { applyEnv, defaultConfigPath, findPackageRoot, type ConfigResult } from './load.js';
+import { hasLookaround } from './schema.js';
+import { applyEnv, configNotSet, defaultConfigPath, findPackageRoot, type ConfigResult } from './load.js';
 import type { GatehouseConfig } from './schema.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { createFilterDeps } from '../filters/deps.js';
@@ -63,7 +64,7 @@ routes:
     pathPolicy: { shadowing: 'warn' },
     defaults: { budgetMs: 120, maxBodyBytes: 2048, filters: [] },
     envoy: { messageTimeoutMs: 250, maxStreams: 20000, maxStreamsPerConnection: 1000, streamIdleTimeoutMs: 300000 },
-    telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, otlpEndpoint: 'http://otel:4318' },
+    telemetry: { logLevel: 'warn', serviceName: 'gh', accessLog: false, logFormat: 'default', otlpEndpoint: 'http://otel:4318' },
     shutdown: { graceMs: 5000 },
     stores: { kind: 'memory', keyPrefix: 'gatehouse:', maxMemoryNonces: 1_000_000, deviceCache: { maxEntries: 10_000, ttlMs: 5_000 }, accountCache: { maxEntries: 10_000, ttlMs: 2_000 } },
     securityEvents: {
@@ -107,7 +108,7 @@ test('omitted sections take the documented defaults', () => {
   assert.equal(config.unmatched, 'deny');
   assert.deepEqual({ ...config.defaults }, { budgetMs: 150, maxBodyBytes: 1048576, filters: [] });
   assert.equal(config.envoy.messageTimeoutMs, 200);
-  assert.deepEqual({ ...config.telemetry }, { logLevel: 'info', serviceName: 'gatehouse', accessLog: true });
+  assert.deepEqual({ ...config.telemetry }, { logLevel: 'info', serviceName: 'gatehouse', accessLog: true, logFormat: 'default' });
   assert.equal(config.shutdown.graceMs, 20000);
   assert.equal(config.tls, undefined);
   assert.deepEqual(config.routes[0]!.filters, []);
@@ -581,4 +582,17 @@ test("a file a filter's config names is found relative to the config file, whate
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('GATEHOUSE_CONFIG unset where no embedded default exists (a production image) is said so, not an ENOENT', () => {
+  const missing = '/nonexistent/gatehouse.dev.yaml';
+  assert.match(configNotSet({}, missing) ?? '', /^GATEHOUSE_CONFIG is not set: set it to your config file/);
+  assert.match(configNotSet({ GATEHOUSE_CONFIG: '' }, missing) ?? '', /^GATEHOUSE_CONFIG is not set/);
+  assert.equal(configNotSet({ GATEHOUSE_CONFIG: '/etc/gatehouse/gatehouse.yaml' }, missing), undefined, 'a named file is loaded (and reported) as usual');
+  assert.equal(configNotSet({}, defaultConfigPath()), undefined, 'the repository has its embedded default');
+});
+
+test('lookaround is refused on every Node version (Node 22\'s V8 runs some lookbehinds in linear time; RE2 runs none), and a look-alike is not', () => {
+  for (const source of ['(?<!a)b', '(?<=a)b', 'a(?=b)', 'a(?!b)', 'x|(?<!\\\\)y']) assert.equal(hasLookaround(source), true, source);
+  for (const source of ['(?<name>a)', '[(?=]x', '\\(?=x', '(?:a)', 'a\\(?!b']) assert.equal(hasLookaround(source), false, source);
 });

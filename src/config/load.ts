@@ -206,7 +206,9 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
       logLevel: c.telemetry.logLevel,
       serviceName: c.telemetry.serviceName,
       accessLog: c.telemetry.accessLog,
+      logFormat: c.telemetry.logFormat,
       ...(c.telemetry.otlpEndpoint === undefined ? {} : { otlpEndpoint: c.telemetry.otlpEndpoint }),
+      ...(c.telemetry.sampleRatio === undefined ? {} : { sampleRatio: c.telemetry.sampleRatio }),
     },
     shutdown: c.shutdown,
     stores: storesConfig(c.stores, base),
@@ -226,7 +228,7 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
         reason: r.reason ?? `${r.threshold} events of ${r.codes.join(', ')} within ${r.windowSeconds} s`,
       })),
     },
-    ...(c.admin ? { admin: { tokenFile: resolveFrom(base, c.admin.tokenFile) } } : {}),
+    ...(c.admin ? { admin: { tokenFile: resolveFrom(base, c.admin.tokenFile), ...(c.admin.listen ? { listen: c.admin.listen } : {}) } } : {}),
     routes,
   };
   const warnings = issuesToErrors(fileName, raw, checked.warnings, locate);
@@ -422,6 +424,16 @@ export function findPackageRoot(from: string = import.meta.dirname): string {
 /** The embedded default config: for development only (main.ts warns loudly when it is used). */
 export function defaultConfigPath(): string {
   return join(findPackageRoot(), 'config', 'gatehouse.dev.yaml');
+}
+
+/**
+ * Why start-up cannot even pick a file: GATEHOUSE_CONFIG unset where there is no embedded
+ * development default (the container image ships none). Undefined when there is a file to load.
+ */
+export function configNotSet(env: Readonly<Record<string, string | undefined>> = process.env, defaultPath: string = defaultConfigPath()): string | undefined {
+  const named = env[ENV.config];
+  if ((named !== undefined && named !== '') || existsSync(defaultPath)) return undefined;
+  return `${ENV.config} is not set: set it to your config file (docs/config.md). This installation has no embedded development default to fall back to (production images ship none).`;
 }
 
 export type LoadResult =

@@ -58,13 +58,14 @@ function describeRestartChanges(running: GatehouseConfig, next: GatehouseConfig)
   if (running.listen.admin.address !== next.listen.admin.address) out.push(`listen.admin changed (${running.listen.admin.address} → ${next.listen.admin.address}): requires a restart`);
   if (JSON.stringify(running.tls) !== JSON.stringify(next.tls)) out.push(`tls changed (${show(running.tls)} → ${show(next.tls)}): requires a restart`);
   if (running.mtls?.clientsFile !== next.mtls?.clientsFile) out.push(`mtls.clientsFile changed (${show(running.mtls?.clientsFile)} → ${show(next.mtls?.clientsFile)}): requires a restart`);
-  for (const key of ['logLevel', 'serviceName', 'otlpEndpoint', 'accessLog'] as const) {
+  for (const key of ['logLevel', 'serviceName', 'otlpEndpoint', 'sampleRatio', 'accessLog', 'logFormat'] as const) {
     if (running.telemetry[key] !== next.telemetry[key]) out.push(`telemetry.${key} changed (${show(running.telemetry[key])} → ${show(next.telemetry[key])}): requires a restart`);
   }
   // the stores are connections and caches built at start; the password is a reference, never a value
   if (JSON.stringify(running.stores) !== JSON.stringify(next.stores)) out.push(`stores changed (${show(running.stores)} → ${show(next.stores)}): requires a restart`);
   // the event sink, its rules and the admin API are built at start
   if (JSON.stringify(running.securityEvents) !== JSON.stringify(next.securityEvents)) out.push(`securityEvents changed (${show(running.securityEvents)} → ${show(next.securityEvents)}): requires a restart`);
+  if (running.admin?.listen?.address !== next.admin?.listen?.address) out.push(`admin.listen changed (${show(running.admin?.listen?.address)} → ${show(next.admin?.listen?.address)}): requires a restart`);
   if (running.admin?.tokenFile !== next.admin?.tokenFile) out.push(`admin.tokenFile changed (${show(running.admin?.tokenFile)} → ${show(next.admin?.tokenFile)}): requires a restart (the file's content is read on every call)`);
   return out;
 }

@@ -2,6 +2,7 @@
 // of gatehouse reads. Filter configs are validated against each filter's own schema from the
 // registry, so the schema is built per registry (`buildConfigSchema`). docs/config.md is the
 // reference for every field; keep the two in step.
+import { HTTP_METHODS, unknownMethodMessage } from './http-methods.js';
 import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
 import { SUSPICIOUS_REASONS } from '../pipeline/deny.js';
@@ -91,6 +92,10 @@ export type { CacheConfig, HostPort, RedisConfig, RedisTlsConfig, RedisTopology,
 export type { DisableRuleConfig, SecurityEventsConfig } from '../security/config.js';
 export type { IdentityTrust } from '../pipeline/state.js';
 
+/** `default`: gatehouse's field names; `ecs`: Elastic Common Schema's (@timestamp, message, log.level, trace.id, url.path, ...) */
+export const LOG_FORMATS = ['default', 'ecs'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export interface GatehouseConfig {
   /** where the config came from, for messages (set by parseConfig) */
   readonly source?: { readonly file: string };
@@ -122,7 +127,11 @@ export interface GatehouseConfig {
     readonly logLevel: LogLevel;
     readonly serviceName: string;
     readonly otlpEndpoint?: string;
+    /** share of new traces sampled (0..1); absent: OTEL_TRACES_SAMPLER(_ARG), else 1 */
+    readonly sampleRatio?: number;
     readonly accessLog: boolean;
+    /** log field names: gatehouse's own (default), or Elastic Common Schema's */
+    readonly logFormat: LogFormat;
   };
   readonly shutdown: { readonly graceMs: number };
   /** nonces, challenges, devices, disabled accounts: memory (one process) or Redis (the fleet) */
@@ -131,8 +140,12 @@ export interface GatehouseConfig {
   readonly mtls?: { readonly clientsFile: string };
   /** suspicious denials reported to fraud detection, and the rules that disable accounts (src/security/) */
   readonly securityEvents: SecurityEventsConfig;
-  /** the admin API (account enable/disable) on the admin listener; absent: those endpoints refuse */
-  readonly admin?: { readonly tokenFile: string };
+  /**
+   * the admin API (account enable/disable, device revoke); absent: those endpoints refuse. On its own
+   * listener when `listen` is set (so /metrics and the probes can be open to monitoring while the
+   * API is not), else on the admin listener.
+   */
+  readonly admin?: { readonly tokenFile: string; readonly listen?: ListenAddress };
   readonly routes: readonly RouteConfig[];
 }
 
@@ -243,6 +256,9 @@ export function compileRegex(source: string): Parsed<RegExp> {
     return { ok: false, message: `invalid regular expression ${JSON.stringify(source)}: ${detail}` };
   }
   try {
+    // Newer V8 (Node 22) runs some lookbehinds in linear time; RE2 has none, so they stay refused
+    // whatever the Node version: a config means the same here as in Envoy.
+    if (hasLookaround(source)) throw new Error('lookaround');
     return { ok: true, value: new RegExp(`^(?:${source})$`, LINEAR) };
   } catch {
     return {
@@ -250,6 +266,24 @@ export function compileRegex(source: string): Parsed<RegExp> {
       message: `regular expression ${JSON.stringify(source)} needs back-references or lookahead/lookbehind, which cannot match in linear time: gatehouse, like Envoy's RE2, does not support them`,
     };
   }
+}
+
+/** Whether a (syntactically valid) regex has a lookahead or lookbehind group outside a character class. */
+export function hasLookaround(source: string): boolean {
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++; // an escaped character is a literal, whatever it is
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+    } else if (c === '[') {
+      inClass = true;
+    } else if (c === '(' && /^\(\?(?:=|!|<=|<!)/.test(source.slice(i, i + 4))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---- the schema ------------------------------------------------------------------------------------
@@ -366,7 +400,13 @@ const routeMatch = z.strictObject({
   hosts: z.array(hostPattern).min(1, 'must list at least one host (leave hosts out to match any host)').optional(),
   path: pathMatch,
   methods: z
-    .array(z.string().regex(METHOD, 'must be an HTTP method name (letters only)').transform((s) => s.toUpperCase()))
+    .array(
+      z
+        .string()
+        .regex(METHOD, 'must be an HTTP method name (letters only)')
+        .transform((s) => s.toUpperCase())
+        .refine((m) => HTTP_METHODS.has(m), { error: (issue) => unknownMethodMessage(String(issue.input)) }),
+    )
     .min(1, 'must list at least one method (leave methods out to match any method)')
     .optional(),
   headers: z.array(namedPredicate('header')).optional(),
@@ -639,14 +679,16 @@ export function buildConfigSchema(registry: ReadonlyMap<string, FilterDefinition
           logLevel: z.enum(LOG_LEVELS as [LogLevel, ...LogLevel[]]).default(DEFAULTS.logLevel),
           serviceName: z.string().min(1, 'must not be empty').default(DEFAULTS.serviceName),
           otlpEndpoint: checkedString(parseOtlpEndpoint).optional(),
+          sampleRatio: z.number().min(0).max(1).optional(),
           accessLog: z.boolean().default(DEFAULTS.accessLog),
+          logFormat: z.enum(LOG_FORMATS).default('default'),
         })
         .prefault({}),
       shutdown: z.strictObject({ graceMs: z.int().min(0).max(600_000).default(DEFAULTS.graceMs) }).prefault({}),
       stores: storesSection.prefault({}),
       mtls: z.strictObject({ clientsFile: z.string().min(1, 'must not be empty') }).optional(),
       securityEvents: securityEventsSection.prefault({}),
-      admin: z.strictObject({ tokenFile: z.string().min(1, 'must not be empty') }).optional(),
+      admin: z.strictObject({ tokenFile: z.string().min(1, 'must not be empty'), listen: listenAddress.optional() }).optional(),
       routes: z.array(route).default([]),
     });
 }

@@ -1,6 +1,6 @@
 // Telemetry wiring: the logger, the metrics registry and tracing, built once at startup.
 import type { DestinationStream, Level } from 'pino';
-import { createAccessLog, createLogger, flushLogger } from './logger.js';
+import { createAccessLog, createLogger, flushLogger, type LogFormat } from './logger.js';
 import { createMetrics, type GatehouseMetrics } from './metrics.js';
 import { createTracing, type OtlpOptions } from './tracing.js';
 import type { Telemetry } from './types.js';
@@ -16,6 +16,8 @@ export interface TelemetryOptions {
   /** gatehouse's version: `gatehouse_build_info` and `service.version` */
   readonly version: string;
   readonly logLevel: Level | 'silent';
+  /** log field names; default gatehouse's own */
+  readonly logFormat?: LogFormat;
   /** defaults to stdout */
   readonly logDestination?: DestinationStream;
   /** Node runtime metrics; default true */
@@ -41,6 +43,7 @@ export function createTelemetry(options: TelemetryOptions): GatehouseTelemetry {
   const logger = createLogger({
     level: options.logLevel,
     service,
+    ...(options.logFormat === undefined ? {} : { format: options.logFormat }),
     ...(options.logDestination === undefined ? {} : { destination: options.logDestination }),
   });
   const metrics = createMetrics({
@@ -58,7 +61,7 @@ export function createTelemetry(options: TelemetryOptions): GatehouseTelemetry {
     logger,
     metrics,
     tracing,
-    accessLog: createAccessLog(logger),
+    accessLog: createAccessLog(logger, options.logFormat),
     async shutdown() {
       try {
         await tracing.shutdown();

@@ -41,7 +41,15 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream;
   /** the `service` base field; defaults to `gatehouse` */
   readonly service?: string;
+  /** field names: gatehouse's own (default) or Elastic Common Schema's (`ecs`) */
+  readonly format?: LogFormat;
 }
+
+/** `default`: gatehouse's field names (time, msg, level, service, request_id, ...); `ecs`: Elastic Common Schema's */
+export type LogFormat = 'default' | 'ecs';
+
+/** The ECS version the `ecs` format's field names follow (ecs.version in every line). */
+export const ECS_VERSION = '8.11.0';
 
 let lastMs = -1;
 let lastTime = '';
@@ -59,6 +67,43 @@ export function isoTimeCached(): string {
   return lastTime;
 }
 
+let lastEcsMs = -1;
+let lastEcsTime = '';
+
+/** isoTimeCached for the ECS format: the same instant under `@timestamp`. */
+export function isoTimeCachedEcs(): string {
+  const now = Date.now();
+  if (now !== lastEcsMs) {
+    lastEcsMs = now;
+    lastEcsTime = `,"@timestamp":"${new Date(now).toISOString()}"`;
+  }
+  return lastEcsTime;
+}
+
+/** Field names of ordinary log lines mapped to ECS's (the access line is built in ECS form directly). */
+const ECS_FIELDS: Readonly<Record<string, string>> = {
+  request_id: 'http.request.id',
+  trace_id: 'trace.id',
+  span_id: 'span.id',
+  route_id: 'gatehouse.route_id',
+  decision_id: 'gatehouse.decision_id',
+};
+
+/** An ordinary line's merge object with ECS names; pino's serialized `err` becomes error.type/message/stack_trace. */
+function ecsFields(object: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    if (key === 'err' && typeof value === 'object' && value !== null) {
+      // an Error here (pino's formatters.log sees it before its serializer), or an already serialized one
+      const err = value as { type?: unknown; name?: unknown; message?: unknown; stack?: unknown };
+      out['error.type'] = err.type ?? err.name;
+      out['error.message'] = err.message;
+      out['error.stack_trace'] = err.stack;
+    } else out[ECS_FIELDS[key] ?? key] = value;
+  }
+  return out;
+}
+
 /** stdout for every logger of the process: one batch buffer, so lines keep their order (batched-fd.ts). */
 let stdoutWriter: BatchedFdWriter | undefined;
 function sharedStdout(): DestinationStream {
@@ -67,6 +112,19 @@ function sharedStdout(): DestinationStream {
 
 export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? sharedStdout();
+  if (options.format === 'ecs') {
+    return pino(
+      {
+        level: options.level,
+        base: { 'service.name': options.service ?? 'gatehouse', 'ecs.version': ECS_VERSION },
+        timestamp: isoTimeCachedEcs,
+        messageKey: 'message',
+        formatters: { level: (label) => ({ 'log.level': label }), log: ecsFields },
+        redact: { paths: redactPaths(), censor: REDACTED },
+      },
+      destination,
+    );
+  }
   return pino(
     {
       level: options.level,
@@ -147,7 +205,8 @@ interface AccessLine {
  * Returns the access-log writer bound to `logger`: one `info` line with `msg: "request"` per call.
  * `detail` is written only for denials (it explains the reason to operators, never to clients).
  */
-export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void {
+export function createAccessLog(logger: Logger, format: LogFormat = 'default'): (entry: AccessLogEntry) => void {
+  if (format === 'ecs') return createEcsAccessLog(logger);
   return (entry) => {
     if (!logger.isLevelEnabled('info')) return;
     const line: AccessLine = {
@@ -170,6 +229,44 @@ export function createAccessLog(logger: Logger): (entry: AccessLogEntry) => void
       principal: entry.principal,
       actions: entry.actions,
       shadow: entry.shadow,
+    };
+    logger.info(line, 'request');
+  };
+}
+
+/**
+ * The access line with Elastic Common Schema names: url.*, http.*, event.*, trace.id, source.address;
+ * what ECS has no field for under `gatehouse.*`. event.duration is in nanoseconds, as ECS defines it.
+ */
+function createEcsAccessLog(logger: Logger): (entry: AccessLogEntry) => void {
+  return (entry) => {
+    if (!logger.isLevelEnabled('info')) return;
+    const path = redactQuery(entry.path);
+    const q = path.indexOf('?');
+    const line: Record<string, unknown> = {
+      'event.kind': 'event',
+      'event.category': ['web'],
+      'event.dataset': 'gatehouse.access',
+      'event.outcome': entry.decision === 'deny' ? 'failure' : 'success',
+      'event.duration': Math.round(entry.processingMs * 1e6),
+      'http.request.method': entry.method,
+      'http.request.id': entry.requestId,
+      'http.response.status_code': entry.status,
+      'url.domain': entry.authority,
+      'url.path': q < 0 ? path : path.slice(0, q),
+      'url.query': q < 0 ? undefined : path.slice(q + 1),
+      'trace.id': entry.traceId,
+      'source.address': entry.sourceAddress,
+      'gatehouse.protocol': entry.protocol,
+      'gatehouse.route_id': entry.routeId,
+      'gatehouse.path_template': entry.pathTemplate,
+      'gatehouse.decision': entry.decision,
+      'gatehouse.decision_id': entry.requestId,
+      'gatehouse.reason': entry.reason,
+      'gatehouse.detail': entry.decision === 'deny' ? entry.detail : undefined,
+      'gatehouse.principal': entry.principal,
+      'gatehouse.phases_ms': hasPhases(entry.phases) ? roundPhases(entry.phases) : undefined,
+      'gatehouse.actions': entry.actions,
     };
     logger.info(line, 'request');
   };

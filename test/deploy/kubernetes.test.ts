@@ -1,50 +1,32 @@
-// deploy/kubernetes: every object valid against its Kubernetes or Istio schema (kubernetes-models),
+// deploy/kubernetes (the chart's rendering for its default values, test/deploy/chart.test.ts keeps
+// it so): every object valid against its Kubernetes or Istio schema (kubernetes-models),
 // and consistent with what gatehouse and deploy/istio expect. Ports, paths, flags and the drain time
 // come from the code and the shipped config, so a change there fails here instead of in a cluster.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { Namespace, ConfigMap, Service } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1beta1';
-import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
-import { DestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1beta1';
+import type { ConfigMap, Service } from 'kubernetes-models/v1';
+import type { Deployment } from 'kubernetes-models/apps/v1';
+import type { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import type { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import type { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import type { PeerAuthentication } from '@kubernetes-models/istio/security.istio.io/v1beta1';
+import type { DestinationRule } from '@kubernetes-models/istio/networking.istio.io/v1beta1';
 import type { IContainer } from 'kubernetes-models/v1';
-import { checkFiles, findPackageRoot } from '../../src/config/load.js';
-import { parseConfig } from '../support/config.js';
+import { findPackageRoot } from '../../src/config/load.js';
 import { DEV_ONLY_MARK } from '../../src/config/dev-only.js';
-import { checkConfig } from '../../src/check.js';
 import { ADMIN_PATHS } from '../../src/admin/server.js';
 import { NODE_FLAGS } from '../../bench/node-flags.js';
 import { DEPLOY_ISTIO } from '../support/manifests.js';
+import { SECRETS_DIR, parseShipped, secretFiles } from '../support/deployed-config.js';
+import { validateObject } from '../support/k8s-models.js';
+import type { K8sObject } from '../support/helm.js';
 
 const ROOT = findPackageRoot();
 const DIR = join(ROOT, 'deploy/kubernetes');
-
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  [key: string]: unknown;
-}
-
-// every kind shipped, with the model that validates it (an object of another kind fails the suite)
-const MODELS: Record<string, new (data: never) => { validate(): void }> = {
-  'v1/Namespace': Namespace,
-  'v1/ConfigMap': ConfigMap,
-  'v1/Service': Service,
-  'apps/v1/Deployment': Deployment,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
-  'security.istio.io/v1beta1/PeerAuthentication': PeerAuthentication,
-  'security.istio.io/v1/AuthorizationPolicy': AuthorizationPolicy,
-  'networking.istio.io/v1beta1/DestinationRule': DestinationRule,
-};
 
 function yamlObjects(dir: string): K8sObject[] {
   const out: K8sObject[] = [];
@@ -56,17 +38,6 @@ function yamlObjects(dir: string): K8sObject[] {
     }
   }
   return out;
-}
-
-/** Throws naming the object when its schema refuses it. */
-function validateObject(o: K8sObject): void {
-  const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-  if (!Model) throw new Error(`${o.kind} ${o.metadata.name}: no schema for ${o.apiVersion}/${o.kind}`);
-  try {
-    new Model(o as never).validate();
-  } catch (err) {
-    throw new Error(`${o.kind} ${o.metadata.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
 }
 
 const objects = yamlObjects(DIR);
@@ -82,6 +53,10 @@ const podLabels = deployment.spec!.template.metadata!.labels!;
 const main = pod.containers.find((c) => c.name === 'gatehouse')!;
 const configMap = (one('ConfigMap', 'gatehouse-config') as unknown as ConfigMap);
 const service = (one('Service') as unknown as Service);
+// what selects gatehouse's pods of every track (stable, and a canary's): the Deployment's own
+// selector adds its track, so two Deployments never claim each other's pods
+const TRACK_LABEL = 'gatehouse.io/track';
+const allTracks = Object.fromEntries(Object.entries(deployment.spec!.selector.matchLabels!).filter(([k]) => k !== TRACK_LABEL));
 const env = (c: IContainer, name: string): string | undefined => c.env?.find((e) => e.name === name)?.value;
 
 // The config file as the pod sees it: GATEHOUSE_CONFIG points into the ConfigMap's volume.
@@ -89,57 +64,11 @@ const configPath = env(main, 'GATEHOUSE_CONFIG')!;
 const configMount = main.volumeMounts!.find((m) => configPath.startsWith(`${m.mountPath}/`))!;
 const configText = configMap.data![configPath.slice(configMount.mountPath.length + 1)]!;
 
-// Production key files mapped onto the repository's dev-only ones: same formats, so gatehouse's
-// own parser and --check can read them here (the shipped text names none of them).
-const SECRETS_DIR = '/var/run/secrets/gatehouse';
-const STAND_INS: Record<string, string> = {
-  'keys/challenge-secrets.hex': 'challenge-secret.dev-only.hex',
-  'keys/credential-issuer-keys.json': 'credential-issuer-keys.dev-only.json',
-  'keys/login-idp.jwks.json': 'login-idp.dev-only.jwks.json',
-  'keys/attestation-service.jwks.json': 'attestation-service.dev-only.jwks.json',
-  'keys/e2ee-gateway-1.key': 'e2ee-gateway-7.dev-only.key',
-  'keys/passport-keys.json': 'passport-keys.dev-only.json',
-  'admin/token': 'admin-token.dev-only.txt',
-};
-
-/** The shipped config parsed and checked as `--check` would, its secret files stood in for in a temp dir. */
-function parseShipped(text: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-k8s-'));
-  try {
-    for (const key of secretFiles(text)) {
-      const target = join(dir, key);
-      mkdirSync(dirname(target), { recursive: true });
-      const standIn = STAND_INS[key];
-      if (!standIn) {
-        writeFileSync(target, 'stand-in\n');
-        continue;
-      }
-      copyFileSync(join(ROOT, 'config', standIn), target);
-      // a key list names its PEM files relative to itself: they ride in the same Secret
-      if (standIn.endsWith('keys.dev-only.json')) {
-        const list = JSON.parse(readFileSync(target, 'utf8')) as { keys: { file: string }[] };
-        for (const k of list.keys) copyFileSync(join(ROOT, 'config', k.file), join(dirname(target), k.file));
-      }
-    }
-    const file = join(dir, 'gatehouse.yaml');
-    const parsed = parseConfig(text.replaceAll(`${SECRETS_DIR}/`, `${dir}/`), file);
-    if (!parsed.ok) return { parsed, files: [], check: undefined };
-    return { parsed, files: checkFiles(parsed.config).map((e) => e.format()), check: checkConfig(parsed.config) };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Every `<secrets dir>/<volume>/<key>` the config text names, as `<volume>/<key>`. */
-function secretFiles(text: string): string[] {
-  return [...new Set([...text.matchAll(new RegExp(`${SECRETS_DIR}/([\\w./-]+)`, 'g'))].map((m) => m[1]!))];
-}
-
 test('every document in deploy/kubernetes is an object its Kubernetes or Istio schema accepts, in the gatehouse namespace', () => {
-  assert.ok(objects.length >= 9);
+  assert.ok(objects.length >= 10);
   for (const o of objects) {
     validateObject(o);
-    if (o.kind !== 'Namespace') assert.equal(o.metadata.namespace, 'gatehouse', `${o.kind} ${o.metadata.name}`);
+    assert.equal(o.metadata.namespace, 'gatehouse', `${o.kind} ${o.metadata.name}`);
   }
   // the validation has teeth: a port written as a string is refused
   const broken = structuredClone(deployment) as unknown as K8sObject & { spec: { template: { spec: { containers: { ports: { containerPort: unknown }[] }[] } } } };
@@ -160,6 +89,7 @@ test("the ConfigMap's gatehouse.yaml passes gatehouse's parser and --check, uses
   assert.equal(config.stores.kind, 'redis');
   assert.ok(config.stores.redis?.password && 'file' in config.stores.redis.password, 'the Redis password comes from a file');
   assert.ok(config.admin?.tokenFile, 'the admin API is on, its token from a file');
+  assert.ok(config.admin.listen, 'on a listener of its own');
   // the check has teeth: a field gatehouse does not know fails the parse
   assert.equal(parseShipped(configText.replace('accessLog: true', 'accessLogs: true')).parsed.ok, false);
 });
@@ -199,12 +129,30 @@ test('the containers run with the V8 flags of bench/node-flags.ts, as the Docker
   assert.ok(!runtime.includes(DEV_ONLY_MARK));
 });
 
+test('the image is Node 22 LTS as engines says, its base pinned by digest, and holds no bench, demo, sdk or test code', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1] ?? '';
+  assert.match(base, /^node:(\d+)-bookworm-slim@sha256:[a-f0-9]{64}$/);
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  assert.equal(/^node:(\d+)/.exec(base)?.[1], /^>=(\d+)/.exec(engines)?.[1], `the image's Node major is engines' (${engines})`);
+  for (const line of dockerfile.split('\n').filter((l) => l.startsWith('FROM '))) assert.match(line, /^FROM \$\{NODE_IMAGE\}/, 'every stage on the pinned base');
+  assert.doesNotMatch(dockerfile, /^COPY .*\b(bench|demo|sdk|test)\b/m);
+  // what tsconfig.image.json compiles: src/ without its tests, benches and test helpers
+  const files = execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.image.json', '--listFilesOnly'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\n').filter((f) => f.startsWith(ROOT) && !f.includes('/node_modules/'));
+  assert.ok(files.some((f) => f.endsWith('/src/main.ts')));
+  assert.deepEqual(files.filter((f) => /\/(bench|demo|sdk|test)\/|\.test\.ts$|\.bench\.ts$|test-support\.ts$/.test(f.slice(ROOT.length))), []);
+});
+
 test("the container ports are the config's listeners, and the probes hit the admin server's paths", () => {
   const { parsed } = parseShipped(configText);
   assert.ok(parsed.ok, 'the shipped config parses');
   const port = (name: string): number | undefined => main.ports?.find((p) => p.name === name)?.containerPort;
   assert.equal(port('grpc'), parsed.config.listen.grpc.port);
   assert.equal(port('admin'), parsed.config.listen.admin.port);
+  // the admin API on its own port, so the scrape rule below does not open it
+  assert.equal(port('admin-api'), parsed.config.admin?.listen?.port);
+  assert.notEqual(port('admin-api'), port('admin'));
   const probes = { startupProbe: ADMIN_PATHS.live, livenessProbe: ADMIN_PATHS.live, readinessProbe: ADMIN_PATHS.ready };
   for (const [probe, path] of Object.entries(probes)) {
     const get = main[probe as keyof typeof probes]?.httpGet;
@@ -253,12 +201,17 @@ test('the pod is hardened: non-root, read-only root filesystem, no capabilities,
 });
 
 test('replicas spread over nodes and zones, and a disruption takes at most one', () => {
-  assert.ok((deployment.spec!.replicas ?? 1) >= 2);
+  // the HPA owns the replica count (a fixed one in the Deployment would fight it on every apply)
+  const hpa = one('HorizontalPodAutoscaler') as unknown as HorizontalPodAutoscaler;
+  assert.equal(deployment.spec!.replicas, undefined);
+  assert.ok((hpa.spec!.minReplicas ?? 1) >= 2);
+  assert.equal(hpa.spec!.scaleTargetRef.name, deployment.metadata!.name);
   const keys = (pod.topologySpreadConstraints ?? []).map((t) => t.topologyKey);
   assert.ok(keys.includes('kubernetes.io/hostname') && keys.includes('topology.kubernetes.io/zone'), keys.join());
-  for (const t of pod.topologySpreadConstraints ?? []) assert.deepEqual(t.labelSelector?.matchLabels, deployment.spec!.selector.matchLabels);
+  for (const t of pod.topologySpreadConstraints ?? []) assert.deepEqual(t.labelSelector?.matchLabels, allTracks);
   const pdb = (one('PodDisruptionBudget') as unknown as PodDisruptionBudget);
-  assert.deepEqual(pdb.spec?.selector?.matchLabels, deployment.spec!.selector.matchLabels);
+  assert.deepEqual(pdb.spec?.selector?.matchLabels, allTracks);
+  assert.equal(deployment.spec!.selector.matchLabels![TRACK_LABEL], 'stable');
   assert.equal(pdb.spec!.maxUnavailable, 1);
 });
 
@@ -284,7 +237,7 @@ test("the Service is the EnvoyFilters' cluster: its name, namespace and grpc por
     assert.equal(f.clusterName, `outbound|${grpc.port}||${host}`);
     assert.equal(f.authority, host);
   }
-  assert.deepEqual(service.spec!.selector, deployment.spec!.selector.matchLabels);
+  assert.deepEqual(service.spec!.selector, allTracks);
   for (const [k, v] of Object.entries(service.spec!.selector!)) assert.equal(podLabels[k], v);
   assert.ok(service.spec!.ports!.some((p) => p.name === 'admin' && p.targetPort === 'admin'));
   const rule = (one('DestinationRule') as unknown as DestinationRule);
@@ -296,7 +249,7 @@ test("the Service is the EnvoyFilters' cluster: its name, namespace and grpc por
 
 test('the NetworkPolicy admits gRPC only from the EnvoyFilters\' gateway pods and the admin port only from monitoring', () => {
   const policy = (one('NetworkPolicy') as unknown as NetworkPolicy);
-  assert.deepEqual(policy.spec?.podSelector.matchLabels, deployment.spec!.selector.matchLabels);
+  assert.deepEqual(policy.spec?.podSelector.matchLabels, allTracks);
   assert.deepEqual(policy.spec!.policyTypes, ['Ingress']);
   const grpcPort = main.ports!.find((p) => p.name === 'grpc')!.containerPort;
   const adminPort = main.ports!.find((p) => p.name === 'admin')!.containerPort;

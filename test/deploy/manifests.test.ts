@@ -4,7 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessingMode_BodySendMode, ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
 import { METADATA_NAMESPACE } from '../../src/envoy/extproc.js';
-import { shippedExtAuthzConfig, shippedExtProcConfig, parseTypedConfig } from '../support/manifests.js';
+import { DEPLOY_ISTIO, shippedExtAuthzConfig, shippedExtProcConfig, parseTypedConfig } from '../support/manifests.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { JsonValue } from '@bufbuild/protobuf';
+import { decodeTypedConfig } from '../support/envoy-descriptors.js';
 import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
 
 test('the ext_proc EnvoyFilter is a valid ExternalProcessor that lets gatehouse choose bodies per route and fails closed', () => {
@@ -38,4 +43,32 @@ test('the ext_authz EnvoyFilter is a valid ExtAuthz that fails closed with 503 a
   const grpcService = config.services.case === 'grpcService' ? config.services.value : undefined;
   const envoyGrpc = grpcService?.targetSpecifier.case === 'envoyGrpc' ? grpcService.targetSpecifier.value : undefined;
   assert.match(envoyGrpc?.authority ?? '', /^[a-z0-9.-]+$/, 'envoy_grpc.authority is a plain host name');
+});
+
+test('every typed_config in deploy/istio decodes strictly; ext_authz body routes get the whole body as bytes; Envoy\'s own defenses are on', () => {
+  const configs: Record<string, JsonValue>[] = [];
+  for (const file of readdirSync(DEPLOY_ISTIO).filter((f) => f.endsWith('.yaml'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(DEPLOY_ISTIO, file), 'utf8'))) {
+      const o = doc.toJS() as { spec?: { configPatches?: { patch: { value: { typed_config?: Record<string, JsonValue>; typed_per_filter_config?: Record<string, Record<string, JsonValue>> } } }[] } };
+      for (const p of o.spec?.configPatches ?? []) {
+        if (p.patch.value.typed_config) configs.push(p.patch.value.typed_config);
+        configs.push(...Object.values(p.patch.value.typed_per_filter_config ?? {}));
+      }
+    }
+  }
+  const decoded = configs.map((c) => ({ type: typeof c['@type'] === 'string' ? c['@type'] : '', message: decodeTypedConfig(c) as unknown as Record<string, unknown> }));
+  const perRoute = decoded.filter((d) => d.type.endsWith('ExtAuthzPerRoute'));
+  assert.ok(perRoute.length >= 1);
+  for (const d of perRoute) {
+    const body = (d.message['override'] as { value: { withRequestBody: { packAsBytes: boolean; allowPartialMessage: boolean } } }).value.withRequestBody;
+    assert.equal(body.packAsBytes, true);
+    assert.equal(body.allowPartialMessage, false);
+  }
+  const hcms = decoded.filter((d) => d.type.endsWith('HttpConnectionManager'));
+  assert.equal(hcms.length, 2, 'both EnvoyFilters carry the defenses');
+  for (const d of hcms) {
+    assert.equal(d.message['normalizePath'], true);
+    assert.equal(d.message['mergeSlashes'], true);
+    assert.equal((d.message['commonHttpProtocolOptions'] as { headersWithUnderscoresAction: number }).headersWithUnderscoresAction, 1, 'REJECT_REQUEST');
+  }
 });

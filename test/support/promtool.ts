@@ -21,3 +21,10 @@ export function promtoolCheck(text: string): Promise<{ code: number | null; out:
     child.stdin.end(text);
   });
 }
+
+export const AMTOOL = '/usr/bin/amtool';
+
+/** `skip` option for tests that need amtool (Debian: prometheus-alertmanager) */
+export function skipWithoutAmtool(): false | string {
+  return skipUnlessCi(existsSync(AMTOOL), 'amtool not installed');
+}
