@@ -60,6 +60,7 @@ export async function openStores(config: StoresConfig, options: StoreOptions = {
   const metrics = new StoreMetrics(options.registry);
   const redis = new RedisConnection(createRedis(config.redis, options.env), config.redis.mode, metrics, config.redis.connectTimeoutMs, config.redis.commandTimeoutMs);
   const keys = new KeyLayout(config.keyPrefix);
+  redis.shareMemoryLossUnder(keys);
   const stores: Stores = {
     nonces: new RedisNonceStore(redis, keys),
     challenges: new RedisChallengeLedger(redis, keys),

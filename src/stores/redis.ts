@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/schema.js';
+import type { KeyLayout } from './keys.js';
 import type { StoreMetrics, StoreName, StoreOperation, StoreOutcome } from './metrics.js';
 import { storeFailure, type StoreFailure, type StoreStatus } from './types.js';
 
@@ -138,10 +139,30 @@ function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/**
+ * Which Redis server, holding which data, answers: its run_id (new at every start) and master_replid
+ * (new at every start and every promotion of a replica). Both stay put while the data set is the
+ * one it was; a change means writes may be gone: a restart without persistence forgets everything,
+ * a promoted replica the writes it had not yet received.
+ */
+function serverIdentity(info: string): string | undefined {
+  const field = (name: string): string | undefined => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
+  const runId = field('run_id');
+  const replId = field('master_replid');
+  return runId === undefined || replId === undefined ? undefined : `${runId}/${replId}`;
+}
+
 /** One Redis client shared by the stores: connect, call with metrics, status, close. */
 export class RedisConnection {
   private lastError: string | undefined;
   private closed = false;
+  /** the identity of the server of the current connection, once checked (serverIdentity) */
+  private identity: string | undefined;
+  /** checked since the connection was last (re)made: until then nonce claims are not answered */
+  private identityChecked = false;
+  /** when this store last lost (or may have lost) its memory, Unix ms; 0: never seen */
+  private memoryLostAtMs = 0;
+  private memoryLossKey: string | undefined;
 
   constructor(
     readonly client: RedisClient,
@@ -158,10 +179,64 @@ export class RedisConnection {
     // a server that goes away cleanly emits no error, only close; an error before it says more
     client.on('close', () => {
       if (!this.closed) this.lastError ??= 'connection closed';
+      this.identityChecked = false;
     });
     client.on('ready', () => {
       this.lastError = undefined;
+      this.identityChecked = false;
+      void this.checkIdentity();
     });
+  }
+
+  /**
+   * The memory-loss epoch the nonce store compares signatures with (Unix ms; 0 never), or undefined
+   * while the server of the current connection is not yet checked. Cluster mode is not checked
+   * (each master would need its own check): 0.
+   */
+  memoryLostAt(): number | undefined {
+    if (this.mode === 'cluster') return 0;
+    return this.identityChecked ? this.memoryLostAtMs : undefined;
+  }
+
+  /** the key the epoch is shared under (KeyLayout.memoryLoss); set by the stores that use it */
+  shareMemoryLossUnder(keys: KeyLayout): void {
+    this.memoryLossKey = keys.memoryLoss();
+  }
+
+  private checking: Promise<void> | undefined;
+
+  /**
+   * After every (re)connection: INFO tells which server answers. Another one than before (restart,
+   * failover) means it may have lost writes: the epoch moves to now and is shared in Redis, so the
+   * other replicas and a replica started later learn it too. Runs once at a time; a check that fails
+   * is retried on the next connection (claims answer unavailable meanwhile).
+   */
+  private checkIdentity(): Promise<void> {
+    if (this.mode === 'cluster') return Promise.resolve();
+    this.checking ??= (async () => {
+      try {
+        const client = this.client as Redis;
+        const identity = serverIdentity(await withinDeadline(client.info(), this.connectTimeoutMs));
+        if (identity === undefined) throw new Error('INFO has no run_id or master_replid');
+        const key = this.memoryLossKey;
+        if (this.identity !== undefined && identity !== this.identity) {
+          this.memoryLostAtMs = Math.max(this.memoryLostAtMs, Date.now());
+          this.metrics.count('nonces', 'identity', 'changed');
+          this.lastError = `the Redis server changed (restart or failover): signatures made before ${new Date(this.memoryLostAtMs).toISOString()} are refused until they expire`;
+          if (key !== undefined) await withinDeadline(client.set(key, String(this.memoryLostAtMs)), this.connectTimeoutMs);
+        } else if (key !== undefined) {
+          const shared = Number(await withinDeadline(client.get(key), this.connectTimeoutMs));
+          if (Number.isSafeInteger(shared)) this.memoryLostAtMs = Math.max(this.memoryLostAtMs, shared);
+        }
+        this.identity = identity;
+        this.identityChecked = client.status === 'ready';
+      } catch (err) {
+        this.lastError = `checking the Redis server's identity: ${err instanceof Error ? err.message : String(err)}`;
+      } finally {
+        this.checking = undefined;
+      }
+    })();
+    return this.checking;
   }
 
   /**
@@ -177,6 +252,8 @@ export class RedisConnection {
     });
     try {
       await Promise.race([this.client.connect(), gaveUp]);
+      // the identity check that 'ready' started: claims wait for it
+      await Promise.race([this.checkIdentity(), gaveUp]);
       return undefined;
     } catch (err) {
       // the 'error' event (ECONNREFUSED, ...) says more than connect()'s "Connection is closed."

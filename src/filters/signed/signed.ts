@@ -126,7 +126,11 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
     const ttlMs = Math.max(1000, (verdict.expires + config.clockSkewSeconds) * 1000 - deps.now());
     // every refusal from here on is of a request whose signature verified
     recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'verified' });
-    const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs);
+    // the earliest the client may have signed: created, less the clock skew allowed its clock
+    const signedNotBeforeMs = (verdict.created - config.clockSkewSeconds) * 1000;
+    const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs, signedNotBeforeMs);
+    // never failed open: the nonce may have been used before the store forgot it
+    if (!claim.ok && claim.reason === 'forgotten') return { kind: 'deny', reason: 'nonce_store_reset', detail: `nonce under key ${verdict.keyId}: ${claim.detail}`, headers: { [HEADER.date]: new Date(deps.now()).toUTCString(), [HEADER.wwwAuthenticate]: 'Signature realm="gatehouse", error="nonce_store_reset"' } };
     if (!claim.ok) storeFailed('nonces', claim);
     else if (!claim.firstUse) return refuse('signature_replayed', `nonce already used under key ${verdict.keyId}`, deps.now());
     const [device, account] = await Promise.all([deps.stores.devices.get(verdict.deviceId), deps.stores.accounts.isDisabled(verdict.subject)]);
