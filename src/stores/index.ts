@@ -20,6 +20,7 @@ export { MemoryDeviceRegistry, RedisDeviceRegistry } from './devices.js';
 export { MemoryAccountStatus, RedisAccountStatus } from './accounts.js';
 export { createRedis, RedisConfigError, RedisConnection } from './redis.js';
 export { StoreMetrics } from './metrics.js';
+export { checkRedisRequirements, type RedisRequirement } from './requirements.js';
 
 export interface StoreOptions {
   /** where the store metrics go (gatehouse's registry); a private one when absent */

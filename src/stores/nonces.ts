@@ -29,7 +29,7 @@ export class RedisNonceStore implements NonceStore {
     const lostAt = this.redis.memoryLostAt();
     if (lostAt === undefined) {
       this.redis.metrics.count('nonces', 'claim', 'unavailable');
-      return storeFailure('unavailable', 'the Redis server of this connection is not yet checked (restart or failover?)');
+      return storeFailure('unavailable', `redis claim: ${this.redis.status().lastError ?? 'the server of this connection is not yet checked (restart or failover?)'}`);
     }
     if (signedNotBeforeMs !== undefined && signedNotBeforeMs < lostAt) {
       this.redis.metrics.count('nonces', 'claim', 'forgotten');

@@ -11,7 +11,7 @@ import type { RedisConfig, StoresConfig } from '../config/schema.js';
 import { DEFAULTS } from '../config/schema.js';
 import { makePkiWithSan } from '../../test/support/pki.js';
 import { freePort, skipWithoutRedis, TestRedisServer } from '../../test/support/redis.js';
-import { openStores } from './index.js';
+import { checkRedisRequirements, openStores } from './index.js';
 import { KeyLayout } from './keys.js';
 import { StoreMetrics } from './metrics.js';
 import { RedisNonceStore } from './nonces.js';
@@ -313,6 +313,23 @@ test('a Redis that restarts without persistence forgot its nonces: a signature m
   } finally {
     await stores.close();
     await volatile.close();
+  }
+});
+
+test('the Redis requirements: an evicting policy and no persistence are each named; a Redis that meets them gets no warning', { skip }, async () => {
+  const checked = await TestRedisServer.start();
+  const opened = await openStores(storesConfig(redisConfig(checked.port)));
+  try {
+    const settings = async (): Promise<string[]> => (await checkRedisRequirements(opened.redis!.connection, 2_000)).map((r) => `${r.setting}: ${r.found}`);
+    assert.deepEqual(await settings(), ['appendonly/save: appendonly no, save ""'], 'the test server runs without persistence');
+    await checked.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+    assert.deepEqual(await settings(), ['maxmemory-policy: allkeys-lru', 'appendonly/save: appendonly no, save ""']);
+    await checked.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await checked.command('CONFIG', 'SET', 'appendonly', 'yes');
+    assert.deepEqual(await settings(), []);
+  } finally {
+    await opened.stores.close();
+    await checked.close();
   }
 });
 

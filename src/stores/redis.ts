@@ -284,7 +284,8 @@ export class RedisConnection {
 
   status(): StoreStatus {
     if (this.closed) return { kind: 'redis', mode: this.mode, state: 'closed' };
-    const state = this.client.status;
+    // connected, but the server's identity not yet checked: nonce claims are not answered yet
+    const state = this.client.status === 'ready' && this.memoryLostAt() === undefined ? 'checking' : this.client.status;
     // the last error explains a connection that is not ready (it is cleared when ready)
     return { kind: 'redis', mode: this.mode, state, ...(state === 'ready' || this.lastError === undefined ? {} : { lastError: this.lastError }) };
   }

@@ -124,7 +124,7 @@ export interface StoreStatus {
   readonly kind: 'memory' | 'redis';
   /** redis: standalone | sentinel | cluster */
   readonly mode?: string;
-  /** redis: ioredis' connection state (ready, connecting, reconnecting, ...) */
+  /** redis: ioredis' connection state (ready, connecting, reconnecting, ...), or checking: connected, the server's identity not yet checked (src/stores/redis.ts) */
   readonly state: string;
   readonly lastError?: string;
 }
