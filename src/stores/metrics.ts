@@ -5,7 +5,7 @@ import { Registry, type Counter } from 'prom-client';
 import { CounterFamily, HistogramFamily, PHASE_BUCKETS, type CounterChild, type HistogramChild } from '../telemetry/metrics.js';
 
 export type StoreName = 'nonces' | 'challenges' | 'devices' | 'accounts' | 'security';
-export type StoreOperation = 'identity' | 'claim' | 'consume' | 'put' | 'get' | 'revoke' | 'disable' | 'enable' | 'is_disabled' | 'list' | 'append' | 'count' | 'clear';
+export type StoreOperation = 'identity' | 'replicate' | 'claim' | 'consume' | 'put' | 'get' | 'revoke' | 'disable' | 'enable' | 'is_disabled' | 'list' | 'append' | 'count' | 'clear';
 /**
  * ok: done (for a write, or a read that found nothing to report); first_use / replayed: a nonce or
  * challenge; found / not_found: a read that asked the backend; cached: answered from the local cache;

@@ -333,6 +333,31 @@ test('the Redis requirements: an evicting policy and no persistence are each nam
   }
 });
 
+test('a disable and a revocation on a master with a replica are confirmed only once the replica has them; a replica that does not answer makes them fail, not lie', { skip }, async () => {
+  const master = await TestRedisServer.start();
+  const replica = await TestRedisServer.start();
+  const opened = await openStores(storesConfig(redisConfig(master.port)));
+  try {
+    await replica.command('REPLICAOF', '127.0.0.1', String(master.port));
+    await eventually(() => master.command('INFO', 'replication'), (info) => /connected_slaves:1/.test(info) && /state=online/.test(info));
+    const { accounts, devices } = opened.stores;
+    assert.deepEqual(await accounts.disable('user-durable', 'fraud', 'ops', 1), { ok: true });
+    assert.match(await replica.command('EXISTS', 'test:{user-durable}:disabled'), /^:1/, 'the replica has it when the disable is confirmed');
+    replica.freeze(); // connected, silent: WAIT gets no acknowledgement
+    const lost = await accounts.disable('user-unconfirmed', 'fraud', 'ops', 2);
+    assert.ok(!lost.ok && lost.reason === 'unavailable' && /no replica confirmed/.test(lost.detail), JSON.stringify(lost));
+    const device = enrolledDevice();
+    assert.deepEqual(await devices.put(device), { ok: true });
+    const revoked = await devices.revoke(device.deviceId, 3);
+    assert.ok(!revoked.ok && /no replica confirmed/.test(revoked.detail), JSON.stringify(revoked));
+  } finally {
+    replica.thaw();
+    await opened.stores.close();
+    await replica.close();
+    await master.close();
+  }
+});
+
 test('a Redis that is down at start: the stores open, answer unavailable, and work once it is up', { skip }, async () => {
   const port = await freePort();
   const opened = await openStores(storesConfig(redisConfig(port)));

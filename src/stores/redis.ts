@@ -27,6 +27,8 @@ export type RedisClient = Redis | Cluster;
 /** a connection that says nothing for this long after a write is dropped (see above) */
 const SOCKET_TIMEOUT_FLOOR_MS = 1_000;
 const MAX_RECONNECT_DELAY_MS = 1_000;
+/** how long a disable or revocation waits for a replica's copy (an operator's call, not a request's) */
+const DURABLE_WRITE_WAIT_MS = 1_000;
 
 export class RedisConfigError extends Error {}
 
@@ -280,6 +282,34 @@ export class RedisConnection {
       this.metrics.observe(store, operation, 'unavailable', (performance.now() - started) / 1000);
       return storeFailure('unavailable', `redis ${operation}: ${err instanceof Error ? err.message : String(err)}`);
     }
+  }
+
+  /**
+   * After a write that must survive a failover (an account disable, a device revocation): WAIT
+   * until a replica has it. Without a replica's copy, a failover can promote a replica that never got
+   * the write and the disabled account is enabled again, silently. Required: one replica on a
+   * Sentinel master (a Sentinel deployment has replicas), and on a standalone master that has
+   * replicas; a standalone Redis without replicas has nothing to fail over to (its persistence is
+   * what keeps the write). Cluster mode is not waited for yet (WAIT goes to the key's node).
+   * A write not confirmed in time is a failure: the caller is told, and may retry (both writes are
+   * idempotent).
+   */
+  async replicated(store: StoreName, operation: StoreOperation): Promise<RedisAnswer<number>> {
+    // counted under operation `replicate`, so the write's own count stays one per write
+    if (this.mode === 'cluster') return { ok: true, value: 0 };
+    const client = this.client as Redis;
+    const replicas = await this.call(store, 'replicate', async (c) => Number(/^connected_slaves:(\d+)/m.exec(await (c as Redis).info('replication'))?.[1] ?? '0'), () => 'ok');
+    if (!replicas.ok) return replicas;
+    const required = this.mode === 'sentinel' ? 1 : Math.min(1, replicas.value);
+    if (required === 0) return { ok: true, value: 0 };
+    const waitMs = Math.max(this.commandTimeoutMs, DURABLE_WRITE_WAIT_MS);
+    const acked = await this.call(store, 'replicate', () => client.wait(required, waitMs), () => 'ok', waitMs + this.commandTimeoutMs);
+    if (!acked.ok) return acked;
+    if (acked.value < required) {
+      this.metrics.count(store, 'replicate', 'unavailable');
+      return storeFailure('unavailable', `redis ${operation}: written on the master but no replica confirmed it within ${waitMs} ms, so a failover could lose it; retry`);
+    }
+    return acked;
   }
 
   status(): StoreStatus {
