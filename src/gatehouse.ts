@@ -14,7 +14,7 @@ import type { RoutesSource } from './pipeline/routing.js';
 import { createFilterDeps } from './filters/deps.js';
 import type { FilterDefinition, FilterDeps } from './pipeline/types.js';
 import { GatehouseServer } from './server.js';
-import { openStores, RedisConfigError } from './stores/index.js';
+import { checkRedisRequirements, openStores, RedisConfigError } from './stores/index.js';
 import { adminApiRoutes, readToken } from './security/admin.js';
 import { createSecurityEvents, type SecurityEvents } from './security/index.js';
 import { hostname } from 'node:os';
@@ -138,6 +138,11 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const { stores } = opened;
   if (opened.connectError !== undefined) {
     telemetry.logger.error({ stores: stores.status() }, `redis unreachable at start (${opened.connectError}): store calls answer unavailable, so routes apply their failure mode, until it is back`);
+  } else if (opened.redis !== undefined && config.stores.redis !== undefined) {
+    // what gatehouse needs of Redis (src/stores/requirements.ts): each shortfall a warning, not a refusal
+    for (const unmet of await checkRedisRequirements(opened.redis.connection, config.stores.redis.connectTimeoutMs)) {
+      telemetry.logger.warn({ redis_setting: unmet.setting, found: unmet.found }, `redis requirement not met: ${unmet.warning}`);
+    }
   }
   // The admin token is read on every admin call (rotation without restart); a missing one stops the start here.
   if (config.admin !== undefined) {

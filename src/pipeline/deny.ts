@@ -41,6 +41,7 @@ const GATEWAY_REASONS = {
   dependency_unavailable: { status: 503, message: 'a service gatehouse depends on is unavailable' },
   circuit_open: { status: 503, message: 'the route is shedding load; retry later' },
   shutting_down: { status: 503, message: 'gatehouse is shutting down' },
+  nonce_store_reset: { status: 401, message: 'the replay store lost its memory after this request may have been signed, so it cannot tell a replay from a first use: sign the request again' },
 } as const satisfies Record<string, DenyReason>;
 
 /** A protocol's failure table (code → status, meaning) as deny reasons: its statuses, its meanings. */

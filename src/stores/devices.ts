@@ -140,7 +140,10 @@ export class RedisDeviceRegistry implements DeviceRegistry {
     const answer = await this.redis.call('devices', 'revoke', (client) => client.eval(REVOKE_SCRIPT, 1, key, String(now)), (n) => (n === 1 ? 'ok' : 'not_found'));
     // a get racing this revoke may have cached the old record meanwhile
     this.cache.delete(deviceId);
-    return answer.ok ? { ok: true, existed: answer.value === 1 } : answer;
+    if (!answer.ok) return answer;
+    // confirmed only once a replica has it: a failover must not silently un-revoke the device
+    const durable = await this.redis.replicated('devices', 'revoke');
+    return durable.ok ? { ok: true, existed: answer.value === 1 } : durable;
   }
 }
 

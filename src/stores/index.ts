@@ -20,6 +20,7 @@ export { MemoryDeviceRegistry, RedisDeviceRegistry } from './devices.js';
 export { MemoryAccountStatus, RedisAccountStatus } from './accounts.js';
 export { createRedis, RedisConfigError, RedisConnection } from './redis.js';
 export { StoreMetrics } from './metrics.js';
+export { checkRedisRequirements, type RedisRequirement } from './requirements.js';
 
 export interface StoreOptions {
   /** where the store metrics go (gatehouse's registry); a private one when absent */
@@ -60,6 +61,7 @@ export async function openStores(config: StoresConfig, options: StoreOptions = {
   const metrics = new StoreMetrics(options.registry);
   const redis = new RedisConnection(createRedis(config.redis, options.env), config.redis.mode, metrics, config.redis.connectTimeoutMs, config.redis.commandTimeoutMs);
   const keys = new KeyLayout(config.keyPrefix);
+  redis.shareMemoryLossUnder(keys);
   const stores: Stores = {
     nonces: new RedisNonceStore(redis, keys),
     challenges: new RedisChallengeLedger(redis, keys),

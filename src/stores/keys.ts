@@ -40,6 +40,14 @@ export class KeyLayout {
     return `${this.prefix}{*}:disabled`;
   }
 
+  /**
+   * when a gatehouse last saw this Redis lose what it held (Unix ms): shared, so a replica that
+   * (re)starts after the loss learns of it from the ones that saw it (src/stores/redis.ts)
+   */
+  memoryLoss(): string {
+    return `${this.prefix}{gatehouse}:memory-loss`;
+  }
+
   /** a disable rule's sliding window of one subject: same slot as the subject's disabled key */
   ruleWindow(subject: string, rule: string): string {
     return `${this.prefix}{${keyPart(subject)}}:rule:${keyPart(rule)}`;

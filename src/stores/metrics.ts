@@ -5,14 +5,15 @@ import { Registry, type Counter } from 'prom-client';
 import { CounterFamily, HistogramFamily, PHASE_BUCKETS, type CounterChild, type HistogramChild } from '../telemetry/metrics.js';
 
 export type StoreName = 'nonces' | 'challenges' | 'devices' | 'accounts' | 'security';
-export type StoreOperation = 'claim' | 'consume' | 'put' | 'get' | 'revoke' | 'disable' | 'enable' | 'is_disabled' | 'list' | 'append' | 'count' | 'clear';
+export type StoreOperation = 'identity' | 'replicate' | 'claim' | 'consume' | 'put' | 'get' | 'revoke' | 'disable' | 'enable' | 'is_disabled' | 'list' | 'append' | 'count' | 'clear';
 /**
  * ok: done (for a write, or a read that found nothing to report); first_use / replayed: a nonce or
  * challenge; found / not_found: a read that asked the backend; cached: answered from the local cache;
  * refused: a challenge the ledger would not record (expired, too far ahead);
- * unavailable / capacity / corrupt / invalid: a StoreFailure of that reason.
+ * unavailable / capacity / corrupt / invalid / forgotten: a StoreFailure of that reason;
+ * changed (operation identity): the Redis server is another one, or restarted: what it held may be lost.
  */
-export type StoreOutcome = 'ok' | 'first_use' | 'replayed' | 'found' | 'not_found' | 'cached' | 'refused' | 'unavailable' | 'capacity' | 'corrupt' | 'invalid';
+export type StoreOutcome = 'changed' | 'forgotten' | 'ok' | 'first_use' | 'replayed' | 'found' | 'not_found' | 'cached' | 'refused' | 'unavailable' | 'capacity' | 'corrupt' | 'invalid';
 
 export class StoreMetrics {
   private readonly operations: CounterFamily;

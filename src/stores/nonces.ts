@@ -18,11 +18,22 @@ export class RedisNonceStore implements NonceStore {
     private readonly keys: KeyLayout,
   ) {}
 
-  async claim(keyId: string, nonce: string, ttlMs: number): Promise<NonceClaim> {
+  async claim(keyId: string, nonce: string, ttlMs: number, signedNotBeforeMs?: number): Promise<NonceClaim> {
     const bad = badTtl(ttlMs);
     if (bad !== undefined) {
       this.redis.metrics.count('nonces', 'claim', 'invalid');
       return bad;
+    }
+    // A Redis that lost its memory forgot the nonces claimed before: a signature that may be older
+    // than the loss may be a replay it cannot recognise (see RedisConnection.checkIdentity).
+    const lostAt = this.redis.memoryLostAt();
+    if (lostAt === undefined) {
+      this.redis.metrics.count('nonces', 'claim', 'unavailable');
+      return storeFailure('unavailable', `redis claim: ${this.redis.status().lastError ?? 'the server of this connection is not yet checked (restart or failover?)'}`);
+    }
+    if (signedNotBeforeMs !== undefined && signedNotBeforeMs < lostAt) {
+      this.redis.metrics.count('nonces', 'claim', 'forgotten');
+      return storeFailure('forgotten', `signed at the earliest ${new Date(signedNotBeforeMs).toISOString()}, before the store lost its memory at ${new Date(lostAt).toISOString()}`);
     }
     const key = this.keys.nonce(keyId, nonce);
     const answer = await this.redis.call(

@@ -11,7 +11,7 @@ import type { RedisConfig, StoresConfig } from '../config/schema.js';
 import { DEFAULTS } from '../config/schema.js';
 import { makePkiWithSan } from '../../test/support/pki.js';
 import { freePort, skipWithoutRedis, TestRedisServer } from '../../test/support/redis.js';
-import { openStores } from './index.js';
+import { checkRedisRequirements, openStores } from './index.js';
 import { KeyLayout } from './keys.js';
 import { StoreMetrics } from './metrics.js';
 import { RedisNonceStore } from './nonces.js';
@@ -22,8 +22,14 @@ import type { NonceClaim } from './types.js';
 
 const skip = skipWithoutRedis();
 
+/**
+ * The command timeout of tests that expect answers: a redis-server sharing a busy machine may take
+ * longer than the 50 ms default (a test's verdict must not depend on how busy the machine is).
+ */
+const GENEROUS_COMMAND_TIMEOUT_MS = 2_000;
+
 function redisConfig(port: number, overrides: Partial<RedisConfig> = {}): RedisConfig {
-  return { mode: 'standalone', host: '127.0.0.1', port, db: 0, commandTimeoutMs: DEFAULTS.commandTimeoutMs, connectTimeoutMs: 500, ...overrides } as RedisConfig;
+  return { mode: 'standalone', host: '127.0.0.1', port, db: 0, commandTimeoutMs: GENEROUS_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500, ...overrides } as RedisConfig;
 }
 
 function storesConfig(redis: RedisConfig, cacheTtlMs = 5_000): StoresConfig {
@@ -32,8 +38,8 @@ function storesConfig(redis: RedisConfig, cacheTtlMs = 5_000): StoresConfig {
 }
 
 /** a store on its own ioredis client, as a second gatehouse process would have */
-async function nonceStoreOn(server: TestRedisServer): Promise<{ store: RedisNonceStore; connection: RedisConnection }> {
-  const connection = new RedisConnection(createRedis(redisConfig(server.port)), 'standalone', new StoreMetrics(), 500, DEFAULTS.commandTimeoutMs);
+async function nonceStoreOn(server: TestRedisServer, commandTimeoutMs = GENEROUS_COMMAND_TIMEOUT_MS): Promise<{ store: RedisNonceStore; connection: RedisConnection }> {
+  const connection = new RedisConnection(createRedis(redisConfig(server.port, { commandTimeoutMs })), 'standalone', new StoreMetrics(), 500, commandTimeoutMs);
   assert.equal(await connection.connect(), undefined);
   return { store: new RedisNonceStore(connection, new KeyLayout('test:')), connection };
 }
@@ -93,7 +99,7 @@ test('nonces: claims made in the same tick reach Redis in one socket write (a wr
 });
 
 test('a busy event loop is not a slow Redis: an answer waiting on the socket when the deadline passes is read, not refused', { skip }, async () => {
-  const { store, connection } = await nonceStoreOn(server);
+  const { store, connection } = await nonceStoreOn(server, DEFAULTS.commandTimeoutMs);
   try {
     const claim = store.claim('device-busy', 'nonce-busy-xxxxxxxxxxxx', 60_000);
     // this runs in the check phase after ioredis's auto-pipeline has written the claim
@@ -277,6 +283,78 @@ test('outage: Redis stopped answers unavailable (no throw, no hang), frozen time
     outage.thaw();
     await stores.close();
     await outage.close();
+  }
+});
+
+test('a Redis that restarts without persistence forgot its nonces: a signature made before is refused as forgotten until it expires, one made after is claimed; a replica started later learns it', { skip }, async () => {
+  const volatile = await TestRedisServer.start();
+  const registry = new Registry();
+  const { stores } = await openStores(storesConfig(redisConfig(volatile.port)), { registry });
+  try {
+    const signedBefore = Date.now() - 1_000;
+    assert.deepEqual(await stores.nonces.claim('k', 'claimed-before-loss', 60_000, signedBefore), { ok: true, firstUse: true });
+    assert.deepEqual(await stores.nonces.claim('k', 'claimed-before-loss', 60_000, signedBefore), { ok: true, firstUse: false }, 'a replay while Redis remembers');
+    await volatile.stop();
+    await volatile.startAgain(); // --save "" --appendonly no: an empty Redis
+    const replayed = await eventually(() => stores.nonces.claim('k', 'claimed-before-loss', 60_000, signedBefore), (r) => r.ok || r.reason !== 'unavailable');
+    assert.ok(!replayed.ok && replayed.reason === 'forgotten', `the replay of a signature older than the loss is not a first use: ${JSON.stringify(replayed)}`);
+    const signedAfter = Date.now() + 1;
+    assert.deepEqual(await stores.nonces.claim('k', 'signed-after-loss', 60_000, signedAfter), { ok: true, firstUse: true }, 'a signature made after the loss is claimed as usual');
+    assert.match(await registry.metrics(), /^gatehouse_store_operations_total\{store="nonces",operation="identity",outcome="changed"\} 1$/m);
+    assert.match(await registry.metrics(), /^gatehouse_store_operations_total\{store="nonces",operation="claim",outcome="forgotten"\} 1$/m);
+    // a replica that starts now has not seen the loss itself: it learns it from Redis
+    const later = await openStores(storesConfig(redisConfig(volatile.port)));
+    try {
+      const there = await later.stores.nonces.claim('k', 'another-old-one', 60_000, signedBefore);
+      assert.ok(!there.ok && there.reason === 'forgotten', JSON.stringify(there));
+    } finally {
+      await later.stores.close();
+    }
+  } finally {
+    await stores.close();
+    await volatile.close();
+  }
+});
+
+test('the Redis requirements: an evicting policy and no persistence are each named; a Redis that meets them gets no warning', { skip }, async () => {
+  const checked = await TestRedisServer.start();
+  const opened = await openStores(storesConfig(redisConfig(checked.port)));
+  try {
+    const settings = async (): Promise<string[]> => (await checkRedisRequirements(opened.redis!.connection, 2_000)).map((r) => `${r.setting}: ${r.found}`);
+    assert.deepEqual(await settings(), ['appendonly/save: appendonly no, save ""'], 'the test server runs without persistence');
+    await checked.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
+    assert.deepEqual(await settings(), ['maxmemory-policy: allkeys-lru', 'appendonly/save: appendonly no, save ""']);
+    await checked.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await checked.command('CONFIG', 'SET', 'appendonly', 'yes');
+    assert.deepEqual(await settings(), []);
+  } finally {
+    await opened.stores.close();
+    await checked.close();
+  }
+});
+
+test('a disable and a revocation on a master with a replica are confirmed only once the replica has them; a replica that does not answer makes them fail, not lie', { skip }, async () => {
+  const master = await TestRedisServer.start();
+  const replica = await TestRedisServer.start();
+  const opened = await openStores(storesConfig(redisConfig(master.port)));
+  try {
+    await replica.command('REPLICAOF', '127.0.0.1', String(master.port));
+    await eventually(() => master.command('INFO', 'replication'), (info) => /connected_slaves:1/.test(info) && /state=online/.test(info));
+    const { accounts, devices } = opened.stores;
+    assert.deepEqual(await accounts.disable('user-durable', 'fraud', 'ops', 1), { ok: true });
+    assert.match(await replica.command('EXISTS', 'test:{user-durable}:disabled'), /^:1/, 'the replica has it when the disable is confirmed');
+    replica.freeze(); // connected, silent: WAIT gets no acknowledgement
+    const lost = await accounts.disable('user-unconfirmed', 'fraud', 'ops', 2);
+    assert.ok(!lost.ok && lost.reason === 'unavailable' && /no replica confirmed/.test(lost.detail), JSON.stringify(lost));
+    const device = enrolledDevice();
+    assert.deepEqual(await devices.put(device), { ok: true });
+    const revoked = await devices.revoke(device.deviceId, 3);
+    assert.ok(!revoked.ok && /no replica confirmed/.test(revoked.detail), JSON.stringify(revoked));
+  } finally {
+    replica.thaw();
+    await opened.stores.close();
+    await replica.close();
+    await master.close();
   }
 });
 

@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from './config.js';
+import type { KeyLayout } from './keys.js';
 import type { StoreMetrics, StoreName, StoreOperation, StoreOutcome } from './metrics.js';
 import { storeFailure, type StoreFailure, type StoreStatus } from './types.js';
 
@@ -26,6 +27,8 @@ export type RedisClient = Redis | Cluster;
 /** a connection that says nothing for this long after a write is dropped (see above) */
 const SOCKET_TIMEOUT_FLOOR_MS = 1_000;
 const MAX_RECONNECT_DELAY_MS = 1_000;
+/** how long a disable or revocation waits for a replica's copy (an operator's call, not a request's) */
+const DURABLE_WRITE_WAIT_MS = 1_000;
 
 export class RedisConfigError extends Error {}
 
@@ -138,10 +141,30 @@ function withinDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/**
+ * Which Redis server, holding which data, answers: its run_id (new at every start) and master_replid
+ * (new at every start and every promotion of a replica). Both stay put while the data set is the
+ * one it was; a change means writes may be gone: a restart without persistence forgets everything,
+ * a promoted replica the writes it had not yet received.
+ */
+function serverIdentity(info: string): string | undefined {
+  const field = (name: string): string | undefined => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
+  const runId = field('run_id');
+  const replId = field('master_replid');
+  return runId === undefined || replId === undefined ? undefined : `${runId}/${replId}`;
+}
+
 /** One Redis client shared by the stores: connect, call with metrics, status, close. */
 export class RedisConnection {
   private lastError: string | undefined;
   private closed = false;
+  /** the identity of the server of the current connection, once checked (serverIdentity) */
+  private identity: string | undefined;
+  /** checked since the connection was last (re)made: until then nonce claims are not answered */
+  private identityChecked = false;
+  /** when this store last lost (or may have lost) its memory, Unix ms; 0: never seen */
+  private memoryLostAtMs = 0;
+  private memoryLossKey: string | undefined;
 
   constructor(
     readonly client: RedisClient,
@@ -158,10 +181,64 @@ export class RedisConnection {
     // a server that goes away cleanly emits no error, only close; an error before it says more
     client.on('close', () => {
       if (!this.closed) this.lastError ??= 'connection closed';
+      this.identityChecked = false;
     });
     client.on('ready', () => {
       this.lastError = undefined;
+      this.identityChecked = false;
+      void this.checkIdentity();
     });
+  }
+
+  /**
+   * The memory-loss epoch the nonce store compares signatures with (Unix ms; 0 never), or undefined
+   * while the server of the current connection is not yet checked. Cluster mode is not checked
+   * (each master would need its own check): 0.
+   */
+  memoryLostAt(): number | undefined {
+    if (this.mode === 'cluster') return 0;
+    return this.identityChecked ? this.memoryLostAtMs : undefined;
+  }
+
+  /** the key the epoch is shared under (KeyLayout.memoryLoss); set by the stores that use it */
+  shareMemoryLossUnder(keys: KeyLayout): void {
+    this.memoryLossKey = keys.memoryLoss();
+  }
+
+  private checking: Promise<void> | undefined;
+
+  /**
+   * After every (re)connection: INFO tells which server answers. Another one than before (restart,
+   * failover) means it may have lost writes: the epoch moves to now and is shared in Redis, so the
+   * other replicas and a replica started later learn it too. Runs once at a time; a check that fails
+   * is retried on the next connection (claims answer unavailable meanwhile).
+   */
+  private checkIdentity(): Promise<void> {
+    if (this.mode === 'cluster') return Promise.resolve();
+    this.checking ??= (async () => {
+      try {
+        const client = this.client as Redis;
+        const identity = serverIdentity(await withinDeadline(client.info(), this.connectTimeoutMs));
+        if (identity === undefined) throw new Error('INFO has no run_id or master_replid');
+        const key = this.memoryLossKey;
+        if (this.identity !== undefined && identity !== this.identity) {
+          this.memoryLostAtMs = Math.max(this.memoryLostAtMs, Date.now());
+          this.metrics.count('nonces', 'identity', 'changed');
+          this.lastError = `the Redis server changed (restart or failover): signatures made before ${new Date(this.memoryLostAtMs).toISOString()} are refused until they expire`;
+          if (key !== undefined) await withinDeadline(client.set(key, String(this.memoryLostAtMs)), this.connectTimeoutMs);
+        } else if (key !== undefined) {
+          const shared = Number(await withinDeadline(client.get(key), this.connectTimeoutMs));
+          if (Number.isSafeInteger(shared)) this.memoryLostAtMs = Math.max(this.memoryLostAtMs, shared);
+        }
+        this.identity = identity;
+        this.identityChecked = client.status === 'ready';
+      } catch (err) {
+        this.lastError = `checking the Redis server's identity: ${err instanceof Error ? err.message : String(err)}`;
+      } finally {
+        this.checking = undefined;
+      }
+    })();
+    return this.checking;
   }
 
   /**
@@ -177,6 +254,8 @@ export class RedisConnection {
     });
     try {
       await Promise.race([this.client.connect(), gaveUp]);
+      // the identity check that 'ready' started: claims wait for it
+      await Promise.race([this.checkIdentity(), gaveUp]);
       return undefined;
     } catch (err) {
       // the 'error' event (ECONNREFUSED, ...) says more than connect()'s "Connection is closed."
@@ -205,9 +284,38 @@ export class RedisConnection {
     }
   }
 
+  /**
+   * After a write that must survive a failover (an account disable, a device revocation): WAIT
+   * until a replica has it. Without a replica's copy, a failover can promote a replica that never got
+   * the write and the disabled account is enabled again, silently. Required: one replica on a
+   * Sentinel master (a Sentinel deployment has replicas), and on a standalone master that has
+   * replicas; a standalone Redis without replicas has nothing to fail over to (its persistence is
+   * what keeps the write). Cluster mode is not waited for yet (WAIT goes to the key's node).
+   * A write not confirmed in time is a failure: the caller is told, and may retry (both writes are
+   * idempotent).
+   */
+  async replicated(store: StoreName, operation: StoreOperation): Promise<RedisAnswer<number>> {
+    // counted under operation `replicate`, so the write's own count stays one per write
+    if (this.mode === 'cluster') return { ok: true, value: 0 };
+    const client = this.client as Redis;
+    const replicas = await this.call(store, 'replicate', async (c) => Number(/^connected_slaves:(\d+)/m.exec(await (c as Redis).info('replication'))?.[1] ?? '0'), () => 'ok');
+    if (!replicas.ok) return replicas;
+    const required = this.mode === 'sentinel' ? 1 : Math.min(1, replicas.value);
+    if (required === 0) return { ok: true, value: 0 };
+    const waitMs = Math.max(this.commandTimeoutMs, DURABLE_WRITE_WAIT_MS);
+    const acked = await this.call(store, 'replicate', () => client.wait(required, waitMs), () => 'ok', waitMs + this.commandTimeoutMs);
+    if (!acked.ok) return acked;
+    if (acked.value < required) {
+      this.metrics.count(store, 'replicate', 'unavailable');
+      return storeFailure('unavailable', `redis ${operation}: written on the master but no replica confirmed it within ${waitMs} ms, so a failover could lose it; retry`);
+    }
+    return acked;
+  }
+
   status(): StoreStatus {
     if (this.closed) return { kind: 'redis', mode: this.mode, state: 'closed' };
-    const state = this.client.status;
+    // connected, but the server's identity not yet checked: nonce claims are not answered yet
+    const state = this.client.status === 'ready' && this.memoryLostAt() === undefined ? 'checking' : this.client.status;
     // the last error explains a connection that is not ready (it is cleared when ready)
     return { kind: 'redis', mode: this.mode, state, ...(state === 'ready' || this.lastError === undefined ? {} : { lastError: this.lastError }) };
   }

@@ -11,9 +11,13 @@ import type { ImportedPublicKey } from '../protocol/signing/keys.js';
  * - `unavailable`: Redis down, timed out, or refused the command;
  * - `capacity`: a memory store is full (it refuses rather than forget entries that are still live);
  * - `corrupt`: a stored record does not parse (written by another version, or by hand);
- * - `invalid`: the call's arguments are out of range (a caller's bug, e.g. a TTL of 0).
+ * - `invalid`: the call's arguments are out of range (a caller's bug, e.g. a TTL of 0);
+ * - `forgotten`: a nonce claim of a signature that may have been made before the Redis behind the
+ *   store lost what it held (restart without persistence, failover to a replica that missed writes):
+ *   its nonce may have been claimed and forgotten, so the store cannot say it is a first use. Never a
+ *   case for failing open: the caller refuses the request (the client signs a new one).
  */
-export type StoreFailureReason = 'unavailable' | 'capacity' | 'corrupt' | 'invalid';
+export type StoreFailureReason = 'unavailable' | 'capacity' | 'corrupt' | 'invalid' | 'forgotten';
 
 export interface StoreFailure {
   readonly ok: false;
@@ -34,8 +38,10 @@ export interface NonceStore {
   /**
    * Records (keyId, nonce) for ttlMs. firstUse is true for exactly one of any number of concurrent
    * claims of the same pair, across every gatehouse sharing the store; false means a replay.
+   * `signedNotBeforeMs`: the earliest the signature may have been made (its `created` less the
+   * allowed clock skew); a store that lost its memory after that answers `forgotten`.
    */
-  claim(keyId: string, nonce: string, ttlMs: number): Promise<NonceClaim>;
+  claim(keyId: string, nonce: string, ttlMs: number, signedNotBeforeMs?: number): Promise<NonceClaim>;
 }
 
 // ---- challenges --------------------------------------------------------------------------------------
@@ -118,7 +124,7 @@ export interface StoreStatus {
   readonly kind: 'memory' | 'redis';
   /** redis: standalone | sentinel | cluster */
   readonly mode?: string;
-  /** redis: ioredis' connection state (ready, connecting, reconnecting, ...) */
+  /** redis: ioredis' connection state (ready, connecting, reconnecting, ...), or checking: connected, the server's identity not yet checked (src/stores/redis.ts) */
   readonly state: string;
   readonly lastError?: string;
 }

@@ -164,7 +164,9 @@ for (const via of ['ext_proc', 'ext_authz'] as const) {
 test('the registry reloads live: a valid file is applied to new requests; a bad one is refused, logged with file and line, counted, and the old stays', async (t) => {
   const file = registryFile(REGISTRY);
   const e2e = await endToEnd(t, config(file));
-  const watcher = watchClients(e2e.gatehouse, { pollMs: 0 })!;
+  // the test drives the checks: no polling, and an fs event's own check far off (with the 100 ms
+  // default it could run first on a busy machine, and the test's check would find it 'unchanged')
+  const watcher = watchClients(e2e.gatehouse, { pollMs: 0, debounceMs: 600_000 })!;
   t.after(() => { watcher.close(); });
   assert.equal((await call(e2e, 'ext_proc', { path: '/partner/read/1', cert: stranger.pem, id: 'reload-0' })).r.status, 403);
 

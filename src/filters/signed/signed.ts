@@ -125,7 +125,11 @@ export function compileSigned(config: SignedConfig, deps: FilterDeps) {
     // nonce proves this is the request's first arrival, a refusal is only the credential's (a replay
     // is anyone's who saw the request, and must never count against the account).
     recordClaimant(ctx, { subject: verdict.subject, device: verdict.deviceId, trust: 'credential' });
-    const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs);
+    // the earliest the client may have signed: created, less the clock skew allowed its clock
+    const signedNotBeforeMs = (verdict.created - config.clockSkewSeconds) * 1000;
+    const claim = await deps.stores.nonces.claim(verdict.keyId, verdict.nonce, ttlMs, signedNotBeforeMs);
+    // never failed open: the nonce may have been used before the store forgot it
+    if (!claim.ok && claim.reason === 'forgotten') return { kind: 'deny', reason: 'nonce_store_reset', detail: `nonce under key ${verdict.keyId}: ${claim.detail}`, headers: { [HEADER.date]: new Date(deps.now()).toUTCString(), [HEADER.wwwAuthenticate]: 'Signature realm="gatehouse", error="nonce_store_reset"' } };
     if (!claim.ok) storeFailed('nonces', claim);
     else if (!claim.firstUse) return refuse('signature_replayed', `nonce already used under key ${verdict.keyId}`, deps.now());
     // every refusal from here on is of a request the key's holder made, arriving for the first time
