@@ -71,7 +71,7 @@ test('a valid config of its own: exit 0, with the environment overrides it would
 test('shadowing: the embedded default warns that the api prefix receives variants of the protected routes; --explain says where a request lands and why', () => {
   const run = check(undefined, {}, []);
   assert.equal(run.status, 0, run.stderr);
-  assert.match(run.stdout, /^warning: .*gatehouse\.dev\.yaml: routes\[10\] \(id "api"\): match\.path: receives variants of routes\[4\] \(id "transfers-signed"\)'s path without its signed: \/api\/v1\/transfers\/ \(decided on transfers-signed by the path policy\);.*\/api\/v1\/transfers%2e \(refused 400 path_variant by the path policy\)/m);
+  assert.match(run.stdout, /^warning: .*gatehouse\.dev\.yaml: routes\[11\] \(id "api"\): match\.path: receives variants of routes\[4\] \(id "transfers-signed"\)'s path without its signed: \/api\/v1\/transfers\/ \(decided on transfers-signed by the path policy\);.*\/api\/v1\/transfers%2e \(refused 400 path_variant by the path policy\)/m);
 
   const explained = check(undefined, {}, ['--explain', 'POST https://api.example.com/api/v1/transfers/', '--explain', 'POST /api/v1/Transfers']);
   assert.equal(explained.status, 0, explained.stderr);
