@@ -1,7 +1,7 @@
 // The ext_authz adapter: one Check = one HTTP request, run through the same chain's request phases
 // (headers, and the body when Envoy sends one). It suits routes that need no response processing
 // and no body rewrite; those need ext_proc. Follows ../shared/envoy-behaviours.md section 11.
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, type JsonObject } from '@bufbuild/protobuf';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HeaderValueOptionSchema, HeaderValueSchema, type HeaderValueOption } from '../gen/envoy/config/core/v3/base_pb.js';
@@ -141,26 +141,29 @@ function authzBodyDelivery(headers: HeaderMap, sent: ReturnType<typeof checkBody
   return { kind: 'whole', body };
 }
 
+/** A denied Check: gatehouse's status, headers and body for the client. */
+function deniedResponse(denial: { readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: Buffer }, metadata: JsonObject): CheckResponse {
+  return create(CheckResponseSchema, {
+    status: create(StatusSchema, { code: grpcCodeFor(denial.status) }),
+    httpResponse: {
+      case: 'deniedResponse',
+      value: create(DeniedHttpResponseSchema, {
+        status: httpStatus(denial.status),
+        // Envoy drops denial headers with append: true (11.17): send every one as a set.
+        headers: Object.entries(denial.headers).map(([key, value]) =>
+          create(HeaderValueOptionSchema, { header: create(HeaderValueSchema, { key, value }), append: false }),
+        ),
+        body: denial.body.toString('utf8'),
+      }),
+    },
+    dynamicMetadata: metadata,
+  });
+}
+
 function checkResponse(lifecycle: RequestLifecycle, answer: Answer): CheckResponse {
   const ctx = lifecycle.ctx;
   const metadata = decisionMetadata(ctx.routeId, lifecycle.decision, lifecycle.reason ? { reason: lifecycle.reason, decisionId: ctx.decisionId } : undefined);
-  if (answer.kind === 'immediate') {
-    return create(CheckResponseSchema, {
-      status: create(StatusSchema, { code: grpcCodeFor(answer.status) }),
-      httpResponse: {
-        case: 'deniedResponse',
-        value: create(DeniedHttpResponseSchema, {
-          status: httpStatus(answer.status),
-          // Envoy drops denial headers with append: true (11.17): send every one as a set.
-          headers: Object.entries(answer.headers).map(([key, value]) =>
-            create(HeaderValueOptionSchema, { header: create(HeaderValueSchema, { key, value }), append: false }),
-          ),
-          body: answer.body.toString('utf8'),
-        }),
-      },
-      dynamicMetadata: metadata,
-    });
-  }
+  if (answer.kind === 'immediate') return deniedResponse(answer, metadata);
   return create(CheckResponseSchema, {
     status: create(StatusSchema, { code: GRPC_OK }),
     httpResponse: { case: 'okResponse', value: create(OkHttpResponseSchema, okEdits(lifecycle)) },
@@ -212,19 +215,8 @@ export const authorizationServiceDefinition: grpc.ServiceDefinition = {
 function undecodableDenial(detail: string, telemetry: Telemetry): CheckResponse {
   telemetry.metrics.error('malformed_message', UNMATCHED_ROUTE_ID);
   telemetry.logger.warn({ err: detail }, 'ext_authz Check could not be decoded: denied');
-  const rendered = renderDenial('bad_request_headers', randomUUID());
-  return create(CheckResponseSchema, {
-    status: create(StatusSchema, { code: grpcCodeFor(rendered.status) }),
-    httpResponse: {
-      case: 'deniedResponse',
-      value: create(DeniedHttpResponseSchema, {
-        status: httpStatus(rendered.status),
-        headers: Object.entries(rendered.headers).map(([key, value]) => create(HeaderValueOptionSchema, { header: create(HeaderValueSchema, { key, value }), append: false })),
-        body: rendered.body.toString('utf8'),
-      }),
-    },
-    dynamicMetadata: decisionMetadata(UNMATCHED_ROUTE_ID, 'deny', { reason: 'bad_request_headers', decisionId: String(rendered.headers[HEADER.decisionId]) }),
-  });
+  const decisionId = randomUUID();
+  return deniedResponse(renderDenial('bad_request_headers', decisionId), decisionMetadata(UNMATCHED_ROUTE_ID, 'deny', { reason: 'bad_request_headers', decisionId }));
 }
 
 export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<CheckRequest, CheckResponse> {
