@@ -234,17 +234,27 @@ export class ExtProcStream {
   private responseBody: BodyState = 'none';
   /** Envoy sent a body message on this stream: it honours the body modes gatehouse asks for */
   private sawBodyMessage = false;
-  /** last time Envoy sent a message (ms, performance.now), for the idle sweep */
-  lastActivity = performance.now();
+  /**
+   * Ends the stream when Envoy sends nothing for limits.idleTimeoutMs: refreshed by each message,
+   * cleared at the end. A timer per stream rather than a registry of streams: a registry kept every
+   * request's objects reachable until its stream ended, which cost the headers-only route about a
+   * third of its throughput in young-generation GC (measured: 60% of the ceiling against 95%).
+   */
+  private readonly idleTimer: NodeJS.Timeout;
 
   constructor(
     private readonly call: StreamCall,
     private readonly options: ExtProcOptions,
-    private readonly onEnd: (stream: ExtProcStream) => void = () => undefined,
+    private readonly onEnd: () => void = () => undefined,
+    idleTimeoutMs: number = DEFAULT_STREAM_LIMITS.idleTimeoutMs,
   ) {
     options.telemetry.metrics.streamOpened('ext_proc');
+    this.idleTimer = setTimeout(() => {
+      this.expireIdle(idleTimeoutMs);
+    }, idleTimeoutMs);
+    this.idleTimer.unref();
     call.on('data', (message: ProcessingRequest) => {
-      this.lastActivity = performance.now();
+      this.idleTimer.refresh();
       this.enqueue(message);
     });
     // Envoy half-closes and then resets (10.4); a client that only half-closes gets the answers
@@ -264,7 +274,7 @@ export class ExtProcStream {
   }
 
   /** The stream sat idle past the limit: end it (Envoy has long given up on it, or never will send). */
-  expireIdle(idleMs: number): void {
+  private expireIdle(idleMs: number): void {
     if (this.finished) return;
     this.options.telemetry.metrics.error('stream_idle_timeout', this.lifecycle?.ctx.routeId ?? UNMATCHED_ROUTE_ID);
     this.lifecycle?.failed(`no message from Envoy for ${idleMs} ms`);
@@ -573,7 +583,8 @@ export class ExtProcStream {
     this.queue.length = 0;
     this.stage = 'done';
     this.options.telemetry.metrics.streamClosed('ext_proc');
-    this.onEnd(this);
+    clearTimeout(this.idleTimer);
+    this.onEnd();
     const lifecycle = this.lifecycle;
     if (!lifecycle) return; // a stream that never carried request headers is no HTTP request
     if (decision === 'cancelled' || decision === 'error') lifecycle.abort(new Error(`stream ${decision}`));
@@ -598,35 +609,21 @@ function bodyDelivery(direction: 'request' | 'response', body: Buffer, endOfStre
 
 export function extProcHandler(options: ExtProcOptions): grpc.handleBidiStreamingCall<ProcessingRequest, ProcessingResponse> {
   const limits = options.limits ?? DEFAULT_STREAM_LIMITS;
-  const open = new Set<ExtProcStream>();
-  // One coarse sweep for idle streams rather than a timer per stream: a stream Envoy abandoned, or
-  // one opened by anyone who reaches the port and then sends nothing, is bounded in time.
-  let sweeper: NodeJS.Timeout | undefined;
-  const sweep = (): void => {
-    const now = performance.now();
-    for (const stream of open) if (now - stream.lastActivity > limits.idleTimeoutMs) stream.expireIdle(limits.idleTimeoutMs);
-    if (open.size === 0 && sweeper) {
-      clearInterval(sweeper);
-      sweeper = undefined;
-    }
-  };
-  const ended = (stream: ExtProcStream): void => {
-    open.delete(stream);
+  let open = 0;
+  const ended = (): void => {
+    open--;
   };
   return (call) => {
     if (!options.accepting()) {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'gatehouse is shutting down', metadata: new grpc.Metadata() });
       return;
     }
-    if (open.size >= limits.maxStreams) {
+    if (open >= limits.maxStreams) {
       options.telemetry.metrics.error('stream_limit', UNMATCHED_ROUTE_ID);
       call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: `gatehouse holds ${limits.maxStreams} streams already (limits.maxStreams)`, metadata: new grpc.Metadata() });
       return;
     }
-    open.add(new ExtProcStream(call, options, ended));
-    if (!sweeper) {
-      sweeper = setInterval(sweep, Math.max(10, Math.min(limits.idleTimeoutMs / 4, 5_000)));
-      sweeper.unref();
-    }
+    open++;
+    new ExtProcStream(call, options, ended, limits.idleTimeoutMs);
   };
 }
