@@ -1,7 +1,7 @@
 // The ext_authz adapter: one Check = one HTTP request, run through the same chain's request phases
 // (headers, and the body when Envoy sends one). It suits routes that need no response processing
 // and no body rewrite; those need ext_proc. Follows ../shared/envoy-behaviours.md section 11.
-import { create, fromBinary, type JsonObject } from '@bufbuild/protobuf';
+import { create, type JsonObject } from '@bufbuild/protobuf';
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HeaderValueOptionSchema, HeaderValueSchema, type HeaderValueOption } from '../gen/envoy/config/core/v3/base_pb.js';
@@ -23,7 +23,7 @@ import type { PeerInfo } from '../pipeline/types.js';
 import { parseTraceparent } from '../telemetry/tracing.js';
 import type { Telemetry } from '../telemetry/types.js';
 import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
-import { authorizationService } from './grpc-services.js';
+import { authorizationService, lenientDeserializer } from './grpc-services.js';
 import { declaredLength, declaresBody, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
 import { certificateFromPem } from './peer-certificate.js';
 import { acceptedEdits, httpStatus, reportDroppedEdits } from './mutations.js';
@@ -188,23 +188,12 @@ async function decide(lifecycle: RequestLifecycle, delivery: BodyDelivery | unde
   return body;
 }
 
-/** Messages that failed to decode are handed over as this marker, to be refused rather than failed. */
-const undecodable = new WeakMap<CheckRequest, string>();
+/** An undecodable Check is handed over as an empty marker, to be refused rather than failed. */
+const checkRequests = lenientDeserializer(CheckRequestSchema);
 
 /** The Check method with a deserializer that never throws: an undecodable Check is refused, never INTERNAL. */
 export const authorizationServiceDefinition: grpc.ServiceDefinition = {
-  check: {
-    ...authorizationService.check,
-    requestDeserialize: (bytes: Buffer): CheckRequest => {
-      try {
-        return fromBinary(CheckRequestSchema, bytes, { readUnknownFields: false });
-      } catch (error) {
-        const marker = create(CheckRequestSchema);
-        undecodable.set(marker, error instanceof Error ? error.message : String(error));
-        return marker;
-      }
-    },
-  },
+  check: { ...authorizationService.check, requestDeserialize: checkRequests.deserialize },
 };
 
 /**
@@ -225,7 +214,7 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
       callback({ code: grpc.status.UNAVAILABLE, details: 'gatehouse is shutting down' });
       return;
     }
-    const broken = undecodable.get(call.request);
+    const broken = checkRequests.undecodable(call.request);
     if (broken !== undefined) {
       callback(null, undecodableDenial(`CheckRequest could not be decoded: ${broken}`, options.telemetry));
       return;

@@ -1,7 +1,7 @@
 // The ext_proc adapter: one Process stream = one HTTP request = one RequestContext. It turns Envoy's
 // messages into chain phases and the chain's outcomes into the answers Envoy expects, following
 // ../shared/envoy-behaviours.md (section numbers cited below). Filters never see protobuf.
-import { create, fromBinary, type JsonObject } from '@bufbuild/protobuf';
+import { create, type JsonObject } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
 import {
   ProcessingMode_BodySendMode,
@@ -28,7 +28,7 @@ import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
 import type { CompiledRoute, PeerInfo, Phase } from '../pipeline/types.js';
 import type { Decision, ErrorKind, Telemetry } from '../telemetry/types.js';
 import { declaredLength, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
-import { extProcService } from './grpc-services.js';
+import { extProcService, lenientDeserializer } from './grpc-services.js';
 import { certificateFromAttributes, PEER_CERTIFICATE_ATTRIBUTES } from './peer-certificate.js';
 import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, reportDroppedEdits, toHeaderMutation, type DroppedEdit } from './mutations.js';
 
@@ -73,9 +73,9 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = Object.freeze({ maxStreams: 2
 
 type StreamCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 
-// Messages that failed to decode are handed to the stream as this marker, so the stream can end
+// Messages that failed to decode are handed to the stream as an empty marker, so the stream can end
 // with a precise INVALID_ARGUMENT instead of grpc-js's generic INTERNAL.
-const undecodable = new WeakMap<ProcessingRequest, string>();
+const processingRequests = lenientDeserializer(ProcessingRequestSchema);
 
 /**
  * Answers built once and reused (see `headersAnswer`) are encoded once: their bytes are kept here.
@@ -94,15 +94,7 @@ export const extProcServiceDefinition: grpc.ServiceDefinition = {
       if (cached === null) encodedOnce.set(message, bytes);
       return bytes;
     },
-    requestDeserialize: (bytes: Buffer): ProcessingRequest => {
-      try {
-        return fromBinary(ProcessingRequestSchema, bytes, { readUnknownFields: false });
-      } catch (error) {
-        const marker = create(ProcessingRequestSchema);
-        undecodable.set(marker, error instanceof Error ? error.message : String(error));
-        return marker;
-      }
-    },
+    requestDeserialize: processingRequests.deserialize,
   },
 };
 
@@ -230,8 +222,8 @@ export class ExtProcStream {
   private finished = false;
   private halfClosed = false;
   private span: ReturnType<Telemetry['tracing']['startRequestSpan']> | undefined;
-  private requestBody: BodyState = 'none';
-  private responseBody: BodyState = 'none';
+  /** where each direction's body is (see BodyState) */
+  private readonly bodies: Record<'requestBody' | 'responseBody', BodyState> = { requestBody: 'none', responseBody: 'none' };
   /** Envoy sent a body message on this stream: it honours the body modes gatehouse asks for */
   private sawBodyMessage = false;
   /**
@@ -318,7 +310,7 @@ export class ExtProcStream {
   }
 
   private handle(message: ProcessingRequest): Promise<void> | undefined {
-    const undecodableReason = undecodable.get(message);
+    const undecodableReason = processingRequests.undecodable(message);
     if (undecodableReason !== undefined) {
       throw new StreamError(grpc.status.INVALID_ARGUMENT, `ProcessingRequest could not be decoded: ${undecodableReason}`, 'malformed_message');
     }
@@ -334,7 +326,7 @@ export class ExtProcStream {
         // the request direction may still send after response headers (1.17)
         this.expect('request', 'request_body', 'response');
         this.sawBodyMessage = true;
-        return this.onRequestBody(Buffer.from(request.value.body), request.value.endOfStream);
+        return this.onBody('requestBody', Buffer.from(request.value.body), request.value.endOfStream);
       case 'requestTrailers':
         this.expect('request', 'request_trailers', 'response');
         return this.onRequestTrailers();
@@ -344,7 +336,7 @@ export class ExtProcStream {
       case 'responseBody':
         this.expect('response', 'response_body');
         this.sawBodyMessage = true;
-        return this.onResponseBody(Buffer.from(request.value.body), request.value.endOfStream);
+        return this.onBody('responseBody', Buffer.from(request.value.body), request.value.endOfStream);
       case 'responseTrailers':
         this.expect('response', 'response_trailers');
         return this.onResponseTrailers();
@@ -387,34 +379,47 @@ export class ExtProcStream {
     this.span = this.options.telemetry.tracing.startRequestSpan('gatehouse ext_proc', map.get(HEADER.traceparent), map.get(HEADER.tracestate));
     lifecycle.traceId = this.span.traceId;
     this.stage = 'request';
-    this.requestBody = bodyStateAfterHeaders(lifecycle.needs('requestBody'), headers.endOfStream);
+    this.bodies.requestBody = bodyStateAfterHeaders(lifecycle.needs('requestBody'), headers.endOfStream);
     return this.answer('requestHeaders', started, lifecycle.requestHeaders(), () => {
       this.answerHeaders('requestHeaders', started);
     });
   }
 
-  private onRequestBody(body: Buffer, endOfStream: boolean): Promise<void> | undefined {
+  /**
+   * A body message of either direction. On a route that checks the body, the first message must be
+   * the whole body (else the lifecycle refuses it) and bytes after it are refused; on any other, every
+   * chunk is answered unchanged, whatever mode Envoy runs. The response's body ends the request.
+   */
+  private onBody(phase: 'requestBody' | 'responseBody', body: Buffer, endOfStream: boolean): Promise<void> | undefined {
     const started = performance.now();
     const lifecycle = this.lifecycle!;
-    const state = this.requestBody;
+    const direction = phase === 'requestBody' ? 'request' : 'response';
+    const ends = phase === 'responseBody';
+    const state = this.bodies[phase];
     if (state !== 'expected') {
       if (state === 'passthrough' || body.length === 0) {
-        this.answerBody('requestBody', undefined, started);
+        this.answerBody(phase, undefined, started);
+        if (ends && endOfStream) this.complete();
         return undefined;
       }
       // bytes beyond the body that was checked (or than the headers announced) were never verified
-      this.refuseUndelivered('requestBody', `${body.length} request body bytes after the checked body`, started, 'partial'); return;
+      this.refuseUndelivered(phase, `${body.length} ${direction} body bytes after the checked body`, started, 'partial');
+      return undefined;
     }
-    this.requestBody = 'checked';
-    const delivery = bodyDelivery('request', body, endOfStream, declaredLength(lifecycle.ctx.requestHeaders));
-    return this.answer('requestBody', started, lifecycle.body('requestBody', delivery), (replacement) => {
-      this.answerBody('requestBody', replacement, started);
+    this.bodies[phase] = 'checked';
+    const delivery = bodyDelivery(direction, body, endOfStream, declaredLength(phase === 'requestBody' ? lifecycle.ctx.requestHeaders : lifecycle.ctx.responseHeaders));
+    return this.answer(phase, started, lifecycle.body(phase, delivery), (replacement) => {
+      this.answerBody(phase, replacement, started);
+      if (ends) this.complete();
     });
   }
 
   private onRequestTrailers(): Promise<void> | undefined {
     const started = performance.now();
-    if (this.requestBody === 'expected') { this.refuseUndelivered('requestBody', 'request trailers came before any request body', started); return; }
+    if (this.bodies.requestBody === 'expected') {
+      this.refuseUndelivered('requestBody', 'request trailers came before any request body', started);
+      return undefined;
+    }
     this.send(create(ProcessingResponseSchema, { response: { case: 'requestTrailers', value: create(TrailersResponseSchema) } }));
     return undefined;
   }
@@ -423,55 +428,41 @@ export class ExtProcStream {
     const started = performance.now();
     const lifecycle = this.lifecycle!;
     // A route that checks the request body and never got it: the upstream's answer is not released.
-    if (this.requestBody === 'expected') { this.refuseUndelivered('requestBody', 'response headers came before any request body (mode_override not honoured?)', started); return; }
+    if (this.bodies.requestBody === 'expected') {
+      this.refuseUndelivered('requestBody', 'response headers came before any request body (mode_override not honoured?)', started);
+      return undefined;
+    }
     const map = fromEnvoyHeaders(headers.headers);
     const status = Number(map.get(':status'));
     this.stage = 'response';
-    this.responseBody = bodyStateAfterHeaders(lifecycle.needs('responseBody'), headers.endOfStream);
-    if (this.responseBody === 'expected' && !this.sawBodyMessage) {
+    this.bodies.responseBody = bodyStateAfterHeaders(lifecycle.needs('responseBody'), headers.endOfStream);
+    if (this.bodies.responseBody === 'expected' && !this.sawBodyMessage) {
       // Envoy has shown no sign of honouring the body modes asked for: the body this route must
       // rewrite (seal) could pass in clear. Refuse rather than hope.
-      this.refuseUndelivered('responseBody', 'no body message on this stream: Envoy may not send the response body', started); return;
+      this.refuseUndelivered('responseBody', 'no body message on this stream: Envoy may not send the response body', started);
+      return undefined;
     }
     return this.answer('responseHeaders', started, lifecycle.responseHeaders(map, Number.isInteger(status) ? status : undefined), () => {
       this.answerHeaders('responseHeaders', started);
     });
   }
 
-  private onResponseBody(body: Buffer, endOfStream: boolean): Promise<void> | undefined {
-    const started = performance.now();
-    const lifecycle = this.lifecycle!;
-    const state = this.responseBody;
-    if (state !== 'expected') {
-      if (state === 'passthrough' || body.length === 0) {
-        this.answerBody('responseBody', undefined, started);
-        if (endOfStream) this.complete();
-        return undefined;
-      }
-      this.refuseUndelivered('responseBody', `${body.length} response body bytes after the checked body`, started, 'partial'); return;
-    }
-    this.responseBody = 'checked';
-    const delivery = bodyDelivery('response', body, endOfStream, declaredLength(lifecycle.ctx.responseHeaders));
-    return this.answer('responseBody', started, lifecycle.body('responseBody', delivery), (replacement) => {
-      this.answerBody('responseBody', replacement, started);
-      this.complete();
-    });
-  }
-
   private onResponseTrailers(): Promise<void> | undefined {
     const started = performance.now();
-    if (this.responseBody === 'expected') { this.refuseUndelivered('responseBody', 'response trailers came before any response body', started); return; }
+    if (this.bodies.responseBody === 'expected') {
+      this.refuseUndelivered('responseBody', 'response trailers came before any response body', started);
+      return undefined;
+    }
     this.send(create(ProcessingResponseSchema, { response: { case: 'responseTrailers', value: create(TrailersResponseSchema) } }));
     this.complete();
     return undefined;
   }
 
   /** A body the route checks was not delivered whole: the lifecycle's refusal, at once. */
-  private refuseUndelivered(phase: 'requestBody' | 'responseBody', detail: string, started: number, kind: 'missing' | 'partial' = 'missing'): undefined {
+  private refuseUndelivered(phase: 'requestBody' | 'responseBody', detail: string, started: number, kind: 'missing' | 'partial' = 'missing'): void {
     const answer = this.lifecycle!.body(phase, { kind, detail });
     if ('then' in answer || answer.kind !== 'immediate') throw new Error('an undelivered body is refused synchronously');
     this.immediate(phase, answer, started);
-    return undefined;
   }
 
   /** Sends a phase's answer: a continue through `onContinue`, a denial or response as an immediate response. */
@@ -499,7 +490,7 @@ export class ExtProcStream {
     if (lifecycle.decision === 'shadow_deny' && phase === 'requestHeaders') {
       this.send(create(ProcessingResponseSchema, { ...response, dynamicMetadata: decisionMetadata(ctx.routeId, 'shadow_deny', { reason: lifecycle.reason!, decisionId: ctx.decisionId }) }));
     } else this.send(response);
-    if (phase === 'responseHeaders' && this.responseBody !== 'expected') this.complete();
+    if (phase === 'responseHeaders' && this.bodies.responseBody !== 'expected') this.complete();
   }
 
   private answerBody(phase: 'requestBody' | 'responseBody', replacement: Buffer | undefined, started: number): void {

@@ -1,7 +1,7 @@
 // grpc-js service definitions for the services gatehouse serves, built from the protobuf-es
 // descriptors that buf generated: one message representation (protobuf-es), and the method paths
 // and streaming kinds come from the protos, never typed by hand.
-import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 import { Authorization } from '../gen/envoy/service/auth/v3/external_auth_pb.js';
@@ -11,6 +11,27 @@ import { Health } from '../gen/grpc/health/v1/health_pb.js';
 type MethodDefs<T extends GenServiceMethods> = {
   [K in keyof T]: MethodDefinition<MessageShape<T[K]['input']>, MessageShape<T[K]['output']>>;
 };
+
+/**
+ * A request deserializer that never throws: bytes that do not decode become an empty marker message
+ * whose decode error `undecodable` returns, so the adapter answers precisely (a stream's
+ * INVALID_ARGUMENT, a denied Check) instead of grpc-js's generic INTERNAL.
+ */
+export function lenientDeserializer<D extends DescMessage>(schema: D): { readonly deserialize: (bytes: Buffer) => MessageShape<D>; readonly undecodable: (message: MessageShape<D>) => string | undefined } {
+  const failures = new WeakMap<MessageShape<D>, string>();
+  return {
+    deserialize: (bytes) => {
+      try {
+        return fromBinary(schema, bytes, { readUnknownFields: false });
+      } catch (error) {
+        const marker = create(schema);
+        failures.set(marker, error instanceof Error ? error.message : String(error));
+        return marker;
+      }
+    },
+    undecodable: (message) => failures.get(message),
+  };
+}
 
 function serializer<D extends DescMessage>(schema: D): (m: MessageShape<D>) => Buffer {
   return (message) => {
