@@ -7,7 +7,7 @@ export const HEADER = {
   tracestate: 'tracestate',
   /** on every denial: the stable reason code */
   reason: 'x-gatehouse-reason',
-  /** on every denial: the decision id a client can quote (= the request id) */
+  /** on every denial: the decision id a client can quote (gatehouse's own, never the client's x-request-id) */
   decisionId: 'x-gatehouse-decision-id',
   contentType: 'content-type',
   contentLength: 'content-length',

@@ -63,6 +63,30 @@ test('ext_proc, bodies STREAMED by the filter config: a chunk without end_of_str
   assert.equal(whole.upstreamRequest?.body.toString(), TRANSFER);
 });
 
+test('ext_proc, bodies BUFFERED_PARTIAL by the filter config: the part Envoy buffered up to its limit is not taken for the whole body', async (t) => {
+  // Envoy sends what it buffered once the queue passes the connection's buffer limit, with
+  // end_of_stream false, and streams the rest to the upstream unseen (envoy-behaviours 1.11)
+  const { world, e2e } = await signedWorld(t, {
+    envoy: { extProc: (f) => ({ ...f, allowModeOverride: false, processingMode: withMode(f, { requestBodyMode: ProcessingMode_BodySendMode.BUFFERED_PARTIAL }) }), bufferLimitBytes: 16 },
+  });
+  const request = await signedTransfer(world);
+  const chunks = [TRANSFER.slice(0, 12), TRANSFER.slice(12, 24), TRANSFER.slice(24)].map((part) => Buffer.from(part));
+  const cut = await e2e.envoy.request({ ...request, body: chunks }, { pace: 'lockstep' });
+  const bodies = cut.sent.filter((m) => m.request.case === 'requestBody');
+  assert.equal(bodies.length, 1, 'Envoy sent one partial body message');
+  assert.ok(bodies[0]?.request.case === 'requestBody' && !bodies[0].request.value.endOfStream && bodies[0].request.value.body.length < TRANSFER.length, 'cut at the buffer limit, end_of_stream false');
+  assert.equal(reason(cut), 'request_body_incomplete', 'a signature proves nothing about a body checked in part');
+  assert.equal(cut.status, 413);
+  assert.equal(cut.upstreamRequest, undefined, 'BUFFERED_PARTIAL holds the headers until the answer: nothing reached the upstream');
+  assert.equal(e2e.upstream.requests.length, 0);
+
+  // the same mode with a body within the limit: one message with end_of_stream, checked and passed
+  const roomy = await signedWorld(t, { envoy: { extProc: (f) => ({ ...f, allowModeOverride: false, processingMode: withMode(f, { requestBodyMode: ProcessingMode_BodySendMode.BUFFERED_PARTIAL }) }) } });
+  const whole = await roomy.e2e.envoy.request({ ...(await signedTransfer(roomy.world)), body: chunks }, { pace: 'lockstep' });
+  assert.equal(whole.status, 200, whole.details);
+  assert.equal(whole.upstreamRequest?.body.toString(), TRANSFER);
+});
+
 test('ext_proc, response bodies STREAMED by the filter config on a route that does not need them: every chunk answered, nothing lost', async (t) => {
   const { e2e } = await signedWorld(t, {
     envoy: { extProc: (f) => ({ ...f, allowModeOverride: false, processingMode: withMode(f, { responseBodyMode: ProcessingMode_BodySendMode.STREAMED }) }) },

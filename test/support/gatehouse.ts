@@ -33,6 +33,8 @@ export interface EndToEnd {
 export interface EnvoyVariant {
   readonly extProc?: (shipped: ExternalProcessor) => ExternalProcessor;
   readonly extAuthz?: (shipped: ExtAuthz) => ExtAuthz;
+  /** the connection manager's per-stream buffer limit (Envoy's default 1 MiB): what BUFFERED_PARTIAL cuts at */
+  readonly bufferLimitBytes?: number;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function endToEnd(
   const extAuthz = shippedAuthz.services.case === 'grpcService'
     ? create(ExtAuthzSchema, { ...shippedAuthz, services: { case: 'grpcService', value: { ...shippedAuthz.services.value, timeout: durationFromMs(parsed.config.envoy.messageTimeoutMs) } } })
     : shippedAuthz;
-  const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extProc ?? ((f) => f))(extProc), upstream: { host: '127.0.0.1', port: upstream.port } });
+  const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extProc ?? ((f) => f))(extProc), upstream: { host: '127.0.0.1', port: upstream.port }, ...(variant.bufferLimitBytes !== undefined ? { bufferLimitBytes: variant.bufferLimitBytes } : {}) });
   const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extAuthz ?? ((f) => f))(extAuthz), upstream: { host: '127.0.0.1', port: upstream.port } });
   t.after(async () => {
     envoy.close();
