@@ -9,6 +9,8 @@ test('headers-only hot path runs the bench route and reports its parts', () => {
   const r = runHotPath(20);
   for (const value of [r.gatehouseUsPerRequest, r.emptyAnswerUsPerRequest]) assert.ok(Number.isFinite(value) && value > 0);
   assert.equal(r.ownUsPerRequest, r.gatehouseUsPerRequest - r.emptyAnswerUsPerRequest);
+  // a request allocates something, and gatehouse's route more than empty answers to the same messages
+  assert.ok(r.emptyAnswerBytesPerRequest > 0 && r.gatehouseBytesPerRequest > r.emptyAnswerBytesPerRequest, JSON.stringify(r));
 });
 
 test('e2ee route hot path: the upstream gets the plaintext and the app opens the sealed answer', async () => {

@@ -6,6 +6,7 @@
 // the e2ee protocol operation alone, so the route's cost around it shows).
 //   node dist/bench/hot-path.js [headers-only iterations] [e2ee iterations]
 import { spawnSync } from 'node:child_process';
+import { Session } from 'node:inspector';
 import { EventEmitter } from 'node:events';
 import { create, toBinary, fromBinary } from '@bufbuild/protobuf';
 import {
@@ -23,7 +24,7 @@ import { FILTER_REGISTRY } from '../src/filters/registry.js';
 import { ExtProcStream, extProcServiceDefinition } from '../src/envoy/extproc.js';
 import { createTelemetry } from '../src/telemetry/index.js';
 import { buildScenario } from './extproc-load.js';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptRequest, E2EE_REQUEST_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
@@ -37,6 +38,10 @@ export interface HotPathResult {
   readonly gatehouseUsPerRequest: number;
   readonly emptyAnswerUsPerRequest: number;
   readonly ownUsPerRequest: number;
+  /** bytes the JS heap allocates per request (sampled): unlike CPU time, not skewed by other load,
+   * and what sets how often the young generation is scavenged under load */
+  readonly gatehouseBytesPerRequest: number;
+  readonly emptyAnswerBytesPerRequest: number;
 }
 
 class FakeCall extends EventEmitter {
@@ -61,6 +66,44 @@ function cpuMicros(): number {
   return u.user + u.system;
 }
 
+/**
+ * Bytes allocated per call, from V8's sampling heap profiler with collected objects kept in the
+ * profile (its sizes are scaled to unbiased estimates of everything allocated).
+ */
+function allocatedBytes(label: string, iterations: number, once: () => void): number {
+  const profileDir = process.env['HOT_PATH_HEAP_PROFILE'];
+  for (let i = 0; i < Math.min(2000, iterations); i++) once(); // warm up: no compilation garbage in the figure
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params: object = {}): { profile?: { head: SampledNode } } => {
+    let result: { profile?: { head: SampledNode } } = {};
+    // an in-thread inspector session answers synchronously
+    session.post(method, params, (error, answer) => {
+      if (error) throw error;
+      result = answer as typeof result;
+    });
+    return result;
+  };
+  try {
+    post('HeapProfiler.enable');
+    post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    for (let i = 0; i < iterations; i++) once();
+    const { profile } = post('HeapProfiler.stopSampling');
+    if (!profile) throw new Error('the heap profiler returned no profile');
+    // HOT_PATH_HEAP_PROFILE=dir: keep each profile (Chrome DevTools opens .heapprofile files) to see where
+    if (profileDir !== undefined) writeFileSync(join(profileDir, `${label}.heapprofile`), JSON.stringify(profile));
+    const total = (node: SampledNode): number => node.children.reduce((sum, child) => sum + total(child), node.selfSize);
+    return total(profile.head) / iterations;
+  } finally {
+    session.disconnect();
+  }
+}
+
+interface SampledNode {
+  readonly selfSize: number;
+  readonly children: readonly SampledNode[];
+}
+
 function measure(iterations: number, once: () => void): number {
   for (let i = 0; i < Math.min(2000, iterations); i++) once(); // warm up
   const start = cpuMicros();
@@ -83,14 +126,13 @@ export function runHotPath(iterations = 40_000): HotPathResult {
   const serialize = method.responseSerialize as (m: ProcessingResponse) => Buffer;
   const options = { routes: { current: () => table }, telemetry, accepting: () => true };
 
-  const gatehouseUs = measure(iterations, () => {
+  const gatehouseOnce = (): void => {
     const call = new FakeCall(serialize);
     new ExtProcStream(call as never, options);
     for (const frame of frames) call.emit('data', deserialize(frame));
     call.emit('end');
-  });
-
-  const emptyUs = measure(iterations, () => {
+  };
+  const emptyOnce = (): void => {
     const call = new FakeCall(serialize);
     call.on('data', (m: ProcessingRequest) => {
       const kind = m.request.case === 'requestHeaders' ? 'requestHeaders' : 'responseHeaders';
@@ -98,8 +140,17 @@ export function runHotPath(iterations = 40_000): HotPathResult {
     });
     for (const frame of frames) call.emit('data', fromBinary(ProcessingRequestSchema, frame));
     call.emit('end');
-  });
-  return { gatehouseUsPerRequest: gatehouseUs, emptyAnswerUsPerRequest: emptyUs, ownUsPerRequest: gatehouseUs - emptyUs };
+  };
+  const gatehouseUs = measure(iterations, gatehouseOnce);
+  const emptyUs = measure(iterations, emptyOnce);
+  const allocationRuns = Math.min(iterations, 20_000);
+  return {
+    gatehouseUsPerRequest: gatehouseUs,
+    emptyAnswerUsPerRequest: emptyUs,
+    ownUsPerRequest: gatehouseUs - emptyUs,
+    gatehouseBytesPerRequest: allocatedBytes('headers-only-gatehouse', allocationRuns, gatehouseOnce),
+    emptyAnswerBytesPerRequest: allocatedBytes('headers-only-empty-answers', allocationRuns, emptyOnce),
+  };
 }
 
 export interface E2eeRouteHotPathResult {

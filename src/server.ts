@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { HealthService } from './envoy/health.js';
+import { GRPC_COST_OPTIONS } from './envoy/grpc-services.js';
 import { authorizationServiceDefinition, extAuthzHandler } from './envoy/extauthz.js';
 import { extProcHandler, extProcServiceDefinition, type StreamLimits } from './envoy/extproc.js';
 
@@ -39,6 +40,7 @@ export class GatehouseServer {
 
   constructor(private readonly options: GatehouseServerOptions) {
     this.server = new grpc.Server({
+      ...GRPC_COST_OPTIONS,
       // Envoy keeps long-lived HTTP/2 connections to its processors; allow its keepalive pings.
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 10_000,

@@ -153,8 +153,10 @@ export class RequestLifecycle {
       this.ctx.responseStatus = status;
       this.status = status;
     }
-    for (const [name] of headers.entries()) {
-      if (name.startsWith(GATEHOUSE_HEADER_PREFIX) || name.replaceAll('_', '-').startsWith(GATEHOUSE_HEADER_PREFIX)) this.ctx.responseEdits.remove(name);
+    for (let i = 0; i < headers.size; i++) {
+      const name = headers.nameAt(i);
+      // x-gatehouse-* and its underscore spellings; most names are ruled out by their first letter
+      if (name.charCodeAt(0) === 0x78 /* x */ && (name.startsWith(GATEHOUSE_HEADER_PREFIX) || name.replaceAll('_', '-').startsWith(GATEHOUSE_HEADER_PREFIX))) this.ctx.responseEdits.remove(name);
     }
     return this.run('responseHeaders');
   }

@@ -49,9 +49,17 @@ export const GATEHOUSE_HEADER_PREFIX = 'x-gatehouse-';
  * the request as the client sent it: their edits (HeaderEdits) go to Envoy, not into this map, so a
  * filter that needs to know what another removed reads that filter's config (checkRoute), never
  * a header an earlier filter was meant to strip.
+ *
+ * Built once per message on the hot path, so it allocates little: a scan over every header
+ * (`size`, `nameAt`, `valueAt`) makes no objects, and a name seen once keeps its value without an
+ * array around it (a generator of [name, value] pairs was a fifth of a request's garbage).
  */
 export class HeaderMap {
-  private readonly values = new Map<string, string[]>();
+  /** names and values in the order they came */
+  private readonly names: string[] = [];
+  private readonly values: string[] = [];
+  /** each name's value, or every value of a repeated name */
+  private readonly byName = new Map<string, string | string[]>();
 
   constructor(entries: Iterable<readonly [string, string]> = []) {
     for (const [name, value] of entries) this.add(name, value);
@@ -59,28 +67,51 @@ export class HeaderMap {
 
   add(name: string, value: string): void {
     const key = name.toLowerCase();
-    const existing = this.values.get(key);
-    if (existing) existing.push(value);
-    else this.values.set(key, [value]);
+    this.names.push(key);
+    this.values.push(value);
+    const existing = this.byName.get(key);
+    if (existing === undefined) this.byName.set(key, value);
+    else if (typeof existing === 'string') this.byName.set(key, [existing, value]);
+    else existing.push(value);
   }
 
   /** the first value, as most single-valued headers are read */
   get(name: string): string | undefined {
-    return this.values.get(name)?.[0];
+    const found = this.byName.get(name);
+    return typeof found === 'string' ? found : found?.[0];
   }
 
   getAll(name: string): readonly string[] {
-    return this.values.get(name) ?? [];
+    const found = this.byName.get(name);
+    return found === undefined ? NO_VALUES : typeof found === 'string' ? [found] : found;
   }
 
   has(name: string): boolean {
-    return this.values.has(name);
+    return this.byName.has(name);
   }
 
+  /** how many header lines (a repeated name counts once per line) */
+  get size(): number {
+    return this.names.length;
+  }
+
+  /** the i-th line's name (0 ≤ i < size), in the order the headers came */
+  nameAt(index: number): string {
+    return this.names[index]!;
+  }
+
+  /** the i-th line's value */
+  valueAt(index: number): string {
+    return this.values[index]!;
+  }
+
+  /** every line as [name, value], in the order the headers came (for code off the hot path) */
   *entries(): IterableIterator<[string, string]> {
-    for (const [name, list] of this.values) for (const value of list) yield [name, value];
+    for (let i = 0; i < this.names.length; i++) yield [this.names[i]!, this.values[i]!];
   }
 }
+
+const NO_VALUES: readonly string[] = Object.freeze([]);
 
 export interface HeaderSet {
   readonly name: string;

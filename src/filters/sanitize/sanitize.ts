@@ -45,7 +45,10 @@ export function compileSanitize(config: SanitizeConfig): (ctx: RequestContext) =
     let count = 0;
     let bytes = 0;
     let removed: string[] | undefined;
-    for (const [name, value] of ctx.requestHeaders.entries()) {
+    const headers = ctx.requestHeaders;
+    for (let i = 0; i < headers.size; i++) {
+      const name = headers.nameAt(i);
+      const value = headers.valueAt(i);
       if (CONTROL_CHARACTER.test(value)) return deny('bad_request_headers', `header ${name} has a control character`);
       if (name.charCodeAt(0) === 0x3a) continue; // pseudo-headers: not counted (the path has its own limit above)
       count++;
