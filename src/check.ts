@@ -7,7 +7,7 @@ import { buildRouteTable, type RouteTable, type TableRoute } from './config/rout
 import { shadowingIssues } from './config/shadowing.js';
 import { HeaderMap } from './pipeline/headers.js';
 import { denyReason } from './pipeline/deny.js';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig } from './config/types.js';
 import { loadClientRegistry } from './config/clients-file.js';
 import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';

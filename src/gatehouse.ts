@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startAdminServer, type AdminServer } from './admin/server.js';
 import { ENV, findPackageRoot } from './config/load.js';
 import { buildRouteTable, type RouteTable } from './config/routes.js';
-import type { GatehouseConfig, ListenAddress } from './config/schema.js';
+import type { GatehouseConfig, ListenAddress } from './config/types.js';
 import { loadClientRegistry } from './config/clients-file.js';
 import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';

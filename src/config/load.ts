@@ -10,21 +10,11 @@ import type { FilterDefinition } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
 import { issuesToErrors, type AllowedKeys, type Locate, type RawIssue } from './issues.js';
 import { checkRoutes } from './routes.js';
-import {
-  buildConfigSchema,
-  crossFieldIssues,
-  DEFAULTS,
-  LOG_LEVELS,
-  parseListenAddress,
-  parseOtlpEndpoint,
-  parseRedisUrl,
-  type GatehouseConfig,
-  type RedisConfig,
-  type StoresConfig,
-  type LogLevel,
-  type RouteConfig,
-  type TlsConfig,
-} from './schema.js';
+import { DEFAULTS } from './defaults.js';
+import { buildConfigSchema } from './schema.js';
+import { crossFieldIssues } from './schema/cross-field.js';
+import { LOG_LEVELS, type GatehouseConfig, type LogLevel, type RedisConfig, type RouteConfig, type StoresConfig, type TlsConfig } from './types.js';
+import { parseListenAddress, parseOtlpEndpoint, parseRedisUrl } from './values.js';
 
 export type ConfigResult =
   | { readonly ok: true; readonly config: GatehouseConfig; readonly warnings: readonly ConfigError[] }

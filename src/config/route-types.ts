@@ -4,7 +4,7 @@ import type { DenyReasonCode } from '../pipeline/deny.js';
 import type { HeaderMap } from '../pipeline/headers.js';
 import type { PathVariant } from '../pipeline/path.js';
 import type { CompiledRoute } from '../pipeline/types.js';
-import type { RouteMatchConfig, Unmatched } from './schema.js';
+import type { RouteMatchConfig, Unmatched } from './types.js';
 
 /** A compiled route as the table holds it: a CompiledRoute plus where it came from. */
 export interface TableRoute extends CompiledRoute {

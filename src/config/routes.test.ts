@@ -9,7 +9,7 @@ import { ConfigValidationError } from './errors.js';
 import { benchRouteMatch } from './routes.bench.js';
 import { buildRouteTable, compileRouteTable, parseConfig } from '../../test/support/config.js';
 import { normalizeAuthority, type MatchRequest, type RouteTable } from './routes.js';
-import type { GatehouseConfig } from './schema.js';
+import type { GatehouseConfig } from './types.js';
 import { createFilterDeps } from '../filters/deps.js';
 
 function config(text: string, registry?: ReadonlyMap<string, FilterDefinition>): GatehouseConfig {

@@ -4,7 +4,7 @@
 // registry-less calls use these.
 import * as load from '../../src/config/load.js';
 import * as routes from '../../src/config/routes.js';
-import type { GatehouseConfig } from '../../src/config/schema.js';
+import type { GatehouseConfig } from '../../src/config/types.js';
 import { createFilterDeps } from '../../src/filters/deps.js';
 import { FILTER_REGISTRY } from '../../src/filters/registry.js';
 import type { FilterDefinition, FilterDeps } from '../../src/pipeline/types.js';
