@@ -3,7 +3,9 @@
 // rollout, and for an operator editing a config: the same errors as a start, exit 2; or a summary
 // of what the config serves, exit 0. Redis is not contacted (its outage never stops a start either).
 import { issuesToErrors } from './config/issues.js';
-import { buildRouteTable, type RouteTable, type TableRoute } from './config/routes.js';
+import type { RouteTable } from './config/route-table.js';
+import type { TableRoute } from './config/route-types.js';
+import { buildRouteTable } from './config/routes.js';
 import { shadowingIssues } from './config/shadowing.js';
 import { HeaderMap } from './pipeline/headers.js';
 import { denyReason } from './pipeline/deny.js';
@@ -14,6 +16,7 @@ import { FILTER_REGISTRY } from './filters/registry.js';
 import { createFilterDeps } from './filters/deps.js';
 import type { FilterDefinition } from './pipeline/types.js';
 import { readToken } from './security/admin.js';
+import { splitPath } from './pipeline/context.js';
 
 export type ConfigCheck =
   | { readonly ok: true; readonly summary: readonly string[]; readonly table: RouteTable; readonly warnings: readonly string[] }
@@ -100,7 +103,7 @@ function describeRoute(route: TableRoute): string {
 
 /** `npm run check -- --explain '…'`: which route a request lands on, why, its chain and what each filter needs. */
 export function explainRequest(table: RouteTable, request: { method: string; authority: string; path: string; headers: HeaderMap }): string[] {
-  const { result, trace } = table.explain(request);
+  const { result, trace } = table.explain({ ...request, ...splitPath(request.path) });
   const lines = [`${request.method} ${request.authority === '' ? '' : `//${request.authority}`}${request.path}`];
   if (trace.canonicalPath === undefined) {
     // canonicalization itself refused it

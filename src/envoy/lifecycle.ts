@@ -7,7 +7,7 @@
 // these calls and the answers back (docs/security.md "One request lifecycle").
 import { randomUUID } from 'node:crypto';
 import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
-import { createRequestContext, type RequestLine } from '../pipeline/context.js';
+import { createRequestContext, splitPath, type RequestLine } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { GATEHOUSE_HEADER_PREFIX, HEADER, type HeaderMap } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type Routes } from '../pipeline/routing.js';
@@ -101,7 +101,9 @@ export class RequestLifecycle {
     request: IncomingRequest,
   ) {
     const { line, headers } = request;
-    const found = routes.match({ method: line.method, authority: line.authority, path: line.path, headers });
+    // split once: matching and the context share it
+    const target = splitPath(line.path);
+    const found = routes.match({ method: line.method, authority: line.authority, pathname: target.pathname, query: target.query, headers });
     let route: CompiledRoute | undefined;
     let pathTemplate = UNMATCHED_ROUTE_ID;
     let params: Readonly<Record<string, string>> = {};
@@ -118,7 +120,7 @@ export class RequestLifecycle {
       route = routes.unmatchedRoute;
     }
     this.route = route;
-    this.ctx = createRequestContext(line, headers, request.peer, { routeId: route?.id ?? UNMATCHED_ROUTE_ID, pathTemplate, params }, () => (this.abortController ??= new AbortController()).signal, randomUUID());
+    this.ctx = createRequestContext(line, headers, request.peer, { routeId: route?.id ?? UNMATCHED_ROUTE_ID, pathTemplate, params }, () => (this.abortController ??= new AbortController()).signal, randomUUID(), target);
     const named = request.namedRouteId;
     if (named !== undefined && named !== this.ctx.routeId) {
       // Envoy's routing and gatehouse's disagree: the request is decided on gatehouse's own match

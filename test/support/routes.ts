@@ -37,8 +37,8 @@ export function testRoutes(list: TestRoute[], unmatched: 'deny' | 'pass' = 'deny
       budgetMs: 100,
       maxBodyBytes: 1024 * 1024,
     },
-    match: ({ path }): RouteMatch | undefined => {
-      const hit = compiled.find(([prefix]) => path.startsWith(prefix));
+    match: ({ pathname }): RouteMatch | undefined => {
+      const hit = compiled.find(([prefix]) => pathname.startsWith(prefix));
       return hit ? { route: hit[1], params: {}, pathTemplate: `${hit[0]}*` } : undefined;
     },
     byId: (id) => compiled.find(([, r]) => r.id === id)?.[1],
