@@ -22,7 +22,7 @@ import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
 import type { PeerInfo } from '../pipeline/types.js';
 import { parseTraceparent } from '../telemetry/tracing.js';
 import type { Telemetry } from '../telemetry/types.js';
-import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
+import { decisionMetadata, METADATA_NAMESPACE } from './decision-metadata.js';
 import { authorizationService, lenientDeserializer } from './grpc-services.js';
 import { declaredLength, declaresBody, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
 import { certificateFromPem } from './peer-certificate.js';
