@@ -145,8 +145,10 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, pathPolicy, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)' })] };
   }
+  // every relative path in the file (tls, mtls.clientsFile, the files filters read) is this directory's
+  const base = dirname(resolve(fileName));
   // built per parse: filter configs read files relative to this config's directory
-  const schema = buildConfigSchema(registry, { configDir: dirname(resolve(fileName)) });
+  const schema = buildConfigSchema(registry, { configDir: base });
   const parsed = schema.safeParse(raw);
   const cross: RawIssue[] = crossFieldIssues(raw);
   if (!parsed.success || cross.length > 0) {
@@ -155,7 +157,6 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   }
 
   const c = parsed.data;
-  const base = dirname(resolve(fileName));
   const routes: RouteConfig[] = c.routes.map((r) => ({
     id: r.id,
     match: {

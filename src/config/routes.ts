@@ -4,7 +4,7 @@
 // route says, and their needs united; its predicates are compiled (route-predicates.ts) and its path
 // put in the path index (path-index.ts). checkRoutes: the load-time checks of the route list.
 import { dirname, resolve } from 'node:path';
-import { parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
+import { configSchemaIn, parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
 import { UNMATCHED_ROUTE_ID } from '../pipeline/routing.js';
 import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
 import { ConfigValidationError, type ConfigError } from './errors.js';
@@ -76,7 +76,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       try {
         // parseConfig parsed it already (and read its files); a hand-made config is parsed here
         const known = entry.parsed === undefined ? (shared ? parsedShared.get(entry) : undefined) : { success: true as const, data: entry.parsed.value };
-        parsed = known ?? parseFilterConfig(definition.configSchema, entry.config ?? {}, scope);
+        parsed = known ?? parseFilterConfig(configSchemaIn(definition), entry.config ?? {}, scope);
         if (shared) parsedShared.set(entry, parsed);
       } catch (err) {
         report({ path: [...at, entry.name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` }, shared);
@@ -175,7 +175,7 @@ function unmatchedRoute(config: GatehouseConfig, registry: ReadonlyMap<string, F
     const entry = config.defaults.filters.find((f) => f.name === definition.name);
     let filterConfig = entry?.parsed?.value;
     if (filterConfig === undefined) {
-      const parsed = parseFilterConfig(definition.configSchema, entry?.config ?? {}, scope);
+      const parsed = parseFilterConfig(configSchemaIn(definition), entry?.config ?? {}, scope);
       if (!parsed.success) throw new Error(`the ${definition.name} baseline for unmatched requests: ${parsed.error.message}`);
       filterConfig = parsed.data;
     }

@@ -2,6 +2,7 @@
 // declared (FilterDefinition). Filters never see protobuf; the Envoy adapters translate.
 import type { z } from 'zod';
 import type { DenyReasonCode } from './deny.js';
+import type { SchemaIn } from './filter-config.js';
 import type { Stores } from '../stores/types.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
 import type { PeerInfo } from './peer.js';
@@ -151,8 +152,13 @@ export interface FilterDefinition<S extends z.ZodType = z.ZodType> {
   readonly name: string;
   /** position in the chain, from FILTER_ORDER: never from config */
   readonly order: number;
-  /** validated at load; unknown keys are an error */
+  /** validated at load; unknown keys are an error. A relative file path in it is read as written */
   readonly configSchema: S;
+  /**
+   * The same schema for a config file in `scope.configDir`, when the config names files it reads
+   * (`fileReadAtLoad`): the loader parses with it, so a relative path is the config file's neighbour.
+   */
+  readonly configSchemaIn?: SchemaIn<S>;
   /** may depend on the filter's config (e.g. only when it rewrites the body) */
   needs(config: z.infer<S>): FilterNeeds;
   create(config: z.infer<S>, deps: FilterDeps): Filter;

@@ -1,7 +1,7 @@
 // The schema of a route (match predicates, filter entries) and of defaults.filters. A filter entry is
 // parsed by its filter's own schema from the registry, with the config directory passed in.
 import { z } from 'zod';
-import { MAX_BODY_BYTES_LIMIT, parseFilterConfig, type FilterConfigScope } from '../../pipeline/filter-config.js';
+import { configSchemaIn, MAX_BODY_BYTES_LIMIT, parseFilterConfig, type FilterConfigScope } from '../../pipeline/filter-config.js';
 import { canonicalizePath } from '../../pipeline/path.js';
 import type { FilterDefinition } from '../../pipeline/types.js';
 import { HTTP_METHODS, unknownMethodMessage } from '../http-methods.js';
@@ -137,7 +137,7 @@ function filterEntry(registry: ReadonlyMap<string, FilterDefinition>, scope: Fil
     // `- headers:` with nothing after it is YAML null: treat as an empty config
     let parsed: ReturnType<typeof definition.configSchema.safeParse>;
     try {
-      parsed = parseFilterConfig(definition.configSchema, config ?? {}, scope);
+      parsed = parseFilterConfig(configSchemaIn(definition), config ?? {}, scope);
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: [name], message: `the filter's config check failed: ${err instanceof Error ? err.message : String(err)}` });
       return z.NEVER;
