@@ -130,7 +130,9 @@ export function explainRequest(table: RouteTable, request: { method: string; aut
   if (Object.keys(result.params).length > 0) lines.push(`  params: ${Object.entries(result.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
   lines.push('  filter chain, in order:');
   route.filters.forEach((f, i) => lines.push(`    ${i + 1}. ${f.name}: needs ${FILTER_NEEDS[f.name] ?? '(no description)'}`));
-  const needs = [route.needs.requestBody ? 'the request body' : '', route.needs.responseHeaders ? 'the response headers' : '', route.needs.responseBody ? 'the response body' : ''].filter(Boolean);
-  lines.push(`  Envoy must send: the request headers${needs.length > 0 ? `, ${needs.join(', ')}` : ''}`);
+  // response headers for every route: the status for the log, and x-gatehouse-* stripped from every answer
+  const bodies = [route.needs.requestBody ? 'the request body' : '', route.needs.responseBody ? 'the response body' : ''].filter(Boolean);
+  lines.push(`  Envoy must send: the request headers, the response headers${bodies.length > 0 ? `, ${bodies.join(', ')}` : ''}`);
+  if (route.needs.responseHeaders || route.needs.responseBody) lines.push("  ext_proc only: its filters act on the upstream's answer, which ext_authz never shows gatehouse");
   return lines;
 }

@@ -134,6 +134,17 @@ export class RequestLifecycle {
     return this.options.telemetry;
   }
 
+  /**
+   * The route's filters act on the upstream's answer (FilterNeeds.responseHeaders / responseBody:
+   * response header edits, a breaker fed by the status, a sealed body). ext_proc always asks for
+   * response headers (the status for the log; x-gatehouse-* stripped from every answer), so this
+   * changes no processing mode; ext_authz never sees the answer, so there it is a route that
+   * belongs on ext_proc.
+   */
+  actsOnResponse(): boolean {
+    return this.route?.needs.responseHeaders === true || this.route?.needs.responseBody === true;
+  }
+
   /** true when the route's filters need this body phase */
   needs(phase: 'requestBody' | 'responseBody'): boolean {
     return phase === 'requestBody' ? this.route?.needs.requestBody === true : this.route?.needs.responseBody === true;

@@ -35,10 +35,17 @@ export type Outcome =
 
 export const CONTINUE: Outcome = Object.freeze({ kind: 'continue' });
 
-/** Which messages a filter needs from Envoy beyond request headers; decides the processing mode. */
+/** Which messages a filter needs from Envoy beyond request headers. */
 export interface FilterNeeds {
+  /** decides the processing mode: BUFFERED request bodies for this route (ext_proc mode_override) */
   readonly requestBody?: boolean;
+  /**
+   * the filter acts on the upstream's answer. Changes no processing mode: ext_proc asks for every
+   * route's response headers (the status for the log; x-gatehouse-* stripped from every answer).
+   * It marks the route ext_proc only: ext_authz counts and logs a request it lets through on it.
+   */
   readonly responseHeaders?: boolean;
+  /** decides the processing mode: BUFFERED response bodies for this route */
   readonly responseBody?: boolean;
 }
 
