@@ -4,6 +4,7 @@
 // route says, and their needs united; its predicates are compiled (route-predicates.ts) and its path
 // put in the path index (path-index.ts). checkRoutes: the load-time checks of the route list.
 import { dirname, resolve } from 'node:path';
+import { CompiledChain } from '../pipeline/chain.js';
 import { configSchemaIn, parseFilterConfig, type FilterConfigScope } from '../pipeline/filter-config.js';
 import { UNMATCHED_ROUTE_ID } from '../pipeline/routing.js';
 import type { CompiledRoute, FilterDefinition, FilterDeps, FilterNeeds, RouteFilter } from '../pipeline/types.js';
@@ -133,6 +134,7 @@ export function buildRouteTable(config: GatehouseConfig, options: BuildOptions):
       id: route.id,
       index,
       filters: Object.freeze(filters),
+      chain: new CompiledChain(filters, shadow),
       needs: Object.freeze({ ...needs }),
       budgetMs: route.budgetMs ?? config.defaults.budgetMs,
       maxBodyBytes: route.maxBodyBytes ?? config.defaults.maxBodyBytes,
@@ -182,7 +184,7 @@ function unmatchedRoute(config: GatehouseConfig, registry: ReadonlyMap<string, F
     filters.push(Object.freeze({ name: definition.name, order: definition.order, filter: definition.create(filterConfig, deps) }));
   }
   filters.sort((a, b) => a.order - b.order);
-  return Object.freeze({ id: UNMATCHED_ROUTE_ID, filters: Object.freeze(filters), needs: NO_NEEDS, budgetMs: config.defaults.budgetMs, maxBodyBytes: config.defaults.maxBodyBytes });
+  return Object.freeze({ id: UNMATCHED_ROUTE_ID, filters: Object.freeze(filters), chain: new CompiledChain(filters), needs: NO_NEEDS, budgetMs: config.defaults.budgetMs, maxBodyBytes: config.defaults.maxBodyBytes });
 }
 
 interface EffectiveFilter {

@@ -6,12 +6,12 @@
 // metrics and every filter's onComplete. The adapters only translate Envoy's messages into
 // these calls and the answers back (docs/security.md "One request lifecycle").
 import { randomUUID } from 'node:crypto';
-import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
+import { completeFilters, withinBudget } from '../pipeline/chain.js';
 import { createRequestContext, splitPath, type RequestLine } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { GATEHOUSE_HEADER_PREFIX, HEADER, type HeaderMap } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type Routes } from '../pipeline/routing.js';
-import type { CompiledRoute, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
+import type { CompiledRoute, PeerInfo, Phase, PhaseResult, RequestContext } from '../pipeline/types.js';
 import type { DenialObserver } from '../security/index.js';
 import type { AccessLogEntry, Decision, Protocol, Telemetry } from '../telemetry/types.js';
 
@@ -189,7 +189,7 @@ export class RequestLifecycle {
   private run(phase: Phase, body?: Buffer): Answer | Promise<Answer> {
     const route = this.route!;
     const result = withinBudget(
-      chainFor(route).run(phase, this.ctx, body),
+      route.chain.run(phase, this.ctx, body),
       route.budgetMs,
       phase,
       (reason) => {

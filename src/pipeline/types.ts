@@ -188,10 +188,26 @@ export interface RouteFilter {
   readonly filter: Filter;
 }
 
+/** What a phase of a route's chain ended with. */
+export interface PhaseResult {
+  readonly outcome: Outcome;
+  /** set when a filter replaced the body in a body phase */
+  readonly body?: Buffer;
+}
+
+/** A route's filters compiled into the steps each phase runs (CompiledChain, pipeline/chain.ts). */
+export interface RouteChain {
+  run(phase: Phase, ctx: RequestContext, body?: Buffer): PhaseResult | Promise<PhaseResult>;
+  /** every filter's onComplete, last filter first; returns what they threw, never throws */
+  complete(ctx: RequestContext, completion: RequestCompletion): Error[];
+}
+
 /** A route after validation and compilation: what the hot path uses. */
 export interface CompiledRoute {
   readonly id: string;
   readonly filters: readonly RouteFilter[];
+  /** its filters compiled once, with the route (`new CompiledChain(filters, shadow)`) */
+  readonly chain: RouteChain;
   /** the union of the filters' needs: decides what gatehouse asks Envoy to send */
   readonly needs: Required<FilterNeeds>;
   /** gatehouse must answer each message within this many ms (below Envoy's message_timeout) */
