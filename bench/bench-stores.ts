@@ -2,7 +2,7 @@
 // the device enrolled through the very stores the route's gatehouse will read.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { StoresConfig } from '../src/config/schema.js';
+import type { StoresConfig } from '../src/config/types.js';
 import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
 import { openStores } from '../src/stores/index.js';
 import type { DeviceRegistry } from '../src/stores/types.js';

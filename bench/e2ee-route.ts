@@ -6,7 +6,7 @@
 // store, the device seeded through the config's own stores).
 import { randomBytes } from 'node:crypto';
 import type { ProcessingResponse } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import type { GatehouseConfig } from '../src/config/schema.js';
+import type { GatehouseConfig } from '../src/config/types.js';
 import type { E2eeKeyring } from '../src/protocol/e2ee/keys.js';
 import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
 import { enrolledDevice } from '../src/stores/test-devices.js';

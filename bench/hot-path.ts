@@ -21,7 +21,8 @@ import {
 import { parseConfig } from '../src/config/load.js';
 import { buildRouteTable } from '../src/config/routes.js';
 import { FILTER_REGISTRY } from '../src/filters/registry.js';
-import { ExtProcStream, extProcServiceDefinition } from '../src/envoy/extproc.js';
+import { extProcServiceDefinition } from '../src/envoy/extproc-answers.js';
+import { ExtProcStream } from '../src/envoy/extproc.js';
 import { createTelemetry } from '../src/telemetry/index.js';
 import { buildScenario } from './extproc-load.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { HttpBodySchema, HttpHeadersSchema, ProcessingRequestSchema, type ProcessingRequest, type ProcessingResponse } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { parseConfig } from '../src/config/load.js';
 import { FILTER_REGISTRY } from '../src/filters/registry.js';
-import type { GatehouseConfig } from '../src/config/schema.js';
+import type { GatehouseConfig } from '../src/config/types.js';
 import { E2EE_RESPONSE_MEDIA_TYPE } from '../src/protocol/e2ee/index.js';
 import { E2eeKeyring, encodeKeyConfigList, keyConfigOf, loadGatewayKey } from '../src/protocol/e2ee/keys.js';
 import { createE2eeClient, type E2eeClient, type SealedRequest } from '../sdk/app/e2ee.js';

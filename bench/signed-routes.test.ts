@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { GatehouseConfig } from '../src/config/schema.js';
+import type { GatehouseConfig } from '../src/config/types.js';
 import { startGatehouse } from '../src/gatehouse.js';
 import { tempDir } from '../test/support/temp-dir.js';
 import { skipWithoutRedis, TestRedisServer } from '../test/support/redis.js';

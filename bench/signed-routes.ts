@@ -14,7 +14,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProcessingRequest, ProcessingResponse } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import type { GatehouseConfig } from '../src/config/schema.js';
+import type { GatehouseConfig } from '../src/config/types.js';
 import { HEADER } from '../src/pipeline/headers.js';
 import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
 import { CREDENTIAL_ISSUER, createWorld } from '../src/protocol/signing/test-support.js';

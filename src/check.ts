@@ -3,17 +3,20 @@
 // rollout, and for an operator editing a config: the same errors as a start, exit 2; or a summary
 // of what the config serves, exit 0. Redis is not contacted (its outage never stops a start either).
 import { issuesToErrors } from './config/issues.js';
-import { buildRouteTable, type RouteTable, type TableRoute } from './config/routes.js';
+import type { RouteTable } from './config/route-table.js';
+import type { TableRoute } from './config/route-types.js';
+import { buildRouteTable } from './config/routes.js';
 import { shadowingIssues } from './config/shadowing.js';
 import { HeaderMap } from './pipeline/headers.js';
 import { denyReason } from './pipeline/deny.js';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig } from './config/types.js';
 import { loadClientRegistry } from './config/clients-file.js';
 import type { ClientRegistry } from './filters/mtls/clients.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import { createFilterDeps } from './filters/deps.js';
 import type { FilterDefinition } from './pipeline/types.js';
 import { readToken } from './security/admin.js';
+import { splitPath } from './pipeline/context.js';
 
 export type ConfigCheck =
   | { readonly ok: true; readonly summary: readonly string[]; readonly table: RouteTable; readonly warnings: readonly string[] }
@@ -100,7 +103,7 @@ function describeRoute(route: TableRoute): string {
 
 /** `npm run check -- --explain '…'`: which route a request lands on, why, its chain and what each filter needs. */
 export function explainRequest(table: RouteTable, request: { method: string; authority: string; path: string; headers: HeaderMap }): string[] {
-  const { result, trace } = table.explain(request);
+  const { result, trace } = table.explain({ ...request, ...splitPath(request.path) });
   const lines = [`${request.method} ${request.authority === '' ? '' : `//${request.authority}`}${request.path}`];
   if (trace.canonicalPath === undefined) {
     // canonicalization itself refused it
@@ -127,7 +130,9 @@ export function explainRequest(table: RouteTable, request: { method: string; aut
   if (Object.keys(result.params).length > 0) lines.push(`  params: ${Object.entries(result.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}`);
   lines.push('  filter chain, in order:');
   route.filters.forEach((f, i) => lines.push(`    ${i + 1}. ${f.name}: needs ${FILTER_NEEDS[f.name] ?? '(no description)'}`));
-  const needs = [route.needs.requestBody ? 'the request body' : '', route.needs.responseHeaders ? 'the response headers' : '', route.needs.responseBody ? 'the response body' : ''].filter(Boolean);
-  lines.push(`  Envoy must send: the request headers${needs.length > 0 ? `, ${needs.join(', ')}` : ''}`);
+  // response headers for every route: the status for the log, and x-gatehouse-* stripped from every answer
+  const bodies = [route.needs.requestBody ? 'the request body' : '', route.needs.responseBody ? 'the response body' : ''].filter(Boolean);
+  lines.push(`  Envoy must send: the request headers, the response headers${bodies.length > 0 ? `, ${bodies.join(', ')}` : ''}`);
+  if (route.needs.responseHeaders || route.needs.responseBody) lines.push("  ext_proc only: its filters act on the upstream's answer, which ext_authz never shows gatehouse");
   return lines;
 }

@@ -10,7 +10,8 @@ import { loadConfigFrom } from './config/load.js';
 import { FILTER_REGISTRY } from './filters/registry.js';
 import { startGatehouse } from './gatehouse.js';
 import { releaseFilters } from './pipeline/release.js';
-import { CONTINUE, type FilterDefinition } from './pipeline/types.js';
+import { CompiledChain } from './pipeline/chain.js';
+import { CONTINUE, type CompiledRoute, type FilterDefinition, type RouteFilter } from './pipeline/types.js';
 import { watchRoutes } from './reload.js';
 import { tempDir } from '../test/support/temp-dir.js';
 
@@ -68,9 +69,10 @@ test('releaseFilters: each instance once, a throw collected with its route and f
       throw new Error('boom');
     },
   };
+  const route = (id: string, filters: RouteFilter[]): CompiledRoute => ({ id, filters, chain: new CompiledChain(filters), needs: { requestBody: false, responseHeaders: false, responseBody: false }, budgetMs: 1, maxBodyBytes: 1 });
   const failures = releaseFilters([
-    { id: 'r1', filters: [{ name: 'x', order: 1, filter: shared }, { name: 'y', order: 2, filter: failing }, { name: 'z', order: 3, filter: {} }], needs: { requestBody: false, responseHeaders: false, responseBody: false }, budgetMs: 1, maxBodyBytes: 1 },
-    { id: 'r2', filters: [{ name: 'x', order: 1, filter: shared }, { name: 'w', order: 4, filter: { release: () => { calls.push('w'); } } }], needs: { requestBody: false, responseHeaders: false, responseBody: false }, budgetMs: 1, maxBodyBytes: 1 },
+    route('r1', [{ name: 'x', order: 1, filter: shared }, { name: 'y', order: 2, filter: failing }, { name: 'z', order: 3, filter: {} }]),
+    route('r2', [{ name: 'x', order: 1, filter: shared }, { name: 'w', order: 4, filter: { release: () => { calls.push('w'); } } }]),
   ]);
   assert.deepEqual(calls, ['shared', 'w']);
   assert.deepEqual(failures.map((f) => [f.routeId, f.filter, f.error.message]), [['r1', 'y', 'boom']]);

@@ -3,7 +3,7 @@
 import { FileWatcher } from './config/file-watch.js';
 import { ConfigWatcher } from './config/reload.js';
 import { parseClientRegistry } from './config/clients-file.js';
-import type { GatehouseConfig } from './config/schema.js';
+import type { GatehouseConfig } from './config/types.js';
 import type { RunningGatehouse } from './gatehouse.js';
 import { releaseFilters } from './pipeline/release.js';
 

@@ -6,7 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthService } from './envoy/health.js';
 import { GRPC_COST_OPTIONS } from './envoy/grpc-services.js';
 import { authorizationServiceDefinition, extAuthzHandler } from './envoy/extauthz.js';
-import { extProcHandler, extProcServiceDefinition, type StreamLimits } from './envoy/extproc.js';
+import { extProcServiceDefinition } from './envoy/extproc-answers.js';
+import { extProcHandler, type StreamLimits } from './envoy/extproc.js';
 
 const DEFAULT_STREAMS_PER_CONNECTION = 1000;
 import type { RoutesSource } from './pipeline/routing.js';

@@ -4,8 +4,8 @@
 // flight as a busy gatehouse has them. Prints one JSON line on stdout.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { StoresConfig } from '../../src/config/schema.js';
-import { DEFAULTS } from '../../src/config/schema.js';
+import type { StoresConfig } from '../../src/config/types.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
 import { createMemoryStores, openStores } from '../../src/stores/index.js';
 import type { Stores } from '../../src/stores/types.js';
 import { REDIS_SERVER, TestRedisServer } from '../../test/support/redis.js';

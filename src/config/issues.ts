@@ -89,7 +89,7 @@ export function issuesToErrors(file: string, root: unknown, issues: readonly Raw
   };
   for (const issue of issues) {
     let zod = issue.zod;
-    // a filter's own schema issue, wrapped by the route schema (schema.ts filterEntry): describe the inner one
+    // a filter's own schema issue, wrapped by the route schema (schema/routes.ts filterEntry): describe the inner one
     const inner: unknown = zod?.code === 'custom' ? (zod.params as { filterIssue?: unknown } | undefined)?.filterIssue : undefined;
     if (inner !== undefined) zod = inner as z.core.$ZodIssue;
     if (zod?.code === 'unrecognized_keys') {

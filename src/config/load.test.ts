@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { buildRouteTable, loadConfig, loadConfigFile, parseConfig } from '../../test/support/config.js';
-import { hasLookaround } from './schema.js';
+import { hasLookaround } from './values.js';
 import { applyEnv, configNotSet, defaultConfigPath, findPackageRoot, type ConfigResult } from './load.js';
-import type { GatehouseConfig } from './schema.js';
+import type { GatehouseConfig } from './types.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { createFilterDeps } from '../filters/deps.js';
 

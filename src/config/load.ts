@@ -10,21 +10,11 @@ import type { FilterDefinition } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
 import { issuesToErrors, type AllowedKeys, type Locate, type RawIssue } from './issues.js';
 import { checkRoutes } from './routes.js';
-import {
-  buildConfigSchema,
-  crossFieldIssues,
-  DEFAULTS,
-  LOG_LEVELS,
-  parseListenAddress,
-  parseOtlpEndpoint,
-  parseRedisUrl,
-  type GatehouseConfig,
-  type RedisConfig,
-  type StoresConfig,
-  type LogLevel,
-  type RouteConfig,
-  type TlsConfig,
-} from './schema.js';
+import { DEFAULTS } from './defaults.js';
+import { buildConfigSchema } from './schema.js';
+import { crossFieldIssues } from './schema/cross-field.js';
+import { LOG_LEVELS, type GatehouseConfig, type LogLevel, type RedisConfig, type RouteConfig, type StoresConfig, type TlsConfig } from './types.js';
+import { parseListenAddress, parseOtlpEndpoint, parseRedisUrl } from './values.js';
 
 export type ConfigResult =
   | { readonly ok: true; readonly config: GatehouseConfig; readonly warnings: readonly ConfigError[] }
@@ -155,8 +145,10 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     return { ok: false, errors: [configError({ file: fileName, line: 1, field: '', message: 'the top level must be a map (listen, tls, unmatched, pathPolicy, defaults, envoy, telemetry, shutdown, stores, mtls, securityEvents, admin, routes)' })] };
   }
+  // every relative path in the file (tls, mtls.clientsFile, the files filters read) is this directory's
+  const base = dirname(resolve(fileName));
   // built per parse: filter configs read files relative to this config's directory
-  const schema = buildConfigSchema(registry, { configDir: dirname(resolve(fileName)) });
+  const schema = buildConfigSchema(registry, { configDir: base });
   const parsed = schema.safeParse(raw);
   const cross: RawIssue[] = crossFieldIssues(raw);
   if (!parsed.success || cross.length > 0) {
@@ -165,7 +157,6 @@ export function parseConfig(text: string, fileName: string, options: ParseOption
   }
 
   const c = parsed.data;
-  const base = dirname(resolve(fileName));
   const routes: RouteConfig[] = c.routes.map((r) => ({
     id: r.id,
     match: {

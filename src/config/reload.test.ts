@@ -8,8 +8,9 @@ import type { ConfigError } from './errors.js';
 import { compileRouteTable, loadConfigFrom } from '../../test/support/config.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { ConfigWatcher, type ReloadInfo } from './reload.js';
-import type { RouteTable } from './routes.js';
+import type { RouteTable } from './route-table.js';
 import { createFilterDeps } from '../filters/deps.js';
+import { splitPath } from '../pipeline/context.js';
 
 const deps = createFilterDeps({ now: () => 0 });
 
@@ -57,7 +58,7 @@ function start(t: TestContext, file: string, options: { pollMs?: number } = {}):
     watcher.close();
   });
   const routeId = () => {
-    const m = watcher.current.table.match({ method: 'GET', authority: 'x', path: '/x', headers: new HeaderMap() });
+    const m = watcher.current.table.match({ method: 'GET', authority: 'x', ...splitPath('/x'), headers: new HeaderMap() });
     return m && !('refused' in m) ? m.route.id : undefined;
   };
   return { watcher, reloads, rejections, routeId };

@@ -13,8 +13,9 @@ import type { FilterDefinition, FilterDeps } from '../pipeline/types.js';
 import { configError, type ConfigError } from './errors.js';
 import { FileWatcher, type ApplyOutcome, type CheckOutcome } from './file-watch.js';
 import { applyEnv, checkFiles, deepFreeze, parseConfig } from './load.js';
-import { buildRouteTable, type RouteTable } from './routes.js';
-import type { GatehouseConfig } from './schema.js';
+import type { RouteTable } from './route-table.js';
+import { buildRouteTable } from './routes.js';
+import type { GatehouseConfig } from './types.js';
 
 export interface ConfigSnapshot {
   readonly config: GatehouseConfig;

@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { HeaderMap } from '../pipeline/headers.js';
 import { findPackageRoot } from './load.js';
-import type { MatchRequest, RouteTable } from './routes.js';
+import type { RouteMatchInput as MatchRequest } from '../pipeline/routing.js';
+import type { RouteTable } from './route-table.js';
 import { compileRouteTable, parseConfig } from '../../test/support/config.js';
 import { FILTER_REGISTRY } from '../filters/registry.js';
 import { loadClientRegistry } from './clients-file.js';
 import { createFilterDeps } from '../filters/deps.js';
+import { splitPath } from '../pipeline/context.js';
 
 function table(text: string, file = 'routes.yaml'): RouteTable {
   const result = parseConfig(text, file);
@@ -21,7 +23,7 @@ function table(text: string, file = 'routes.yaml'): RouteTable {
 }
 
 function req(path: string, method = 'POST'): MatchRequest {
-  return { method, authority: 'api.example.com', path, headers: new HeaderMap() };
+  return { method, authority: 'api.example.com', ...splitPath(path), headers: new HeaderMap() };
 }
 
 function decision(t: RouteTable, r: MatchRequest): string {

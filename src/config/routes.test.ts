@@ -8,9 +8,12 @@ import { z } from 'zod';
 import { ConfigValidationError } from './errors.js';
 import { benchRouteMatch } from './routes.bench.js';
 import { buildRouteTable, compileRouteTable, parseConfig } from '../../test/support/config.js';
-import { normalizeAuthority, type MatchRequest, type RouteTable } from './routes.js';
-import type { GatehouseConfig } from './schema.js';
+import type { RouteMatchInput as MatchRequest } from '../pipeline/routing.js';
+import { normalizeAuthority } from './route-predicates.js';
+import type { RouteTable } from './route-table.js';
+import type { GatehouseConfig } from './types.js';
 import { createFilterDeps } from '../filters/deps.js';
+import { splitPath } from '../pipeline/context.js';
 
 function config(text: string, registry?: ReadonlyMap<string, FilterDefinition>): GatehouseConfig {
   const result = parseConfig(text, 'routes.yaml', registry ? { registry } : {});
@@ -23,7 +26,7 @@ function table(text: string): RouteTable {
 }
 
 function req(path: string, more: Partial<Omit<MatchRequest, 'headers'>> & { headers?: [string, string][] } = {}): MatchRequest {
-  return { method: more.method ?? 'GET', authority: more.authority ?? 'api.example.com', path, headers: new HeaderMap(more.headers ?? []) };
+  return { method: more.method ?? 'GET', authority: more.authority ?? 'api.example.com', ...splitPath(path), headers: new HeaderMap(more.headers ?? []) };
 }
 
 /** the id of the matched route, 'none' when nothing matches, 'refused: …' for a refused path */

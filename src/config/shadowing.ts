@@ -10,7 +10,8 @@
 import type { CompiledRoute } from '../pipeline/types.js';
 import { HeaderMap } from '../pipeline/headers.js';
 import type { RawIssue } from './issues.js';
-import type { MatchRequest, RouteTableView as RouteTable, TableRoute } from './route-types.js';
+import type { RouteMatchInput } from '../pipeline/routing.js';
+import type { RouteTableView as RouteTable, TableRoute } from './route-types.js';
 
 /** Filters that do not guard anything (or run on every route alike): not counted when comparing routes. */
 const NOT_SECURITY_FILTERS: ReadonlySet<string> = new Set(['headers', 'sanitize']);
@@ -71,7 +72,7 @@ function variantsOf(path: string, route: TableRoute): string[] {
 }
 
 /** A request the route's other predicates accept, or undefined when that cannot be written down. */
-function sampleRequest(route: TableRoute, path: string): MatchRequest | undefined {
+function sampleRequest(route: TableRoute, path: string): RouteMatchInput | undefined {
   const { hosts, methods, headers, query } = route.match;
   const host = hosts === undefined || hosts.includes('*') ? 'gatehouse.invalid' : hosts[0]!.replace(/^\*\./, 'a.');
   const headerMap = new HeaderMap();
@@ -88,7 +89,7 @@ function sampleRequest(route: TableRoute, path: string): MatchRequest | undefine
       if (q.value) params.push(encodeURIComponent(q.name));
     } else params.push(`${encodeURIComponent(q.name)}=${encodeURIComponent(q.value)}`);
   }
-  return { method: methods?.[0] ?? 'GET', authority: host, path: params.length === 0 ? path : `${path}?${params.join('&')}`, headers: headerMap };
+  return { method: methods?.[0] ?? 'GET', authority: host, pathname: path, query: params.join('&'), headers: headerMap };
 }
 
 export function findShadowing(table: RouteTable): ShadowFinding[] {

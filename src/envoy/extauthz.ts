@@ -19,10 +19,10 @@ import { renderDenial } from '../pipeline/deny.js';
 import type { DenialObserver } from '../security/index.js';
 import { HEADER, HeaderMap, type HeaderSet } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
-import type { PeerInfo } from '../pipeline/types.js';
+import type { CompiledRoute, PeerInfo } from '../pipeline/types.js';
 import { parseTraceparent } from '../telemetry/tracing.js';
 import type { Telemetry } from '../telemetry/types.js';
-import { decisionMetadata, METADATA_NAMESPACE } from './extproc.js';
+import { decisionMetadata, METADATA_NAMESPACE } from './decision-metadata.js';
 import { authorizationService, lenientDeserializer } from './grpc-services.js';
 import { declaredLength, declaresBody, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
 import { certificateFromPem } from './peer-certificate.js';
@@ -208,6 +208,23 @@ function undecodableDenial(detail: string, telemetry: Telemetry): CheckResponse 
   return deniedResponse(renderDenial('bad_request_headers', decisionId), decisionMetadata(UNMATCHED_ROUTE_ID, 'deny', { reason: 'bad_request_headers', decisionId }));
 }
 
+/** Routes already logged as acting on answers ext_authz never shows (once per route of a table, not per request). */
+const warnedUnseen = new WeakSet<CompiledRoute>();
+
+/**
+ * An allowed request on a route whose filters act on the upstream's answer: those phases never run
+ * over ext_authz (no response header edits, no breaker fed, no sealed body), so operators see it,
+ * counted per request and logged once per route, and move the route to ext_proc.
+ */
+function responsePhasesUnseen(lifecycle: RequestLifecycle, telemetry: Telemetry): void {
+  const route = lifecycle.route!;
+  telemetry.metrics.error('response_phases_unseen', route.id);
+  if (warnedUnseen.has(route)) return;
+  warnedUnseen.add(route);
+  const filters = route.filters.filter((f) => f.filter.onResponseHeaders !== undefined || f.filter.onResponseBody !== undefined).map((f) => f.name);
+  telemetry.logger.warn({ route_id: route.id, filters }, "ext_authz serves a route whose filters act on the upstream's answer, which ext_authz never sees: serve it over ext_proc");
+}
+
 export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<CheckRequest, CheckResponse> {
   return (call, callback) => {
     if (!options.accepting()) {
@@ -251,6 +268,7 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
     const started = performance.now();
     const end = (answer: Answer): void => {
       options.telemetry.metrics.streamClosed('ext_authz');
+      if (answer.kind === 'continue' && lifecycle.actsOnResponse()) responsePhasesUnseen(lifecycle, options.telemetry);
       const response = checkResponse(lifecycle, answer);
       lifecycle.recordPhase('requestHeaders', started);
       // ext_authz never sees the upstream's answer: an allowed request is logged without a status

@@ -1,55 +1,18 @@
 // The ext_proc adapter: one Process stream = one HTTP request = one RequestContext. It turns Envoy's
 // messages into chain phases and the chain's outcomes into the answers Envoy expects, following
 // ../shared/envoy-behaviours.md (section numbers cited below). Filters never see protobuf.
-import { create, type JsonObject } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
-import {
-  ProcessingMode_BodySendMode,
-  ProcessingMode_HeaderSendMode,
-  ProcessingModeSchema,
-  type ProcessingMode,
-} from '../gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
-import {
-  BodyMutationSchema,
-  BodyResponseSchema,
-  CommonResponseSchema,
-  HeadersResponseSchema,
-  ImmediateResponseSchema,
-  ProcessingRequestSchema,
-  ProcessingResponseSchema,
-  TrailersResponseSchema,
-  type HttpHeaders,
-  type ProcessingRequest,
-  type ProcessingResponse,
-} from '../gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+import type { HttpHeaders, ProcessingRequest, ProcessingResponse } from '../gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import type { DenialObserver } from '../security/index.js';
-import { HEADER, type HeaderMap, type HeaderSet } from '../pipeline/headers.js';
+import { HEADER, type HeaderMap } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type RoutesSource } from '../pipeline/routing.js';
-import type { CompiledRoute, PeerInfo, Phase } from '../pipeline/types.js';
+import type { Phase } from '../pipeline/types.js';
 import type { Decision, ErrorKind, Telemetry } from '../telemetry/types.js';
-import { declaredLength, RequestLifecycle, type Answer, type BodyDelivery } from './lifecycle.js';
-import { extProcService, lenientDeserializer } from './grpc-services.js';
-import { certificateFromAttributes, PEER_CERTIFICATE_ATTRIBUTES } from './peer-certificate.js';
-import { fromEnvoyHeaders, httpStatus, immediateResponseHeaders, reportDroppedEdits, toHeaderMutation, type DroppedEdit } from './mutations.js';
-
-/** The key Envoy uses for CEL attributes, whatever the filter instance is named (8.6). */
-const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
-/** The namespace of the dynamic metadata gatehouse hands Envoy's access log (8.4). */
-export const METADATA_NAMESPACE = 'gatehouse';
-
-/**
- * gatehouse's decision for Envoy's access log (%DYNAMIC_METADATA(gatehouse:reason)%), the same shape
- * over ext_proc and ext_authz. The decision id goes with denials only: an allowed request's decision
- * id is its x-request-id (%REQ(X-REQUEST-ID)%), which keeps allow answers cacheable per route.
- */
-export function decisionMetadata(routeId: string, decision: Decision, denial?: { reason: string; decisionId: string }): JsonObject {
-  const fields: JsonObject = { route_id: routeId, decision };
-  if (denial) {
-    fields['reason'] = denial.reason;
-    fields['decision_id'] = denial.decisionId;
-  }
-  return { [METADATA_NAMESPACE]: fields };
-}
+import { decisionMetadata } from './decision-metadata.js';
+import { bodyAnswer, headersAnswer, immediateAnswer, processingRequests, trailersAnswer, withMetadata } from './extproc-answers.js';
+import { bodyDelivery, envoyRouteId, peerFrom } from './extproc-messages.js';
+import { declaredLength, RequestLifecycle, type Answer } from './lifecycle.js';
+import { fromEnvoyHeaders, reportDroppedEdits } from './mutations.js';
 
 export interface ExtProcOptions {
   readonly routes: RoutesSource;
@@ -73,31 +36,6 @@ export const DEFAULT_STREAM_LIMITS: StreamLimits = Object.freeze({ maxStreams: 2
 
 type StreamCall = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 
-// Messages that failed to decode are handed to the stream as an empty marker, so the stream can end
-// with a precise INVALID_ARGUMENT instead of grpc-js's generic INTERNAL.
-const processingRequests = lenientDeserializer(ProcessingRequestSchema);
-
-/**
- * Answers built once and reused (see `headersAnswer`) are encoded once: their bytes are kept here.
- * Only messages that are never changed after construction may be registered.
- */
-const encodedOnce = new WeakMap<ProcessingResponse, Buffer | null>();
-
-/** The Process method with a deserializer that never throws (see `undecodable`). */
-export const extProcServiceDefinition: grpc.ServiceDefinition = {
-  process: {
-    ...extProcService.process,
-    responseSerialize: (message: ProcessingResponse): Buffer => {
-      const cached = encodedOnce.get(message);
-      if (cached) return cached;
-      const bytes = extProcService.process.responseSerialize(message);
-      if (cached === null) encodedOnce.set(message, bytes);
-      return bytes;
-    },
-    requestDeserialize: processingRequests.deserialize,
-  },
-};
-
 /** Where a stream is: which message it may accept next. */
 type StreamStage = 'requestHeaders' | 'request' | 'response' | 'done';
 
@@ -109,97 +47,6 @@ class StreamError extends Error {
   ) {
     super(message);
   }
-}
-
-/** The processing mode gatehouse asks for after request headers, from the route's needs (2.4). */
-const modeOverrides = new WeakMap<CompiledRoute, ProcessingMode>();
-function modeOverrideFor(route: CompiledRoute): ProcessingMode {
-  const cached = modeOverrides.get(route);
-  if (cached) return cached;
-  // Body modes are always replaced by an override, so they are set explicitly. Response headers are
-  // always asked for: the access log and metrics need the status.
-  const mode = create(ProcessingModeSchema, {
-    requestHeaderMode: ProcessingMode_HeaderSendMode.DEFAULT,
-    responseHeaderMode: ProcessingMode_HeaderSendMode.SEND,
-    requestBodyMode: route.needs.requestBody ? ProcessingMode_BodySendMode.BUFFERED : ProcessingMode_BodySendMode.NONE,
-    responseBodyMode: route.needs.responseBody ? ProcessingMode_BodySendMode.BUFFERED : ProcessingMode_BodySendMode.NONE,
-    requestTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
-    responseTrailerMode: ProcessingMode_HeaderSendMode.SKIP,
-  });
-  modeOverrides.set(route, mode);
-  return mode;
-}
-
-/**
- * A headers answer is a function of the route, the phase and the header edits: a route whose filters
- * make the same edits every time (the usual case: static header rules) gets the same message, built
- * and encoded once. Bounded per route so edits that vary per request (ids, tokens) cannot grow it.
- */
-const ANSWERS_PER_ROUTE = 64;
-interface HeadersAnswer {
-  readonly response: ProcessingResponse;
-  readonly dropped: readonly DroppedEdit[];
-}
-const headersAnswers = new WeakMap<CompiledRoute, Map<string, HeadersAnswer>>();
-
-function editsKey(phase: string, edits: { removals: readonly string[]; sets: readonly HeaderSet[] }): string {
-  let key = phase;
-  for (const name of edits.removals) key += `\u0000-${name}`;
-  for (const set of edits.sets) key += `\u0000${set.append ? '+' : '='}${set.name}\u0001${set.value}`;
-  return key;
-}
-
-function headersAnswer(
-  route: CompiledRoute,
-  phase: 'requestHeaders' | 'responseHeaders',
-  edits: { removals: string[]; sets: HeaderSet[] },
-): HeadersAnswer {
-  let cache = headersAnswers.get(route);
-  if (!cache) {
-    cache = new Map();
-    headersAnswers.set(route, cache);
-  }
-  const key = editsKey(phase, edits);
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const { mutation, dropped } = toHeaderMutation(edits, phase === 'requestHeaders' ? 'request' : 'response');
-  const common = create(CommonResponseSchema, mutation ? { headerMutation: mutation } : {});
-  const response = create(ProcessingResponseSchema, {
-    response: { case: phase, value: create(HeadersResponseSchema, { response: common }) },
-  });
-  if (phase === 'requestHeaders') {
-    // Ask for exactly what the route's filters need (2.4); honoured where allow_mode_override is on.
-    response.modeOverride = modeOverrideFor(route);
-    response.dynamicMetadata = decisionMetadata(route.id, 'allow');
-  }
-  const answer = { response, dropped };
-  if (cache.size < ANSWERS_PER_ROUTE) {
-    cache.set(key, answer);
-    encodedOnce.set(response, null);
-  }
-  return answer;
-}
-
-function attributeString(message: ProcessingRequest, name: string): string | undefined {
-  const value = message.attributes[ATTRIBUTES_KEY]?.[name];
-  return typeof value === 'string' && value.length > 0 ? value : undefined;
-}
-
-function peerFrom(message: ProcessingRequest): PeerInfo {
-  const sourceAddress = attributeString(message, 'source.address');
-  const principal =
-    attributeString(message, PEER_CERTIFICATE_ATTRIBUTES.uriSan) ??
-    attributeString(message, 'connection.dns_san_peer_certificate') ??
-    attributeString(message, PEER_CERTIFICATE_ATTRIBUTES.subject);
-  const certificate = certificateFromAttributes((name) => attributeString(message, name));
-  return { ...(sourceAddress ? { sourceAddress } : {}), ...(principal ? { principal } : {}), ...(certificate ? { certificate } : {}) };
-}
-
-/** The route id Envoy named for this request, from its route name attribute or forwarded metadata. */
-function envoyRouteId(message: ProcessingRequest): string | undefined {
-  const fromMetadata = message.metadataContext?.filterMetadata[METADATA_NAMESPACE]?.['route_id'];
-  if (typeof fromMetadata === 'string' && fromMetadata.length > 0) return fromMetadata;
-  return attributeString(message, 'xds.route_name');
 }
 
 /**
@@ -420,7 +267,7 @@ export class ExtProcStream {
       this.refuseUndelivered('requestBody', 'request trailers came before any request body', started);
       return undefined;
     }
-    this.send(create(ProcessingResponseSchema, { response: { case: 'requestTrailers', value: create(TrailersResponseSchema) } }));
+    this.send(trailersAnswer('requestTrailers'));
     return undefined;
   }
 
@@ -453,7 +300,7 @@ export class ExtProcStream {
       this.refuseUndelivered('responseBody', 'response trailers came before any response body', started);
       return undefined;
     }
-    this.send(create(ProcessingResponseSchema, { response: { case: 'responseTrailers', value: create(TrailersResponseSchema) } }));
+    this.send(trailersAnswer('responseTrailers'));
     this.complete();
     return undefined;
   }
@@ -488,7 +335,7 @@ export class ExtProcStream {
     lifecycle.recordPhase(phase, started);
     // a shadowed denial tells Envoy's access log too: the cached answer says allow
     if (lifecycle.decision === 'shadow_deny' && phase === 'requestHeaders') {
-      this.send(create(ProcessingResponseSchema, { ...response, dynamicMetadata: decisionMetadata(ctx.routeId, 'shadow_deny', { reason: lifecycle.reason!, decisionId: ctx.decisionId }) }));
+      this.send(withMetadata(response, decisionMetadata(ctx.routeId, 'shadow_deny', { reason: lifecycle.reason!, decisionId: ctx.decisionId })));
     } else this.send(response);
     if (phase === 'responseHeaders' && this.bodies.responseBody !== 'expected') this.complete();
   }
@@ -503,34 +350,17 @@ export class ExtProcStream {
       const headers: HeaderMap | undefined = phase === 'requestBody' ? ctx.requestHeaders : ctx.responseHeaders;
       if (headers?.has(HEADER.contentLength)) edits.set(HEADER.contentLength, String(replacement.length));
     }
-    const { mutation, dropped } = toHeaderMutation(edits.drain(), phase === 'requestBody' ? 'request' : 'response');
+    const { response, dropped } = bodyAnswer(phase, edits.drain(), replacement);
     reportDroppedEdits(this.options.telemetry, ctx.routeId, ctx.requestId, dropped);
-    const common = create(CommonResponseSchema, {
-      ...(mutation ? { headerMutation: mutation } : {}),
-      ...(replacement ? { bodyMutation: create(BodyMutationSchema, { mutation: { case: 'body', value: replacement } }) } : {}),
-    });
     lifecycle.recordPhase(phase, started);
-    this.send(create(ProcessingResponseSchema, { response: { case: phase, value: create(BodyResponseSchema, { response: common }) } }));
+    this.send(response);
   }
 
   /** Envoy marks processing complete and sends the local reply (7.2); nothing more will come. */
   private immediate(phase: Phase, answer: Extract<Answer, { kind: 'immediate' }>, started: number): void {
     const lifecycle = this.lifecycle!;
     lifecycle.recordPhase(phase, started);
-    this.send(
-      create(ProcessingResponseSchema, {
-        response: {
-          case: 'immediateResponse',
-          value: create(ImmediateResponseSchema, {
-            status: httpStatus(answer.status),
-            headers: immediateResponseHeaders(answer.headers),
-            body: answer.body,
-            details: answer.details,
-          }),
-        },
-        dynamicMetadata: decisionMetadata(lifecycle.ctx.routeId, lifecycle.decision, lifecycle.reason ? { reason: lifecycle.reason, decisionId: lifecycle.ctx.decisionId } : undefined),
-      }),
-    );
+    this.send(immediateAnswer(answer, decisionMetadata(lifecycle.ctx.routeId, lifecycle.decision, lifecycle.reason ? { reason: lifecycle.reason, decisionId: lifecycle.ctx.decisionId } : undefined)));
     this.stage = 'done';
     this.complete();
   }
@@ -583,19 +413,6 @@ export class ExtProcStream {
     this.span?.end(decision ?? lifecycle.decision, lifecycle.status);
     this.span = undefined;
   }
-}
-
-/**
- * Was a body message the whole body? Envoy's BUFFERED body ends the message (end_of_stream) unless
- * trailers follow, when it comes with end_of_stream false (1.7, 1.16); a STREAMED or
- * BUFFERED_PARTIAL chunk also comes with end_of_stream false and more may follow. So a body without
- * end_of_stream is whole only when the headers declared exactly its length; and no body is whole
- * when it is shorter than its declared length.
- */
-function bodyDelivery(direction: 'request' | 'response', body: Buffer, endOfStream: boolean, declared: number | undefined): BodyDelivery {
-  if (declared !== undefined && body.length < declared) return { kind: 'partial', detail: `${direction} body message of ${body.length} bytes, content-length ${declared}` };
-  if (!endOfStream && declared !== body.length) return { kind: 'partial', detail: `${direction} body message of ${body.length} bytes without end_of_stream and no content-length that it completes` };
-  return { kind: 'whole', body };
 }
 
 export function extProcHandler(options: ExtProcOptions): grpc.handleBidiStreamingCall<ProcessingRequest, ProcessingResponse> {

@@ -6,12 +6,12 @@
 // metrics and every filter's onComplete. The adapters only translate Envoy's messages into
 // these calls and the answers back (docs/security.md "One request lifecycle").
 import { randomUUID } from 'node:crypto';
-import { chainFor, completeFilters, withinBudget, type PhaseResult } from '../pipeline/chain.js';
-import { createRequestContext, type RequestLine } from '../pipeline/context.js';
+import { completeFilters, withinBudget } from '../pipeline/chain.js';
+import { createRequestContext, splitPath, type RequestLine } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { GATEHOUSE_HEADER_PREFIX, HEADER, type HeaderMap } from '../pipeline/headers.js';
 import { UNMATCHED_ROUTE_ID, type Routes } from '../pipeline/routing.js';
-import type { CompiledRoute, PeerInfo, Phase, RequestContext } from '../pipeline/types.js';
+import type { CompiledRoute, PeerInfo, Phase, PhaseResult, RequestContext } from '../pipeline/types.js';
 import type { DenialObserver } from '../security/index.js';
 import type { AccessLogEntry, Decision, Protocol, Telemetry } from '../telemetry/types.js';
 
@@ -101,7 +101,9 @@ export class RequestLifecycle {
     request: IncomingRequest,
   ) {
     const { line, headers } = request;
-    const found = routes.match({ method: line.method, authority: line.authority, path: line.path, headers });
+    // split once: matching and the context share it
+    const target = splitPath(line.path);
+    const found = routes.match({ method: line.method, authority: line.authority, pathname: target.pathname, query: target.query, headers });
     let route: CompiledRoute | undefined;
     let pathTemplate = UNMATCHED_ROUTE_ID;
     let params: Readonly<Record<string, string>> = {};
@@ -118,7 +120,7 @@ export class RequestLifecycle {
       route = routes.unmatchedRoute;
     }
     this.route = route;
-    this.ctx = createRequestContext(line, headers, request.peer, { routeId: route?.id ?? UNMATCHED_ROUTE_ID, pathTemplate, params }, () => (this.abortController ??= new AbortController()).signal, randomUUID());
+    this.ctx = createRequestContext(line, headers, request.peer, { routeId: route?.id ?? UNMATCHED_ROUTE_ID, pathTemplate, params }, () => (this.abortController ??= new AbortController()).signal, randomUUID(), target);
     const named = request.namedRouteId;
     if (named !== undefined && named !== this.ctx.routeId) {
       // Envoy's routing and gatehouse's disagree: the request is decided on gatehouse's own match
@@ -130,6 +132,17 @@ export class RequestLifecycle {
 
   get telemetry(): Telemetry {
     return this.options.telemetry;
+  }
+
+  /**
+   * The route's filters act on the upstream's answer (FilterNeeds.responseHeaders / responseBody:
+   * response header edits, a breaker fed by the status, a sealed body). ext_proc always asks for
+   * response headers (the status for the log; x-gatehouse-* stripped from every answer), so this
+   * changes no processing mode; ext_authz never sees the answer, so there it is a route that
+   * belongs on ext_proc.
+   */
+  actsOnResponse(): boolean {
+    return this.route?.needs.responseHeaders === true || this.route?.needs.responseBody === true;
   }
 
   /** true when the route's filters need this body phase */
@@ -178,7 +191,7 @@ export class RequestLifecycle {
   private run(phase: Phase, body?: Buffer): Answer | Promise<Answer> {
     const route = this.route!;
     const result = withinBudget(
-      chainFor(route).run(phase, this.ctx, body),
+      route.chain.run(phase, this.ctx, body),
       route.budgetMs,
       phase,
       (reason) => {

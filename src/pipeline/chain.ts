@@ -3,14 +3,8 @@
 // request body early encrypts the response body last. The first deny or respond ends the chain.
 // Filters that answer synchronously are run without an await, so a headers-only chain costs no
 // promise allocations.
-import type { BodyOutcome, CompiledRoute, Outcome, Phase, RequestCompletion, RequestContext, RouteFilter } from './types.js';
+import type { BodyOutcome, CompiledRoute, Phase, PhaseResult, RequestCompletion, RequestContext, RouteChain, RouteFilter } from './types.js';
 import { CONTINUE } from './types.js';
-
-export interface PhaseResult {
-  readonly outcome: Outcome;
-  /** set when a filter replaced the body in a body phase */
-  readonly body?: Buffer;
-}
 
 const CONTINUED: PhaseResult = Object.freeze({ outcome: CONTINUE });
 
@@ -52,7 +46,7 @@ function stepFor(entry: RouteFilter, phase: Phase): Step | undefined {
 }
 
 /** Compiled once per route: the steps of each phase, already in the order they run. */
-export class CompiledChain {
+export class CompiledChain implements RouteChain {
   private readonly steps: Record<Phase, readonly Step[]>;
   private readonly completions: readonly ((ctx: RequestContext, completion: RequestCompletion) => void)[];
 
@@ -182,20 +176,8 @@ export function completeFilters(
   completion: RequestCompletion,
   telemetry: { readonly logger: { error(obj: object, msg: string): void }; readonly metrics: { error(kind: 'filter_error', routeId: string): void } },
 ): void {
-  for (const error of chainFor(route).complete(ctx, completion)) {
+  for (const error of route.chain.complete(ctx, completion)) {
     telemetry.metrics.error('filter_error', route.id);
     telemetry.logger.error({ err: error, route_id: route.id, request_id: ctx.requestId }, 'filter failed on completion');
   }
 }
-
-export function chainFor(route: CompiledRoute): CompiledChain {
-  let chain = chains.get(route);
-  if (!chain) {
-    chain = new CompiledChain(route.filters, route.shadow);
-    chains.set(route, chain);
-  }
-  return chain;
-}
-
-// Keyed by the route object, so a reloaded route table compiles fresh chains and old ones go with it.
-const chains = new WeakMap<CompiledRoute, CompiledChain>();

@@ -13,8 +13,14 @@ export interface RequestLine {
   readonly bodyFollows?: boolean;
 }
 
-/** Splits `:path` into path and query; never throws. */
-export function splitPath(path: string): { pathname: string; query: string } {
+/** `:path` split at its first `?`. */
+export interface RequestTarget {
+  readonly pathname: string;
+  readonly query: string;
+}
+
+/** Splits `:path` into path and query; never throws. The lifecycle does it once per request. */
+export function splitPath(path: string): RequestTarget {
   const q = path.indexOf('?');
   return q < 0 ? { pathname: path, query: '' } : { pathname: path.slice(0, q), query: path.slice(q + 1) };
 }
@@ -52,8 +58,8 @@ class Context implements RequestContext {
     route: { routeId: string; pathTemplate: string; params: Readonly<Record<string, string>> },
     private readonly makeSignal: () => AbortSignal,
     decisionId: string,
+    { pathname, query }: RequestTarget,
   ) {
-    const { pathname, query } = splitPath(line.path);
     // Envoy's HCM sets x-request-id before filters run; a missing one still gets a decision id.
     this.requestId = requestHeaders.get(HEADER.requestId) ?? decisionId;
     this.decisionId = decisionId;
@@ -97,6 +103,8 @@ export function createRequestContext(
   signal: () => AbortSignal,
   /** gatehouse's own id for this decision (never the client's x-request-id) */
   decisionId: string = randomUUID(),
+  /** `line.path` split, when the caller already split it to match the route */
+  target: RequestTarget = splitPath(line.path),
 ): RequestContext {
-  return new Context(line, headers, peer, route, signal, decisionId);
+  return new Context(line, headers, peer, route, signal, decisionId, target);
 }

@@ -4,23 +4,33 @@ import type { DenyReasonCode } from './deny.js';
 import type { HeaderMap } from './headers.js';
 import type { CompiledRoute } from './types.js';
 
-export interface RouteMatch {
-  readonly route: CompiledRoute;
+/** The route a request matched; a route table names its own route type (config's TableRoute). */
+export interface RouteMatch<R extends CompiledRoute = CompiledRoute> {
+  readonly route: R;
+  /** template parameters, decoded; empty for other path kinds */
   readonly params: Readonly<Record<string, string>>;
   /** the metric label: the route's path pattern, never the raw path */
   readonly pathTemplate: string;
 }
 
-/** The path is malformed or ambiguous: deny rather than guess a route. */
+/**
+ * The path is malformed or ambiguous (path.ts), or a refused variant of a protected route's path:
+ * deny it with `refused` as the reason rather than guess a route.
+ */
 export interface RouteRefusal {
-  readonly refused: DenyReasonCode;
+  readonly refused: Extract<DenyReasonCode, 'bad_request_headers' | 'path_variant'>;
   readonly detail: string;
 }
 
+/** What matching reads of a request. */
 export interface RouteMatchInput {
   readonly method: string;
+  /** `:authority` as Envoy sent it; a port is ignored */
   readonly authority: string;
-  readonly path: string;
+  /** `:path` before the `?`, as sent (matching canonicalizes it); split once per request (context.ts splitPath) */
+  readonly pathname: string;
+  /** `:path` after the `?`, '' when none */
+  readonly query: string;
   readonly headers: HeaderMap;
 }
 

@@ -2,6 +2,7 @@
 // declared (FilterDefinition). Filters never see protobuf; the Envoy adapters translate.
 import type { z } from 'zod';
 import type { DenyReasonCode } from './deny.js';
+import type { SchemaIn } from './filter-config.js';
 import type { Stores } from '../stores/types.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
 import type { PeerInfo } from './peer.js';
@@ -34,10 +35,17 @@ export type Outcome =
 
 export const CONTINUE: Outcome = Object.freeze({ kind: 'continue' });
 
-/** Which messages a filter needs from Envoy beyond request headers; decides the processing mode. */
+/** Which messages a filter needs from Envoy beyond request headers. */
 export interface FilterNeeds {
+  /** decides the processing mode: BUFFERED request bodies for this route (ext_proc mode_override) */
   readonly requestBody?: boolean;
+  /**
+   * the filter acts on the upstream's answer. Changes no processing mode: ext_proc asks for every
+   * route's response headers (the status for the log; x-gatehouse-* stripped from every answer).
+   * It marks the route ext_proc only: ext_authz counts and logs a request it lets through on it.
+   */
   readonly responseHeaders?: boolean;
+  /** decides the processing mode: BUFFERED response bodies for this route */
   readonly responseBody?: boolean;
 }
 
@@ -151,8 +159,13 @@ export interface FilterDefinition<S extends z.ZodType = z.ZodType> {
   readonly name: string;
   /** position in the chain, from FILTER_ORDER: never from config */
   readonly order: number;
-  /** validated at load; unknown keys are an error */
+  /** validated at load; unknown keys are an error. A relative file path in it is read as written */
   readonly configSchema: S;
+  /**
+   * The same schema for a config file in `scope.configDir`, when the config names files it reads
+   * (`fileReadAtLoad`): the loader parses with it, so a relative path is the config file's neighbour.
+   */
+  readonly configSchemaIn?: SchemaIn<S>;
   /** may depend on the filter's config (e.g. only when it rewrites the body) */
   needs(config: z.infer<S>): FilterNeeds;
   create(config: z.infer<S>, deps: FilterDeps): Filter;
@@ -175,10 +188,26 @@ export interface RouteFilter {
   readonly filter: Filter;
 }
 
+/** What a phase of a route's chain ended with. */
+export interface PhaseResult {
+  readonly outcome: Outcome;
+  /** set when a filter replaced the body in a body phase */
+  readonly body?: Buffer;
+}
+
+/** A route's filters compiled into the steps each phase runs (CompiledChain, pipeline/chain.ts). */
+export interface RouteChain {
+  run(phase: Phase, ctx: RequestContext, body?: Buffer): PhaseResult | Promise<PhaseResult>;
+  /** every filter's onComplete, last filter first; returns what they threw, never throws */
+  complete(ctx: RequestContext, completion: RequestCompletion): Error[];
+}
+
 /** A route after validation and compilation: what the hot path uses. */
 export interface CompiledRoute {
   readonly id: string;
   readonly filters: readonly RouteFilter[];
+  /** its filters compiled once, with the route (`new CompiledChain(filters, shadow)`) */
+  readonly chain: RouteChain;
   /** the union of the filters' needs: decides what gatehouse asks Envoy to send */
   readonly needs: Required<FilterNeeds>;
   /** gatehouse must answer each message within this many ms (below Envoy's message_timeout) */

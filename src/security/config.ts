@@ -1,4 +1,4 @@
-// The `securityEvents:` section of the config as security/ reads it (config/schema.ts parses it).
+// The `securityEvents:` section of the config as security/ reads it (config/schema/security.ts parses it).
 
 export interface DisableRuleConfig {
   /** `by: "gatehouse-rule:<name>"` on the disabled-account record */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { DisableRuleConfig } from '../config/schema.js';
+import type { DisableRuleConfig } from '../config/types.js';
 import { createMemoryStores } from '../stores/index.js';
 import { storeFailure, type StoreFailure } from '../stores/types.js';
 import type { SecurityEvent } from './events.js';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../test/support/config.js';
 import { checkFiles } from '../config/load.js';
-import type { StoresConfig } from '../config/schema.js';
+import type { StoresConfig } from '../config/types.js';
 import { createRedis, RedisConfigError } from './redis.js';
 
 function stores(yaml: string, file = 'gatehouse.yaml'): StoresConfig {

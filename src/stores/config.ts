@@ -1,4 +1,4 @@
-// The `stores:` section of the config as the stores read it (config/schema.ts parses it).
+// The `stores:` section of the config as the stores read it (config/schema/stores.ts parses it).
 
 /** the memory nonce store refuses claims (capacity) beyond this many live nonces, unless configured */
 export const DEFAULT_MAX_MEMORY_NONCES = 1_000_000;

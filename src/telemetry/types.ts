@@ -49,7 +49,9 @@ export type ErrorKind =
   /** an ext_proc stream ended for sending nothing within limits.idleTimeoutMs */
   | 'stream_idle_timeout'
   /** a new stream refused: limits.maxStreams were open */
-  | 'stream_limit';
+  | 'stream_limit'
+  /** ext_authz let a request through on a route whose filters act on the upstream's answer, which ext_authz never shows gatehouse */
+  | 'response_phases_unseen';
 
 export interface Metrics {
   streamOpened(protocol: Protocol): void;

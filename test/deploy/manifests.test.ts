@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProcessingMode_BodySendMode, ProcessingMode_HeaderSendMode } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/processing_mode_pb.js';
-import { METADATA_NAMESPACE } from '../../src/envoy/extproc.js';
+import { METADATA_NAMESPACE } from '../../src/envoy/decision-metadata.js';
 import { DEPLOY_ISTIO, shippedExtAuthzConfig, shippedExtProcConfig, parseTypedConfig } from '../support/manifests.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

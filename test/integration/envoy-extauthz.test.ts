@@ -75,3 +75,32 @@ test("ext_authz: a slow chain is answered within the route budget, before Envoy'
   assert.equal(r.status, 504);
   assert.equal(get(r.headers, 'x-gatehouse-reason'), 'processing_timeout');
 });
+
+test("ext_authz on a route whose filters act on the upstream's answer: allowed as before, counted per request and logged once, naming the filters", async (t) => {
+  const e2e = await endToEnd(
+    t,
+    `
+routes:
+  - id: edits-answer
+    match: { path: { prefix: /edits/ } }
+    filters:
+      - headers: { response: { set: { x-content-type-options: nosniff } } }
+  - id: request-only
+    match: { path: { prefix: /api/ } }
+    filters:
+      - headers: { request: { set: { x-gateway: gatehouse } } }
+`,
+  );
+  for (const id of ['unseen-1', 'unseen-2']) {
+    const r = await e2e.authz.request({ method: 'GET', path: '/edits/x', authority: 'api.example.com', headers: [['x-request-id', id]] });
+    assert.equal(r.status, 200);
+    assert.equal(get(r.headers, 'x-content-type-options'), undefined, 'ext_authz never carries a response edit');
+  }
+  assert.equal((await e2e.authz.request({ method: 'GET', path: '/api/x', authority: 'api.example.com' })).status, 200);
+  const metrics = await (await fetch(`http://127.0.0.1:${e2e.gatehouse.adminPort}/metrics`)).text();
+  assert.match(metrics, /^gatehouse_errors_total\{[^}]*kind="response_phases_unseen"[^}]*\} 2$/m, metrics.split('\n').filter((l) => l.startsWith('gatehouse_errors_total')).join('\n'));
+  assert.doesNotMatch(metrics, /kind="response_phases_unseen"[^}]*route="request-only"|route="request-only"[^}]*kind="response_phases_unseen"/);
+  const warnings = e2e.logs.filter((l) => l['route_id'] === 'edits-answer' && typeof l['msg'] === 'string' && l['msg'].includes('serve it over ext_proc'));
+  assert.equal(warnings.length, 1, 'one line per route, not per request');
+  assert.deepEqual(warnings[0]!['filters'], ['headers']);
+});

@@ -4,10 +4,11 @@
 // registry-less calls use these.
 import * as load from '../../src/config/load.js';
 import * as routes from '../../src/config/routes.js';
-import type { GatehouseConfig } from '../../src/config/schema.js';
+import type { GatehouseConfig } from '../../src/config/types.js';
 import { createFilterDeps } from '../../src/filters/deps.js';
 import { FILTER_REGISTRY } from '../../src/filters/registry.js';
 import type { FilterDefinition, FilterDeps } from '../../src/pipeline/types.js';
+import type { RouteTable } from '../../src/config/route-table.js';
 
 type Registry = ReadonlyMap<string, FilterDefinition>;
 
@@ -27,7 +28,7 @@ export function loadConfigFrom(file: string, options: Omit<load.LoadOptions, 're
   return load.loadConfigFrom(file, { ...options, registry: options.registry ?? FILTER_REGISTRY });
 }
 
-export function compileRouteTable(config: GatehouseConfig, registry: Registry = FILTER_REGISTRY, deps: FilterDeps = createFilterDeps()): routes.RouteTable {
+export function compileRouteTable(config: GatehouseConfig, registry: Registry = FILTER_REGISTRY, deps: FilterDeps = createFilterDeps()): RouteTable {
   return routes.compileRouteTable(config, registry, deps);
 }
 

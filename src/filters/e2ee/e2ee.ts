@@ -36,7 +36,7 @@ import { BODY_DERIVED_RESPONSE_HEADERS, HEADER } from '../../pipeline/headers.js
 import { FILTER_ORDER } from '../../pipeline/order.js';
 import { publishedDocument, type PublishedDocument } from '../published.js';
 import { CONTINUE, type BodyOutcome, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
-import { e2eeConfig, e2eeKeysConfig, type E2eeConfig, type E2eeKeysConfig } from './config.js';
+import { e2eeConfig, e2eeConfigIn, e2eeKeysConfig, e2eeKeysConfigIn, type E2eeConfig, type E2eeKeysConfig } from './config.js';
 
 export const E2EE_FILTER = 'e2ee';
 export const E2EE_KEYS_FILTER = 'e2eeKeys';
@@ -159,6 +159,7 @@ export const e2eeFilter: FilterDefinition<typeof e2eeConfig> = {
   name: E2EE_FILTER,
   order: FILTER_ORDER.e2ee,
   configSchema: e2eeConfig,
+  configSchemaIn: e2eeConfigIn,
   needs: () => ({ requestBody: true, responseBody: true }),
   create: (config, deps) => compileE2ee(config, deps),
 };
@@ -172,6 +173,7 @@ export const e2eeKeysFilter: FilterDefinition<typeof e2eeKeysConfig> = {
   name: E2EE_KEYS_FILTER,
   order: FILTER_ORDER.e2eeKeys,
   configSchema: e2eeKeysConfig,
+  configSchemaIn: e2eeKeysConfigIn,
   needs: () => ({}),
   create: (config) => compileE2eeKeys(config),
 };

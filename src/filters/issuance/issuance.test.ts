@@ -14,7 +14,7 @@ import { HeaderMap } from '../../pipeline/headers.js';
 import { STATE } from '../../pipeline/state.js';
 import type { Outcome, RequestContext } from '../../pipeline/types.js';
 import { createFilterDeps } from '../deps.js';
-import { issuanceConfig } from './config.js';
+import { issuanceConfigIn } from './config.js';
 import { compileIssuance, ISSUANCE_ACTIONS } from './issuance.js';
 
 const NOW_MS = Date.UTC(2026, 11, 4, 6, 0, 0);
@@ -28,7 +28,7 @@ async function setup(t: { after: (fn: () => void) => void }) {
   writeFileSync(join(dir, 'issuer.pem'), generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }));
   writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [{ kid: 'c1', status: 'active', file: 'issuer.pem' }] }));
   const parsed = parseFilterConfig(
-    issuanceConfig,
+    issuanceConfigIn,
     {
       challengeSecretsFile: 'secret.hex',
       issuer: 'https://gatehouse.test.invalid',

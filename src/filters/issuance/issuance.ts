@@ -27,7 +27,7 @@ import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { ChallengeStore, StoreFailure } from '../../stores/types.js';
 import { checkStanding } from '../standing.js';
-import { issuanceConfig, type IssuanceConfig } from './config.js';
+import { issuanceConfig, issuanceConfigIn, type IssuanceConfig } from './config.js';
 
 export const ISSUANCE_FILTER = 'issuance';
 
@@ -288,6 +288,7 @@ export const issuanceFilter: FilterDefinition<typeof issuanceConfig> = {
   name: ISSUANCE_FILTER,
   order: FILTER_ORDER.issuance,
   configSchema: issuanceConfig,
+  configSchemaIn: issuanceConfigIn,
   // every endpoint reads its body; Envoy sends one only when the request has one
   needs: () => ({ requestBody: true }),
   create: (config, deps) => compileIssuance(config, deps),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fileReadAtLoad, type FileRead } from '../../pipeline/filter-config.js';
+import { AS_WRITTEN, fileReadAtLoad, schemaPerScope, type FileRead, type FilterConfigScope } from '../../pipeline/filter-config.js';
 import { breakerOptionsSchema, checkBreakerWindow } from '../../pipeline/services.js';
 import { DEFAULT_PASSPORT_LIFETIME_SECONDS, loadKeyring, MAX_PASSPORT_LIFETIME_SECONDS, type PassportKeyring } from '../../protocol/passport/index.js';
 
@@ -16,7 +16,7 @@ function readKeyring(file: string): FileRead<PassportKeyring> {
  * The passport key manifest (docs/protocol/passport.md §4.2): one `active` key signs, `published`
  * keys are only in the JWKS. Read at load and on every reload, which is how keys rotate.
  */
-export const passportKeysFile = fileReadAtLoad(readKeyring);
+export const passportKeysFileIn = (scope: FilterConfigScope) => fileReadAtLoad(readKeyring, scope);
 
 /**
  * Where the passport's amr and aal come from: GET <baseUrl><url-encoded subject> answering JSON
@@ -40,17 +40,21 @@ export const userApiConfig = z.strictObject({
 export type UserApiConfig = z.infer<typeof userApiConfig>;
 
 /** A route's `passport` entry: the upstream gets a signed identity token in x-passport. */
-export const passportConfig = z.strictObject({
-  /** the upstream service this route serves: the passport's `aud`, which that service pins */
-  audience: z.string().min(1).max(256),
-  /** the passport's `iss`, e.g. https://gatehouse.superapp.internal; upstreams pin it */
-  issuer: z.string().min(1).max(256),
-  /** the key manifest (JSON), relative to the config file */
-  keysFile: passportKeysFile,
-  /** exp − iat: one request's worth, never more than the protocol's 60 s */
-  lifetimeSeconds: z.int().min(1).max(MAX_PASSPORT_LIFETIME_SECONDS).default(DEFAULT_PASSPORT_LIFETIME_SECONDS),
-  userApi: userApiConfig.optional(),
-});
+export const passportConfigIn = schemaPerScope((scope: FilterConfigScope) =>
+  z.strictObject({
+    /** the upstream service this route serves: the passport's `aud`, which that service pins */
+    audience: z.string().min(1).max(256),
+    /** the passport's `iss`, e.g. https://gatehouse.superapp.internal; upstreams pin it */
+    issuer: z.string().min(1).max(256),
+    /** the key manifest (JSON), relative to the config file */
+    keysFile: passportKeysFileIn(scope),
+    /** exp − iat: one request's worth, never more than the protocol's 60 s */
+    lifetimeSeconds: z.int().min(1).max(MAX_PASSPORT_LIFETIME_SECONDS).default(DEFAULT_PASSPORT_LIFETIME_SECONDS),
+    userApi: userApiConfig.optional(),
+  }),
+);
+/** relative paths read as written (the JSON Schema, tests) */
+export const passportConfig = passportConfigIn(AS_WRITTEN);
 
 export type PassportConfig = z.infer<typeof passportConfig>;
 
@@ -58,10 +62,14 @@ export type PassportConfig = z.infer<typeof passportConfig>;
  * A route's `passportKeys` entry: gatehouse itself answers the route with the JWKS of these keys,
  * for upstream verifiers. Name the same manifest as the passport routes.
  */
-export const passportKeysConfig = z.strictObject({
-  keysFile: passportKeysFile,
-  /** Cache-Control max-age; keep it at most the upstream verifiers' maxAge (default 300 s) */
-  maxAgeSeconds: z.int().min(0).max(3600).default(300),
-});
+export const passportKeysConfigIn = schemaPerScope((scope: FilterConfigScope) =>
+  z.strictObject({
+    keysFile: passportKeysFileIn(scope),
+    /** Cache-Control max-age; keep it at most the upstream verifiers' maxAge (default 300 s) */
+    maxAgeSeconds: z.int().min(0).max(3600).default(300),
+  }),
+);
+/** relative paths read as written (the JSON Schema, tests) */
+export const passportKeysConfig = passportKeysConfigIn(AS_WRITTEN);
 
 export type PassportKeysConfig = z.infer<typeof passportKeysConfig>;

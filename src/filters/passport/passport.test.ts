@@ -13,7 +13,7 @@ import { STATE } from '../../pipeline/state.js';
 import type { Outcome, RequestContext } from '../../pipeline/types.js';
 import { compilePassportPolicy, verifyPassportWithKeys, type PassportKeyring } from '../../protocol/passport/index.js';
 import { createFilterDeps } from '../deps.js';
-import { passportConfig, passportKeysConfig, type PassportConfig } from './config.js';
+import { passportConfigIn, passportKeysConfig, type PassportConfig } from './config.js';
 import { compilePassport, compilePassportKeys, JWKS_MEDIA_TYPE } from './passport.js';
 
 const ISSUER = 'https://gatehouse.test.invalid';
@@ -24,7 +24,7 @@ function configIn(t: { after: (fn: () => void) => void }): PassportConfig {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'signing.pem'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }));
   writeFileSync(join(dir, 'keys.json'), JSON.stringify({ keys: [{ kid: 'k-1', status: 'active', file: 'signing.pem' }] }));
-  const parsed = parseFilterConfig(passportConfig, { audience: 'payments', issuer: ISSUER, keysFile: 'keys.json' }, { configDir: dir });
+  const parsed = parseFilterConfig(passportConfigIn, { audience: 'payments', issuer: ISSUER, keysFile: 'keys.json' }, { configDir: dir });
   assert.ok(parsed.success, parsed.success ? '' : JSON.stringify(parsed.error.issues));
   return parsed.data;
 }

@@ -19,7 +19,7 @@ import { publishedDocument, type PublishedDocument } from '../published.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import { STATE, type SignedIdentity } from '../../pipeline/state.js';
 import { UserApiClient, type UserFacts } from './user-api.js';
-import { passportConfig, passportKeysConfig, type PassportConfig, type PassportKeysConfig } from './config.js';
+import { passportConfig, passportConfigIn, passportKeysConfig, passportKeysConfigIn, type PassportConfig, type PassportKeysConfig } from './config.js';
 
 export const PASSPORT_FILTER = 'passport';
 export const PASSPORT_KEYS_FILTER = 'passportKeys';
@@ -103,6 +103,7 @@ export const passportFilter: FilterDefinition<typeof passportConfig> = {
   name: PASSPORT_FILTER,
   order: FILTER_ORDER.passport,
   configSchema: passportConfig,
+  configSchemaIn: passportConfigIn,
   // the body phase: where `signed` hands over the identity of a request with a body
   needs: () => ({ requestBody: true }),
   create: (config, deps) => compilePassport(config, deps),
@@ -117,6 +118,7 @@ export const passportKeysFilter: FilterDefinition<typeof passportKeysConfig> = {
   name: PASSPORT_KEYS_FILTER,
   order: FILTER_ORDER.passportKeys,
   configSchema: passportKeysConfig,
+  configSchemaIn: passportKeysConfigIn,
   needs: () => ({}),
   create: (config) => compilePassportKeys(config),
 };

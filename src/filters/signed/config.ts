@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { fileReadAtLoad, type FileRead } from '../../pipeline/filter-config.js';
+import { AS_WRITTEN, fileReadAtLoad, schemaPerScope, type FileRead, type FilterConfigScope } from '../../pipeline/filter-config.js';
 import { importPublicJwk } from '../../protocol/signing/keys.js';
 import { DEFAULT_FRESHNESS, INTEGRITY_LEVELS, SIGNATURE_ALGORITHMS } from '../../protocol/signing/profile.js';
 import { readCredentialKeyring } from '../../protocol/signing/credential-keys.js';
@@ -60,52 +60,56 @@ const inlineKey = z.record(z.string(), z.unknown()).superRefine((jwk, ctx) => {
  * The issuer keys are public JWKs, inline and/or from a JWKS file read when the config is loaded
  * (and again on every reload, which is how issuer keys rotate).
  */
-export const signedConfig = z
-  .strictObject({
-    /** `iss` of the credentials gatehouse accepts */
-    issuer: z.string().min(1, 'must not be empty'),
-    /** inline public JWKs of the credential issuer, each with its kid */
-    issuerKeys: z.array(inlineKey).default([]),
-    /** a JWKS file ({"keys": [...]}) of the credential issuer's public keys; a relative path is from the config file's directory */
-    issuerKeysFile: fileReadAtLoad(readJwksFile).optional(),
-    /**
-     * the credential issuer's key manifest, the same file the `issuance` filter signs with: the public
-     * half of every key in it (active and published) is trusted, so this route accepts exactly the
-     * credentials gatehouse issues; relative to the config file's directory
-     */
-    credentialKeysFile: fileReadAtLoad(readCredentialKeyring).optional(),
-    allowedAlgorithms: z.array(z.enum(SIGNATURE_ALGORITHMS)).min(1, 'must allow at least one algorithm').default([...SIGNATURE_ALGORITHMS]),
-    /** credentials whose integrity level (from enrollment) is lower are refused: 403 attestation_insufficient */
-    minIntegrity: z.enum(INTEGRITY_LEVELS).optional(),
-    /** how old `created` may be */
-    maxAgeSeconds: z.int().min(1).max(300).default(DEFAULT_FRESHNESS.maxAgeSeconds),
-    /** how far `expires` may be after `created` */
-    maxLifetimeSeconds: z.int().min(1).max(300).default(DEFAULT_FRESHNESS.maxLifetimeSeconds),
-    /** how far ahead of gatehouse's clock `created` may be; also added to each nonce's lifetime for replicas' clock differences */
-    clockSkewSeconds: z.int().min(0).max(60).default(DEFAULT_FRESHNESS.maxSkewSeconds),
-    /** when a store cannot answer: closed = 503 dependency_unavailable; open = let the request through, recorded as an action */
-    failureMode: z.enum(['closed', 'open']).default('closed'),
-    /** false: Signature, Signature-Input and Device-Credential are removed before the upstream (it gets the identity from gatehouse) */
-    forwardSignatureHeaders: z.boolean().default(false),
-  })
-  .superRefine((config, ctx) => {
-    if (config.issuerKeys.length === 0 && config.issuerKeysFile === undefined && config.credentialKeysFile === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['issuerKeys'],
-        message: 'needs the credential issuer keys: credentialKeysFile (the key manifest the issuance filter signs with), issuerKeys (inline public JWKs) and/or issuerKeysFile (a JWKS file)',
-      });
-    }
-    const kids = [
-      ...config.issuerKeys.map((jwk) => jwk['kid']),
-      ...(config.issuerKeysFile?.value.map((k) => k.kid) ?? []),
-      ...(config.credentialKeysFile?.value.keys.map((k) => k.kid) ?? []),
-    ];
-    const twice = kids.find((kid, i) => kids.indexOf(kid) !== i);
-    if (twice !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: `kid ${JSON.stringify(twice)} is defined twice (inline, in issuerKeysFile or in credentialKeysFile): a credential must name exactly one key` });
-    }
-  });
+export const signedConfigIn = schemaPerScope((scope: FilterConfigScope) =>
+  z
+    .strictObject({
+      /** `iss` of the credentials gatehouse accepts */
+      issuer: z.string().min(1, 'must not be empty'),
+      /** inline public JWKs of the credential issuer, each with its kid */
+      issuerKeys: z.array(inlineKey).default([]),
+      /** a JWKS file ({"keys": [...]}) of the credential issuer's public keys; a relative path is from the config file's directory */
+      issuerKeysFile: fileReadAtLoad(readJwksFile, scope).optional(),
+      /**
+       * the credential issuer's key manifest, the same file the `issuance` filter signs with: the public
+       * half of every key in it (active and published) is trusted, so this route accepts exactly the
+       * credentials gatehouse issues; relative to the config file's directory
+       */
+      credentialKeysFile: fileReadAtLoad(readCredentialKeyring, scope).optional(),
+      allowedAlgorithms: z.array(z.enum(SIGNATURE_ALGORITHMS)).min(1, 'must allow at least one algorithm').default([...SIGNATURE_ALGORITHMS]),
+      /** credentials whose integrity level (from enrollment) is lower are refused: 403 attestation_insufficient */
+      minIntegrity: z.enum(INTEGRITY_LEVELS).optional(),
+      /** how old `created` may be */
+      maxAgeSeconds: z.int().min(1).max(300).default(DEFAULT_FRESHNESS.maxAgeSeconds),
+      /** how far `expires` may be after `created` */
+      maxLifetimeSeconds: z.int().min(1).max(300).default(DEFAULT_FRESHNESS.maxLifetimeSeconds),
+      /** how far ahead of gatehouse's clock `created` may be; also added to each nonce's lifetime for replicas' clock differences */
+      clockSkewSeconds: z.int().min(0).max(60).default(DEFAULT_FRESHNESS.maxSkewSeconds),
+      /** when a store cannot answer: closed = 503 dependency_unavailable; open = let the request through, recorded as an action */
+      failureMode: z.enum(['closed', 'open']).default('closed'),
+      /** false: Signature, Signature-Input and Device-Credential are removed before the upstream (it gets the identity from gatehouse) */
+      forwardSignatureHeaders: z.boolean().default(false),
+    })
+    .superRefine((config, ctx) => {
+      if (config.issuerKeys.length === 0 && config.issuerKeysFile === undefined && config.credentialKeysFile === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['issuerKeys'],
+          message: 'needs the credential issuer keys: credentialKeysFile (the key manifest the issuance filter signs with), issuerKeys (inline public JWKs) and/or issuerKeysFile (a JWKS file)',
+        });
+      }
+      const kids = [
+        ...config.issuerKeys.map((jwk) => jwk['kid']),
+        ...(config.issuerKeysFile?.value.map((k) => k.kid) ?? []),
+        ...(config.credentialKeysFile?.value.keys.map((k) => k.kid) ?? []),
+      ];
+      const twice = kids.find((kid, i) => kids.indexOf(kid) !== i);
+      if (twice !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['issuerKeys'], message: `kid ${JSON.stringify(twice)} is defined twice (inline, in issuerKeysFile or in credentialKeysFile): a credential must name exactly one key` });
+      }
+    }),
+);
+/** relative paths read as written (the JSON Schema, tests) */
+export const signedConfig = signedConfigIn(AS_WRITTEN);
 
 export type SignedConfig = z.infer<typeof signedConfig>;
 

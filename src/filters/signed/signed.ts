@@ -26,7 +26,7 @@ import { FILTER_ORDER } from '../../pipeline/order.js';
 import { CONTINUE, type FilterDefinition, type FilterDeps, type Outcome, type RequestContext } from '../../pipeline/types.js';
 import type { StoreFailure } from '../../stores/types.js';
 import { checkStanding } from '../standing.js';
-import { issuerKeysOf, signedConfig, type SignedConfig } from './config.js';
+import { issuerKeysOf, signedConfig, signedConfigIn, type SignedConfig } from './config.js';
 
 export const SIGNED_FILTER = 'signed';
 
@@ -191,6 +191,7 @@ export const signedFilter: FilterDefinition<typeof signedConfig> = {
   name: SIGNED_FILTER,
   order: FILTER_ORDER.signed,
   configSchema: signedConfig,
+  configSchemaIn: signedConfigIn,
   // Envoy sends a body only when the request has one; a GET is decided at its headers.
   needs: () => ({ requestBody: true }),
   create: (config, deps) => compileSigned(config, deps),
