@@ -15,6 +15,7 @@ import type { ExternalProcessor } from '../../src/gen/envoy/extensions/filters/h
 import { CHART_DIR, SCENARIOS_DIR, chartValues, checkedInRenderings, expectedValuesSchema, renderChart, skipWithoutGo, yamlObjects, type K8sObject } from '../support/helm.js';
 import { validateObject } from '../support/k8s-models.js';
 import { decodeTypedConfig } from '../support/envoy-descriptors.js';
+import { routeResponseHeadersToRemove } from '../support/manifests.js';
 import { parseShipped } from '../support/deployed-config.js';
 
 const skip = skipWithoutGo();
@@ -133,6 +134,19 @@ test('ext_authz: an AuthorizationPolicy CUSTOM on the gateway, body routes forwa
   const notes = renderChart(filesOf('ext-authz'), { notes: true });
   assert.match(notes, /envoyExtAuthzGrpc:\n\s+service: gatehouse\.gatehouse\.svc\.cluster\.local\n\s+port: 9001\n\s+timeout: 0\.250s\n\s+failOpen: false/);
   assert.equal(find(objects, 'ConfigMap').length, 1);
+});
+
+test('ext_authz: the route configuration removes gatehouse\'s headers from upstream responses, decoded strictly as a RouteConfiguration, the same names as deploy/istio', { skip }, () => {
+  const patches = find(rendered('ext-authz').objects, 'EnvoyFilter').flatMap(patchesOf).filter((p) => p.applyTo === 'ROUTE_CONFIGURATION');
+  assert.equal(patches.length, 1);
+  const value = patches[0]!.patch.value as Record<string, JsonValue>;
+  const asRouteConfiguration = (fields: Record<string, JsonValue>) => decodeTypedConfig({ '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration', ...fields }) as unknown as { responseHeadersToRemove: string[] };
+  const decoded = asRouteConfiguration(value);
+  assert.deepEqual([...decoded.responseHeadersToRemove].sort(), [...routeResponseHeadersToRemove('envoyfilter-ext-authz.yaml')].sort());
+  // the decode has teeth: a misspelt field is refused
+  assert.throws(() => asRouteConfiguration({ response_header_to_remove: ['x-gatehouse-reason'] }), /response_header_to_remove/);
+  // ext_proc needs none: gatehouse removes them itself
+  assert.equal(find(rendered('defaults').objects, 'EnvoyFilter').flatMap(patchesOf).filter((p) => p.applyTo === 'ROUTE_CONFIGURATION').length, 0);
 });
 
 test('NOTES.txt tells how to check that the ext_proc filter is in the gateway config', { skip }, () => {

@@ -182,3 +182,28 @@ relied on by gatehouse (which checks what it receives itself). An empty string w
 {{- printf "%s:%s" .Values.image.repository (required "canary.image.tag or canary.image.digest is required with canary.enabled" .Values.canary.image.tag) -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "gatehouse.upstreamResponseHeadersPatch" -}}
+# Over ext_authz gatehouse never sees the upstream's response, so it cannot remove gatehouse's own
+# headers from it as it does over ext_proc: an upstream could send x-gatehouse-reason (or
+# x_gatehouse_reason) to imitate a refusal. The route configuration removes them from every
+# upstream response. Envoy applies it to upstream responses (router.cc Filter::onUpstreamHeaders →
+# RouteEntryImplBase::finalizeResponseHeaders) and, in a local reply, *before* the replying
+# filter's own headers (filter_manager.cc sendLocalReplyViaFilterChain): gatehouse's denial keeps
+# its x-gatehouse-reason and x-gatehouse-decision-id (docs/security.md cites the source).
+# The names: every x-gatehouse-* of src/pipeline/headers.ts HEADER, in both spellings (a test
+# keeps them equal).
+- applyTo: ROUTE_CONFIGURATION
+  match:
+    context: GATEWAY
+  patch:
+    operation: MERGE
+    value:
+      response_headers_to_remove:
+        - x-gatehouse-reason
+        - x-gatehouse-decision-id
+        - x-gatehouse-client
+        - x_gatehouse_reason
+        - x_gatehouse_decision_id
+        - x_gatehouse_client
+{{- end -}}
