@@ -202,6 +202,41 @@ test('a canary is a second Deployment with the new image behind the same Service
   }
 });
 
+test('canary.target: the DestinationRule has stable and canary subsets by track, the ext_proc filter calls the chosen one; a target that cannot work is refused', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-chart-'));
+  try {
+    const render = (yaml: string): K8sObject[] => {
+      writeFileSync(join(dir, 'v.yaml'), yaml);
+      return yamlObjects(renderChart([join(dir, 'v.yaml')]));
+    };
+    const clusterOf = (objects: K8sObject[]): string => {
+      const typed = find(objects, 'EnvoyFilter').flatMap(patchesOf).find((p) => p.applyTo === 'HTTP_FILTER')!.patch.value['typed_config'] as { grpc_service: { envoy_grpc: { cluster_name: string } } };
+      return typed.grpc_service.envoy_grpc.cluster_name;
+    };
+    const shared = render('canary: { enabled: true, image: { tag: "0.2.0" } }\n');
+    for (const o of shared) validateObject(o);
+    assert.equal(clusterOf(shared), 'outbound|9001||gatehouse.gatehouse.svc.cluster.local', 'all: every endpoint');
+    const subsets = (find(shared, 'DestinationRule')[0]!.spec as { subsets: { name: string; labels: Record<string, string> }[] }).subsets;
+    assert.deepEqual(subsets, [{ name: 'stable', labels: { 'gatehouse.io/track': 'stable' } }, { name: 'canary', labels: { 'gatehouse.io/track': 'canary' } }]);
+    // each subset's labels are exactly one Deployment's pods
+    for (const subset of subsets) {
+      const matching = (find(shared, 'Deployment') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }[])
+        .filter((d) => Object.entries(subset.labels).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
+      assert.equal(matching.length, 1, subset.name);
+    }
+    const switched = render('canary: { enabled: true, target: canary, image: { tag: "0.2.0" } }\n');
+    for (const o of switched) validateObject(o);
+    assert.equal(clusterOf(switched), 'outbound|9001|canary|gatehouse.gatehouse.svc.cluster.local');
+    assert.equal(clusterOf(render('canary: { enabled: true, target: stable, image: { tag: "0.2.0" } }\n')), 'outbound|9001|stable|gatehouse.gatehouse.svc.cluster.local');
+    assert.equal((find(render('{}\n'), 'DestinationRule')[0]!.spec as { subsets?: unknown }).subsets, undefined, 'no canary, no subsets');
+    assert.throws(() => render('canary: { target: canary }\n'), /canary\.target "canary" needs canary\.enabled/);
+    assert.throws(() => render('canary: { enabled: true, target: canary, image: { tag: "0.2.0" } }\nistio: { mode: extAuthz }\n'), /needs istio\.mode extProc/);
+    assert.throws(() => render('canary: { enabled: true, target: stable, image: { tag: "0.2.0" } }\nistio: { destinationRule: { enabled: false } }\n'), /needs istio\.destinationRule\.enabled/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the admin API port is closed by default and opened only to the namespaces and principals named', { skip }, () => {
   type Rule = { ports: { port: number }[]; from: unknown[] };
   const closed = yamlObjects(renderChart());

@@ -52,6 +52,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "outbound|%d||%s" (int .Values.ports.grpc) (include "gatehouse.host" .) -}}
 {{- end -}}
 
+{{/*
+The cluster the gateway's ext_proc filter calls: the Service's, or one of the DestinationRule's
+canary subsets (canary.target), which Istio names outbound|<port>|<subset>|<host>.
+*/}}
+{{- define "gatehouse.extProcCluster" -}}
+{{- $target := .Values.canary.target | default "all" -}}
+{{- if not (has $target (list "all" "stable" "canary")) -}}
+{{- fail (printf "canary.target %q: use all, stable or canary" $target) -}}
+{{- end -}}
+{{- if eq $target "all" -}}
+{{- include "gatehouse.cluster" . -}}
+{{- else -}}
+{{- if not .Values.canary.enabled -}}{{- fail (printf "canary.target %q needs canary.enabled" $target) -}}{{- end -}}
+{{- if ne .Values.istio.mode "extProc" -}}{{- fail (printf "canary.target %q needs istio.mode extProc (istiod's ext_authz provider calls the Service, not a subset)" $target) -}}{{- end -}}
+{{- if not .Values.istio.destinationRule.enabled -}}{{- fail (printf "canary.target %q needs istio.destinationRule.enabled (its subsets make the cluster)" $target) -}}{{- end -}}
+{{- printf "outbound|%d|%s|%s" (int .Values.ports.grpc) $target (include "gatehouse.host" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* message_timeout / timeout as a protobuf Duration string ("0.2s") from messageTimeoutMs. */}}
 {{- define "gatehouse.messageTimeout" -}}
 {{- $ms := int .Values.messageTimeoutMs -}}
