@@ -64,7 +64,7 @@ const UNIT_TESTS = readFileSync(join(ROOT, 'test/deploy/alerts/rules.test.yaml')
 test('promtool check rules and promtool test rules pass on the rendered PrometheusRule', { skip }, () => {
   const { check, test: unit } = checkRules(UNIT_TESTS);
   assert.ok(check.ok, check.out);
-  assert.match(check.out, /SUCCESS: 11 rules found/);
+  assert.match(check.out, /SUCCESS: 12 rules found/);
   assert.ok(unit.ok, unit.out);
   // the unit tests have teeth: a wrong expectation fails them
   const broken = checkRules(UNIT_TESTS.replace('for 20% of requests', 'for 21% of requests'));
@@ -77,7 +77,7 @@ test('every alert fires in a unit test and stays silent in another, and has a ru
   assert.deepEqual(alerts.map((a) => a.alert).sort(), [
     'GatehouseBreakerOpen', 'GatehouseConfigReloadFailed', 'GatehouseDenialSpike', 'GatehouseDependencyErrors',
     'GatehouseLatencyNearBudget', 'GatehouseNoStreams', 'GatehousePodRestarts', 'GatehouseRouteNotFoundSpike',
-    'GatehouseSecurityEventBacklog', 'GatehouseSecurityEventsDropped', 'GatehouseStoreDown',
+    'GatehouseSecurityEventBacklog', 'GatehouseSecurityEventsDropped', 'GatehouseStoreDown', 'GatehouseUserApiErrors',
   ]);
   for (const { alert, annotations } of alerts) {
     const anchor = `runbook-${alert!.toLowerCase()}`;
