@@ -6,10 +6,16 @@
 # GATEHOUSE_CONFIG the process exits 2 saying "GATEHOUSE_CONFIG is not set".
 #
 # Node 22 LTS, as package.json's engines and .ci/run. The base is pinned by digest so a rebuild gets
-# the same bytes; the digest is the one public Dockerfiles pin for node:22-bookworm-slim (it could
-# not be resolved from these build machines): check and bump it with
-# `docker buildx imagetools inspect node:22-bookworm-slim` (or let Renovate/Dependabot do it).
-ARG NODE_IMAGE=node:22-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
+# the same bytes. How this digest was chosen: the build machines reach no Docker registry, so it was
+# NOT resolved or verified here. It is the digest that several unrelated public Dockerfiles pin for
+# node:22.23.3-bookworm-slim (the Debian 12 slim image of Node 22.23.3; some pin it as
+# node:22-bookworm-slim, which pointed at the same image then), found by searching public source
+# for pinned node:22 bookworm-slim bases. Before you build, verify it (and later bump it, or let
+# Renovate/Dependabot do so) with the one command:
+#   docker buildx imagetools inspect node:22.23.3-bookworm-slim --format '{{json .Manifest.Digest}}'
+# which must print the sha256 below; a different one means the tag was re-pushed: take the new
+# digest only after reading why.
+ARG NODE_IMAGE=node:22.23.3-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

@@ -15,6 +15,7 @@ import { deviceApp, json, loginToken, post, type GatewayAnswer } from '../test/s
 import { generateSigner, jwkThumbprint, signRequest } from '../sdk/app/signing.js';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { fraudScenario } from './fraud.js';
+import { operationsScenario } from './operations.js';
 import { readToken } from '../src/security/admin.js';
 import { explainRequest, parseExplainRequest } from '../src/check.js';
 import type { RunningGatehouse } from '../src/gatehouse.js';
@@ -424,6 +425,7 @@ async function main(): Promise<void> {
   await passportScenario(envoy, n + 5);
   const token = loaded.config.admin === undefined ? undefined : readToken(loaded.config.admin.tokenFile);
   if (token?.ok === true) await fraudScenario(envoy, gatehouse, token.token, n + 6, console.log);
+  await operationsScenario(n + 7, console.log);
   await protocolScenarios(console.log);
   certificates.close();
   envoy.close();

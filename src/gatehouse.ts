@@ -176,6 +176,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
   const deps = createFilterDeps({
     stores,
     ...(clients ? { mtls: { clients: clients.current, audit: (record) => { telemetry.logger.info(record, MTLS_AUDIT_MESSAGE); } } } : {}),
+    userApiCalls: telemetry.metrics,
     breakerEvents: {
       onStateChange(route, feature, state) {
         const key = `${route}\u0000${feature}`;
@@ -212,7 +213,7 @@ export async function startGatehouse(options: StartOptions): Promise<RunningGate
     await stores.close();
     throw listenError(error, 'listen.grpc', ENV.grpcListen, config.listen.grpc);
   }
-  const apiRoutes = adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger });
+  const apiRoutes = adminApiRoutes({ tokenFile: config.admin?.tokenFile, accounts: stores.accounts, devices: stores.devices, rules: security.rules, sink: security.sink, logger: telemetry.logger, registry: telemetry.metrics.registry });
   const onAdminError = (err: unknown, path: string): void => {
     telemetry.logger.error({ err, path }, 'admin handler failed');
   };

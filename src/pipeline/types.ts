@@ -6,7 +6,7 @@ import type { SchemaIn } from './filter-config.js';
 import type { Stores } from '../stores/types.js';
 import type { HeaderMap, HeaderEdits } from './headers.js';
 import type { PeerInfo } from './peer.js';
-import type { CircuitBreakers, MtlsDeps } from './services.js';
+import type { CircuitBreakers, MtlsDeps, UserApiCallObserver } from './services.js';
 import type { RequestState } from './state.js';
 import type { CredentialCache } from '../protocol/signing/credential.js';
 
@@ -152,6 +152,8 @@ export interface FilterDeps {
   readonly credentials: CredentialCache;
   /** the client registry and audit sink; set when the config has `mtls.clientsFile` */
   readonly mtls?: MtlsDeps;
+  /** counts the user API's calls by outcome and times them (the passport filter's userApi) */
+  readonly userApiCalls: UserApiCallObserver;
 }
 
 export interface FilterDefinition<S extends z.ZodType = z.ZodType> {

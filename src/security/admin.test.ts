@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { startAdminServer } from '../admin/server.js';
 import { parseConfig } from '../../test/support/config.js';
 import { startGatehouse, StartupError } from '../gatehouse.js';
@@ -31,12 +32,13 @@ async function setUp(t: { after: (fn: () => unknown) => void }, over: { now?: ()
   const stores = { ...memory, accounts };
   const rules = new DisableRules([], over.windows ?? new MemoryRuleWindows(), stores.accounts);
   const sink = new SecurityEventSink({ logger, stream: undefined, rules, maxBuffered: 10, batchSize: 10, instance: 'unit' });
+  const registry = new Registry();
   const admin = await startAdminServer({
     host: '127.0.0.1',
     port: 0,
     metrics: { render: () => Promise.resolve(''), contentType: 'text/plain' },
     health: { live: () => true, ready: () => true },
-    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, devices: stores.devices, rules, sink, logger, now: over.now ?? (() => 1_800_000_000_000) }),
+    apiRoutes: adminApiRoutes({ tokenFile, accounts: stores.accounts, devices: stores.devices, rules, sink, logger, registry, now: over.now ?? (() => 1_800_000_000_000) }),
   });
   t.after(async () => {
     await admin.close();
@@ -50,7 +52,7 @@ async function setUp(t: { after: (fn: () => unknown) => void }, over: { now?: ()
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
   };
-  return { call, tokenFile, lines, port: admin.port, stores };
+  return { call, tokenFile, lines, port: admin.port, stores, registry };
 }
 
 test('admin API: bad bodies and parameters are refused with a status and a code', async (t) => {
@@ -187,4 +189,23 @@ test('admin API: every action is audited with its subject whatever the outcome: 
     ['user-6', 'verified by phone', true, false, 'store_unavailable', 503],
     'the audit says the account was re-enabled, and that its windows were not cleared',
   );
+});
+
+test('admin API: every call is counted by action and result, the writes\' ok series from start', async (t) => {
+  const { call, registry, stores } = await setUp(t);
+  const counted = async (): Promise<Record<string, number>> => {
+    const metric = await registry.getSingleMetric('gatehouse_admin_api_calls_total')!.get();
+    return Object.fromEntries(metric.values.map((v) => [`${String(v.labels['action'])} ${String(v.labels['result'])}`, v.value]));
+  };
+  assert.deepEqual(await counted(), { 'accounts.disable ok': 0, 'accounts.enable ok': 0, 'devices.revoke ok': 0 });
+  const device = enrolledDevice({ subject: 'user-9' });
+  assert.ok((await stores.devices.put(device)).ok);
+  assert.equal((await call('/admin/accounts/disable', { method: 'POST', body: JSON.stringify({ subject: 'u', reason: 'fraud' }) })).status, 200);
+  assert.equal((await call('/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: device.deviceId, reason: 'stolen' }) })).status, 200);
+  assert.equal((await call('/admin/devices/revoke', { method: 'POST', body: JSON.stringify({ deviceId: 'unknown-device', reason: 'stolen' }) })).status, 404);
+  assert.equal((await call('/admin/accounts/disable', { method: 'POST', body: '{}', token: 'wrong-token-0123456789' })).status, 401);
+  assert.deepEqual(await counted(), {
+    'accounts.disable ok': 1, 'accounts.enable ok': 0, 'devices.revoke ok': 1,
+    'devices.revoke device_not_found': 1, 'accounts.disable unauthorized': 1,
+  });
 });

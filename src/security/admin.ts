@@ -9,9 +9,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { Registry, type Counter } from 'prom-client';
 import { sendJson, type AdminHandler } from '../admin/server.js';
 import { HEADER } from '../pipeline/headers.js';
 import type { AccountStatus, DeviceRegistry, StoredDevice, StoreFailure } from '../stores/types.js';
+import { METRIC } from '../telemetry/metric-names.js';
+import { CounterFamily } from '../telemetry/metrics.js';
 import type { DisableRules } from './rules.js';
 import type { SecurityEventSink } from './sink.js';
 
@@ -76,8 +79,15 @@ export interface AdminApiOptions {
   readonly rules: DisableRules;
   readonly sink: SecurityEventSink;
   readonly logger: Logger;
+  /** where gatehouse_admin_api_calls_total goes (gatehouse's registry); a private one when absent */
+  readonly registry?: Registry;
   readonly now?: () => number;
 }
+
+/** the admin API's actions: the audit line's `action` and the metric's label */
+type AdminAction = 'accounts.get' | 'accounts.disable' | 'accounts.enable' | 'devices.get' | 'devices.revoke' | 'security_events.recent';
+/** the writes an operator makes: their `ok` series exist from start, so a dashboard shows 0, not nothing */
+const ADMIN_WRITES: readonly AdminAction[] = ['accounts.disable', 'accounts.enable', 'devices.revoke'];
 
 export type ApiRoutes = ReadonlyMap<string, { readonly methods: readonly string[]; readonly handler: AdminHandler }>;
 
@@ -143,6 +153,11 @@ function stringField(body: unknown, name: string, max: number, required: boolean
 export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
   const now = options.now ?? Date.now;
   const throttle = new FailedTokenThrottle(now);
+  // labels from fixed lists only: the actions above, and `ok` or an HttpError code of this file
+  const calls = new CounterFamily(METRIC.adminApiCalls, 'Admin API calls, by action (accounts.disable, devices.revoke, ...) and result (ok, or the error code answered).', ['action', 'result'], 200);
+  // prom-client's typings only admit its own classes; the Registry reads name/help/type/get()
+  (options.registry ?? new Registry()).registerMetric(calls as unknown as Counter);
+  for (const action of ADMIN_WRITES) calls.child([action, 'ok']);
 
   /** the caller's token id (a hash prefix, for the audit) when the bearer token matches; throws otherwise */
   function authenticate(req: IncomingMessage, source: string): string {
@@ -170,7 +185,7 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
   }
 
   /** `run` may add to `audit` before it throws, so a refused call names what it was about */
-  function handle(action: string, run: (req: IncomingMessage, url: URL, audit: Record<string, unknown>) => Promise<{ status: number; body: object; audit: Record<string, unknown> }>): AdminHandler {
+  function handle(action: AdminAction, run: (req: IncomingMessage, url: URL, audit: Record<string, unknown>) => Promise<{ status: number; body: object; audit: Record<string, unknown> }>): AdminHandler {
     return async (req: IncomingMessage, res: ServerResponse) => {
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       const source = req.socket.remoteAddress ?? 'unknown';
@@ -180,11 +195,13 @@ export function adminApiRoutes(options: AdminApiOptions): ApiRoutes {
         const answer = await run(req, url, audit);
         Object.assign(audit, answer.audit, { status: answer.status, result: 'ok' });
         options.logger.info(audit, ADMIN_AUDIT_MESSAGE);
+        calls.child([action, 'ok']).value += 1;
         sendJson(res, answer.status, answer.body);
       } catch (error) {
         const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'the admin call failed');
         Object.assign(audit, { status: known.status, result: known.code, ...(error instanceof HttpError ? {} : { err: error }) });
         options.logger.warn(audit, ADMIN_AUDIT_MESSAGE);
+        calls.child([action, known.code]).value += 1;
         sendJson(res, known.status, { error: known.code, message: known.message }, { ...known.headers, ...(known.status === 401 ? { [HEADER.wwwAuthenticate]: 'Bearer realm="gatehouse-admin"' } : {}) });
       }
     };

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Counter, Registry } from 'prom-client';
 import { CounterFamily, GaugeFamily, type CounterChild } from '../telemetry/metrics.js';
+import { METRIC } from '../telemetry/metric-names.js';
 import type { RedisConnection } from '../stores/redis.js';
 import type { StoreFailure } from '../stores/types.js';
 import { eventFields, type SecurityEvent } from './events.js';
@@ -89,16 +90,16 @@ export class SecurityEventSink {
 
   constructor(private readonly options: SecuritySinkOptions) {
     this.retryMs = options.minRetryMs ?? 100;
-    this.eventsFamily = new CounterFamily('gatehouse_security_events_total', 'Suspicious denials reported as security events, by deny code and route.', ['code', 'route'], 2000);
-    const droppedFamily = new CounterFamily('gatehouse_security_events_dropped_total', 'Security events dropped before reaching the FDS stream: buffer_full (Redis slow or down, the buffer was full), shutdown (not flushed within the bound).', ['reason'], 10);
+    this.eventsFamily = new CounterFamily(METRIC.securityEvents, 'Suspicious denials reported as security events, by deny code and route.', ['code', 'route'], 2000);
+    const droppedFamily = new CounterFamily(METRIC.securityEventsDropped, 'Security events dropped before reaching the FDS stream: buffer_full (Redis slow or down, the buffer was full), shutdown (not flushed within the bound).', ['reason'], 10);
     this.dropped = { buffer_full: droppedFamily.child(['buffer_full']), shutdown: droppedFamily.child(['shutdown']) };
-    const writtenFamily = new CounterFamily('gatehouse_security_events_written_total', 'Security events appended to the FDS Redis stream.', [], 1);
+    const writtenFamily = new CounterFamily(METRIC.securityEventsWritten, 'Security events appended to the FDS Redis stream.', [], 1);
     this.written = writtenFamily.child([]);
-    const failedFamily = new CounterFamily('gatehouse_security_event_retries_total', 'Rounds of the security-event worker that a store could not complete (retried after a backoff).', [], 1);
+    const failedFamily = new CounterFamily(METRIC.securityEventRetries, 'Rounds of the security-event worker that a store could not complete (retried after a backoff).', [], 1);
     this.failedRounds = failedFamily.child([]);
-    const bufferedFamily = new GaugeFamily('gatehouse_security_events_buffered', 'Security events waiting for the FDS stream or the disable rules.', [], 1);
+    const bufferedFamily = new GaugeFamily(METRIC.securityEventsBuffered, 'Security events waiting for the FDS stream or the disable rules.', [], 1);
     this.buffered = bufferedFamily.child([]);
-    this.disabledFamily = new CounterFamily('gatehouse_security_accounts_disabled_total', 'Accounts disabled by a disable rule, by rule (counted on the replica that crossed the threshold).', ['rule'], 100);
+    this.disabledFamily = new CounterFamily(METRIC.securityAccountsDisabled, 'Accounts disabled by a disable rule, by rule (counted on the replica that crossed the threshold).', ['rule'], 100);
     for (const rule of options.rules.rules) this.disabledFamily.child([rule.name]);
     for (const family of [this.eventsFamily, droppedFamily, writtenFamily, failedFamily, bufferedFamily, this.disabledFamily]) {
       // prom-client's typings only admit its own classes; the Registry reads name/help/type/get()

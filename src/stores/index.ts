@@ -33,7 +33,7 @@ export interface StoreOptions {
 /** The in-memory stores with the default bounds, or those of `config`. Nothing to connect or close. */
 export function createMemoryStores(config?: Pick<StoresConfig, 'maxMemoryNonces'>, options: StoreOptions = {}): Stores {
   const metrics = new StoreMetrics(options.registry);
-  return {
+  const stores: Stores = {
     nonces: new MemoryNonceStore(config?.maxMemoryNonces ?? DEFAULT_MAX_MEMORY_NONCES, metrics, options.now),
     challenges: new CountedMemoryChallengeLedger(metrics),
     devices: new MemoryDeviceRegistry(metrics),
@@ -41,6 +41,8 @@ export function createMemoryStores(config?: Pick<StoresConfig, 'maxMemoryNonces'
     status: () => ({ kind: 'memory', state: 'ready' }),
     close: () => Promise.resolve(),
   };
+  metrics.watch(() => stores.status());
+  return stores;
 }
 
 export interface OpenedStores {
@@ -70,6 +72,7 @@ export async function openStores(config: StoresConfig, options: StoreOptions = {
     status: () => redis.status(),
     close: () => redis.close(),
   };
+  metrics.watch(() => stores.status());
   const connectError = await redis.connect();
   return connectError === undefined ? { stores, redis: { connection: redis, keys } } : { stores, connectError, redis: { connection: redis, keys } };
 }

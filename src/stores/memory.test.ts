@@ -142,3 +142,9 @@ test('the store metrics pass promtool check metrics', { skip: skipWithoutPromtoo
   assert.equal(out.trim(), '', `promtool complained:\n${out}`);
   assert.equal(code, 0);
 });
+
+test('gatehouse_store_up: memory stores always answer', async () => {
+  const registry = new Registry();
+  createMemoryStores(undefined, { registry });
+  assert.match(await registry.metrics(), /^gatehouse_store_up\{kind="memory"\} 1$/m);
+});

@@ -1,8 +1,11 @@
-// gatehouse_store_operations_total{store,operation,outcome} and
-// gatehouse_store_operation_duration_seconds{store,operation}: every label value comes from the fixed
-// lists below, never from a key, so the series are bounded (4 stores × a few operations × outcomes).
-import { Registry, type Counter } from 'prom-client';
+// gatehouse_store_operations_total{store,operation,outcome},
+// gatehouse_store_operation_duration_seconds{store,operation} and gatehouse_store_up{kind}: every
+// label value comes from the fixed lists below, never from a key, so the series are bounded
+// (4 stores × a few operations × outcomes).
+import { Gauge, Registry, type Counter } from 'prom-client';
+import { METRIC } from '../telemetry/metric-names.js';
 import { CounterFamily, HistogramFamily, PHASE_BUCKETS, type CounterChild, type HistogramChild } from '../telemetry/metrics.js';
+import type { StoreStatus } from './types.js';
 
 export type StoreName = 'nonces' | 'challenges' | 'devices' | 'accounts' | 'security';
 export type StoreOperation = 'identity' | 'replicate' | 'claim' | 'consume' | 'put' | 'get' | 'revoke' | 'disable' | 'enable' | 'is_disabled' | 'list' | 'append' | 'count' | 'clear';
@@ -22,12 +25,30 @@ export class StoreMetrics {
   private readonly histograms = new Map<string, HistogramChild>();
 
   /** registers both families in `registry` (gatehouse's own); a private one when absent (tests, bench) */
-  constructor(registry: Registry = new Registry()) {
-    this.operations = new CounterFamily('gatehouse_store_operations_total', 'Store operations, by store, operation and outcome (cached: answered from the local cache).', ['store', 'operation', 'outcome'], 1000);
-    this.durations = new HistogramFamily('gatehouse_store_operation_duration_seconds', 'Time a store operation took at its backend (Redis round trip, or memory), seconds; cached answers are not timed.', ['store', 'operation'], 1000, PHASE_BUCKETS);
+  constructor(private readonly registry: Registry = new Registry()) {
+    this.operations = new CounterFamily(METRIC.storeOperations, 'Store operations, by store, operation and outcome (cached: answered from the local cache).', ['store', 'operation', 'outcome'], 1000);
+    this.durations = new HistogramFamily(METRIC.storeOperationDuration, 'Time a store operation took at its backend (Redis round trip, or memory), seconds; cached answers are not timed.', ['store', 'operation'], 1000, PHASE_BUCKETS);
     // prom-client's typings only admit its own classes; the Registry reads name/help/type/get()
     registry.registerMetric(this.operations as unknown as Counter);
     registry.registerMetric(this.durations as unknown as Counter);
+  }
+
+  /**
+   * gatehouse_store_up{kind}: read from `status` at each scrape, 1 while the backend answers (memory
+   * always; Redis when connected and its server checked), else 0. Once per set of stores.
+   */
+  watch(status: () => StoreStatus): void {
+    new Gauge({
+      name: METRIC.storeUp,
+      help: 'Whether the stores can answer: 1 memory, or Redis connected and checked; 0 while Redis is unreachable, reconnecting or not yet checked (store calls answer unavailable and routes apply their failure mode).',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        const now = status();
+        this.reset();
+        this.set({ kind: now.kind }, now.state === 'ready' ? 1 : 0);
+      },
+    });
   }
 
   count(store: StoreName, operation: StoreOperation, outcome: StoreOutcome): void {

@@ -358,13 +358,17 @@ test('a disable and a revocation on a master with a replica are confirmed only o
   }
 });
 
-test('a Redis that is down at start: the stores open, answer unavailable, and work once it is up', { skip }, async () => {
+test('a Redis that is down at start: the stores open, answer unavailable, and work once it is up; gatehouse_store_up says which', { skip }, async () => {
   const port = await freePort();
-  const opened = await openStores(storesConfig(redisConfig(port)));
+  const registry = new Registry();
+  const storeUp = async (): Promise<string> => /^gatehouse_store_up\{kind="redis"\} (\d)$/m.exec(await registry.metrics())?.[1] ?? 'absent';
+  const opened = await openStores(storesConfig(redisConfig(port)), { registry });
+  assert.equal(await storeUp(), '0', 'down at start');
   const late = await TestRedisServer.startOn(port);
   try {
     assert.notEqual(opened.connectError, undefined);
     await eventually(() => opened.stores.nonces.claim('k', 'late-start-nonce-1', 60_000), (r) => r.ok);
+    assert.equal(await storeUp(), '1', 'up once it answers');
   } finally {
     await opened.stores.close();
     await late.close();

@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMetrics, methodLabel, statusLabel, PHASE_BUCKETS } from './metrics.js';
 import type { AccessLogEntry } from './types.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findPackageRoot } from '../config/load.js';
+import { METRIC } from './metric-names.js';
 import { promtoolCheck, skipWithoutPromtool } from '../../test/support/promtool.js';
 
 const entry = (over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
@@ -86,6 +90,8 @@ test('streams in flight, errors and config reloads', async () => {
   m.configReload('success');
   m.configReload('failure');
   m.configReload('success');
+  m.userApiCall('ok', 0.004);
+  m.userApiCall('breaker_open', undefined);
   const text = await m.render();
   assert.equal(sample(text, 'gatehouse_streams_in_flight{protocol="ext_proc"}'), 1);
   assert.equal(sample(text, 'gatehouse_streams_in_flight{protocol="ext_authz"}'), 1);
@@ -143,4 +149,23 @@ test('the exposition passes promtool check metrics (runtime metrics included)', 
   // and promtool does catch a broken exposition, so the check above can fail
   const broken = await promtoolCheck('# TYPE bad_total counter\nbad_total{x="1"} 1\nbad_total{x="1"} 2\n');
   assert.notEqual(broken.code, 0);
+});
+
+test('user API calls: every outcome counted from start, calls timed by outcome', async () => {
+  const m = createMetrics({ version: '0.1.0', defaultMetrics: false });
+  assert.match(await m.render(), /^gatehouse_user_api_calls_total\{outcome="timeout"\} 0$/m);
+  m.userApiCall('timeout', 0.1);
+  m.userApiCall('breaker_open', undefined);
+  const text = await m.render();
+  assert.match(text, /^gatehouse_user_api_calls_total\{outcome="timeout"\} 1$/m);
+  assert.match(text, /^gatehouse_user_api_calls_total\{outcome="breaker_open"\} 1$/m);
+  assert.match(text, /^gatehouse_user_api_call_duration_seconds_count\{outcome="timeout"\} 1$/m);
+  assert.doesNotMatch(text, /gatehouse_user_api_call_duration_seconds_count\{outcome="breaker_open"\}/, 'a call not made is not timed');
+});
+
+test('docs/operations.md\'s metrics table lists exactly the families of METRIC', () => {
+  const doc = readFileSync(join(findPackageRoot(), 'docs', 'operations.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Metrics'), doc.indexOf('Label values:'));
+  const documented = [...section.matchAll(/^\| `(gatehouse_[a-z_]+)` \|/gm)].map((m) => m[1]!).sort();
+  assert.deepEqual(documented, Object.values(METRIC).sort());
 });

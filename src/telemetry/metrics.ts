@@ -6,6 +6,8 @@
 // renders everything, Node's runtime metrics included.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Phase } from '../pipeline/types.js';
+import { USER_API_OUTCOMES, type UserApiCallObserver, type UserApiOutcome } from '../pipeline/services.js';
+import { METRIC } from './metric-names.js';
 import type { AccessLogEntry, ErrorKind, Metrics, Protocol } from './types.js';
 
 /** Phase timings are mostly sub-millisecond; the top buckets catch I/O (stores, JWKS fetches). */
@@ -202,7 +204,7 @@ export interface MetricsOptions {
   readonly maxSeriesPerFamily?: number;
 }
 
-export interface GatehouseMetrics extends Metrics {
+export interface GatehouseMetrics extends Metrics, UserApiCallObserver {
   readonly registry: Registry;
   /** a breaker of (route, feature) is now in `state` (also counted as a transition unless it is new) */
   breakerState(route: string, feature: string, state: 'closed' | 'open' | 'half_open', transition: boolean): void;
@@ -220,56 +222,73 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   };
 
   const requests = new CounterFamily(
-    'gatehouse_requests_total',
+    METRIC.requests,
     'HTTP requests gatehouse finished processing, by route, decision and the status the client got (0: none).',
     ['protocol', 'route', 'path_template', 'method', 'decision', 'status'],
     maxSeries,
   );
   const denials = new CounterFamily(
-    'gatehouse_denials_total',
+    METRIC.denials,
     'Requests gatehouse denied, by route and deny reason code.',
     ['route', 'reason'],
     maxSeries,
   );
   const shadowDenials = new CounterFamily(
-    'gatehouse_shadow_denials_total',
+    METRIC.shadowDenials,
     'Denials of filters in shadow mode (logged, not enforced), by route, filter and deny reason code.',
     ['route', 'filter', 'reason'],
     maxSeries,
   );
   const phases = new HistogramFamily(
-    'gatehouse_phase_duration_seconds',
+    METRIC.phaseDuration,
     "Time gatehouse spent on one phase of a request (its filter chain's work), seconds.",
     ['route', 'phase'],
     maxSeries,
     PHASE_BUCKETS,
   );
   const processing = new HistogramFamily(
-    'gatehouse_request_processing_seconds',
+    METRIC.requestProcessing,
     "Gatehouse's own processing time for a request, summed over its phases (not Envoy's wait), seconds.",
     ['protocol', 'route'],
     maxSeries,
     PROCESSING_BUCKETS,
   );
   const inFlight = new GaugeFamily(
-    'gatehouse_streams_in_flight',
+    METRIC.streamsInFlight,
     'Open ext_proc streams and ext_authz checks in progress.',
     ['protocol'],
     maxSeries,
   );
   const actions = new CounterFamily(
-    'gatehouse_filter_actions_total',
+    METRIC.filterActions,
     'What filters changed or refused to pass on (e.g. sanitize removed a reserved header), by route, filter and action.',
     ['route', 'filter', 'action'],
     maxSeries,
   );
   const errors = new CounterFamily(
-    'gatehouse_errors_total',
+    METRIC.errors,
     'Errors while processing requests, by kind and route (route is "unmatched" before routing).',
     ['kind', 'route'],
     maxSeries,
   );
   for (const f of [requests, denials, shadowDenials, phases, processing, inFlight, actions, errors]) register(f);
+
+  // every outcome's series exists from start, so rate() and alerts see a zero, not an absence
+  const userApiCalls = new CounterFamily(
+    METRIC.userApiCalls,
+    "Lookups at the passport filter's user API, by outcome (breaker_open: not called, its breaker refused); cached answers are not counted.",
+    ['outcome'],
+    USER_API_OUTCOMES.length,
+  );
+  const userApiDurations = new HistogramFamily(
+    METRIC.userApiCallDuration,
+    'Time a user API call took, to its answer or its failure, seconds.',
+    ['outcome'],
+    USER_API_OUTCOMES.length,
+    PHASE_BUCKETS,
+  );
+  const userApiChildren = new Map(USER_API_OUTCOMES.map((o) => [o, userApiCalls.child([o])] as const));
+  for (const f of [userApiCalls, userApiDurations]) register(f);
 
   const inFlightChildren: Record<Protocol, GaugeChild> = {
     ext_proc: inFlight.child(['ext_proc']),
@@ -277,13 +296,13 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   };
 
   const registryReloads = new Counter({
-    name: 'gatehouse_client_registry_reloads_total',
+    name: METRIC.clientRegistryReloads,
     help: 'mtls client registry reloads, by result (a refused file keeps the running registry).',
     labelNames: ['result'] as const,
     registers: [registry],
   });
   const reloads = new Counter({
-    name: 'gatehouse_config_reloads_total',
+    name: METRIC.configReloads,
     help: 'Configuration reloads, by result.',
     labelNames: ['result'] as const,
     registers: [registry],
@@ -294,20 +313,20 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
   registryReloads.inc({ result: 'failure' }, 0);
 
   const breakerStates = new Gauge({
-    name: 'gatehouse_breaker_state',
+    name: METRIC.breakerState,
     help: 'State of each breaker: 0 closed, 1 half-open (one probe allowed), 2 open (requests refused with 503 circuit_open).',
     labelNames: ['route', 'feature'] as const,
     registers: [registry],
   });
   const breakerTransitions = new Counter({
-    name: 'gatehouse_breaker_transitions_total',
+    name: METRIC.breakerTransitions,
     help: 'Breaker state changes, by route, feature and the state entered.',
     labelNames: ['route', 'feature', 'to'] as const,
     registers: [registry],
   });
 
   const buildInfo = new Gauge({
-    name: 'gatehouse_build_info',
+    name: METRIC.buildInfo,
     help: 'Always 1; labels carry the gatehouse version and the Node.js version.',
     labelNames: ['version', 'node'] as const,
     registers: [registry],
@@ -355,6 +374,10 @@ export function createMetrics(options: MetricsOptions): GatehouseMetrics {
     },
     error(kind: ErrorKind, routeId: string) {
       errors.child([kind, routeId]).value += 1;
+    },
+    userApiCall(outcome: UserApiOutcome, seconds: number | undefined) {
+      userApiChildren.get(outcome)!.value += 1;
+      if (seconds !== undefined) userApiDurations.child([outcome]).observe(seconds);
     },
     configReload(result) {
       reloads.inc({ result });

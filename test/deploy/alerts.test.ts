@@ -14,6 +14,7 @@ import { findPackageRoot } from '../../src/config/load.js';
 import { parseConfig } from '../support/config.js';
 import { startGatehouse } from '../../src/gatehouse.js';
 import { ADMIN_PATHS } from '../../src/admin/server.js';
+import { METRIC } from '../../src/telemetry/metric-names.js';
 import { CHART_DIR, SCENARIOS_DIR, renderChart, skipWithoutGo, yamlObjects } from '../support/helm.js';
 import { AMTOOL, PROMTOOL, skipWithoutAmtool, skipWithoutPromtool } from '../support/promtool.js';
 
@@ -63,7 +64,7 @@ const UNIT_TESTS = readFileSync(join(ROOT, 'test/deploy/alerts/rules.test.yaml')
 test('promtool check rules and promtool test rules pass on the rendered PrometheusRule', { skip }, () => {
   const { check, test: unit } = checkRules(UNIT_TESTS);
   assert.ok(check.ok, check.out);
-  assert.match(check.out, /SUCCESS: 8 rules found/);
+  assert.match(check.out, /SUCCESS: 12 rules found/);
   assert.ok(unit.ok, unit.out);
   // the unit tests have teeth: a wrong expectation fails them
   const broken = checkRules(UNIT_TESTS.replace('for 20% of requests', 'for 21% of requests'));
@@ -76,6 +77,7 @@ test('every alert fires in a unit test and stays silent in another, and has a ru
   assert.deepEqual(alerts.map((a) => a.alert).sort(), [
     'GatehouseBreakerOpen', 'GatehouseConfigReloadFailed', 'GatehouseDenialSpike', 'GatehouseDependencyErrors',
     'GatehouseLatencyNearBudget', 'GatehouseNoStreams', 'GatehousePodRestarts', 'GatehouseRouteNotFoundSpike',
+    'GatehouseSecurityEventBacklog', 'GatehouseSecurityEventsDropped', 'GatehouseStoreDown', 'GatehouseUserApiErrors',
   ]);
   for (const { alert, annotations } of alerts) {
     const anchor = `runbook-${alert!.toLowerCase()}`;
@@ -138,6 +140,8 @@ test('every metric an alert or a dashboard panel reads is in the /metrics of a r
     }
   }
   assert.ok(checked > 25);
+  // and every family gatehouse defines is there, so a panel on any of them has data to read
+  for (const name of Object.values(METRIC)) assert.ok(exposed.has(name), `${name} (METRIC) is not in /metrics`);
   // the check has teeth: a misspelt metric is not exposed
   assert.equal(exposed.has('gatehouse_denial_total'), false);
 });

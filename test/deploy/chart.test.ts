@@ -15,6 +15,7 @@ import type { ExternalProcessor } from '../../src/gen/envoy/extensions/filters/h
 import { CHART_DIR, SCENARIOS_DIR, chartValues, checkedInRenderings, expectedValuesSchema, renderChart, skipWithoutGo, yamlObjects, type K8sObject } from '../support/helm.js';
 import { validateObject } from '../support/k8s-models.js';
 import { decodeTypedConfig } from '../support/envoy-descriptors.js';
+import { routeResponseHeadersToRemove } from '../support/manifests.js';
 import { parseShipped } from '../support/deployed-config.js';
 
 const skip = skipWithoutGo();
@@ -135,6 +136,19 @@ test('ext_authz: an AuthorizationPolicy CUSTOM on the gateway, body routes forwa
   assert.equal(find(objects, 'ConfigMap').length, 1);
 });
 
+test('ext_authz: the route configuration removes gatehouse\'s headers from upstream responses, decoded strictly as a RouteConfiguration, the same names as deploy/istio', { skip }, () => {
+  const patches = find(rendered('ext-authz').objects, 'EnvoyFilter').flatMap(patchesOf).filter((p) => p.applyTo === 'ROUTE_CONFIGURATION');
+  assert.equal(patches.length, 1);
+  const value = patches[0]!.patch.value as Record<string, JsonValue>;
+  const asRouteConfiguration = (fields: Record<string, JsonValue>) => decodeTypedConfig({ '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration', ...fields }) as unknown as { responseHeadersToRemove: string[] };
+  const decoded = asRouteConfiguration(value);
+  assert.deepEqual([...decoded.responseHeadersToRemove].sort(), [...routeResponseHeadersToRemove('envoyfilter-ext-authz.yaml')].sort());
+  // the decode has teeth: a misspelt field is refused
+  assert.throws(() => asRouteConfiguration({ response_header_to_remove: ['x-gatehouse-reason'] }), /response_header_to_remove/);
+  // ext_proc needs none: gatehouse removes them itself
+  assert.equal(find(rendered('defaults').objects, 'EnvoyFilter').flatMap(patchesOf).filter((p) => p.applyTo === 'ROUTE_CONFIGURATION').length, 0);
+});
+
 test('NOTES.txt tells how to check that the ext_proc filter is in the gateway config', { skip }, () => {
   const notes = renderChart([], { notes: true });
   assert.match(notes, /istioctl proxy-config listener "\$POD" -n istio-ingress -o json \| grep -c envoy\.filters\.http\.ext_proc/);
@@ -183,6 +197,41 @@ test('a canary is a second Deployment with the new image behind the same Service
     assert.notEqual(stable.spec.selector.matchLabels['gatehouse.io/track'], canary.spec.selector.matchLabels['gatehouse.io/track'], 'neither Deployment claims the other\'s pods');
     writeFileSync(join(dir, 'untagged.yaml'), 'canary: { enabled: true }\n');
     assert.throws(() => renderChart([join(dir, 'untagged.yaml')]), /canary\.image\.tag or canary\.image\.digest is required/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('canary.target: the DestinationRule has stable and canary subsets by track, the ext_proc filter calls the chosen one; a target that cannot work is refused', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-chart-'));
+  try {
+    const render = (yaml: string): K8sObject[] => {
+      writeFileSync(join(dir, 'v.yaml'), yaml);
+      return yamlObjects(renderChart([join(dir, 'v.yaml')]));
+    };
+    const clusterOf = (objects: K8sObject[]): string => {
+      const typed = find(objects, 'EnvoyFilter').flatMap(patchesOf).find((p) => p.applyTo === 'HTTP_FILTER')!.patch.value['typed_config'] as { grpc_service: { envoy_grpc: { cluster_name: string } } };
+      return typed.grpc_service.envoy_grpc.cluster_name;
+    };
+    const shared = render('canary: { enabled: true, image: { tag: "0.2.0" } }\n');
+    for (const o of shared) validateObject(o);
+    assert.equal(clusterOf(shared), 'outbound|9001||gatehouse.gatehouse.svc.cluster.local', 'all: every endpoint');
+    const subsets = (find(shared, 'DestinationRule')[0]!.spec as { subsets: { name: string; labels: Record<string, string> }[] }).subsets;
+    assert.deepEqual(subsets, [{ name: 'stable', labels: { 'gatehouse.io/track': 'stable' } }, { name: 'canary', labels: { 'gatehouse.io/track': 'canary' } }]);
+    // each subset's labels are exactly one Deployment's pods
+    for (const subset of subsets) {
+      const matching = (find(shared, 'Deployment') as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }[])
+        .filter((d) => Object.entries(subset.labels).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
+      assert.equal(matching.length, 1, subset.name);
+    }
+    const switched = render('canary: { enabled: true, target: canary, image: { tag: "0.2.0" } }\n');
+    for (const o of switched) validateObject(o);
+    assert.equal(clusterOf(switched), 'outbound|9001|canary|gatehouse.gatehouse.svc.cluster.local');
+    assert.equal(clusterOf(render('canary: { enabled: true, target: stable, image: { tag: "0.2.0" } }\n')), 'outbound|9001|stable|gatehouse.gatehouse.svc.cluster.local');
+    assert.equal((find(render('{}\n'), 'DestinationRule')[0]!.spec as { subsets?: unknown }).subsets, undefined, 'no canary, no subsets');
+    assert.throws(() => render('canary: { target: canary }\n'), /canary\.target "canary" needs canary\.enabled/);
+    assert.throws(() => render('canary: { enabled: true, target: canary, image: { tag: "0.2.0" } }\nistio: { mode: extAuthz }\n'), /needs istio\.mode extProc/);
+    assert.throws(() => render('canary: { enabled: true, target: stable, image: { tag: "0.2.0" } }\nistio: { destinationRule: { enabled: false } }\n'), /needs istio\.destinationRule\.enabled/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

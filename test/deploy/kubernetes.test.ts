@@ -132,9 +132,15 @@ test('the containers run with the V8 flags of bench/node-flags.ts, as the Docker
 test('the image is Node 22 LTS as engines says, its base pinned by digest, and holds no bench, demo, sdk or test code', () => {
   const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
   const base = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1] ?? '';
-  assert.match(base, /^node:(\d+)-bookworm-slim@sha256:[a-f0-9]{64}$/);
-  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
-  assert.equal(/^node:(\d+)/.exec(base)?.[1], /^>=(\d+)/.exec(engines)?.[1], `the image's Node major is engines' (${engines})`);
+  assert.match(base, /^node:(\d+)(\.\d+\.\d+)?-bookworm-slim@sha256:[a-f0-9]{64}$/);
+  // the digest's provenance and the one command that verifies it are written beside it
+  assert.match(dockerfile, /docker buildx imagetools inspect node:\S+-bookworm-slim/);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string }; devDependencies: Record<string, string> };
+  const major = /^>=(\d+)/.exec(pkg.engines.node)?.[1];
+  assert.equal(/^node:(\d+)/.exec(base)?.[1], major, `the image's Node major is engines' (${pkg.engines.node})`);
+  // the types the code is checked against, and the Node .ci/run installs, are the same major
+  assert.equal(/^\^(\d+)\./.exec(pkg.devDependencies['@types/node'] ?? '')?.[1], major, '@types/node');
+  assert.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), new RegExp(`"\\$\\(node_major\\)" != ${major ?? 'none'}\\b`), '.ci/run installs the same major');
   for (const line of dockerfile.split('\n').filter((l) => l.startsWith('FROM '))) assert.match(line, /^FROM \$\{NODE_IMAGE\}/, 'every stage on the pinned base');
   assert.doesNotMatch(dockerfile, /^COPY .*\b(bench|demo|sdk|test)\b/m);
   // what tsconfig.image.json compiles: src/ without its tests, benches and test helpers

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { JsonValue } from '@bufbuild/protobuf';
 import { decodeTypedConfig } from '../support/envoy-descriptors.js';
+import { validateObject } from '../support/k8s-models.js';
+import type { K8sObject } from '../support/helm.js';
 import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
 
 test('the ext_proc EnvoyFilter is a valid ExternalProcessor that lets gatehouse choose bodies per route and fails closed', () => {
@@ -71,4 +73,19 @@ test('every typed_config in deploy/istio decodes strictly; ext_authz body routes
     assert.equal(d.message['mergeSlashes'], true);
     assert.equal((d.message['commonHttpProtocolOptions'] as { headersWithUnderscoresAction: number }).headersWithUnderscoresAction, 1, 'REJECT_REQUEST');
   }
+});
+
+test('every EnvoyFilter in deploy/istio validates as Istio\'s EnvoyFilter; its ROUTE_CONFIGURATION patches decode strictly as a RouteConfiguration', () => {
+  let routeConfigurations = 0;
+  for (const file of readdirSync(DEPLOY_ISTIO).filter((f) => f.endsWith('.yaml'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(DEPLOY_ISTIO, file), 'utf8'))) {
+      const o = doc.toJS() as K8sObject & { spec: { configPatches: { applyTo: string; patch: { value: Record<string, JsonValue> } }[] } };
+      validateObject(o);
+      for (const p of o.spec.configPatches.filter((c) => c.applyTo === 'ROUTE_CONFIGURATION')) {
+        decodeTypedConfig({ '@type': 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration', ...p.patch.value });
+        routeConfigurations++;
+      }
+    }
+  }
+  assert.equal(routeConfigurations, 1, 'the ext_authz EnvoyFilter removes gatehouse\'s headers from upstream responses');
 });

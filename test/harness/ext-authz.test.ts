@@ -322,6 +322,31 @@ describe('ext_authz stand-in (11)', () => {
       assert.equal(a.calls[0]?.deadlineMs, Infinity);
     });
   });
+
+  test('the route\'s response_headers_to_remove: applied to the upstream\'s response, and to a denial before the Denied headers, which stay (11.22)', async () => {
+    const imitating = await startUpstream(() => ({ headers: [['x-verdict', 'forged'], ['x-kept', 'yes']], body: 'ok' }));
+    let denied = false;
+    const deny = (): CheckResponse => create(CheckResponseSchema, {
+      status: create(StatusSchema, { code: 7 }),
+      httpResponse: { case: 'deniedResponse', value: create(DeniedHttpResponseSchema, { headers: [hv('x-verdict', 'real')] }) },
+    });
+    try {
+      await withAuthz(() => (denied ? deny() : ok()), async (a) => {
+        const s = new ExtAuthzStandIn({ authzAddress: a.address, filter: authzConfig({}, 30_000), upstream: imitating, routeResponseHeadersToRemove: ['x-verdict'] });
+        const allowed = await s.request({ method: 'GET', path: '/', authority: 'svc' });
+        assert.equal(allowed.status, 200);
+        assert.equal(get(allowed.headers, 'x-verdict'), undefined, 'removed from the upstream\'s response');
+        assert.equal(get(allowed.headers, 'x-kept'), 'yes');
+        denied = true;
+        const refused = await s.request({ method: 'GET', path: '/', authority: 'svc' });
+        s.close();
+        assert.equal(refused.status, 403);
+        assert.equal(get(refused.headers, 'x-verdict'), 'real', 'the denial\'s own header is added after the route\'s removal');
+      });
+    } finally {
+      await imitating.close();
+    }
+  });
 });
 
 export type { CheckRequest };

@@ -27,6 +27,8 @@ export interface ExtAuthzStandInOptions {
   maxHeadersCount?: number;
   maxHeadersKb?: number;
   enableTrailers?: boolean;
+  /** the route configuration's response_headers_to_remove (ExchangeConfig.routeResponseHeadersToRemove) */
+  routeResponseHeadersToRemove?: readonly string[];
 }
 
 export interface ExtAuthzRequestOptions extends RequestOptions {
@@ -458,6 +460,7 @@ export class ExtAuthzStandIn {
       bufferLimitBytes: this.opts.bufferLimitBytes ?? 1024 * 1024,
       enableTrailers: this.opts.enableTrailers ?? false,
       isWaiting: () => filter?.outcome === 'pending',
+      ...(this.opts.routeResponseHeadersToRemove === undefined ? {} : { routeResponseHeadersToRemove: this.opts.routeResponseHeadersToRemove }),
     });
     Object.assign(exchange.dynamicMetadata, structuredClone(ropts.dynamicMetadata ?? {}));
     const result = await exchange.run((cbs) => (filter = new ExtAuthzFilter(this.opts, cbs, this.client)), req, ropts);

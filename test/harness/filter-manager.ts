@@ -139,6 +139,14 @@ export interface ExchangeConfig {
   enableTrailers: boolean;
   /** Does the filter have an answer outstanding in this direction? (for 'lockstep' pacing) */
   isWaiting?: (direction: 'request' | 'response') => boolean;
+  /**
+   * The route's response_headers_to_remove (at route, virtual host or RouteConfiguration level:
+   * RouteEntryImplBase::finalizeResponseHeaders applies all three). Envoy applies it to the
+   * upstream's response headers before the encoder filters (router.cc Filter::onUpstreamHeaders),
+   * and to a local reply before the replying filter's modify_headers (filter_manager.cc
+   * sendLocalReplyViaFilterChain / sendDirectLocalReply).
+   */
+  routeResponseHeadersToRemove?: readonly string[];
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'proxy-connection', 'upgrade']);
@@ -484,6 +492,7 @@ export class Exchange implements FilterCallbacks {
       if (!HOP_BY_HOP.has(n)) h.addEntry(n, res.rawHeaders[i + 1]!);
     }
     h.set('x-envoy-upstream-service-time', String(Date.now() - this.upstreamStart));
+    this.finalizeResponseHeaders(h);
     const status = res.statusCode ?? 0;
     const eos = this.isHead || status === 204 || status === 304 || res.headers['content-length'] === '0';
     this.result.details = 'via_upstream';
@@ -572,6 +581,11 @@ export class Exchange implements FilterCallbacks {
     this.finish();
   }
 
+  /** RouteEntryImplBase::finalizeResponseHeaders, as far as the stand-in models routes: removals only. */
+  private finalizeResponseHeaders(h: HeaderMap): void {
+    for (const name of this.cfg.routeResponseHeadersToRemove ?? []) h.remove(name);
+  }
+
   /** FilterManager::sendLocalReply (catalogue 7.7). */
   sendLocalReply(reply: LocalReplyRequest): void {
     if (this.finished) return;
@@ -580,7 +594,12 @@ export class Exchange implements FilterCallbacks {
       return;
     }
     this.localReplySent = true;
-    const lr = prepareLocalReply({ ...reply, isGrpc: this.isGrpc, isHeadRequest: this.isHead });
+    // the route's header edits first, then the replying filter's own (filter_manager.cc)
+    const modifyHeaders = (h: HeaderMap): void => {
+      this.finalizeResponseHeaders(h);
+      reply.modifyHeaders?.(h);
+    };
+    const lr = prepareLocalReply({ ...reply, modifyHeaders, isGrpc: this.isGrpc, isHeadRequest: this.isHead });
     this.decoder.abandoned = true;
     this.abortUpstream();
     const responseInChain = this.encoder.headers !== undefined;

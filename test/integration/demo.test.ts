@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { protocolScenarios } from '../../demo/protocol.js';
 import { fraudScenario } from '../../demo/fraud.js';
+import { operationsScenario } from '../../demo/operations.js';
+import { join } from 'node:path';
+import { findPackageRoot } from '../../src/config/load.js';
 import { loadConfig } from '../support/config.js';
 import { startGatehouse } from '../../src/gatehouse.js';
 import { readToken } from '../../src/security/admin.js';
@@ -113,4 +116,19 @@ test('demo fraud scenario on the dev config: replays and tampering never disable
   expected.forEach((pattern, i) => { assert.match(answers[i]!, pattern); });
   const events = lines.filter((l) => l.includes('security_event code=')).map((l) => /code=(\S+) .*trust=(\S+)/.exec(l)?.slice(1).join(' '));
   assert.deepEqual(events, ['signature_replayed credential', 'digest_mismatch credential', 'digest_mismatch credential', 'device_revoked verified', 'device_revoked verified', 'device_revoked verified']);
+});
+
+test('demo operations scenario: the API only on its own listener, ECS fields, the new metrics, npm run check refusing GTE', async () => {
+  const lines: string[] = [];
+  const check = [process.execPath, '--import', 'tsx', join(findPackageRoot(), 'src/main.ts')];
+  await operationsScenario(1, (line) => lines.push(plain(line)), check);
+  const text = lines.join('\n');
+  assert.match(text, /GET \/metrics +on the metrics listener ← 200 +on the API listener ← 404/);
+  assert.match(text, /GET \/admin\/accounts +on the metrics listener ← 404 +on the API listener ← 200/);
+  assert.match(text, /without the token ← 401/);
+  assert.match(text, /ECS access line \(demo-ops-allowed\): @timestamp="[^"]+" .*trace\.id="4bf92f3577b34da6a3ce929d0e0e4736" url\.path="\/api\/v1\/accounts\/42" .*http\.response\.status_code=200/);
+  assert.match(text, /ECS access line \(demo-ops-refused\): .*gatehouse\.reason="route_not_found"/);
+  assert.match(text, /gatehouse_store_up\{kind="memory"\} 1/);
+  assert.match(text, /gatehouse_admin_api_calls_total\{action="accounts\.get",result="unauthorized"\} 1/);
+  assert.match(text, /npm run check .*← exit 2\n.*\n.*match\.methods\[0\]: GTE is not an HTTP method/);
 });

@@ -21,6 +21,8 @@ export const ENVOY_CONFIG_PROTOS = [
   'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
   'envoy/extensions/filters/http/ext_proc/v3/ext_proc.proto',
   'envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto',
+  // ROUTE_CONFIGURATION patches merge a RouteConfiguration fragment
+  'envoy/config/route/v3/route.proto',
 ];
 
 let cached: Registry | undefined;

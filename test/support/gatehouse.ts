@@ -10,7 +10,7 @@ import { ExtProcStandIn } from '../harness/ext-proc.js';
 import { startUpstream, type Upstream, type UpstreamHandler } from '../harness/upstream.js';
 import { ExternalProcessorSchema } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
 import { ExtAuthzSchema } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
-import { shippedExtAuthzConfig, shippedExtProcConfig } from './manifests.js';
+import { routeResponseHeadersToRemove, shippedExtAuthzConfig, shippedExtProcConfig } from './manifests.js';
 import { TEST_REGISTRY } from './test-filters.js';
 import type { ExternalProcessor } from '../../src/gen/envoy/extensions/filters/http/ext_proc/v3/ext_proc_pb.js';
 import type { ExtAuthz } from '../../src/gen/envoy/extensions/filters/http/ext_authz/v3/ext_authz_pb.js';
@@ -80,7 +80,13 @@ export async function endToEnd(
     ? create(ExtAuthzSchema, { ...shippedAuthz, services: { case: 'grpcService', value: { ...shippedAuthz.services.value, timeout: durationFromMs(parsed.config.envoy.messageTimeoutMs) } } })
     : shippedAuthz;
   const envoy = new ExtProcStandIn({ processorAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extProc ?? ((f) => f))(extProc), upstream: { host: '127.0.0.1', port: upstream.port }, ...(variant.bufferLimitBytes !== undefined ? { bufferLimitBytes: variant.bufferLimitBytes } : {}) });
-  const authz = new ExtAuthzStandIn({ authzAddress: `127.0.0.1:${gatehouse.grpcPort}`, filter: (variant.extAuthz ?? ((f) => f))(extAuthz), upstream: { host: '127.0.0.1', port: upstream.port } });
+  // the shipped route configuration too: it removes gatehouse's headers from upstream responses
+  const authz = new ExtAuthzStandIn({
+    authzAddress: `127.0.0.1:${gatehouse.grpcPort}`,
+    filter: (variant.extAuthz ?? ((f) => f))(extAuthz),
+    upstream: { host: '127.0.0.1', port: upstream.port },
+    routeResponseHeadersToRemove: routeResponseHeadersToRemove('envoyfilter-ext-authz.yaml'),
+  });
   t.after(async () => {
     envoy.close();
     authz.close();

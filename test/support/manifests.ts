@@ -12,22 +12,33 @@ import { ExtAuthzSchema, type ExtAuthz } from '../../src/gen/envoy/extensions/fi
 export const DEPLOY_ISTIO = join(findPackageRoot(), 'deploy/istio');
 
 interface EnvoyFilterPatch {
-  patch?: { value?: { name?: string; typed_config?: Record<string, JsonValue> } };
+  applyTo?: string;
+  patch?: { value?: { name?: string; typed_config?: Record<string, JsonValue>; response_headers_to_remove?: string[] } };
+}
+
+function envoyFilterPatches(file: string): EnvoyFilterPatch[] {
+  const patches: EnvoyFilterPatch[] = [];
+  for (const doc of parseAllDocuments(readFileSync(join(DEPLOY_ISTIO, file), 'utf8'))) {
+    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
+    const value = doc.toJS() as { kind?: string; spec?: { configPatches?: EnvoyFilterPatch[] } };
+    if (value.kind === 'EnvoyFilter') patches.push(...(value.spec?.configPatches ?? []));
+  }
+  return patches;
 }
 
 /** Every `typed_config` of an HTTP filter patch in the file, keyed by the filter name. */
 export function typedConfigs(file: string): Map<string, Record<string, JsonValue>> {
   const out = new Map<string, Record<string, JsonValue>>();
-  for (const doc of parseAllDocuments(readFileSync(join(DEPLOY_ISTIO, file), 'utf8'))) {
-    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
-    const value = doc.toJS() as { kind?: string; spec?: { configPatches?: EnvoyFilterPatch[] } };
-    if (value.kind !== 'EnvoyFilter') continue;
-    for (const patch of value.spec?.configPatches ?? []) {
-      const v = patch.patch?.value;
-      if (v?.name && v.typed_config) out.set(v.name, v.typed_config);
-    }
+  for (const patch of envoyFilterPatches(file)) {
+    const v = patch.patch?.value;
+    if (v?.name && v.typed_config) out.set(v.name, v.typed_config);
   }
   return out;
+}
+
+/** The route configuration's response_headers_to_remove the file's ROUTE_CONFIGURATION patches add. */
+export function routeResponseHeadersToRemove(file: string): string[] {
+  return envoyFilterPatches(file).filter((p) => p.applyTo === 'ROUTE_CONFIGURATION').flatMap((p) => p.patch?.value?.response_headers_to_remove ?? []);
 }
 
 /** Parses a typed_config with the proto named in its @type; unknown fields are an error. */

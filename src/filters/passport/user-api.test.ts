@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Breakers } from '../breaker/breakers.js';
 import { userApiConfig } from './config.js';
+import type { UserApiOutcome } from '../../pipeline/services.js';
 import { UserApiClient } from './user-api.js';
 
 interface UserApi {
@@ -34,9 +35,13 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
  */
 const GENEROUS_TIMEOUT_MS = 10_000;
 
-function clientFor(baseUrl: string, clock: { ms: number }, extra: Record<string, unknown> = {}): UserApiClient {
+function clientFor(baseUrl: string, clock: { ms: number }, extra: Record<string, unknown> = {}, calls: [UserApiOutcome, number | undefined][] = []): UserApiClient {
   const config = userApiConfig.parse({ baseUrl, cacheTtlMs: 1000, timeoutMs: GENEROUS_TIMEOUT_MS, ...extra });
-  return new UserApiClient(config, { now: () => clock.ms, breakers: new Breakers({ onStateChange: () => undefined }, () => clock.ms) });
+  return new UserApiClient(config, {
+    now: () => clock.ms,
+    breakers: new Breakers({ onStateChange: () => undefined }, () => clock.ms),
+    userApiCalls: { userApiCall: (outcome, seconds) => { calls.push([outcome, seconds]); } },
+  });
 }
 
 test('concurrent lookups of one subject make one call; a fresh entry none; an expired one a new call', async (t) => {
@@ -125,4 +130,33 @@ test('release (its route table replaced by a reload) drops the cache, keeps no l
   assert.ok((await client.lookup('a')).ok, 'a lookup after release still answers');
   assert.ok((await client.lookup('b')).ok);
   assert.deepEqual(api.calls, ['/users/a', '/users/b', '/users/a', '/users/b'], 'nothing cached: neither the old entry nor the answer that arrived after release');
+});
+
+test('every lookup that asks the API, or would have but for its breaker, is counted by outcome; calls are timed, cache hits are not counted', async (t) => {
+  const api = await startUserApi(t, (req, res) => {
+    const answers: Record<string, () => void> = {
+      '/users/known': () => { json(res, 200, { amr: ['pwd'], aal: 1 }); },
+      '/users/gone': () => { json(res, 410, {}); },
+      '/users/bad': () => { json(res, 400, {}); },
+      '/users/odd': () => { json(res, 200, { amr: 'pwd' }); },
+      '/users/text': () => { res.writeHead(200, { 'content-type': 'application/json' }).end('not json'); },
+      '/users/silent': () => undefined, // never answers: the call's own timeout ends it
+    };
+    (answers[req.url ?? ''] ?? (() => { json(res, 502, {}); }))();
+  });
+  const clock = { ms: 0 };
+  const calls: [UserApiOutcome, number | undefined][] = [];
+  const client = clientFor(api.baseUrl, clock, { breaker: { volumeThreshold: 100 } }, calls);
+  for (const subject of ['known', 'known', 'gone', 'bad', 'odd', 'text', 'down']) await client.lookup(subject);
+  await clientFor('http://127.0.0.1:1/users/', clock, {}, calls).lookup('x');
+  // the shortest timeout the schema allows against a server that never answers: fires whatever the machine's speed
+  assert.equal((await clientFor(api.baseUrl, clock, { timeoutMs: 1 }, calls).lookup('silent')).ok, false);
+  assert.deepEqual(calls.map(([outcome]) => outcome), ['ok', 'unknown_user', 'refused', 'invalid_answer', 'invalid_answer', 'server_error', 'unreachable', 'timeout'], 'the second "known" was a cache hit');
+  for (const [outcome, seconds] of calls) assert.ok(seconds !== undefined && seconds >= 0, `${outcome} is timed`);
+
+  const breakerCalls: [UserApiOutcome, number | undefined][] = [];
+  const tripping = clientFor(api.baseUrl, clock, { breaker: { volumeThreshold: 1, resetTimeoutMs: 5000 } }, breakerCalls);
+  await tripping.lookup('down');
+  await tripping.lookup('down-again');
+  assert.deepEqual(breakerCalls, [['server_error', breakerCalls[0]![1]], ['breaker_open', undefined]], 'refused by the open breaker: counted, not called, not timed');
 });

@@ -5,6 +5,7 @@
 // not called and the lookup fails at once. A lookup never throws: it answers facts or a failure.
 import { z } from 'zod';
 import { MAX_AMR_ENTRIES, type AuthenticationLevel } from '../../protocol/passport/index.js';
+import type { UserApiOutcome } from '../../pipeline/services.js';
 import type { FilterDeps } from '../../pipeline/types.js';
 import type { UserApiConfig } from './config.js';
 
@@ -40,6 +41,18 @@ export type UserLookup =
 const NO_SUCH_USER = new Set([404, 410]);
 
 
+/** a failed call, with how it counts in gatehouse_user_api_calls_total */
+class UserApiFailure extends Error {
+  constructor(readonly outcome: Exclude<UserApiOutcome, 'ok' | 'unknown_user' | 'refused' | 'breaker_open'>, message: string) {
+    super(message);
+  }
+}
+
+/** AbortSignal.timeout aborts with a DOMException named TimeoutError (fetch rethrows it as is) */
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.name === 'TimeoutError';
+}
+
 /** the breakers' "route" for user API breakers (a metric label): one breaker per base URL */
 export const USER_API_BREAKER_ROUTE = 'passport.userApi';
 
@@ -51,7 +64,7 @@ export class UserApiClient {
 
   constructor(
     private readonly config: UserApiConfig,
-    private readonly deps: Pick<FilterDeps, 'now' | 'breakers'>,
+    private readonly deps: Pick<FilterDeps, 'now' | 'breakers' | 'userApiCalls'>,
   ) {}
 
   lookup(subject: string): Promise<UserLookup> {
@@ -69,27 +82,53 @@ export class UserApiClient {
   private async fetchFacts(subject: string): Promise<UserLookup> {
     const { breaker: breakerOptions, baseUrl, timeoutMs } = this.config;
     const admission = this.deps.breakers.get(USER_API_BREAKER_ROUTE, baseUrl, breakerOptions).admit();
-    if (!admission.admitted) return { ok: false, detail: `user API breaker ${admission.state}` };
+    if (!admission.admitted) {
+      this.deps.userApiCalls.userApiCall('breaker_open', undefined);
+      return { ok: false, detail: `user API breaker ${admission.state}` };
+    }
+    const started = performance.now();
+    const counted = (outcome: UserApiOutcome): void => {
+      this.deps.userApiCalls.userApiCall(outcome, (performance.now() - started) / 1000);
+    };
     let facts: UserFacts;
     try {
-      const response = await fetch(`${baseUrl}${encodeURIComponent(subject)}`, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      let response: Response;
+      try {
+        response = await fetch(`${baseUrl}${encodeURIComponent(subject)}`, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      } catch (error) {
+        throw new UserApiFailure(isTimeout(error) ? 'timeout' : 'unreachable', error instanceof Error ? error.message : String(error));
+      }
       if (response.status >= 400 && response.status < 500) {
         await response.body?.cancel();
         admission.call.succeed(); // the API is up and answered about this request
         const detail = `user API ${baseUrl}: answered ${response.status}`;
-        if (!NO_SUCH_USER.has(response.status)) return { ok: false, detail };
+        if (!NO_SUCH_USER.has(response.status)) {
+          counted('refused');
+          return { ok: false, detail };
+        }
+        counted('unknown_user');
         this.remember(subject, null);
         return { ok: false, unknown: true, detail };
       }
-      if (!response.ok) throw new Error(`answered ${response.status}`);
-      const parsed = userFactsResponse.safeParse(await response.json());
-      if (!parsed.success) throw new Error(`answered an unexpected body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      if (!response.ok) throw new UserApiFailure('server_error', `answered ${response.status}`);
+      let body: unknown;
+      try {
+        body = await response.json();
+      } catch (error) {
+        // the body stalled past the deadline, or is not JSON
+        throw new UserApiFailure(isTimeout(error) ? 'timeout' : 'invalid_answer', `answered an unreadable body: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const parsed = userFactsResponse.safeParse(body);
+      if (!parsed.success) throw new UserApiFailure('invalid_answer', `answered an unexpected body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
       facts = parsed.data;
     } catch (error) {
-      const detail = `user API ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`;
+      const failure = error instanceof UserApiFailure ? error : new UserApiFailure('unreachable', String(error));
+      const detail = `user API ${baseUrl}: ${failure.message}`;
+      counted(failure.outcome);
       admission.call.fail(detail);
       return { ok: false, detail };
     }
+    counted('ok');
     admission.call.succeed();
     this.remember(subject, facts);
     return { ok: true, facts };

@@ -52,6 +52,25 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "outbound|%d||%s" (int .Values.ports.grpc) (include "gatehouse.host" .) -}}
 {{- end -}}
 
+{{/*
+The cluster the gateway's ext_proc filter calls: the Service's, or one of the DestinationRule's
+canary subsets (canary.target), which Istio names outbound|<port>|<subset>|<host>.
+*/}}
+{{- define "gatehouse.extProcCluster" -}}
+{{- $target := .Values.canary.target | default "all" -}}
+{{- if not (has $target (list "all" "stable" "canary")) -}}
+{{- fail (printf "canary.target %q: use all, stable or canary" $target) -}}
+{{- end -}}
+{{- if eq $target "all" -}}
+{{- include "gatehouse.cluster" . -}}
+{{- else -}}
+{{- if not .Values.canary.enabled -}}{{- fail (printf "canary.target %q needs canary.enabled" $target) -}}{{- end -}}
+{{- if ne .Values.istio.mode "extProc" -}}{{- fail (printf "canary.target %q needs istio.mode extProc (istiod's ext_authz provider calls the Service, not a subset)" $target) -}}{{- end -}}
+{{- if not .Values.istio.destinationRule.enabled -}}{{- fail (printf "canary.target %q needs istio.destinationRule.enabled (its subsets make the cluster)" $target) -}}{{- end -}}
+{{- printf "outbound|%d|%s|%s" (int .Values.ports.grpc) $target (include "gatehouse.host" .) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* message_timeout / timeout as a protobuf Duration string ("0.2s") from messageTimeoutMs. */}}
 {{- define "gatehouse.messageTimeout" -}}
 {{- $ms := int .Values.messageTimeoutMs -}}
@@ -181,4 +200,29 @@ relied on by gatehouse (which checks what it receives itself). An empty string w
 {{- else -}}
 {{- printf "%s:%s" .Values.image.repository (required "canary.image.tag or canary.image.digest is required with canary.enabled" .Values.canary.image.tag) -}}
 {{- end -}}
+{{- end -}}
+
+{{- define "gatehouse.upstreamResponseHeadersPatch" -}}
+# Over ext_authz gatehouse never sees the upstream's response, so it cannot remove gatehouse's own
+# headers from it as it does over ext_proc: an upstream could send x-gatehouse-reason (or
+# x_gatehouse_reason) to imitate a refusal. The route configuration removes them from every
+# upstream response. Envoy applies it to upstream responses (router.cc Filter::onUpstreamHeaders →
+# RouteEntryImplBase::finalizeResponseHeaders) and, in a local reply, *before* the replying
+# filter's own headers (filter_manager.cc sendLocalReplyViaFilterChain): gatehouse's denial keeps
+# its x-gatehouse-reason and x-gatehouse-decision-id (docs/security.md cites the source).
+# The names: every x-gatehouse-* of src/pipeline/headers.ts HEADER, in both spellings (a test
+# keeps them equal).
+- applyTo: ROUTE_CONFIGURATION
+  match:
+    context: GATEWAY
+  patch:
+    operation: MERGE
+    value:
+      response_headers_to_remove:
+        - x-gatehouse-reason
+        - x-gatehouse-decision-id
+        - x-gatehouse-client
+        - x_gatehouse_reason
+        - x_gatehouse_decision_id
+        - x_gatehouse_client
 {{- end -}}
