@@ -408,6 +408,9 @@ export class ExtProcStream {
     this.onEnd();
     const lifecycle = this.lifecycle;
     if (!lifecycle) return; // a stream that never carried request headers is no HTTP request
+    // Reset while a body the route checks was still owed: the request never got past its checks
+    // (Envoy held it back), so it was not allowed, whatever its headers' answer said.
+    if (decision === undefined && (this.bodies.requestBody === 'expected' || this.bodies.responseBody === 'expected')) decision = 'cancelled';
     if (decision === 'cancelled' || decision === 'error') lifecycle.abort(new Error(`stream ${decision}`));
     lifecycle.finish(decision);
     this.span?.end(decision ?? lifecycle.decision, lifecycle.status);
