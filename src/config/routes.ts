@@ -17,8 +17,6 @@ import type { TableRoute } from './route-types.js';
 import { shadowingIssues } from './shadowing.js';
 import type { GatehouseConfig, RouteConfig, RouteFilterConfig } from './types.js';
 
-// ---- compilation --------------------------------------------------------------------------------------
-
 export interface BuildOptions {
   /** the filters routes may name (FILTER_REGISTRY, passed in by the composition root) */
   readonly registry: ReadonlyMap<string, FilterDefinition>;
