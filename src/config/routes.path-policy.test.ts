@@ -169,3 +169,26 @@ test('the common case is not folded: a request with nothing to fold is looked up
   const upper = table(`routes:\n  - { id: a, match: { path: { exact: /api/V1/x } }, filters: [{ breaker: {} }] }\n  - { id: b, match: { path: { prefix: / } } }\n`);
   assert.equal(decision(upper, req('/api/v1/x')), 'refused path_variant', 'a route path with upper case makes every request folded');
 });
+
+test('overlapping mixed-case prefixes: every spelling of a protected route\'s path lands on a route with its checks, or is refused', async () => {
+  // found by the variants property test: p1's own path folds onto p2's wider prefix (more checks),
+  // while the lower-case spelling is p1's case variant and, as written, under the weaker w0
+  const { TEST_REGISTRY } = await import('../../test/support/test-filters.js');
+  const parsed = parseConfig(`routes:
+  - { id: p0, match: { path: { prefix: "/Pay/x/" }, caseSensitive: false }, filters: [{ breaker: {} }] }
+  - { id: p1, match: { path: { prefix: "/Pay/x/pay/" }, caseSensitive: false }, filters: [{ breaker: {} }] }
+  - { id: p2, match: { path: { prefix: "/pay/" }, caseSensitive: false }, filters: [{ breaker: {} }, { test-deny: { phase: requestHeaders, reason: circuit_open } }] }
+  - { id: w0, match: { path: { prefix: "/pay/x/" } }, filters: [{ headers: {} }] }`, 'overlap.yaml', { registry: TEST_REGISTRY });
+  assert.ok(parsed.ok);
+  const t = compileRouteTable(parsed.config, TEST_REGISTRY);
+  const { missingChecks } = await import('./shadowing.js');
+  const p1 = t.byId('p1');
+  assert.ok(p1);
+  for (const spelling of ['/Pay/x/pay/q', '/pay/x/pay/q', '/PAY/X/PAY/q', '/pay/X/Pay/q']) {
+    const m = t.match(req(spelling));
+    assert.ok(m !== undefined, spelling);
+    if ('refused' in m) continue;
+    assert.deepEqual(missingChecks(m.route, p1), [], `${spelling} is decided on ${m.route.id}, without p1's checks`);
+    assert.notEqual(m.route.id, 'w0', `${spelling} never lands on the weak route`);
+  }
+});
