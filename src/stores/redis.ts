@@ -197,6 +197,8 @@ export class RedisConnection {
   private identityChecked = false;
   /** Cluster: each master's identity when last checked, by address (host:port); kept across reconnections, to compare */
   private readonly masterIdentities = new Map<string, string>();
+  /** Cluster: a check has had every master's answer; from then on a master at a new address is a change */
+  private allMastersKnown = false;
   /** Cluster: the masters checked since their connection was made; a claim another answered is not trusted */
   private readonly checkedMasters = new Set<string>();
   /** when this store last lost (or may have lost) its memory, Unix ms; 0: never seen */
@@ -334,7 +336,6 @@ export class RedisConnection {
    */
   private async checkMasters(cluster: Cluster): Promise<void> {
     try {
-      const known = this.masterIdentities.size > 0;
       const answers = await Promise.all(cluster.nodes('master').map(async (node) => {
         try {
           const info = await withinDeadline(node.info(), this.connectTimeoutMs);
@@ -348,7 +349,7 @@ export class RedisConnection {
       for (const answer of answers) {
         if (answer?.identity === undefined || !answer.master) continue;
         const before = this.masterIdentities.get(answer.address);
-        if (before !== answer.identity && (before !== undefined || known)) changed = true;
+        if (before !== answer.identity && (before !== undefined || this.allMastersKnown)) changed = true;
         this.masterIdentities.set(answer.address, answer.identity);
         checked.push(answer.address);
       }
@@ -356,6 +357,12 @@ export class RedisConnection {
       // slot may be on the master that just failed), and the other replicas see the change themselves
       if (changed) await this.lostMemory().catch((err: unknown) => { this.lastError = `sharing the memory-loss time: ${err instanceof Error ? err.message : String(err)}`; });
       else if (!this.identityChecked) await this.learnSharedLoss();
+      // a new master counts as a change only once every master serving slots has answered a check:
+      // before, one that ioredis had not yet heard of (the slot table is read after the first
+      // connection) would look new
+      const serving = new Set<string>();
+      for (const owners of cluster.slots) if (owners[0] !== undefined) serving.add(owners[0]);
+      if (serving.size > 0 && [...serving].every((address) => checked.includes(address))) this.allMastersKnown = true;
       for (const address of checked) this.checkedMasters.add(address);
       if (checked.length > 0) this.identityChecked = cluster.status === 'ready';
     } catch (err) {
@@ -429,8 +436,9 @@ export class RedisConnection {
    * until a replica has it. Without a replica's copy, a failover can promote a replica that never got
    * the write and the disabled account is enabled again, silently. Required: one replica on a
    * Sentinel master (a Sentinel deployment has replicas), on a standalone master that has replicas,
-   * and on a Cluster master the slot table lists replicas for; a master without replicas has nothing
-   * to fail over to (its persistence is what keeps the write).
+   * and on every Cluster master once the slot table has listed a replica for any slot (a replica
+   * that failed drops out of the table, and that is when the write must not be confirmed); a master
+   * without replicas has nothing to fail over to (its persistence is what keeps the write).
    * WAIT counts the replicas that have what *this connection* wrote: the write and the WAIT must go
    * over one connection, so a connection that closed between them (ioredis moved to the new master)
    * is a failure too: WAIT on the new one would confirm a write the old master took with it.
@@ -474,6 +482,8 @@ export class RedisConnection {
 
   /** the server a durable write of `key` goes to, and how many replicas must confirm it */
   private durable: Promise<RedisClient> | undefined;
+  /** Cluster: a slot has been seen with a replica; from then on every durable write waits for one */
+  private clusterHasReplicas = false;
 
   /**
    * The connection durable writes and their WAIT go over, its own: WAIT holds up its connection
@@ -504,7 +514,10 @@ export class RedisConnection {
         client.refreshSlotsCache();
         return storeFailure('unavailable', `redis ${store}: no known master serves the slot of ${JSON.stringify(key)} (the slot table is being read again); retry`);
       }
-      return { ok: true, value: { server, required: owners.length > 1 ? 1 : 0 } };
+      // sticky: a replica the cluster stopped listing (failed, or frozen past cluster-node-timeout)
+      // is the very case where a write the master alone took would be lost by a failover
+      if (owners.length > 1) this.clusterHasReplicas = true;
+      return { ok: true, value: { server, required: this.clusterHasReplicas ? 1 : 0 } };
     }
     if (this.mode === 'sentinel') return { ok: true, value: { server: client, required: 1 } };
     const replicas = await this.call(store, 'replicate', async () => Number(/^connected_slaves:(\d+)/m.exec(await client.info('replication'))?.[1] ?? '0'), () => 'ok');

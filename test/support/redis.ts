@@ -192,6 +192,16 @@ export class TestRedisCluster {
       const cluster = new TestRedisCluster(servers);
       await promisify(execFile)(REDIS_CLI, ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', String(options.replicasPerMaster), '--cluster-yes'], { timeout: 60_000 });
       await cluster.waitUntilOk(servers, 30_000);
+      // the replicas attached and in sync, and every node told so by gossip
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const views = await Promise.all(servers.map((s) => cluster.nodes(s)));
+        const links = await Promise.all(servers.map((s) => s.command('INFO', 'replication')));
+        const replicas = options.masters * options.replicasPerMaster;
+        if (views.every((v) => v.filter((n) => n.masterId !== undefined && !n.failed).length === replicas) && links.filter((l) => l.includes('master_link_status:up')).length === replicas) break;
+        if (Date.now() > deadline) throw new Error(`redis cluster replicas not attached:\n${views.map((v) => JSON.stringify(v.map((n) => [n.server.port, n.role, n.masterId]))).join('\n')}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       return cluster;
     } catch (err) {
       await Promise.all(servers.map((s) => s.close()));
