@@ -480,7 +480,6 @@ export class RedisConnection {
     }
   }
 
-  /** the server a durable write of `key` goes to, and how many replicas must confirm it */
   private durable: Promise<RedisClient> | undefined;
   /** Cluster: a slot has been seen with a replica; from then on every durable write waits for one */
   private clusterHasReplicas = false;
@@ -505,6 +504,7 @@ export class RedisConnection {
     return client.status === 'ready' ? { ok: true, value: client } : storeFailure('unavailable', `the connection for durable writes is ${client.status}`);
   }
 
+  /** the server (of the durable connection) a durable write of `key` goes to, and how many replicas must confirm it */
   private async replicatedServerOf(client: RedisClient, store: StoreName, key: string): Promise<RedisAnswer<{ server: Redis; required: number }>> {
     if (client instanceof Cluster) {
       const owners = client.slots[slotOf(key)];
@@ -523,6 +523,7 @@ export class RedisConnection {
     const replicas = await this.call(store, 'replicate', async () => Number(/^connected_slaves:(\d+)/m.exec(await client.info('replication'))?.[1] ?? '0'), () => 'ok');
     return replicas.ok ? { ok: true, value: { server: client, required: Math.min(1, replicas.value) } } : replicas;
   }
+
   status(): StoreStatus {
     if (this.closed) return { kind: 'redis', mode: this.mode, state: 'closed' };
     // connected, but the server's identity not yet checked: nonce claims are not answered yet
