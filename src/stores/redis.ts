@@ -205,6 +205,8 @@ export class RedisConnection {
   private memoryLostAtMs = 0;
   private memoryLossKey: string | undefined;
   private checking: Promise<void> | undefined;
+  /** the pass of `checking` under way (a Cluster's topology events may ask for pass after pass) */
+  private pass: Promise<void> | undefined;
   /** a check was asked for while one ran: it runs again once done (the topology may have moved meanwhile) */
   private checkAgain = false;
 
@@ -242,6 +244,10 @@ export class RedisConnection {
       // after every read of the slot table (a redirect, the periodic refresh): a replica promoted
       // to master is found here
       client.on('refresh', () => { void this.checkIdentity(); });
+      // a node that cannot be reached (killed, partitioned): read the slot table now rather than at
+      // the next periodic refresh, so the replica promoted in its place is found and checked (the
+      // commands failed at once are not re-sent: retryDelayOnFailover 0)
+      client.on('node error', () => { client.refreshSlotsCache(); });
     }
   }
 
@@ -288,7 +294,8 @@ export class RedisConnection {
       try {
         do {
           this.checkAgain = false;
-          await (this.client instanceof Cluster ? this.checkMasters(this.client) : this.checkServer(this.client));
+          this.pass = this.client instanceof Cluster ? this.checkMasters(this.client) : this.checkServer(this.client);
+          await this.pass;
         } while (this.recheckWanted());
       } finally {
         this.checking = undefined;
@@ -400,8 +407,9 @@ export class RedisConnection {
     });
     try {
       await Promise.race([this.client.connect(), gaveUp]);
-      // the identity check that 'ready' started: claims wait for it
-      await Promise.race([this.checkIdentity(), gaveUp]);
+      // the identity check that 'ready' started (its pass under way, not the passes topology
+      // events may keep asking for): claims wait for it
+      await Promise.race([this.checking === undefined ? this.checkIdentity() : this.pass, gaveUp]);
       return undefined;
     } catch (err) {
       // the 'error' event (ECONNREFUSED, ...) says more than connect()'s "Connection is closed."
@@ -436,8 +444,8 @@ export class RedisConnection {
    * until a replica has it. Without a replica's copy, a failover can promote a replica that never got
    * the write and the disabled account is enabled again, silently. Required: one replica on a
    * Sentinel master (a Sentinel deployment has replicas), on a standalone master that has replicas,
-   * and on every Cluster master once the slot table has listed a replica for any slot (a replica
-   * that failed drops out of the table, and that is when the write must not be confirmed); a master
+   * and on every Cluster master once any master has reported a replica (a replica that failed or
+   * fell behind drops out, and that is when the write must not be confirmed); a master
    * without replicas has nothing to fail over to (its persistence is what keeps the write).
    * WAIT counts the replicas that have what *this connection* wrote: the write and the WAIT must go
    * over one connection, so a connection that closed between them (ioredis moved to the new master)
@@ -481,7 +489,7 @@ export class RedisConnection {
   }
 
   private durable: Promise<RedisClient> | undefined;
-  /** Cluster: a slot has been seen with a replica; from then on every durable write waits for one */
+  /** Cluster: a master has been seen with a replica; from then on every durable write waits for one */
   private clusterHasReplicas = false;
 
   /**
@@ -514,9 +522,14 @@ export class RedisConnection {
         client.refreshSlotsCache();
         return storeFailure('unavailable', `redis ${store}: no known master serves the slot of ${JSON.stringify(key)} (the slot table is being read again); retry`);
       }
-      // sticky: a replica the cluster stopped listing (failed, or frozen past cluster-node-timeout)
-      // is the very case where a write the master alone took would be lost by a failover
-      if (owners.length > 1) this.clusterHasReplicas = true;
+      // sticky: a replica that dropped out (failed, lagging, its link cut) is the very case where a
+      // write the master alone took would be lost by a failover. Asked of the master itself until a
+      // replica has been seen: ioredis's slot table did not list the replicas here (Redis 7.0)
+      if (!this.clusterHasReplicas) {
+        const replicas = await this.call(store, 'replicate', async () => Number(/^connected_slaves:(\d+)/m.exec(await server.info('replication'))?.[1] ?? '0'), () => 'ok');
+        if (!replicas.ok) return replicas;
+        if (owners.length > 1 || replicas.value > 0) this.clusterHasReplicas = true;
+      }
       return { ok: true, value: { server, required: this.clusterHasReplicas ? 1 : 0 } };
     }
     if (this.mode === 'sentinel') return { ok: true, value: { server: client, required: 1 } };
