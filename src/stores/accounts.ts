@@ -60,11 +60,9 @@ export class RedisAccountStatus implements AccountStatus {
     const disabled: AccountDisabled = { reason, by, at: now };
     const key = this.keys.disabledAccount(subject);
     // the subject is stored too: a key may hold only its hash (keys.ts), and listing needs the name
-    const answer = await this.redis.call('accounts', 'disable', (client) => client.set(key, JSON.stringify({ ...disabled, subject })), () => 'ok');
-    if (!answer.ok) return answer;
     // confirmed only once a replica has it: a failover must not silently re-enable the account
-    const durable = await this.redis.replicated('accounts', 'disable');
-    if (!durable.ok) return durable;
+    const answer = await this.redis.writeDurably('accounts', 'disable', key, (server) => server.set(key, JSON.stringify({ ...disabled, subject })), () => 'ok');
+    if (!answer.ok) return answer;
     this.cache.set(subject, disabled);
     return { ok: true };
   }

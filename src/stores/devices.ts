@@ -137,13 +137,11 @@ export class RedisDeviceRegistry implements DeviceRegistry {
   async revoke(deviceId: string, now: number): Promise<StoreChange> {
     this.cache.delete(deviceId);
     const key = this.keys.device(deviceId);
-    const answer = await this.redis.call('devices', 'revoke', (client) => client.eval(REVOKE_SCRIPT, 1, key, String(now)), (n) => (n === 1 ? 'ok' : 'not_found'));
+    // confirmed only once a replica has it: a failover must not silently un-revoke the device
+    const answer = await this.redis.writeDurably('devices', 'revoke', key, (server) => server.eval(REVOKE_SCRIPT, 1, key, String(now)), (n) => (n === 1 ? 'ok' : 'not_found'));
     // a get racing this revoke may have cached the old record meanwhile
     this.cache.delete(deviceId);
-    if (!answer.ok) return answer;
-    // confirmed only once a replica has it: a failover must not silently un-revoke the device
-    const durable = await this.redis.replicated('devices', 'revoke');
-    return durable.ok ? { ok: true, existed: answer.value === 1 } : durable;
+    return answer.ok ? { ok: true, existed: answer.value === 1 } : answer;
   }
 }
 

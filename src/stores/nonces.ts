@@ -11,6 +11,8 @@ function badTtl(ttlMs: number): NonceClaim | undefined {
   return Number.isInteger(ttlMs) && ttlMs > 0 && ttlMs <= MAX_NONCE_TTL_MS ? undefined : storeFailure('invalid', `nonce ttl must be an integer of 1..${MAX_NONCE_TTL_MS} ms, got ${ttlMs}`);
 }
 
+const FORGOTTEN = Symbol('forgotten');
+
 /** One `SET key 1 NX PX ttl`: Redis decides atomically which of concurrent claims is first. */
 export class RedisNonceStore implements NonceStore {
   constructor(
@@ -39,10 +41,20 @@ export class RedisNonceStore implements NonceStore {
     const answer = await this.redis.call(
       'nonces',
       'claim',
-      (client) => client.set(key, '1', 'PX', ttlMs, 'NX'),
-      (reply) => (reply === 'OK' ? 'first_use' : 'replayed'),
+      async (client) => {
+        const reply = await client.set(key, '1', 'PX', ttlMs, 'NX');
+        // checked again after the answer: the claim may have reached a server no check has seen yet
+        // (a failover while it ran; a Cluster redirect to a promoted replica), or a check that ran
+        // meanwhile may have moved the epoch past this signature
+        if (!this.redis.answeredByCheckedServer(key)) throw new Error('answered by a server whose identity is not yet checked (failover?)');
+        const lostSince = this.redis.memoryLostAt() ?? lostAt;
+        return signedNotBeforeMs !== undefined && signedNotBeforeMs < lostSince ? FORGOTTEN : reply;
+      },
+      (reply) => (reply === FORGOTTEN ? 'forgotten' : reply === 'OK' ? 'first_use' : 'replayed'),
     );
-    return answer.ok ? { ok: true, firstUse: answer.value === 'OK' } : answer;
+    if (!answer.ok) return answer;
+    if (answer.value === FORGOTTEN) return storeFailure('forgotten', `signed at the earliest ${new Date(signedNotBeforeMs ?? 0).toISOString()}, before the store lost its memory (a check while the claim ran)`);
+    return { ok: true, firstUse: answer.value === 'OK' };
   }
 }
 

@@ -14,9 +14,17 @@
 //    the signed bench route (bench/signed-routes-bench.ts): a write per nonce claim cost ~37 µs of
 //    the server's core (the syscall), and the route served ~9% more streams per second without it.
 //    Each command still has its own timeout and its own answer.
+//  - Sentinel: failoverDetector. Without it ioredis stays on the demoted master until Sentinel
+//    reconfigures it and kills its clients, ~10 s after the promotion (SENTINEL_PUBLISH_PERIOD × 4
+//    plus INFO periods): every write in between is lost at the resync. With it, the +switch-master
+//    message on any sentinel drops the connection and ioredis asks the sentinels again.
+//  - Cluster: retryDelayOnFailover 0 (a command whose connection closed is failed, not re-sent:
+//    it may have run, and a nonce claim re-sent would answer "replayed"); the slot table refreshed
+//    every few seconds, so a promoted replica or a new master is checked (memory-loss epoch) even
+//    when no redirect points at it.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from './config.js';
 import type { KeyLayout } from './keys.js';
 import type { StoreMetrics, StoreName, StoreOperation, StoreOutcome } from './metrics.js';
@@ -29,6 +37,20 @@ const SOCKET_TIMEOUT_FLOOR_MS = 1_000;
 const MAX_RECONNECT_DELAY_MS = 1_000;
 /** how long a disable or revocation waits for a replica's copy (an operator's call, not a request's) */
 const DURABLE_WRITE_WAIT_MS = 1_000;
+/** how many replaced server identities are remembered (one per restart or failover seen) */
+const MAX_SUPERSEDED_IDENTITIES = 16;
+/** Cluster: how often the slot table (and with it each master's identity) is read again */
+const CLUSTER_SLOTS_REFRESH_MS = 5_000;
+
+/** a node's address as ioredis keys its Cluster slot table (`host:port`) */
+function nodeAddress(node: Redis): string {
+  return `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`;
+}
+
+/** the Cluster hash slot of a key (hash tag included), as ioredis routes it */
+function slotOf(key: string): number {
+  return new Command('exists', [key]).getSlot();
+}
 
 export class RedisConfigError extends Error {}
 
@@ -87,6 +109,8 @@ export function createRedis(config: RedisConfig, env: Readonly<Record<string, st
         name: config.masterName,
         db: config.db,
         sentinelRetryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
+        failoverDetector: true,
+        sentinelReconnectStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
         ...(tls === undefined ? {} : { enableTLSForSentinelMode: true, sentinelTLS: tls }),
       });
     case 'cluster': {
@@ -94,8 +118,10 @@ export function createRedis(config: RedisConfig, env: Readonly<Record<string, st
       const options: ClusterOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
-    enableAutoPipelining: true,
+        enableAutoPipelining: true,
         clusterRetryStrategy: (times) => Math.min(times * 50, MAX_RECONNECT_DELAY_MS),
+        retryDelayOnFailover: 0,
+        slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
         slotsRefreshTimeout: config.connectTimeoutMs,
         redisOptions,
       };
@@ -154,17 +180,35 @@ function serverIdentity(info: string): string | undefined {
   return runId === undefined || replId === undefined ? undefined : `${runId}/${replId}`;
 }
 
+const roleOf = (info: string): string | undefined => /^role:(\S+)/m.exec(info)?.[1];
+
 /** One Redis client shared by the stores: connect, call with metrics, status, close. */
 export class RedisConnection {
   private lastError: string | undefined;
   private closed = false;
   /** the identity of the server of the current connection, once checked (serverIdentity) */
   private identity: string | undefined;
-  /** checked since the connection was last (re)made: until then nonce claims are not answered */
+  /** identities this connection saw replaced by another, latest last (bounded) */
+  private superseded: readonly string[] = [];
+  /**
+   * checked since the connection was last (re)made (Cluster: checked once since the client
+   * connected; each master has its own check, checkedMasters): until then nonce claims are not answered
+   */
   private identityChecked = false;
+  /** Cluster: each master's identity when last checked, by address (host:port); kept across reconnections, to compare */
+  private readonly masterIdentities = new Map<string, string>();
+  /** Cluster: a check has had every master's answer; from then on a master at a new address is a change */
+  private allMastersKnown = false;
+  /** Cluster: the masters checked since their connection was made; a claim another answered is not trusted */
+  private readonly checkedMasters = new Set<string>();
   /** when this store last lost (or may have lost) its memory, Unix ms; 0: never seen */
   private memoryLostAtMs = 0;
   private memoryLossKey: string | undefined;
+  private checking: Promise<void> | undefined;
+  /** the pass of `checking` under way (a Cluster's topology events may ask for pass after pass) */
+  private pass: Promise<void> | undefined;
+  /** a check was asked for while one ran: it runs again once done (the topology may have moved meanwhile) */
+  private checkAgain = false;
 
   constructor(
     readonly client: RedisClient,
@@ -188,16 +232,44 @@ export class RedisConnection {
       this.identityChecked = false;
       void this.checkIdentity();
     });
+    if (client instanceof Cluster) {
+      // a node's connection made or lost (a restart, a failover): what it answers is not trusted
+      // until it is checked again
+      const recheck = (node: Redis): void => {
+        this.checkedMasters.delete(nodeAddress(node));
+        void this.checkIdentity();
+      };
+      client.on('+node', recheck);
+      client.on('-node', recheck);
+      // after every read of the slot table (a redirect, the periodic refresh): a replica promoted
+      // to master is found here
+      client.on('refresh', () => { void this.checkIdentity(); });
+      // a node that cannot be reached (killed, partitioned): read the slot table now rather than at
+      // the next periodic refresh, so the replica promoted in its place is found and checked (the
+      // commands failed at once are not re-sent: retryDelayOnFailover 0)
+      client.on('node error', () => { client.refreshSlotsCache(); });
+    }
   }
 
   /**
    * The memory-loss epoch the nonce store compares signatures with (Unix ms; 0 never), or undefined
-   * while the server of the current connection is not yet checked. Cluster mode is not checked
-   * (each master would need its own check): 0.
+   * while the server of the current connection (Cluster: the masters, once) is not yet checked.
    */
   memoryLostAt(): number | undefined {
-    if (this.mode === 'cluster') return 0;
     return this.identityChecked ? this.memoryLostAtMs : undefined;
+  }
+
+  /**
+   * Whether a command on `key` that has just answered was answered by a server whose identity is
+   * checked: the connection may have moved to another server while it ran (a failover), and in a
+   * Cluster ioredis follows a MOVED redirect to a promoted replica before any check has seen it.
+   * An answer from an unchecked server may come from a copy that lost writes: not to be trusted.
+   */
+  answeredByCheckedServer(key: string): boolean {
+    if (!this.identityChecked) return false;
+    if (!(this.client instanceof Cluster)) return true;
+    const owner = this.client.slots[slotOf(key)]?.[0];
+    return owner !== undefined && this.checkedMasters.has(owner);
   }
 
   /** the key the epoch is shared under (KeyLayout.memoryLoss); set by the stores that use it */
@@ -205,40 +277,121 @@ export class RedisConnection {
     this.memoryLossKey = keys.memoryLoss();
   }
 
-  private checking: Promise<void> | undefined;
-
   /**
-   * After every (re)connection: INFO tells which server answers. Another one than before (restart,
-   * failover) means it may have lost writes: the epoch moves to now and is shared in Redis, so the
-   * other replicas and a replica started later learn it too. Runs once at a time; a check that fails
-   * is retried on the next connection (claims answer unavailable meanwhile).
+   * After every (re)connection (Cluster: every node connection made or lost and every slot-table
+   * read): INFO tells which server answers. Another one than before (restart, failover; in a Cluster
+   * also a master at an address that was not one) means it may have lost writes: the epoch moves to
+   * now and is shared in Redis, so the other replicas and a replica started later learn it too. One
+   * check at a time; one asked for meanwhile runs after it. A check that fails is retried on the
+   * next connection (claims answer unavailable meanwhile).
    */
   private checkIdentity(): Promise<void> {
-    if (this.mode === 'cluster') return Promise.resolve();
-    this.checking ??= (async () => {
+    if (this.checking !== undefined) {
+      this.checkAgain = true;
+      return this.checking;
+    }
+    this.checking = (async () => {
       try {
-        const client = this.client as Redis;
-        const identity = serverIdentity(await withinDeadline(client.info(), this.connectTimeoutMs));
-        if (identity === undefined) throw new Error('INFO has no run_id or master_replid');
-        const key = this.memoryLossKey;
-        if (this.identity !== undefined && identity !== this.identity) {
-          this.memoryLostAtMs = Math.max(this.memoryLostAtMs, Date.now());
-          this.metrics.count('nonces', 'identity', 'changed');
-          this.lastError = `the Redis server changed (restart or failover): signatures made before ${new Date(this.memoryLostAtMs).toISOString()} are refused until they expire`;
-          if (key !== undefined) await withinDeadline(client.set(key, String(this.memoryLostAtMs)), this.connectTimeoutMs);
-        } else if (key !== undefined) {
-          const shared = Number(await withinDeadline(client.get(key), this.connectTimeoutMs));
-          if (Number.isSafeInteger(shared)) this.memoryLostAtMs = Math.max(this.memoryLostAtMs, shared);
-        }
-        this.identity = identity;
-        this.identityChecked = client.status === 'ready';
-      } catch (err) {
-        this.lastError = `checking the Redis server's identity: ${err instanceof Error ? err.message : String(err)}`;
+        do {
+          this.checkAgain = false;
+          this.pass = this.client instanceof Cluster ? this.checkMasters(this.client) : this.checkServer(this.client);
+          await this.pass;
+        } while (this.recheckWanted());
       } finally {
         this.checking = undefined;
       }
     })();
     return this.checking;
+  }
+
+  /** read through a method: the flag changes while a check awaits */
+  private recheckWanted(): boolean {
+    return this.checkAgain && !this.closed;
+  }
+
+  private async checkServer(client: Redis): Promise<void> {
+    try {
+      const identity = serverIdentity(await withinDeadline(client.info(), this.connectTimeoutMs));
+      if (identity === undefined) throw new Error('INFO has no run_id or master_replid');
+      if (this.superseded.includes(identity)) {
+        // a server this connection already saw replaced: a demoted master Sentinel has not yet
+        // reconfigured (it takes ~10 s and keeps taking writes until then, which its resync deletes),
+        // reached through a sentinel that has not yet heard of the failover. Not used: ask again.
+        this.lastError = 'connected to a Redis master that a failover has replaced (not yet demoted); asking the sentinels again';
+        this.client.disconnect(true);
+        return;
+      }
+      if (this.identity !== undefined && identity !== this.identity) {
+        // a promotion gives the promoted server a new master_replid: the old identity never comes back legitimately
+        this.superseded = [...this.superseded.slice(1 - MAX_SUPERSEDED_IDENTITIES), this.identity];
+        await this.lostMemory();
+      } else {
+        await this.learnSharedLoss();
+      }
+      this.identity = identity;
+      this.identityChecked = client.status === 'ready';
+    } catch (err) {
+      this.lastError = `checking the Redis server's identity: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  /**
+   * Cluster: each master by its own INFO. A master whose identity changed, or an address that was
+   * not a master at the last check (a promoted replica, or a node given slots), may hold less than
+   * the writes made to those slots. Masters that do not answer stay unchecked (their claims are
+   * not trusted); the others are.
+   */
+  private async checkMasters(cluster: Cluster): Promise<void> {
+    try {
+      const answers = await Promise.all(cluster.nodes('master').map(async (node) => {
+        try {
+          const info = await withinDeadline(node.info(), this.connectTimeoutMs);
+          return { address: nodeAddress(node), identity: serverIdentity(info), master: roleOf(info) === 'master' && node.status === 'ready' };
+        } catch {
+          return undefined;
+        }
+      }));
+      let changed = false;
+      const checked: string[] = [];
+      for (const answer of answers) {
+        if (answer?.identity === undefined || !answer.master) continue;
+        const before = this.masterIdentities.get(answer.address);
+        if (before !== answer.identity && (before !== undefined || this.allMastersKnown)) changed = true;
+        this.masterIdentities.set(answer.address, answer.identity);
+        checked.push(answer.address);
+      }
+      // the loss is this replica's to act on at once; sharing it is best effort here (the key's
+      // slot may be on the master that just failed), and the other replicas see the change themselves
+      if (changed) await this.lostMemory().catch((err: unknown) => { this.lastError = `sharing the memory-loss time: ${err instanceof Error ? err.message : String(err)}`; });
+      else if (!this.identityChecked) await this.learnSharedLoss();
+      // a new master counts as a change only once every master serving slots has answered a check:
+      // before, one that ioredis had not yet heard of (the slot table is read after the first
+      // connection) would look new
+      const serving = new Set<string>();
+      for (const owners of cluster.slots) if (owners[0] !== undefined) serving.add(owners[0]);
+      if (serving.size > 0 && [...serving].every((address) => checked.includes(address))) this.allMastersKnown = true;
+      for (const address of checked) this.checkedMasters.add(address);
+      if (checked.length > 0) this.identityChecked = cluster.status === 'ready';
+    } catch (err) {
+      this.lastError = `checking the Redis masters' identities: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
+  /** the data may be an older or empty copy: signatures made before now are refused (nonce store), and the others told */
+  private async lostMemory(): Promise<void> {
+    this.memoryLostAtMs = Math.max(this.memoryLostAtMs, Date.now());
+    this.metrics.count('nonces', 'identity', 'changed');
+    this.lastError = `the Redis server changed (restart or failover): signatures made before ${new Date(this.memoryLostAtMs).toISOString()} are refused until they expire`;
+    const key = this.memoryLossKey;
+    if (key !== undefined) await withinDeadline(this.client.set(key, String(this.memoryLostAtMs)), this.connectTimeoutMs);
+  }
+
+  /** a loss another replica saw (or one this replica saw before it restarted) */
+  private async learnSharedLoss(): Promise<void> {
+    const key = this.memoryLossKey;
+    if (key === undefined) return;
+    const shared = Number(await withinDeadline(this.client.get(key), this.connectTimeoutMs));
+    if (Number.isSafeInteger(shared)) this.memoryLostAtMs = Math.max(this.memoryLostAtMs, shared);
   }
 
   /**
@@ -254,8 +407,9 @@ export class RedisConnection {
     });
     try {
       await Promise.race([this.client.connect(), gaveUp]);
-      // the identity check that 'ready' started: claims wait for it
-      await Promise.race([this.checkIdentity(), gaveUp]);
+      // the identity check that 'ready' started (its pass under way, not the passes topology
+      // events may keep asking for): claims wait for it
+      await Promise.race([this.checking === undefined ? this.checkIdentity() : this.pass, gaveUp]);
       return undefined;
     } catch (err) {
       // the 'error' event (ECONNREFUSED, ...) says more than connect()'s "Connection is closed."
@@ -285,31 +439,102 @@ export class RedisConnection {
   }
 
   /**
-   * After a write that must survive a failover (an account disable, a device revocation): WAIT
+   * A write that must survive a failover (an account disable, a device revocation): `write` on the
+   * server that owns `key` (the master; in a Cluster the master of the key's slot), then WAIT there
    * until a replica has it. Without a replica's copy, a failover can promote a replica that never got
    * the write and the disabled account is enabled again, silently. Required: one replica on a
-   * Sentinel master (a Sentinel deployment has replicas), and on a standalone master that has
-   * replicas; a standalone Redis without replicas has nothing to fail over to (its persistence is
-   * what keeps the write). Cluster mode is not waited for yet (WAIT goes to the key's node).
+   * Sentinel master (a Sentinel deployment has replicas), on a standalone master that has replicas,
+   * and on every Cluster master once any master has reported a replica (a replica that failed or
+   * fell behind drops out, and that is when the write must not be confirmed); a master
+   * without replicas has nothing to fail over to (its persistence is what keeps the write).
+   * WAIT counts the replicas that have what *this connection* wrote: the write and the WAIT must go
+   * over one connection, so a connection that closed between them (ioredis moved to the new master)
+   * is a failure too: WAIT on the new one would confirm a write the old master took with it.
    * A write not confirmed in time is a failure: the caller is told, and may retry (both writes are
    * idempotent).
    */
-  async replicated(store: StoreName, operation: StoreOperation): Promise<RedisAnswer<number>> {
-    // counted under operation `replicate`, so the write's own count stays one per write
-    if (this.mode === 'cluster') return { ok: true, value: 0 };
-    const client = this.client as Redis;
-    const replicas = await this.call(store, 'replicate', async (c) => Number(/^connected_slaves:(\d+)/m.exec(await (c as Redis).info('replication'))?.[1] ?? '0'), () => 'ok');
-    if (!replicas.ok) return replicas;
-    const required = this.mode === 'sentinel' ? 1 : Math.min(1, replicas.value);
-    if (required === 0) return { ok: true, value: 0 };
-    const waitMs = Math.max(this.commandTimeoutMs, DURABLE_WRITE_WAIT_MS);
-    const acked = await this.call(store, 'replicate', () => client.wait(required, waitMs), () => 'ok', waitMs + this.commandTimeoutMs);
-    if (!acked.ok) return acked;
-    if (acked.value < required) {
-      this.metrics.count(store, 'replicate', 'unavailable');
-      return storeFailure('unavailable', `redis ${operation}: written on the master but no replica confirmed it within ${waitMs} ms, so a failover could lose it; retry`);
+  async writeDurably<T>(store: StoreName, operation: StoreOperation, key: string, write: (server: Redis) => Promise<T>, outcomeOf: (value: T) => StoreOutcome): Promise<RedisAnswer<T>> {
+    const client = await this.durableConnection();
+    if (!client.ok) {
+      this.metrics.count(store, operation, 'unavailable');
+      return storeFailure('unavailable', `redis ${operation}: ${client.detail}`);
     }
-    return acked;
+    // counted under operation `replicate`, so the write's own count stays one per write
+    const target = await this.replicatedServerOf(client.value, store, key);
+    if (!target.ok) return target;
+    const { server, required } = target.value;
+    const connection = { closed: false };
+    const onClose = (): void => { connection.closed = true; };
+    server.once('close', onClose);
+    try {
+      const written = await this.call(store, operation, () => write(server), outcomeOf);
+      if (!written.ok) {
+        // a Cluster slot that moved: read the table again, so the caller's retry goes to the owner
+        if (client.value instanceof Cluster && /\b(MOVED|ASK)\b/.test(written.detail)) client.value.refreshSlotsCache();
+        return written;
+      }
+      if (required === 0) return written;
+      const waitMs = Math.max(this.commandTimeoutMs, DURABLE_WRITE_WAIT_MS);
+      const acked = await this.call(store, 'replicate', () => server.wait(required, waitMs), () => 'ok', waitMs + this.commandTimeoutMs);
+      if (!acked.ok) return acked;
+      if (connection.closed || acked.value < required) {
+        this.metrics.count(store, 'replicate', 'unavailable');
+        const why = connection.closed ? 'the connection to the master changed before a replica confirmed it' : `no replica confirmed it within ${waitMs} ms`;
+        return storeFailure('unavailable', `redis ${operation}: written on the master but ${why}, so a failover could lose it; retry`);
+      }
+      return written;
+    } finally {
+      server.off('close', onClose);
+    }
+  }
+
+  private durable: Promise<RedisClient> | undefined;
+  /** Cluster: a master has been seen with a replica; from then on every durable write waits for one */
+  private clusterHasReplicas = false;
+
+  /**
+   * The connection durable writes and their WAIT go over, its own: WAIT holds up its connection
+   * until a replica answers or the wait ends (1 s), and every command queued behind it on a shared
+   * connection would wait too. During a failover, when the new master has no replica yet, disables
+   * on the request path's connection stalled its nonce claims for their whole deadline. Made on the
+   * first durable write (most replicas never make one), connected once; ioredis keeps it connected.
+   */
+  private async durableConnection(): Promise<RedisAnswer<RedisClient>> {
+    if (this.closed) return storeFailure('unavailable', 'the store is closed');
+    this.durable ??= (async () => {
+      const client = this.client.duplicate();
+      // its failures reach the caller as answers; the main connection's status is the one reported
+      client.on('error', () => undefined);
+      await withinDeadline(client.connect(), this.connectTimeoutMs).catch(() => undefined);
+      return client;
+    })();
+    const client = await this.durable;
+    return client.status === 'ready' ? { ok: true, value: client } : storeFailure('unavailable', `the connection for durable writes is ${client.status}`);
+  }
+
+  /** the server (of the durable connection) a durable write of `key` goes to, and how many replicas must confirm it */
+  private async replicatedServerOf(client: RedisClient, store: StoreName, key: string): Promise<RedisAnswer<{ server: Redis; required: number }>> {
+    if (client instanceof Cluster) {
+      const owners = client.slots[slotOf(key)];
+      const server = owners === undefined ? undefined : client.nodes('master').find((node) => nodeAddress(node) === owners[0]);
+      if (owners === undefined || server === undefined) {
+        this.metrics.count(store, 'replicate', 'unavailable');
+        client.refreshSlotsCache();
+        return storeFailure('unavailable', `redis ${store}: no known master serves the slot of ${JSON.stringify(key)} (the slot table is being read again); retry`);
+      }
+      // sticky: a replica that dropped out (failed, lagging, its link cut) is the very case where a
+      // write the master alone took would be lost by a failover. Asked of the master itself until a
+      // replica has been seen: ioredis's slot table did not list the replicas here (Redis 7.0)
+      if (!this.clusterHasReplicas) {
+        const replicas = await this.call(store, 'replicate', async () => Number(/^connected_slaves:(\d+)/m.exec(await server.info('replication'))?.[1] ?? '0'), () => 'ok');
+        if (!replicas.ok) return replicas;
+        if (owners.length > 1 || replicas.value > 0) this.clusterHasReplicas = true;
+      }
+      return { ok: true, value: { server, required: this.clusterHasReplicas ? 1 : 0 } };
+    }
+    if (this.mode === 'sentinel') return { ok: true, value: { server: client, required: 1 } };
+    const replicas = await this.call(store, 'replicate', async () => Number(/^connected_slaves:(\d+)/m.exec(await client.info('replication'))?.[1] ?? '0'), () => 'ok');
+    return replicas.ok ? { ok: true, value: { server: client, required: Math.min(1, replicas.value) } } : replicas;
   }
 
   status(): StoreStatus {
@@ -326,8 +551,11 @@ export class RedisConnection {
     try {
       await this.client.quit();
     } catch {
-      // not connected (or the quit itself failed): drop the socket and stop reconnecting
-      this.client.disconnect();
+      // not connected (or the quit itself failed): the disconnect below drops the socket
     }
+    // stops reconnecting, and (Sentinel) the failover detector's subscriptions, which QUIT leaves
+    // running: they would reconnect to the sentinels forever and keep the process alive
+    this.client.disconnect();
+    if (this.durable !== undefined) (await this.durable).disconnect();
   }
 }
