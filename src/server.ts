@@ -10,6 +10,18 @@ import { extProcServiceDefinition } from './envoy/extproc-answers.js';
 import { extProcHandler, type StreamLimits } from './envoy/extproc.js';
 
 const DEFAULT_STREAMS_PER_CONNECTION = 1000;
+
+/**
+ * Envoy ends every ext_proc stream it is done with by a half-close and a reset (envoy-behaviours
+ * 10.4): one RST_STREAM per HTTP request. Node's guard against rapid-reset floods (CVE-2023-44487)
+ * allows a burst of 1,000 and then 33 a second per connection, and past it closes the whole
+ * connection with INTERNAL_ERROR: every request in flight on it gets Envoy's 500 (or passes under
+ * failure_mode_allow). Measured here: the 1,034th request on one connection failed. The limit is
+ * raised far above what one connection's requests can produce; concurrent streams stay bounded by
+ * envoy.maxStreams and maxStreamsPerConnection, and only Envoy reaches this port (the chart's
+ * NetworkPolicy and STRICT mTLS).
+ */
+const ENVOY_STREAM_RESETS = { streamResetBurst: 100_000, streamResetRate: 100_000 } as const;
 import type { RoutesSource } from './pipeline/routing.js';
 import type { Telemetry } from './telemetry/types.js';
 import type { DenialObserver } from './security/index.js';
@@ -48,6 +60,10 @@ export class GatehouseServer {
       // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: Envoy's connection pool opens another connection beyond it
       'grpc.max_concurrent_streams': options.limits?.maxStreamsPerConnection ?? DEFAULT_STREAMS_PER_CONNECTION,
     });
+    // grpc-js builds its HTTP/2 server from this object when it binds and has no option for these
+    const http2Options = (this.server as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
+    if (http2Options === undefined) throw new Error('@grpc/grpc-js no longer exposes commonServerOptions: the stream-reset limit for Envoy (ENVOY_STREAM_RESETS in src/server.ts) cannot be set');
+    Object.assign(http2Options, ENVOY_STREAM_RESETS);
     const common = { routes: options.routes, telemetry: options.telemetry, accepting: () => this.accepting, ...(options.onDenial ? { onDenial: options.onDenial } : {}) };
     this.server.addService(extProcServiceDefinition, { process: extProcHandler({ ...common, ...(options.limits ? { limits: options.limits } : {}) }) });
     this.server.addService(authorizationServiceDefinition, { check: extAuthzHandler(common) });
