@@ -17,7 +17,7 @@ import {
   type ProcessingRequest,
   type ProcessingResponse,
 } from '../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
-import { extProcService, GRPC_COST_OPTIONS } from '../src/envoy/grpc-services.js';
+import { extProcService } from '../src/envoy/grpc-services.js';
 
 /** The empty answer of the kind Envoy expects for this request, or undefined for an empty message. */
 export function emptyAnswer(req: ProcessingRequest): ProcessingResponse | undefined {
@@ -46,7 +46,7 @@ export interface RunningServer {
 }
 
 export async function startCeilingServer(port = 0, host = '127.0.0.1'): Promise<RunningServer> {
-  const server = new Server({ ...GRPC_COST_OPTIONS });
+  const server = new Server();
   server.addService(extProcService, {
     process(call: ServerDuplexStream<ProcessingRequest, ProcessingResponse>) {
       call.on('data', (req: ProcessingRequest) => {

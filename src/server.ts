@@ -4,7 +4,6 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { HealthService } from './envoy/health.js';
-import { GRPC_COST_OPTIONS } from './envoy/grpc-services.js';
 import { authorizationServiceDefinition, extAuthzHandler } from './envoy/extauthz.js';
 import { extProcServiceDefinition } from './envoy/extproc-answers.js';
 import { extProcHandler, type StreamLimits } from './envoy/extproc.js';
@@ -53,7 +52,9 @@ export class GatehouseServer {
 
   constructor(private readonly options: GatehouseServerOptions) {
     this.server = new grpc.Server({
-      ...GRPC_COST_OPTIONS,
+      // channelz stays on (grpc.enable_channelz): grpc-js 1.14 tracks the sessions that tryShutdown
+      // and forceShutdown close only when it is, so without it a drain never closes Envoy's
+      // connections and a forced stop leaves them open
       // Envoy keeps long-lived HTTP/2 connections to its processors; allow its keepalive pings.
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 10_000,

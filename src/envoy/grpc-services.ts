@@ -63,15 +63,6 @@ export function grpcServiceDefinition<T extends GenServiceMethods>(service: GenS
   return defs as MethodDefs<T> & ServiceDefinition;
 }
 
-/**
- * grpc-js options that change only what a call costs, not how it behaves. The bench's ceiling
- * server runs with them too, so its ratios compare code, not tuning.
- */
-export const GRPC_COST_OPTIONS = {
-  // channelz (grpc-js's introspection) records every call; gatehouse serves no channelz service
-  'grpc.enable_channelz': 0,
-} as const;
-
 export const extProcService = grpcServiceDefinition(ExternalProcessor);
 export const authorizationService = grpcServiceDefinition(Authorization);
 export const healthService = grpcServiceDefinition(Health);
