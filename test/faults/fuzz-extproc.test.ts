@@ -23,6 +23,7 @@ import { endToEnd } from '../support/gatehouse.js';
 import {
   AUTHORITY,
   documentedDenial,
+  EXTRA_VALUE_BYTES,
   fuzzParameters,
   fuzzRoutes,
   HEADER_NAMES,
@@ -57,7 +58,7 @@ const headerEntry = (key: fc.Arbitrary<string>, text: fc.Arbitrary<string>): fc.
     }
   });
 
-const randomEntry = fc.tuple(HEADER_NAMES, VALUE_BYTES, fc.option(fc.string({ maxLength: 30 }), { nil: undefined })).map(([key, rawValue, value]) => create(HeaderValueSchema, { key, rawValue, ...(value === undefined ? {} : { value }) }));
+const randomEntry = fc.tuple(HEADER_NAMES, EXTRA_VALUE_BYTES, fc.option(fc.string({ maxLength: 30 }), { nil: undefined })).map(([key, rawValue, value]) => create(HeaderValueSchema, { key, rawValue, ...(value === undefined ? {} : { value }) }));
 
 const structValue = fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }) as fc.Arbitrary<JsonObject>;
 const routeNames = fc.oneof(fc.constantFrom('open', 'pay', 'health', ''), fc.string({ maxLength: 10 }));

@@ -67,6 +67,12 @@ export const VALUE_BYTES = fc.oneof(
   { weight: 1, arbitrary: fc.constant(HUGE) },
 );
 
+/**
+ * An extra header's value: mostly text a client could send (so the request reaches the filters
+ * behind sanitize), else any bytes.
+ */
+export const EXTRA_VALUE_BYTES = fc.oneof({ weight: 2, arbitrary: fc.string({ maxLength: 40 }).map((s) => new TextEncoder().encode(s)) }, { weight: 1, arbitrary: VALUE_BYTES });
+
 export const HEADER_NAMES = fc.oneof(
   fc.constantFrom(':method', ':path', ':authority', ':scheme', ':status', 'host', 'content-length', 'content-type', 'transfer-encoding', 'signature', 'signature-input', 'device-credential', 'content-digest', 'x-passport', 'x-gatehouse-client', 'x-forwarded-client-cert', 'x-request-id', 'traceparent'),
   fc.string({ maxLength: 20 }),
@@ -138,5 +144,5 @@ export function watchProcessFaults(t: { after: (fn: () => unknown) => void }): {
 export function fuzzParameters(numRuns: number): fc.Parameters<unknown> {
   // fast-check prints the seed and path of a failure; FUZZ_SEED=<seed> replays it
   const seed = process.env['FUZZ_SEED'];
-  return { numRuns, verbose: fc.VerbosityLevel.Verbose, ...(seed === undefined ? {} : { seed: Number(seed) }) };
+  return { numRuns, verbose: fc.VerbosityLevel.Verbose, includeErrorInReport: true, ...(seed === undefined ? {} : { seed: Number(seed) }) };
 }
