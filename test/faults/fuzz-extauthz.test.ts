@@ -226,7 +226,7 @@ test('raw ext_authz Checks with random attribute contexts, header shapes, bodies
   assert.equal(open.outcome, 'ok', 'an open request passes after the fuzzing');
   const signed = await e2e.authz.request({ method: 'GET', path: SIGNED_PATH, authority: AUTHORITY, headers: realHeaders });
   assert.equal(signed.outcome, 'ok', 'the real signed request passes after the fuzzing');
-  assert.ok(onSignedRoute > RUNS / 10, `the signed route was reached (${onSignedRoute} Checks)`);
+  assert.ok(onSignedRoute > RUNS / 20, `the signed route was reached (${onSignedRoute} Checks)`);
   t.diagnostic(`fuzz ext_authz: ${checks} Checks (${undecodable} undecodable); on the signed route ${onSignedRoute}, 0 allowed; open route allowed ${allowedOpen}; denials: ${reasons.toString()}`);
 });
 

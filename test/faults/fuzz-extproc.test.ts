@@ -267,7 +267,7 @@ test('raw ext_proc streams of random, reordered, truncated and undecodable messa
   assert.equal(open.status, 200, 'an open request passes after the fuzzing');
   const signed = await e2e.envoy.request({ method: 'GET', path: SIGNED_PATH, authority: AUTHORITY, headers: realHeaders });
   assert.equal(signed.status, 200, 'the real signed request passes after the fuzzing');
-  assert.ok(protectedStreams > RUNS / 10, `the signed route was reached (${protectedStreams} streams)`);
+  assert.ok(protectedStreams > RUNS / 20, `the signed route was reached (${protectedStreams} streams)`);
   t.diagnostic(`fuzz ext_proc: ${streams} streams, ${sentFrames} frames; on the signed route ${protectedStreams}, 0 let through; open route allowed ${allowedOpen}; denials: ${reasons.toString()}; stream ends: ${ends.toString()}`);
 });
 
