@@ -12,12 +12,7 @@ import fc from 'fast-check';
 import { create, fromBinary, toBinary, type JsonObject, type MessageInitShape } from '@bufbuild/protobuf';
 import { signRequest } from '../../sdk/app/signing.js';
 import { HeaderValueSchema, MetadataSchema, type HeaderValue } from '../../src/gen/envoy/config/core/v3/base_pb.js';
-import {
-  ProcessingRequestSchema,
-  ProcessingResponseSchema,
-  type ProcessingRequest,
-  type ProcessingResponse,
-} from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+import { ProcessingRequestSchema, type ProcessingRequest, type ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { createWorld } from '../../src/protocol/signing/test-support.js';
 import { endToEnd } from '../support/gatehouse.js';
 import {
@@ -32,16 +27,15 @@ import {
   METHODS,
   PATHS,
   PAY_MAX_BODY_BYTES,
+  runExtProcStream,
   SIGNED_PATH,
+  STREAM_BOUND_MS,
   Tally,
   VALUE_BYTES,
   watchProcessFaults,
 } from '../support/fuzz.js';
 
 const RUNS = 400;
-/** how long a stream may take to end after its half-close: generous, a hang is minutes */
-const STREAM_BOUND_MS = 30_000;
-const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
 const enc = new TextEncoder();
 
@@ -179,27 +173,6 @@ function frameArbitrary(message: fc.Arbitrary<Init>): fc.Arbitrary<Frame> {
   });
 }
 
-interface StreamResult {
-  readonly answers: ProcessingResponse[];
-  readonly end: grpc.StatusObject | 'no end';
-}
-
-/** Sends the frames, half-closes as Envoy does, and waits (bounded) for the stream's end. */
-async function runStream(client: grpc.Client, frames: readonly Frame[]): Promise<StreamResult> {
-  const call = client.makeBidiStreamRequest(PROCESS_PATH, (b: Buffer) => b, (b: Buffer) => b);
-  const answers: ProcessingResponse[] = [];
-  call.on('data', (bytes: Buffer) => answers.push(fromBinary(ProcessingResponseSchema, bytes)));
-  call.on('error', () => undefined);
-  const ended = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-  for (const frame of frames) call.write(frame.bytes);
-  call.end();
-  let timer: NodeJS.Timeout | undefined;
-  const end = await Promise.race([ended, new Promise<'no end'>((resolve) => { timer = setTimeout(() => { resolve('no end'); }, STREAM_BOUND_MS); })]);
-  clearTimeout(timer);
-  if (end === 'no end') call.cancel();
-  return { answers, end };
-}
-
 const gatehouseMetadata = (answer: ProcessingResponse | undefined): Record<string, unknown> | undefined => answer?.dynamicMetadata?.['gatehouse'] as Record<string, unknown> | undefined;
 
 /** The stream's request is on the signed route by its own first message (whatever gatehouse says). */
@@ -238,7 +211,7 @@ test('raw ext_proc streams of random, reordered, truncated and undecodable messa
     fc.asyncProperty(frames, async (sent) => {
       streams++;
       sentFrames += sent.length;
-      const { answers, end } = await runStream(client, sent);
+      const { answers, end } = await runExtProcStream(client, sent.map((f) => f.bytes));
       assert.notEqual(end, 'no end', `the stream did not end within ${STREAM_BOUND_MS} ms of its half-close`);
       if (end === 'no end') return;
       ends.add(grpc.status[end.code]);
@@ -278,7 +251,7 @@ test('a ProcessingRequest above gRPC\'s 4 MiB receive limit ends its stream RESO
   const client = new grpc.Client(`127.0.0.1:${e2e.gatehouse.grpcPort}`, grpc.credentials.createInsecure());
   t.after(() => { client.close(); });
   const huge = encoded({ request: { case: 'requestBody', value: { body: new Uint8Array(5 * 1024 * 1024), endOfStream: true } } });
-  const { answers, end } = await runStream(client, [{ bytes: huge, decoded: undefined }]);
+  const { answers, end } = await runExtProcStream(client, [huge]);
   assert.notEqual(end, 'no end');
   assert.equal(end === 'no end' ? undefined : end.code, grpc.status.RESOURCE_EXHAUSTED);
   assert.equal(answers.length, 0);

@@ -2,7 +2,10 @@
 // open route, generators for hostile bytes, the check that a denial is one of the documented ones,
 // and a test-local watch for unhandled rejections and uncaught exceptions.
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { fromBinary } from '@bufbuild/protobuf';
 import fc from 'fast-check';
+import { ProcessingResponseSchema, type ProcessingResponse } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
 import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
 import type { World } from '../../src/protocol/signing/test-support.js';
 import { signedFilterConfig } from './signed-config.js';
@@ -145,4 +148,29 @@ export function fuzzParameters(numRuns: number): fc.Parameters<unknown> {
   // fast-check prints the seed and path of a failure; FUZZ_SEED=<seed> replays it
   const seed = process.env['FUZZ_SEED'];
   return { numRuns, verbose: fc.VerbosityLevel.Verbose, includeErrorInReport: true, ...(seed === undefined ? {} : { seed: Number(seed) }) };
+}
+
+/** how long a raw ext_proc stream may take to end after its half-close: generous, a hang is minutes */
+export const STREAM_BOUND_MS = 30_000;
+const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
+
+export interface ExtProcStreamResult {
+  readonly answers: ProcessingResponse[];
+  readonly end: grpc.StatusObject | 'no end';
+}
+
+/** Sends the frames as they are, half-closes as Envoy does, and waits (bounded) for the stream's end. */
+export async function runExtProcStream(client: grpc.Client, frames: readonly Buffer[]): Promise<ExtProcStreamResult> {
+  const call = client.makeBidiStreamRequest(PROCESS_PATH, (b: Buffer) => b, (b: Buffer) => b);
+  const answers: ProcessingResponse[] = [];
+  call.on('data', (bytes: Buffer) => answers.push(fromBinary(ProcessingResponseSchema, bytes)));
+  call.on('error', () => undefined);
+  const ended = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  for (const frame of frames) call.write(frame);
+  call.end();
+  let timer: NodeJS.Timeout | undefined;
+  const end = await Promise.race([ended, new Promise<'no end'>((resolve) => { timer = setTimeout(() => { resolve('no end'); }, STREAM_BOUND_MS); })]);
+  clearTimeout(timer);
+  if (end === 'no end') call.cancel();
+  return { answers, end };
 }
