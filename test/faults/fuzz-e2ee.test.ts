@@ -10,24 +10,30 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import fc from 'fast-check';
-import { createE2eeClient, generateDeviceKey, type E2eeClient } from '../../sdk/app/e2ee.js';
+import { createE2eeClient, generateDeviceKey, type E2eeClient, type SealedRequest } from '../../sdk/app/e2ee.js';
 import { signRequest } from '../../sdk/app/signing.js';
-import { E2EE_REQUEST_MEDIA_TYPE, x25519RawPrivateKey } from '../../src/protocol/e2ee/index.js';
+import { HeaderValueSchema } from '../../src/gen/envoy/config/core/v3/base_pb.js';
+import { ProcessingRequestSchema } from '../../src/gen/envoy/service/ext_proc/v3/external_processor_pb.js';
+import { E2EE_REQUEST_MEDIA_TYPE, E2EE_RESPONSE_MEDIA_TYPE, x25519RawPrivateKey } from '../../src/protocol/e2ee/index.js';
 import { fixtureGatewayKey } from '../../src/protocol/e2ee/fixtures.js';
 import { createWorld } from '../../src/protocol/signing/test-support.js';
 import { get } from '../harness/helpers.js';
 import type { ClientRequest } from '../harness/filter-manager.js';
 import { endToEnd } from '../support/gatehouse.js';
-import { documentedDenial, fuzzParameters, Tally, watchProcessFaults } from '../support/fuzz.js';
+import { documentedDenial, fuzzParameters, runExtProcStream, STREAM_BOUND_MS, Tally, watchProcessFaults } from '../support/fuzz.js';
 import { signedFilterConfig } from '../support/signed-config.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const RUNS = 200;
+const RESPONSE_RUNS = 200;
 const AUDIENCE = 'api.superapp.example';
 const AUTHORITY = 'gateway.internal:8443';
 const KEYS_PATH = '/.well-known/gatehouse-e2ee-keys';
 const MAX_REQUEST_BYTES = 4096;
+const MAX_RESPONSE_BYTES = 2048;
 const BODY = '{"amount":"12.34","currency":"EUR","to":"acct-9"}';
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
@@ -96,8 +102,12 @@ function mutate(envelope: Buffer, other: Buffer, m: Mutation, method: string, pa
   return body.equals(envelope) ? undefined : { body, method, path };
 }
 
-test('mutated, spliced, relocated and random e2ee envelopes are refused with a documented denial on an e2ee route and on a signed + e2ee route (fast-check)', async (t) => {
-  const faults = watchProcessFaults(t);
+/**
+ * Routes `sealed` (e2ee) and `both` (signed + e2ee, the response body limited to
+ * MAX_RESPONSE_BYTES on `sealed`); the world's device enrolled with an X25519 key, and a client for
+ * each AEAD.
+ */
+async function setUpE2ee(t: { after: (fn: () => void) => void }) {
   const dir = tempDir(t, 'gatehouse-fuzz-e2ee-');
   const keyFile = (keyId: number): string => {
     const file = join(dir, `gateway-${keyId}.key`);
@@ -114,7 +124,7 @@ routes:
   - id: sealed
     match: { path: { prefix: /sealed/ } }
     filters:
-      - e2ee: { keys: *keys, audience: ${AUDIENCE}, maxRequestBytes: ${MAX_REQUEST_BYTES} }
+      - e2ee: { keys: *keys, audience: ${AUDIENCE}, maxRequestBytes: ${MAX_REQUEST_BYTES}, maxResponseBytes: ${MAX_RESPONSE_BYTES} }
   - id: both
     match: { path: { prefix: /both/ } }
     filters:
@@ -130,11 +140,19 @@ routes:
     'chacha20-poly1305': made(createE2eeClient({ keyConfigs, deviceKeyId: world.device.deviceId, devicePrivateKey: privateKey, audience: AUDIENCE, aeads: ['chacha20-poly1305'] })),
   };
 
-  const seal = (client: E2eeClient, method: string, path: string, plaintext: string, contentType: string | null): Buffer => {
+  const sealRequest = (client: E2eeClient, method: string, path: string, plaintext: string, contentType: string | null): SealedRequest => {
     const sealed = client.encryptRequest({ method, path, body: Buffer.from(plaintext), contentType });
     assert.ok(sealed.ok, JSON.stringify(sealed));
-    return sealed.body;
+    return sealed;
   };
+  const seal = (client: E2eeClient, method: string, path: string, plaintext: string, contentType: string | null): Buffer => sealRequest(client, method, path, plaintext, contentType).body;
+
+  return { e2e, world, clients, seal, sealRequest };
+}
+
+test('mutated, spliced, relocated and random e2ee envelopes are refused with a documented denial on an e2ee route and on a signed + e2ee route (fast-check)', async (t) => {
+  const faults = watchProcessFaults(t);
+  const { e2e, world, clients, seal } = await setUpE2ee(t);
 
   /** the request as the app sends it; on `both` signed over the body as sent */
   async function request(route: 'sealed' | 'both', method: string, path: string, body: Buffer, contentType: string | undefined, withLength: boolean): Promise<ClientRequest> {
@@ -202,3 +220,114 @@ function made(result: ReturnType<typeof createE2eeClient>): E2eeClient {
   assert.ok(result.ok, JSON.stringify(result));
   return result.client;
 }
+
+/** A message of Envoy's after the request, with the upstream body it carries (to check what is released). */
+interface UpstreamMessage {
+  readonly what: string;
+  readonly bytes: Buffer;
+  readonly responseBody: Uint8Array | undefined;
+}
+
+/**
+ * The upstream's side of an e2ee route, as raw ext_proc messages after a valid sealed request: any
+ * response headers (status, content type, content-length, end_of_stream, forged x-gatehouse-*),
+ * bodies (empty, plaintext, over maxResponseBytes, with or without end_of_stream), trailers,
+ * request messages that may still come, in any order. The property: a response body is never
+ * released in plaintext — every response_body answer that continues a non-empty body replaces it
+ * with one the app opens to exactly the upstream's bytes — and every other answer is a documented
+ * denial; every stream ends.
+ */
+test('raw response phases on an e2ee route: a response body is never released in plaintext, whatever Envoy sends in whatever order (fast-check)', async (t) => {
+  const faults = watchProcessFaults(t);
+  const { e2e, clients, sealRequest } = await setUpE2ee(t);
+  const client = new grpc.Client(`127.0.0.1:${e2e.gatehouse.grpcPort}`, grpc.credentials.createInsecure());
+  t.after(() => { client.close(); });
+  const path = '/sealed/transfers';
+  const encode = (init: MessageInitShape<typeof ProcessingRequestSchema>): Buffer => Buffer.from(toBinary(ProcessingRequestSchema, create(ProcessingRequestSchema, init)));
+  const headers = (pairs: [string, string][]) => ({ headers: pairs.map(([key, value]) => create(HeaderValueSchema, { key, rawValue: new TextEncoder().encode(value) })) });
+
+  const upstreamBody = fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.uint8Array({ minLength: MAX_RESPONSE_BYTES - 4, maxLength: MAX_RESPONSE_BYTES + 4 }));
+  const responseHeaders: fc.Arbitrary<UpstreamMessage> = fc
+    .record({
+      status: fc.constantFrom('200', '201', '204', '500', 'abc'),
+      contentType: fc.option(fc.constantFrom('application/json', 'text/plain; charset=utf-8', 'x'.repeat(300), 'bad\u0001type', E2EE_REQUEST_MEDIA_TYPE), { nil: undefined }),
+      contentLength: fc.option(fc.oneof(fc.nat({ max: MAX_RESPONSE_BYTES + 8 }).map(String), fc.constantFrom('-1', '1, 1')), { nil: undefined }),
+      forged: fc.boolean(),
+      endOfStream: fc.boolean(),
+    })
+    .map((h) => ({
+      what: `response_headers(${h.status}${h.contentLength === undefined ? '' : `, length ${h.contentLength}`}, eos ${h.endOfStream})`,
+      bytes: encode({
+        request: {
+          case: 'responseHeaders',
+          value: {
+            headers: headers([[':status', h.status], ...(h.contentType === undefined ? [] : [['content-type', h.contentType] as [string, string]]), ...(h.contentLength === undefined ? [] : [['content-length', h.contentLength] as [string, string]]), ...(h.forged ? [['x-gatehouse-reason', 'none'] as [string, string]] : [])]),
+            endOfStream: h.endOfStream,
+          },
+        },
+      }),
+      responseBody: undefined as Uint8Array | undefined,
+    }));
+  const body = (which: 'requestBody' | 'responseBody'): fc.Arbitrary<UpstreamMessage> =>
+    fc.record({ body: upstreamBody, endOfStream: fc.boolean() }).map((b) => ({
+      what: `${which}(${b.body.length} bytes, eos ${b.endOfStream})`,
+      bytes: encode({ request: { case: which, value: b } }),
+      responseBody: which === 'responseBody' ? b.body : undefined,
+    }));
+  const trailers = (which: 'requestTrailers' | 'responseTrailers'): fc.Arbitrary<UpstreamMessage> => fc.constant({ what: which, bytes: encode({ request: { case: which, value: { trailers: headers([['x-t', '1']]) } } }), responseBody: undefined as Uint8Array | undefined });
+  const anyMessage = fc.oneof(responseHeaders, body('responseBody'), trailers('responseTrailers'), body('requestBody'), trailers('requestTrailers'));
+  // an upstream answer as Envoy sends it in BUFFERED mode: headers, then the whole body
+  const plausible: fc.Arbitrary<UpstreamMessage[]> = fc.tuple(fc.constantFrom('200', '201'), upstreamBody.filter((b) => b.length > 0), fc.boolean()).map(([status, bytes, withLength]) => [
+    { what: `response_headers(${status})`, bytes: encode({ request: { case: 'responseHeaders', value: { headers: headers([[':status', status], ['content-type', 'application/json'], ...(withLength ? [['content-length', String(bytes.length)] as [string, string]] : [])]), endOfStream: false } } }), responseBody: undefined as Uint8Array | undefined },
+    { what: `responseBody(${bytes.length} bytes, eos true)`, bytes: encode({ request: { case: 'responseBody', value: { body: bytes, endOfStream: true } } }), responseBody: bytes as Uint8Array | undefined },
+  ]);
+  // Envoy's order, Envoy's order with any values (headers, body, trailers), or any sequence
+  const afterRequest: fc.Arbitrary<UpstreamMessage[]> = fc.oneof(
+    { weight: 2, arbitrary: plausible },
+    { weight: 3, arbitrary: fc.tuple(responseHeaders, fc.option(body('responseBody'), { freq: 5, nil: undefined }), fc.option(trailers('responseTrailers'), { freq: 4, nil: undefined })).map((m) => m.filter((x): x is UpstreamMessage => x !== undefined)) },
+    { weight: 2, arbitrary: fc.array(anyMessage, { minLength: 1, maxLength: 5 }) },
+  );
+  const input = fc.record({ aead: fc.constantFrom('aes-128-gcm' as const, 'chacha20-poly1305' as const), messages: afterRequest });
+
+  const outcomes = new Tally();
+  let streams = 0;
+  let sealedBodies = 0;
+  await fc.assert(
+    fc.asyncProperty(input, async ({ aead, messages }) => {
+      streams++;
+      const sealed = sealRequest(clients[aead], 'POST', path, BODY, 'application/json');
+      const request = [
+        encode({ request: { case: 'requestHeaders', value: { headers: headers([[':method', 'POST'], [':path', path], [':authority', AUTHORITY], [':scheme', 'https'], ['content-type', E2EE_REQUEST_MEDIA_TYPE], ['content-length', String(sealed.body.length)]]), endOfStream: false } } }),
+        encode({ request: { case: 'requestBody', value: { body: sealed.body, endOfStream: true } } }),
+      ];
+      const { answers, end } = await runExtProcStream(client, [...request, ...messages.map((m) => m.bytes)]);
+      assert.notEqual(end, 'no end', `the stream did not end within ${STREAM_BOUND_MS} ms of its half-close`);
+      assert.equal(answers[0]?.response.case, 'requestHeaders', 'the sealed request passes its headers');
+      assert.equal(answers[1]?.response.case, 'requestBody', 'and its body is opened');
+      // one answer per message until a denial (nothing is answered after it) or the stream's error
+      answers.slice(2).forEach((answer, i) => {
+        const message = messages[i]!;
+        if (answer.response.case === 'immediateResponse') {
+          const immediate = answer.response.value;
+          const reason = immediate.headers?.setHeaders.find((h) => h.header?.key === 'x-gatehouse-reason')?.header;
+          const denial = documentedDenial(immediate.status?.code ?? 0, reason === undefined ? undefined : Buffer.from(reason.rawValue).toString());
+          assert.ok(denial.ok, `${message.what}: ${denial.ok ? '' : denial.why}`);
+          outcomes.add(denial.reason);
+          return;
+        }
+        outcomes.add(`${answer.response.case ?? 'none'} continued`);
+        if (message.responseBody === undefined || message.responseBody.length === 0) return;
+        assert.equal(answer.response.case, 'responseBody', `${message.what} answered as ${answer.response.case ?? 'nothing'}`);
+        const mutation = answer.response.case === 'responseBody' ? answer.response.value.response?.bodyMutation?.mutation : undefined;
+        assert.equal(mutation?.case, 'body', `${message.what}: continued without replacing the body (plaintext released)`);
+        const opened = sealed.decryptResponse({ contentType: E2EE_RESPONSE_MEDIA_TYPE, body: mutation!.value as Uint8Array });
+        assert.ok(opened.ok, `${message.what}: the replaced body does not open: ${JSON.stringify(opened)}`);
+        assert.ok(Buffer.from(opened.plaintext).equals(Buffer.from(message.responseBody)), `${message.what}: opens to other bytes than the upstream sent`);
+        sealedBodies++;
+      });
+    }),
+    fuzzParameters(RESPONSE_RUNS),
+  );
+  faults.assertNone();
+  t.diagnostic(`fuzz e2ee responses: ${streams} streams, ${sealedBodies} response bodies sealed and opened by the app, 0 released in plaintext; answers: ${outcomes.toString()}`);
+});
