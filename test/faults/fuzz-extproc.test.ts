@@ -36,6 +36,7 @@ import {
 } from '../support/fuzz.js';
 
 const RUNS = 400;
+const SIGNED_BODY_RUNS = 200;
 const ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc';
 const enc = new TextEncoder();
 
@@ -258,4 +259,102 @@ test('a ProcessingRequest above gRPC\'s 4 MiB receive limit ends its stream RESO
   const open = await e2e.envoy.request({ method: 'GET', path: '/open/after', authority: AUTHORITY });
   assert.equal(open.status, 200);
   faults.assertNone();
+});
+
+/** A body message of a signed POST's, and whether its bytes are the signed body exactly. */
+interface BodyFrame {
+  readonly what: string;
+  readonly bytes: Buffer;
+  readonly body: Buffer | undefined;
+}
+
+/**
+ * A signed POST whose headers verify (the signature covers its Content-Digest), then body messages
+ * as Envoy might send them or an attacker might: the signed body whole, split into chunks with any
+ * end_of_stream flags, cut short, extended, a byte changed, empty, twice; trailers; response headers
+ * before or after; with its content-length right, wrong or absent. The property: a request body
+ * passes only when one message carried exactly the signed bytes, and nothing of the upstream's answer
+ * is released before it did.
+ */
+test('a signed POST over raw ext_proc: its body passes only as exactly the signed bytes, whatever the body messages, flags and order (fast-check)', async (t) => {
+  const faults = watchProcessFaults(t);
+  const world = await createWorld({ now: Math.floor(Date.now() / 1000) });
+  const e2e = await endToEnd(t, await fuzzRoutes(world));
+  assert.deepEqual(await e2e.gatehouse.deps.stores.devices.put(world.device), { ok: true });
+  const client = new grpc.Client(`127.0.0.1:${e2e.gatehouse.grpcPort}`, grpc.credentials.createInsecure());
+  t.after(() => { client.close(); });
+  const path = '/pay/transfer';
+  const encode = (init: Init): Buffer => encoded(init);
+  const entries = (pairs: [string, string][]) => pairs.map(([key, value]) => create(HeaderValueSchema, { key, rawValue: enc.encode(value) }));
+  const bodyFrame = (what: string, body: Buffer, endOfStream: boolean): BodyFrame => ({ what: `${what} (${body.length} bytes, eos ${endOfStream})`, bytes: encode({ request: { case: 'requestBody', value: { body, endOfStream } } }), body });
+  const other = (what: string, init: Init): BodyFrame => ({ what, bytes: encode(init), body: undefined });
+
+  const input = fc.record({
+    signed: fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)),
+    contentLength: fc.constantFrom('right', 'right', 'wrong', 'absent', 'twice'),
+    at: fc.nat(),
+    xor: fc.integer({ min: 1, max: 255 }),
+    shape: fc.constantFrom('whole', 'whole without eos', 'two chunks', 'two chunks, both eos', 'cut short', 'extended', 'a byte changed', 'empty', 'whole twice', 'trailers first', 'response first', 'whole, then trailers and response'),
+    extra: fc.uint8Array({ minLength: 1, maxLength: 16 }).map((b) => Buffer.from(b)),
+  });
+
+  const outcomes = new Tally();
+  let streams = 0;
+  let passed = 0;
+  await fc.assert(
+    fc.asyncProperty(input, async ({ signed, contentLength, at, xor, shape, extra }) => {
+      streams++;
+      const signature = await signRequest({ method: 'POST', authority: AUTHORITY, path, query: '', body: signed }, { credential: world.credential, signer: world.ephemeralSigner, now: Math.floor(Date.now() / 1000) });
+      const length = String(signed.length);
+      const lengthHeaders: [string, string][] = contentLength === 'right' ? [['content-length', length]] : contentLength === 'wrong' ? [['content-length', String(signed.length + 1)]] : contentLength === 'twice' ? [['content-length', length], ['content-length', length]] : [];
+      const headersFrame = encode({ request: { case: 'requestHeaders', value: { headers: { headers: entries([[':method', 'POST'], [':path', path], [':authority', AUTHORITY], [':scheme', 'https'], ['content-type', 'application/octet-stream'], ...lengthHeaders, ...Object.entries(signature)]) }, endOfStream: false } } });
+      const i = 1 + (at % signed.length);
+      const changed = Buffer.from(signed);
+      changed[i - 1] = changed[i - 1]! ^ xor;
+      const response = other('response_headers', { request: { case: 'responseHeaders', value: { headers: { headers: entries([[':status', '200']]) }, endOfStream: true } } });
+      const trailers = other('request_trailers', { request: { case: 'requestTrailers', value: { trailers: { headers: entries([['x-t', '1']]) } } } });
+      const frames: BodyFrame[] = {
+        'whole': [bodyFrame('whole', signed, true), response],
+        'whole without eos': [bodyFrame('whole', signed, false), response],
+        'two chunks': [bodyFrame('first chunk', signed.subarray(0, i), false), bodyFrame('second chunk', signed.subarray(i), true), response],
+        'two chunks, both eos': [bodyFrame('first chunk', signed.subarray(0, i), true), bodyFrame('second chunk', signed.subarray(i), true), response],
+        'cut short': [bodyFrame('cut', signed.subarray(0, i - 1), true), response],
+        'extended': [bodyFrame('extended', Buffer.concat([signed, extra]), true), response],
+        'a byte changed': [bodyFrame('changed', changed, true), response],
+        'empty': [bodyFrame('empty', Buffer.alloc(0), true), response],
+        'whole twice': [bodyFrame('whole', signed, false), bodyFrame('again', signed, true), response],
+        'trailers first': [trailers, bodyFrame('whole', signed, true), response],
+        'response first': [response, bodyFrame('whole', signed, true)],
+        'whole, then trailers and response': [bodyFrame('whole', signed, false), trailers, response],
+      }[shape];
+      const { answers, end } = await runExtProcStream(client, [headersFrame, ...frames.map((f) => f.bytes)]);
+      assert.notEqual(end, 'no end', `the stream did not end within ${STREAM_BOUND_MS} ms of its half-close`);
+      let bodyPassed = false;
+      answers.forEach((answer, n) => {
+        const frame = n === 0 ? undefined : frames[n - 1]!;
+        const what = frame?.what ?? 'request_headers';
+        if (answer.response.case === 'immediateResponse') {
+          const immediate = answer.response.value;
+          const reason = immediate.headers?.setHeaders.find((h) => h.header?.key === 'x-gatehouse-reason')?.header;
+          const denial = documentedDenial(immediate.status?.code ?? 0, reason === undefined ? undefined : headerText(reason));
+          assert.ok(denial.ok, `${shape}, ${what}: ${denial.ok ? '' : denial.why}`);
+          outcomes.add(denial.reason);
+          return;
+        }
+        if (answer.response.case === 'requestBody' && frame?.body !== undefined && frame.body.length > 0) {
+          assert.ok(frame.body.equals(signed) && !bodyPassed, `${shape}: ${what} passed, not the signed body in one message`);
+          bodyPassed = true;
+        }
+        if (answer.response.case === 'responseHeaders') {
+          assert.ok(bodyPassed, `${shape}: the upstream's answer released before the signed body passed`);
+          passed++;
+          outcomes.add('passed');
+        }
+      });
+    }),
+    fuzzParameters(SIGNED_BODY_RUNS),
+  );
+  faults.assertNone();
+  assert.ok(passed > 0, 'some well-formed streams pass (the property is not vacuous)');
+  t.diagnostic(`fuzz signed bodies: ${streams} streams, ${passed} passed with exactly the signed body, 0 with other bytes; outcomes: ${outcomes.toString()}`);
 });
