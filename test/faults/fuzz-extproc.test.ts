@@ -284,10 +284,9 @@ test('a signed POST over raw ext_proc: its body passes only as exactly the signe
   const client = new grpc.Client(`127.0.0.1:${e2e.gatehouse.grpcPort}`, grpc.credentials.createInsecure());
   t.after(() => { client.close(); });
   const path = '/pay/transfer';
-  const encode = (init: Init): Buffer => encoded(init);
   const entries = (pairs: [string, string][]) => pairs.map(([key, value]) => create(HeaderValueSchema, { key, rawValue: enc.encode(value) }));
-  const bodyFrame = (what: string, body: Buffer, endOfStream: boolean): BodyFrame => ({ what: `${what} (${body.length} bytes, eos ${endOfStream})`, bytes: encode({ request: { case: 'requestBody', value: { body, endOfStream } } }), body });
-  const other = (what: string, init: Init): BodyFrame => ({ what, bytes: encode(init), body: undefined });
+  const bodyFrame = (what: string, body: Buffer, endOfStream: boolean): BodyFrame => ({ what: `${what} (${body.length} bytes, eos ${endOfStream})`, bytes: encoded({ request: { case: 'requestBody', value: { body, endOfStream } } }), body });
+  const other = (what: string, init: Init): BodyFrame => ({ what, bytes: encoded(init), body: undefined });
 
   const input = fc.record({
     signed: fc.uint8Array({ minLength: 1, maxLength: 300 }).map((b) => Buffer.from(b)),
@@ -307,7 +306,7 @@ test('a signed POST over raw ext_proc: its body passes only as exactly the signe
       const signature = await signRequest({ method: 'POST', authority: AUTHORITY, path, query: '', body: signed }, { credential: world.credential, signer: world.ephemeralSigner, now: Math.floor(Date.now() / 1000) });
       const length = String(signed.length);
       const lengthHeaders: [string, string][] = contentLength === 'right' ? [['content-length', length]] : contentLength === 'wrong' ? [['content-length', String(signed.length + 1)]] : contentLength === 'twice' ? [['content-length', length], ['content-length', length]] : [];
-      const headersFrame = encode({ request: { case: 'requestHeaders', value: { headers: { headers: entries([[':method', 'POST'], [':path', path], [':authority', AUTHORITY], [':scheme', 'https'], ['content-type', 'application/octet-stream'], ...lengthHeaders, ...Object.entries(signature)]) }, endOfStream: false } } });
+      const headersFrame = encoded({ request: { case: 'requestHeaders', value: { headers: { headers: entries([[':method', 'POST'], [':path', path], [':authority', AUTHORITY], [':scheme', 'https'], ['content-type', 'application/octet-stream'], ...lengthHeaders, ...Object.entries(signature)]) }, endOfStream: false } } });
       const i = 1 + (at % signed.length);
       const changed = Buffer.from(signed);
       changed[i - 1] = changed[i - 1]! ^ xor;
