@@ -198,12 +198,13 @@ export const authorizationServiceDefinition: grpc.ServiceDefinition = {
 
 /**
  * A Check that cannot be decoded (a string field with bytes that are not UTF-8: Envoy sends the
- * body as `body` unless pack_as_bytes) is denied, not failed: a gRPC error would let the request
- * through under failure_mode_allow.
+ * body as `body` unless pack_as_bytes), or that names no method or path (an HTTP/2 CONNECT has no
+ * :path), is denied, not failed: a gRPC error would let the request through under
+ * failure_mode_allow.
  */
-function undecodableDenial(detail: string, telemetry: Telemetry): CheckResponse {
+function malformedCheckDenial(detail: string, telemetry: Telemetry): CheckResponse {
   telemetry.metrics.error('malformed_message', UNMATCHED_ROUTE_ID);
-  telemetry.logger.warn({ err: detail }, 'ext_authz Check could not be decoded: denied');
+  telemetry.logger.warn({ err: detail }, 'ext_authz Check is malformed: denied');
   const decisionId = randomUUID();
   return deniedResponse(renderDenial('bad_request_headers', decisionId), decisionMetadata(UNMATCHED_ROUTE_ID, 'deny', { reason: 'bad_request_headers', decisionId }));
 }
@@ -233,7 +234,7 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
     }
     const broken = checkRequests.undecodable(call.request);
     if (broken !== undefined) {
-      callback(null, undecodableDenial(`CheckRequest could not be decoded: ${broken}`, options.telemetry));
+      callback(null, malformedCheckDenial(`CheckRequest could not be decoded: ${broken}`, options.telemetry));
       return;
     }
     const attributes = call.request.attributes;
@@ -242,7 +243,7 @@ export function extAuthzHandler(options: ExtAuthzOptions): grpc.handleUnaryCall<
     const method = http?.method || headers.get(':method');
     const path = http?.path || headers.get(':path');
     if (!method || !path) {
-      callback({ code: grpc.status.INVALID_ARGUMENT, details: `CheckRequest lacks attributes.request.http.${method ? 'path' : 'method'}` });
+      callback(null, malformedCheckDenial(`CheckRequest lacks attributes.request.http.${method ? 'path' : 'method'}`, options.telemetry));
       return;
     }
     const body = checkBody(http);
