@@ -261,7 +261,8 @@ function report(r: SoakResult, rate: number, o: Options): void {
     `  RSS: ${fixed(mean(first.map((s) => s.rssMiB)))} MiB after warm-up → ${fixed(mean(last.map((s) => s.rssMiB)))} MiB at the end: growth ${fixed(r.rssGrowth * 100)} % (max ${fixed(Math.max(...measured.map((s) => s.rssMiB)))} MiB)`,
     `  heap used: ${fixed(mean(first.map((s) => s.heapUsedMiB)))} MiB after warm-up → ${fixed(mean(last.map((s) => s.heapUsedMiB)))} MiB at the end: growth ${fixed(r.heapGrowth * 100)} % (max ${fixed(Math.max(...measured.map((s) => s.heapUsedMiB)))} MiB)`,
     `  event-loop lag p99 (per 5 s window after warm-up): median ${fixed(at(lags, 0.5))} ms, max ${fixed(lags.at(-1) ?? Number.NaN)} ms`,
-    `  in flight at the end: ${r.samples.at(-1)?.inFlight ?? Number.NaN}`,
+    `  streams in flight (5 s samples after warm-up): max ${Math.max(...measured.map((s) => s.inFlight))}; at the end ${r.samples.at(-1)?.inFlight ?? Number.NaN}`,
+    `  RSS every minute: ${r.samples.filter((_, i) => i % 12 === 0).map((s) => s.rssMiB.toFixed(0)).join(', ')} MiB`,
     `  verdict: ${r.rssGrowth < MAX_GROWTH && r.heapGrowth < MAX_GROWTH ? 'PASS' : 'FAIL'} (promise: RSS and heap growth < ${MAX_GROWTH * 100} % after warm-up; failures are reported, the route budget being the production 150 ms)`,
   ].join('\n'));
 }
