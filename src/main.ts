@@ -99,11 +99,11 @@ async function main(): Promise<void> {
   for (const warning of shadowingWarnings(gatehouse.routes.current())) logger.warn({ config: loaded.file }, warning);
   const watcher = watchRoutes(loaded.file, loaded.config, gatehouse, { initialHash: loaded.hash });
   const clientsWatcher = watchClients(gatehouse);
-  // SIGHUP: read the config and the registry again even when unchanged, so a replaced key file
-  // (which no watch sees) is taken up: key rotation without a restart
+  // SIGHUP: the config is applied again even when unchanged, so a replaced key file it names (which
+  // no watch sees) is taken up: key rotation without a restart. The registry is all in its own file.
   process.on('SIGHUP', () => {
     void watcher.check({ force: true });
-    void clientsWatcher?.check({ force: true });
+    void clientsWatcher?.check();
   });
   logger.info(
     { grpc_port: gatehouse.grpcPort, admin_port: gatehouse.adminPort, config: loaded.file, env_overrides: loaded.envOverrides, routes: gatehouse.routes.current().routes.length },
