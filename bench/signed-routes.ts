@@ -17,7 +17,7 @@ import type { ProcessingRequest, ProcessingResponse } from '../src/gen/envoy/ser
 import type { GatehouseConfig } from '../src/config/types.js';
 import { HEADER } from '../src/pipeline/headers.js';
 import type { EnrolledDevice } from '../src/protocol/signing/enrollment.js';
-import { CREDENTIAL_ISSUER, createWorld } from '../src/protocol/signing/test-support.js';
+import { CREDENTIAL_ISSUER, createWorld, renewCredential } from '../src/protocol/signing/test-support.js';
 import { generateDeviceKey } from '../sdk/app/e2ee.js';
 import { signRequest } from '../sdk/app/signing.js';
 import { frameMessages, jsonBody, type Scenario } from './extproc-load.js';
@@ -75,6 +75,18 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
   const sealed = e2ee.client.encryptRequest({ method: 'POST', path: PATHS['signed + e2ee + passport'], body: plaintext, contentType: 'application/json' });
   if (!sealed.ok) throw new Error(`sealing: ${sealed.code}`);
 
+  // a credential lives 300 s: a run longer than that (the soak) renews it as the app would, a minute before
+  let credential = { value: world.credential, issuedAt: world.now };
+  let renewing: Promise<void> | undefined;
+  const currentCredential = async (): Promise<string> => {
+    const now = Math.floor(Date.now() / 1000);
+    if (now - credential.issuedAt > 240) {
+      renewing ??= renewCredential(world, now).then((value) => { credential = { value, issuedAt: now }; }).finally(() => { renewing = undefined; });
+      await renewing;
+    }
+    return credential.value;
+  };
+
   // each stream signed now, with its own nonce
   const messages = async (kind: SignedRouteKind): Promise<ProcessingRequest[]> => {
     const path = PATHS[kind];
@@ -82,7 +94,7 @@ export async function prepareSignedRoutes(dir: string, redisUrl: string): Promis
       : kind === 'signed + e2ee + passport' ? { bytes: sealed.body, contentType: sealed.headers['content-type'] }
         : { bytes: plaintext, contentType: 'application/json' };
     const method = body === undefined ? 'GET' : 'POST';
-    const signature = await signRequest({ method, authority: AUTHORITY, path, query: '', body: body?.bytes }, { credential: world.credential, signer: world.ephemeralSigner });
+    const signature = await signRequest({ method, authority: AUTHORITY, path, query: '', body: body?.bytes }, { credential: await currentCredential(), signer: world.ephemeralSigner });
     return requestStream({ method, path, ...(body === undefined ? {} : { body }), extraHeaders: signature, responseBytes: BODY_BYTES, ...(kind === 'signed + e2ee + passport' ? { upstreamBody } : {}) });
   };
   return {

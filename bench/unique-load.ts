@@ -76,6 +76,44 @@ function refusalOf(answers: readonly ProcessingResponse[]): string {
   return '';
 }
 
+export interface SentStream {
+  /** why the answers are not a pass, or undefined */
+  readonly problem: string | undefined;
+  /** from the request to the end of the answer */
+  readonly ms: number;
+  /** performance.now() when it ended */
+  readonly endedAt: number;
+}
+
+/**
+ * Sends one pre-framed stream on `session` and checks its answer: grpc-status 0, one answer per
+ * message, none an immediate_response (a refusal); with `byKind` each answer's kind against its
+ * message's too (that decodes the request as well). Never rejects: a failure is its `problem`.
+ */
+export function sendStream(session: ClientHttp2Session, stream: Buffer, byKind: boolean): Promise<SentStream> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const request = session.request({ [h2.HTTP2_HEADER_METHOD]: 'POST', [h2.HTTP2_HEADER_PATH]: PROCESS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    let grpcStatus: unknown;
+    const chunks: Buffer[] = [];
+    request.on('response', (headers: IncomingHttpHeaders) => { if (headers['grpc-status'] !== undefined) grpcStatus = headers['grpc-status']; });
+    request.on('trailers', (trailers: IncomingHttpHeaders) => { grpcStatus = trailers['grpc-status']; });
+    request.on('data', (chunk: Buffer) => { chunks.push(chunk); });
+    request.on('end', () => {
+      const endedAt = performance.now();
+      let problem: string | undefined;
+      try {
+        problem = grpcStatus === '0' ? answerProblem(stream, decodeResponses(Buffer.concat(chunks)), byKind) : `grpc-status ${String(grpcStatus)}`;
+      } catch (error) {
+        problem = `undecodable answer: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      resolve({ problem, ms: endedAt - started, endedAt });
+    });
+    request.on('error', (error: Error) => { const endedAt = performance.now(); resolve({ problem: error.message, ms: endedAt - started, endedAt }); });
+    request.end(stream);
+  });
+}
+
 export async function runUniqueLoad(port: number, streams: readonly Buffer[], connections = 4, inFlight = 16): Promise<UniqueLoadResult> {
   const sessions: ClientHttp2Session[] = [];
   for (let i = 0; i < connections; i++) {
@@ -95,29 +133,13 @@ export async function runUniqueLoad(port: number, streams: readonly Buffer[], co
   };
   const cpuStart = process.cpuUsage();
   const t0 = performance.now();
-  // every stream: grpc-status 0, one answer per message, none an immediate_response (a refusal);
-  // every 16th also each answer's kind against its message's (that decodes the request too)
-  const one = (session: ClientHttp2Session, index: number): Promise<void> => new Promise((resolve) => {
-    const stream = streams[index]!;
-    const started = performance.now();
-    const request = session.request({ [h2.HTTP2_HEADER_METHOD]: 'POST', [h2.HTTP2_HEADER_PATH]: PROCESS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
-    let grpcStatus: unknown;
-    const chunks: Buffer[] = [];
-    request.on('response', (headers: IncomingHttpHeaders) => { if (headers['grpc-status'] !== undefined) grpcStatus = headers['grpc-status']; });
-    request.on('trailers', (trailers: IncomingHttpHeaders) => { grpcStatus = trailers['grpc-status']; });
-    request.on('data', (chunk: Buffer) => { chunks.push(chunk); });
-    request.on('end', () => {
-      const now = performance.now();
-      completedAt[index] = now;
-      latencies[index] = now - started;
-      const problem = grpcStatus === '0' ? answerProblem(stream, decodeResponses(Buffer.concat(chunks)), index % 16 === 0) : `grpc-status ${String(grpcStatus)}`;
-      if (problem === undefined) ok++;
-      else fail(`stream ${index}: ${problem}`);
-      resolve();
-    });
-    request.on('error', (error: Error) => { completedAt[index] = performance.now(); fail(`stream ${index}: ${error.message}`); resolve(); });
-    request.end(stream);
-  });
+  const one = async (session: ClientHttp2Session, index: number): Promise<void> => {
+    const sent = await sendStream(session, streams[index]!, index % 16 === 0);
+    completedAt[index] = sent.endedAt;
+    latencies[index] = sent.ms;
+    if (sent.problem === undefined) ok++;
+    else fail(`stream ${index}: ${sent.problem}`);
+  };
   const lane = async (session: ClientHttp2Session): Promise<void> => {
     for (let index = next++; index < streams.length; index = next++) await one(session, index);
   };

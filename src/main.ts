@@ -99,8 +99,10 @@ async function main(): Promise<void> {
   for (const warning of shadowingWarnings(gatehouse.routes.current())) logger.warn({ config: loaded.file }, warning);
   const watcher = watchRoutes(loaded.file, loaded.config, gatehouse, { initialHash: loaded.hash });
   const clientsWatcher = watchClients(gatehouse);
+  // SIGHUP: the config is applied again even when unchanged, so a replaced key file it names (which
+  // no watch sees) is taken up: key rotation without a restart. The registry is all in its own file.
   process.on('SIGHUP', () => {
-    void watcher.check();
+    void watcher.check({ force: true });
     void clientsWatcher?.check();
   });
   logger.info(

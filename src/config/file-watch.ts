@@ -37,6 +37,8 @@ export class FileWatcher {
   private readonly watchers = new Map<string, FSWatcher>();
   private debounceTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** the next check applies the file whatever its hash (check({ force: true })) */
+  private forceNext = false;
   /** hash (or read-error code) of the last content looked at, so one change is reported once */
   private lastSeen: string | undefined;
   private runningHash: string | undefined;
@@ -67,22 +69,31 @@ export class FileWatcher {
     }
   }
 
-  /** Read the file now; resolves once it is handled. */
-  async check(): Promise<CheckOutcome> {
+  /**
+   * Read the file now; resolves once it is handled. `force`: apply it even when its content is the
+   * running one (SIGHUP): what it names (key files) may have changed while it did not.
+   */
+  async check(options: { readonly force?: boolean } = {}): Promise<CheckOutcome> {
     if (this.closed) return 'closed';
+    if (options.force === true) this.forceNext = true;
+    // a check already running: ask for another round, and answer with the loop's outcome, which has
+    // seen this request (and its force), perhaps in the round already running
     if (this.checking) {
       this.again = true;
       return this.checking;
     }
-    this.checking = this.safeCheck();
-    try {
-      let outcome = await this.checking;
+    this.checking = (async () => {
+      let outcome = await this.safeCheck();
       while (this.again && !this.isClosed()) {
         this.again = false;
-        this.checking = this.safeCheck();
-        outcome = await this.checking;
+        const next = await this.safeCheck();
+        // a later round that found nothing new does not hide what an earlier one did
+        if (next !== 'unchanged') outcome = next;
       }
       return outcome;
+    })();
+    try {
+      return await this.checking;
     } finally {
       this.checking = undefined;
     }
@@ -181,9 +192,11 @@ export class FileWatcher {
     this.refreshTargetWatch();
     if (this.isClosed()) return 'closed';
     const hash = contentHash(text);
-    if (hash === this.lastSeen) return 'unchanged';
+    const forced = this.forceNext;
+    this.forceNext = false;
+    if (hash === this.lastSeen && !forced) return 'unchanged';
     this.lastSeen = hash;
-    if (hash === this.runningHash) return 'unchanged';
+    if (hash === this.runningHash && !forced) return 'unchanged';
 
     const outcome = await this.options.apply(text, () => this.isClosed());
     if (outcome === 'closed') return 'closed';

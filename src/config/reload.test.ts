@@ -203,3 +203,20 @@ test('close() stops watching: later changes are ignored', async (t) => {
   assert.equal(h.reloads.length, 0);
   assert.equal(h.routeId(), 'one');
 });
+
+test('a forced check (SIGHUP) rebuilds the routes from an unchanged file, re-reading the files it names; a plain one does not', async (t) => {
+  const dir = tempDir(t);
+  const keyFile = join(dir, 'e2ee.key');
+  const key = (hex: string): void => { writeFileSync(keyFile, hex); };
+  key('11'.repeat(32));
+  const file = join(dir, 'gatehouse.yaml');
+  writeFileSync(file, routesYaml('keys', '') + `    filters:\n      - e2eeKeys: { keys: [{ keyId: 1, privateKeyFile: e2ee.key }] }\n`);
+  const h = start(t, file);
+  key('22'.repeat(32));
+  assert.equal(await h.watcher.check(), 'unchanged', 'the config did not change: a plain check does nothing');
+  assert.equal(await h.watcher.check({ force: true }), 'reloaded', 'forced: the key file is read again');
+  key('not a key');
+  assert.equal(await h.watcher.check({ force: true }), 'rejected', 'a key file that cannot be used refuses the reload');
+  assert.match(h.rejections.at(-1)?.map((e) => e.format()).join('\n') ?? '', /e2ee\.key/);
+  assert.equal(h.reloads.length, 1);
+});

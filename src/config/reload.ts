@@ -98,9 +98,12 @@ export class ConfigWatcher {
     return this.snapshot;
   }
 
-  /** Read the file now (e.g. on SIGHUP or from an admin endpoint); resolves once it is handled. */
-  check(): Promise<CheckOutcome> {
-    return this.watch.check();
+  /**
+   * Read the file now (e.g. on SIGHUP or from an admin endpoint); resolves once it is handled.
+   * `force`: rebuild the routes even when the file is unchanged, re-reading the key files it names.
+   */
+  check(options: { readonly force?: boolean } = {}): Promise<CheckOutcome> {
+    return this.watch.check(options);
   }
 
   close(): void {

@@ -71,10 +71,10 @@ export interface CircuitBreakers {
 /**
  * How one lookup at the user API went: ok (facts), unknown_user (404/410, a definite answer),
  * refused (another 4xx), server_error (5xx), timeout, unreachable (no HTTP answer), invalid_answer
- * (a body of the wrong shape), breaker_open (not called: its breaker refused). Cached answers are
- * no calls.
+ * (a body of the wrong shape), breaker_open (not called: its breaker refused), too_many_pending
+ * (not called: maxPendingCalls calls were open already). Cached answers are no calls.
  */
-export const USER_API_OUTCOMES = ['ok', 'unknown_user', 'refused', 'server_error', 'timeout', 'unreachable', 'invalid_answer', 'breaker_open'] as const;
+export const USER_API_OUTCOMES = ['ok', 'unknown_user', 'refused', 'server_error', 'timeout', 'unreachable', 'invalid_answer', 'breaker_open', 'too_many_pending'] as const;
 export type UserApiOutcome = (typeof USER_API_OUTCOMES)[number];
 
 /** Where the user API's health is counted (telemetry's metrics); `seconds` absent when no call was made. */

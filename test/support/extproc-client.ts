@@ -34,6 +34,8 @@ export interface StreamEnd {
 export class RawExtProcStream {
   private readonly answers: ProcessingResponse[] = [];
   private readonly waiting: (() => void)[] = [];
+  /** set once the stream has its status: no answer can come after it */
+  private endedWith: StreamEnd | undefined;
   readonly ended: Promise<StreamEnd>;
   private readonly call: grpc.ClientDuplexStream<Buffer, Buffer>;
 
@@ -48,7 +50,11 @@ export class RawExtProcStream {
       for (const w of this.waiting.splice(0)) w();
     });
     this.ended = new Promise((resolve) => {
-      this.call.on('status', (s: grpc.StatusObject) => { resolve({ code: s.code, details: s.details }); });
+      this.call.on('status', (s: grpc.StatusObject) => {
+        this.endedWith = { code: s.code, details: s.details };
+        resolve(this.endedWith);
+        for (const w of this.waiting.splice(0)) w();
+      });
       this.call.on('error', () => undefined);
     });
   }
@@ -78,6 +84,8 @@ export class RawExtProcStream {
   async next(timeoutMs = 2000): Promise<ProcessingResponse> {
     const deadline = Date.now() + timeoutMs;
     while (this.answers.length === 0) {
+      // ended without (another) answer: say so now rather than at the deadline
+      if (this.endedWith !== undefined) throw new Error(`no answer from the processor: the stream ended ${grpc.status[this.endedWith.code]} ${this.endedWith.details}`);
       if (Date.now() > deadline) throw new Error('no answer from the processor');
       await new Promise<void>((resolve) => {
         this.waiting.push(resolve);

@@ -11,6 +11,8 @@ export interface GatehouseProcess {
   /** every JSON log line so far */
   readonly lines: Record<string, unknown>[];
   readonly stderr: () => string;
+  /** everything written to stdout so far (cheaper than `lines` to search often) */
+  readonly stdout: () => string;
   /** resolves with a log line matching `predicate` (bounded) */
   waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   readonly exited: Promise<number | null>;
@@ -53,6 +55,7 @@ export async function startGatehouseProcess(env: Record<string, string>, timeout
     adminPort: listening['admin_port'] as number,
     get lines() { return parse(); },
     stderr: run.stderr,
+    stdout: run.stdout,
     waitFor,
     exited: run.exited,
   };

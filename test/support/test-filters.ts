@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { FILTER_REGISTRY } from '../../src/filters/registry.js';
 import { DENY_REASONS, type DenyReasonCode } from '../../src/pipeline/deny.js';
-import { CONTINUE, type FilterDefinition, type Outcome } from '../../src/pipeline/types.js';
+import { STATE } from '../../src/pipeline/state.js';
+import { CONTINUE, type FilterDefinition, type Outcome, type RequestContext } from '../../src/pipeline/types.js';
 
 const reason = z.enum(Object.keys(DENY_REASONS) as [DenyReasonCode, ...DenyReasonCode[]]);
 
@@ -43,7 +44,27 @@ const deny = {
   },
 } satisfies FilterDefinition;
 
+/**
+ * Vouches for the subject named in the request's `x-test-subject` header, in `signed`'s place: many
+ * users' passports without a signed credential each (the user API fault test). Never in production.
+ */
+export const TEST_SUBJECT_HEADER = 'x-test-subject';
+const identity = {
+  name: 'test-identity',
+  order: 300,
+  configSchema: z.strictObject({}),
+  needs: () => ({}),
+  create: () => ({
+    onRequestHeaders: (ctx: RequestContext): Outcome => {
+      const subject = ctx.requestHeaders.get(TEST_SUBJECT_HEADER);
+      if (subject === undefined) return { kind: 'deny', reason: 'signature_missing', detail: `test-identity: no ${TEST_SUBJECT_HEADER}` };
+      ctx.state.set(STATE.signedIdentity, { subject, deviceId: `device-of-${subject}`, integrityLevel: 'strong', keyId: `key-of-${subject}` });
+      return CONTINUE;
+    },
+  }),
+} satisfies FilterDefinition;
+
 export const TEST_REGISTRY: ReadonlyMap<string, FilterDefinition> = new Map<string, FilterDefinition>([
   ...FILTER_REGISTRY,
-  ...[upperBody, slow, deny].map((d): [string, FilterDefinition] => [d.name, d as unknown as FilterDefinition]),
+  ...[upperBody, slow, deny, identity].map((d): [string, FilterDefinition] => [d.name, d as unknown as FilterDefinition]),
 ]);

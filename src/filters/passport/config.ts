@@ -31,6 +31,11 @@ export const userApiConfig = z.strictObject({
   /** how long an answer is reused for the same subject: the bound on how stale amr/aal may be */
   cacheTtlMs: z.int().min(0).max(3_600_000).default(30_000),
   maxEntries: z.int().min(1).max(10_000_000).default(100_000),
+  /**
+   * calls to the API open at once from this route, at most: a lookup beyond it fails at once (as the
+   * failure mode says) instead of queueing, so a slow API cannot pile up sockets and memory here
+   */
+  maxPendingCalls: z.int().min(1).max(10_000).default(64),
   /** the API cannot answer (down, slow, breaker open): closed → 503 dependency_unavailable; open → a passport without user facts (amr [], aal 0) */
   failureMode: z.enum(['closed', 'open']).default('closed'),
   /** the breaker in front of the API (the breaker filter's options, without feature) */

@@ -160,3 +160,23 @@ test('every lookup that asks the API, or would have but for its breaker, is coun
   await tripping.lookup('down-again');
   assert.deepEqual(breakerCalls, [['server_error', breakerCalls[0]![1]], ['breaker_open', undefined]], 'refused by the open breaker: counted, not called, not timed');
 });
+
+test('at most maxPendingCalls calls are open at once: a lookup beyond them fails at once, and the breaker does not count it', async (t) => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => { release = resolve; });
+  const api = await startUserApi(t, (_req, res) => { void held.then(() => { json(res, 200, { amr: ['pwd'], aal: 1 }); }); });
+  const clock = { ms: 1_000_000 };
+  // one failure would open this breaker: the refusals beyond the bound must not
+  const calls: [UserApiOutcome, number | undefined][] = [];
+  const client = clientFor(api.baseUrl, clock, { maxPendingCalls: 3, breaker: { volumeThreshold: 1, errorThresholdPercentage: 1 } }, calls);
+  const admitted = ['a', 'b', 'c'].map((subject) => client.lookup(subject));
+  const beyond = await client.lookup('d');
+  assert.deepEqual(beyond, { ok: false, detail: `user API ${api.baseUrl}: 3 calls pending already (maxPendingCalls)` });
+  assert.deepEqual(calls, [['too_many_pending', undefined]], 'counted, not called, not timed');
+  // a lookup of a subject already asked for joins its call: no fourth call, no refusal
+  const joined = client.lookup('a');
+  release();
+  for (const found of await Promise.all([...admitted, joined])) assert.ok(found.ok);
+  assert.deepEqual(api.calls.sort(), ['/users/a', '/users/b', '/users/c']);
+  assert.ok((await client.lookup('d')).ok, 'once the calls are answered the next lookup is made, the breaker still closed');
+});

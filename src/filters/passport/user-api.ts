@@ -1,6 +1,7 @@
 // The user API client behind `passport.userApi`: what gatehouse learns about the user (amr, aal) once
 // per TTL per subject, so no upstream calls the user API. Concurrent lookups of one subject share
-// one call (coalescing); a fresh cache entry costs none. Calls go through a process-wide breaker
+// one call (coalescing); a fresh cache entry costs none; at most `maxPendingCalls` calls are open at
+// once, a lookup beyond them fails at once. Calls go through a process-wide breaker
 // (FilterDeps.breakers, keyed by the base URL, kept across reloads): while it is open the API is
 // not called and the lookup fails at once. A lookup never throws: it answers facts or a failure.
 import { z } from 'zod';
@@ -43,7 +44,7 @@ const NO_SUCH_USER = new Set([404, 410]);
 
 /** a failed call, with how it counts in gatehouse_user_api_calls_total */
 class UserApiFailure extends Error {
-  constructor(readonly outcome: Exclude<UserApiOutcome, 'ok' | 'unknown_user' | 'refused' | 'breaker_open'>, message: string) {
+  constructor(readonly outcome: Exclude<UserApiOutcome, 'ok' | 'unknown_user' | 'refused' | 'breaker_open' | 'too_many_pending'>, message: string) {
     super(message);
   }
 }
@@ -60,6 +61,8 @@ export class UserApiClient {
   /** facts, or null for a subject the API said it does not know (cached as long: the answer is as definite) */
   private readonly cache = new Map<string, { readonly facts: UserFacts | null; readonly expiresAt: number }>();
   private readonly inFlight = new Map<string, Promise<UserLookup>>();
+  /** calls to the API not answered yet (coalesced lookups share one) */
+  private pendingCalls = 0;
   private released = false;
 
   constructor(
@@ -80,7 +83,21 @@ export class UserApiClient {
   }
 
   private async fetchFacts(subject: string): Promise<UserLookup> {
-    const { breaker: breakerOptions, baseUrl, timeoutMs } = this.config;
+    const { breaker: breakerOptions, baseUrl, timeoutMs, maxPendingCalls } = this.config;
+    // before the breaker: a refusal here says nothing about the API's health
+    if (this.pendingCalls >= maxPendingCalls) {
+      this.deps.userApiCalls.userApiCall('too_many_pending', undefined);
+      return { ok: false, detail: `user API ${baseUrl}: ${maxPendingCalls} calls pending already (maxPendingCalls)` };
+    }
+    this.pendingCalls++;
+    try {
+      return await this.callApi(subject, baseUrl, timeoutMs, breakerOptions);
+    } finally {
+      this.pendingCalls--;
+    }
+  }
+
+  private async callApi(subject: string, baseUrl: string, timeoutMs: number, breakerOptions: UserApiConfig['breaker']): Promise<UserLookup> {
     const admission = this.deps.breakers.get(USER_API_BREAKER_ROUTE, baseUrl, breakerOptions).admit();
     if (!admission.admitted) {
       this.deps.userApiCalls.userApiCall('breaker_open', undefined);

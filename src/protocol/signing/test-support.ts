@@ -144,6 +144,22 @@ export async function createWorld(
   };
 }
 
+/**
+ * A fresh credential for the world's device and request key, from the same issuer (a credential
+ * lives 300 s): what the app does before its credential expires. `now`: the issue time.
+ */
+export async function renewCredential(world: World, now: number): Promise<string> {
+  const challenge = issueChallenge({ secrets: world.secrets, purpose: 'credential', now });
+  const issued = await issueCredential(await buildCredentialRequest({ challenge: challenge.challenge, deviceSigner: world.deviceSigner, ephemeralSigner: world.ephemeralSigner }), {
+    device: world.device,
+    challengeSecrets: world.secrets,
+    issuer: { issuer: CREDENTIAL_ISSUER, kid: world.issuerKey.kid, privateKey: world.issuerKey.privateKey, lifetimeSeconds: 300 },
+    now,
+  });
+  if (!issued.ok) throw new Error(`credential failed: ${issued.code} ${issued.detail}`);
+  return issued.credential;
+}
+
 /** A second device of the world's account (`user-42`), enrolled and holding its own credential from the same issuer. */
 export async function anotherDevice(world: World, algorithm: SignatureAlgorithm = 'ecdsa-p256-sha256'): Promise<{ device: EnrolledDevice; credential: string; ephemeralSigner: RequestSigner; deviceSigner: RequestSigner }> {
   const deviceSigner = await generateSigner(algorithm);
