@@ -211,16 +211,18 @@ export class ExtProcStream {
     const map = fromEnvoyHeaders(headers.headers);
     const method = map.get(':method');
     const path = map.get(':path');
-    if (!method || !path) {
-      throw new StreamError(grpc.status.INVALID_ARGUMENT, `request_headers lacks ${method ? ':path' : ':method'}`, 'malformed_message');
-    }
     const namedRouteId = envoyRouteId(message);
+    // A request without :method or :path (an HTTP/2 CONNECT has no :path) cannot be routed: it is
+    // denied 400 like any request, never failed, since a gRPC error passes it under
+    // failure_mode_allow: true.
+    const malformed = !method || !path ? `request_headers lacks ${method ? ':path' : ':method'}` : undefined;
     const lifecycle = new RequestLifecycle(this.options, 'ext_proc', this.options.routes.current(), {
       protocol: 'ext_proc',
-      line: { method, authority: map.get(':authority') ?? map.get('host') ?? '', path, scheme: map.get(':scheme') ?? 'http', bodyFollows: !headers.endOfStream },
+      line: { method: method ?? '', authority: map.get(':authority') ?? map.get('host') ?? '', path: path ?? '', scheme: map.get(':scheme') ?? 'http', bodyFollows: !headers.endOfStream },
       headers: map,
       peer: peerFrom(message),
       ...(namedRouteId === undefined ? {} : { namedRouteId }),
+      ...(malformed === undefined ? {} : { malformed }),
     });
     this.lifecycle = lifecycle;
     this.span = this.options.telemetry.tracing.startRequestSpan('gatehouse ext_proc', map.get(HEADER.traceparent), map.get(HEADER.tracestate));

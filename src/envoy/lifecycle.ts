@@ -10,7 +10,7 @@ import { completeFilters, withinBudget } from '../pipeline/chain.js';
 import { createRequestContext, splitPath, type RequestLine } from '../pipeline/context.js';
 import { renderDenial, type DenyReasonCode } from '../pipeline/deny.js';
 import { GATEHOUSE_HEADER_PREFIX, HEADER, type HeaderMap } from '../pipeline/headers.js';
-import { UNMATCHED_ROUTE_ID, type Routes } from '../pipeline/routing.js';
+import { UNMATCHED_ROUTE_ID, type RouteMatch, type RouteRefusal, type Routes } from '../pipeline/routing.js';
 import type { CompiledRoute, PeerInfo, Phase, PhaseResult, RequestContext } from '../pipeline/types.js';
 import type { DenialObserver } from '../security/index.js';
 import type { AccessLogEntry, Decision, Protocol, Telemetry } from '../telemetry/types.js';
@@ -29,6 +29,8 @@ export interface IncomingRequest {
   readonly peer: PeerInfo;
   /** the route Envoy says it chose (route name, metadata, context extension): compared, never obeyed */
   readonly namedRouteId?: string;
+  /** why the request cannot be routed at all (no :method or :path, e.g. a CONNECT): refused 400 */
+  readonly malformed?: string;
 }
 
 /** What the adapter sends Envoy for a phase. */
@@ -103,7 +105,9 @@ export class RequestLifecycle {
     const { line, headers } = request;
     // split once: matching and the context share it
     const target = splitPath(line.path);
-    const found = routes.match({ method: line.method, authority: line.authority, pathname: target.pathname, query: target.query, headers });
+    const found: RouteMatch | RouteRefusal | undefined = request.malformed !== undefined
+      ? { refused: 'bad_request_headers', detail: request.malformed }
+      : routes.match({ method: line.method, authority: line.authority, pathname: target.pathname, query: target.query, headers });
     let route: CompiledRoute | undefined;
     let pathTemplate = UNMATCHED_ROUTE_ID;
     let params: Readonly<Record<string, string>> = {};

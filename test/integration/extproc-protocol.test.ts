@@ -126,7 +126,6 @@ test('with unmatched: pass, an unmatched request continues untouched', async (t)
 const malformed: [string, (s: RawExtProcStream) => void, grpc.status, RegExp][] = [
   ['undecodable bytes', (s) => { s.sendBytes(Buffer.from([0x0a, 0xff, 0xff, 0xff])); }, grpc.status.INVALID_ARGUMENT, /could not be decoded/],
   ['a message with no request set', (s) => { s.send({}); }, grpc.status.INVALID_ARGUMENT, /no request set/],
-  ['request_headers without :path', (s) => { s.send(requestHeaders([[':method', 'GET'], [':authority', 'x']])); }, grpc.status.INVALID_ARGUMENT, /lacks :path/],
   ['response_headers before request_headers', (s) => { s.send(responseHeaders([[':status', '200']])); }, grpc.status.FAILED_PRECONDITION, /response_headers received before request_headers/],
   ['request_body before request_headers', (s) => { s.send({ request: { case: 'requestBody', value: { body: Buffer.from('x'), endOfStream: true } } }); }, grpc.status.FAILED_PRECONDITION, /request_body received before request_headers/],
 ];
@@ -141,6 +140,30 @@ for (const [name, send, code, details] of malformed) {
     assert.match(end.details, details);
     assert.equal(telemetry.inFlight.ext_proc, 0, 'the stream released its slot');
     assert.ok(telemetry.errors.some((e) => e.kind === (code === grpc.status.FAILED_PRECONDITION ? 'out_of_order_message' : 'malformed_message')));
+  });
+}
+
+// A gRPC error would pass the request under failure_mode_allow: true, so a request that cannot be
+// routed is denied like any other (the ext_authz adapter does the same for a Check without them).
+for (const [name, headers, missing] of [
+  ['without :path (an HTTP/2 CONNECT)', [[':method', 'CONNECT'], [':authority', 'x:443']], ':path'],
+  ['without :method', [[':path', '/x'], [':authority', 'x']], ':method'],
+] as [string, [string, string][], string][]) {
+  test(`request_headers ${name} is denied 400 bad_request_headers, not failed`, async (t) => {
+    const { client, telemetry } = await startGatehouse(t, [{ id: 'api', prefix: '/', filters: [] }], 'pass');
+    const stream = new RawExtProcStream(client);
+    stream.send(requestHeaders(headers));
+    const answer = await stream.next();
+    assert.equal(answer.response.case, 'immediateResponse');
+    const immediate = answer.response.case === 'immediateResponse' ? answer.response.value : undefined;
+    assert.equal(immediate?.status?.code, 400);
+    assert.ok(immediate?.headers?.setHeaders.some((h) => h.header?.key === 'x-gatehouse-reason' && Buffer.from(h.header.rawValue).toString() === 'bad_request_headers'));
+    stream.closeLikeEnvoy();
+    await stream.ended;
+    const entry = telemetry.entries.at(-1);
+    assert.equal(entry?.decision, 'deny');
+    assert.equal(entry?.reason, 'bad_request_headers');
+    assert.match(entry?.detail ?? '', new RegExp(`lacks ${missing}`));
   });
 }
 
