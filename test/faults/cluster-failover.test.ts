@@ -13,15 +13,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signRequest } from '../../sdk/app/signing.js';
-import { createWorld, type World } from '../../src/protocol/signing/test-support.js';
-import { get } from '../harness/helpers.js';
-import type { ClientRequest, ExchangeResult } from '../harness/filter-manager.js';
-import { endToEnd, type EndToEnd } from '../support/gatehouse.js';
+import { createWorld } from '../../src/protocol/signing/test-support.js';
+import { endToEnd } from '../support/gatehouse.js';
+import type { ClientRequest } from '../harness/filter-manager.js';
+import { answerOf, disable, identityChanges, nowSeconds, signedGet, sleep, tally, until } from '../support/failover.js';
 import { skipWithoutRedis, TestRedisCluster } from '../support/redis.js';
 import { signedFilterConfig } from '../support/signed-config.js';
 
-const AUTHORITY = 'api.example.com';
 const PREFIX = 'cluster:';
 const ADMIN_TOKEN = 'a-long-enough-admin-token-for-the-cluster-test';
 const SKEW_SECONDS = 1;
@@ -33,51 +31,10 @@ const NODE_TIMEOUT_MS = 2_000;
 /** from the kill, generous: the machine is shared */
 const RECOVERY_BOUND_MS = 40_000;
 
-const nowSeconds = (): number => Math.floor(Date.now() / 1000);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-/**
- * Envoy's 500 when the HTTP/2 session between it and gatehouse is closed with INTERNAL_ERROR under
- * this load (seen about once in a thousand streams, on every route, also away from the fault;
- * believed to be Node's HTTP/2 guard against rapid stream resets, grpc/grpc-node#2625): not an
- * answer gatehouse gave, never a pass; counted apart and left to the Envoy adapter's owners.
- */
-const SESSION_CLOSED = /^500 ext_proc_error_gRPC_error_13\{Received_RST_STREAM_with_code_2_triggered_by_internal_client_error:_Session_closed_with_error_code_2\}$/;
-const tally = (map: Map<string, number>, key: string): void => { map.set(key, (map.get(key) ?? 0) + 1); };
-/** status and gatehouse's reason; for an answer without one (Envoy's own), Envoy's response details */
-const answerOf = (result: ExchangeResult): string => {
-  const reason = get(result.headers, 'x-gatehouse-reason');
-  return result.status === 200 ? '200' : `${result.status} ${reason ?? result.details}`;
-};
 
-async function signed(world: World, path: string): Promise<ClientRequest> {
-  const headers = await signRequest({ method: 'GET', authority: AUTHORITY, path, query: '' }, { credential: world.credential, signer: world.ephemeralSigner, now: nowSeconds(), expiresInSeconds: SIGNATURE_LIFETIME_SECONDS });
-  return { method: 'GET', path, authority: AUTHORITY, headers: Object.entries(headers) };
-}
 
-async function until<T>(what: string, attempt: () => Promise<T>, done: (value: T) => boolean, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await attempt();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}: ${JSON.stringify(value)}`);
-    await sleep(50);
-  }
-}
 
-async function disable(e2e: EndToEnd, subject: string): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${e2e.gatehouse.adminPort}/admin/accounts/disable`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ subject, reason: 'cluster failover test' }),
-  });
-  const body = (await response.json()) as Record<string, unknown>;
-  return response.status === 200 ? '200' : `${response.status} ${String(body['error'])}`;
-}
 
-async function identityChanges(e2e: EndToEnd): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${e2e.gatehouse.adminPort}/metrics`)).text();
-  return Number(/^gatehouse_store_operations_total\{store="nonces",operation="identity",outcome="changed"\} (\d+)/m.exec(text)?.[1] ?? '0');
-}
 
 test('Redis Cluster master killed under load, its lagging replica promoted: documented answers only, recovery in seconds, zero replays accepted, zero confirmed disables lost', { skip: skipWithoutRedis(), timeout: 150_000 }, async (t) => {
   const cluster = await TestRedisCluster.start({ masters: 3, replicasPerMaster: 1, nodeTimeoutMs: NODE_TIMEOUT_MS });
@@ -109,7 +66,7 @@ routes:
 `);
   assert.deepEqual(await e2e.gatehouse.deps.stores.devices.put(world.device), { ok: true });
   // the master of the slot of the requests' nonces (tagged by the signing key id) and its replica
-  const keyId = /keyid="([^"]+)"/.exec(((await signed(world, '/closed/key-id')).headers ?? []).find(([name]) => name === 'signature-input')?.[1] ?? '')?.[1];
+  const keyId = /keyid="([^"]+)"/.exec(((await signedGet(world, SIGNATURE_LIFETIME_SECONDS, '/closed/key-id')).headers ?? []).find(([name]) => name === 'signature-input')?.[1] ?? '')?.[1];
   assert.ok(keyId !== undefined, 'the signing key id');
   const { master: doomed, replicas: [heir] } = await cluster.ownerOf(`${PREFIX}{${keyId}}:n:any`, seed);
   assert.ok(heir !== undefined, 'the master has a replica');
@@ -130,7 +87,7 @@ routes:
   const sender = async (n: number): Promise<void> => {
     for (let i = 0; sending; i++) {
       const route = (n + i) % 2 === 0 ? 'closed' : 'open';
-      const request = await signed(world, `/${route}/load-${n}-${i}`);
+      const request = await signedGet(world, SIGNATURE_LIFETIME_SECONDS, `/${route}/load-${n}-${i}`);
       const result = await e2e.envoy.request(request);
       const answer = answerOf(result);
       tally(outcomes[route], answer);
@@ -142,7 +99,7 @@ routes:
   const disabler = async (): Promise<void> => {
     for (let i = 0; sending; i++) {
       const subject = `cluster-user-${i}`;
-      const answer = await disable(e2e, subject);
+      const answer = await disable(e2e, subject, ADMIN_TOKEN, 'cluster failover test');
       tally(disables, answer);
       if (answer === '200') confirmedDisables.push({ subject, phase });
       await sleep(50);
@@ -175,7 +132,7 @@ routes:
     phase = 'promoted';
     let recoveredMs = 0;
     for (let attempt = 0; ; attempt++) {
-      if ((await e2e.envoy.request(await signed(world, `/closed/recovery-${attempt}`))).status === 200) {
+      if ((await e2e.envoy.request(await signedGet(world, SIGNATURE_LIFETIME_SECONDS, `/closed/recovery-${attempt}`))).status === 200) {
         recoveredMs = performance.now() - killedAt;
         break;
       }
@@ -209,13 +166,13 @@ routes:
     t.diagnostic(`cluster failover: replays of the ${accepted.length} accepted requests: ${JSON.stringify([...replayed])}; replays accepted ${replaysAccepted}; confirmed disables lost ${disablesLost} of ${confirmedDisables.length}; master changes seen by gatehouse ${(await identityChanges(e2e)) - changesBefore}`);
     const unexpected = e2e.logs.filter((l) => l['level'] === 'error' || l['status'] === 500).slice(0, 3);
     if (unexpected.length > 0) t.diagnostic(`cluster failover: unexpected log lines ${JSON.stringify(unexpected)}`);
-    for (const key of outcomes.closed.keys()) assert.ok(['200', '503 dependency_unavailable', '401 nonce_store_reset'].includes(key) || SESSION_CLOSED.test(key), `fail-closed answered ${key}`);
-    for (const key of outcomes.open.keys()) assert.ok(['200', '401 nonce_store_reset'].includes(key) || SESSION_CLOSED.test(key), `fail-open answered ${key}`);
+    for (const key of outcomes.closed.keys()) assert.ok(['200', '503 dependency_unavailable', '401 nonce_store_reset'].includes(key), `fail-closed answered ${key}`);
+    for (const key of outcomes.open.keys()) assert.ok(['200', '401 nonce_store_reset'].includes(key), `fail-open answered ${key}`);
     for (const key of disables.keys()) assert.ok(['200', '503 store_unavailable'].includes(key), `disable answered ${key}`);
     assert.ok((outcomes.open.get('200') ?? 0) > 0 && (outcomes.closed.get('200') ?? 0) > 0, 'both routes accepted requests');
     assert.ok(confirmedDisables.length > 0, 'disables were confirmed');
     assert.equal(replaysAccepted, 0, 'no nonce accepted twice across the failover');
-    for (const key of replayed.keys()) assert.ok(['401 signature_replayed', '401 nonce_store_reset'].includes(key) || SESSION_CLOSED.test(key), `a replay answered ${key}`);
+    for (const key of replayed.keys()) assert.ok(['401 signature_replayed', '401 nonce_store_reset'].includes(key), `a replay answered ${key}`);
     assert.equal(disablesLost, 0, 'every disable answered 200 is on the master that serves it now');
   } finally {
     sending = false;
