@@ -105,12 +105,16 @@ async function warmUp(clients: grpc.Client[], count: number): Promise<void> {
 
 const fmt = (m: Measurement): string => `RSS ${m.rssMiB.toFixed(1)} MiB, heap ${m.heapUsedMiB.toFixed(1)} MiB (of ${m.heapTotalMiB.toFixed(1)}), external ${m.externalMiB.toFixed(1)} MiB, in flight ${m.inFlight}, resources ${JSON.stringify(m.resources)}`;
 
-/** timers (the idle timer, a filter's) and HTTP/2 streams: what a stream that ended must not leave behind */
-const PER_STREAM_RESOURCES = ['Timeout', 'HTTP2STREAM'] as const;
+/**
+ * What a stream that ended must not leave behind: its timers (the idle timer, a filter's) and its
+ * HTTP/2 stream. The process has a few timers of its own that come and go (keep-alive, telemetry):
+ * a slack of 2, where a leak at these stream counts would be hundreds.
+ */
+const PER_STREAM_RESOURCES = { Timeout: 2, HTTP2STREAM: 0 } as const;
 
 function assertNoResourcesLeft(after: Measurement, baseline: Measurement): void {
-  for (const type of PER_STREAM_RESOURCES) {
-    assert.ok((after.resources[type] ?? 0) <= (baseline.resources[type] ?? 0), `${type} left behind: ${JSON.stringify(after.resources)} against the baseline's ${JSON.stringify(baseline.resources)}`);
+  for (const [type, slack] of Object.entries(PER_STREAM_RESOURCES)) {
+    assert.ok((after.resources[type] ?? 0) <= (baseline.resources[type] ?? 0) + slack, `${type} left behind: ${JSON.stringify(after.resources)} against the baseline's ${JSON.stringify(baseline.resources)}`);
   }
 }
 
