@@ -27,6 +27,8 @@ const skip = skipWithoutRedis();
  * longer than the 50 ms default (a test's verdict must not depend on how busy the machine is).
  */
 const GENEROUS_COMMAND_TIMEOUT_MS = 2_000;
+/** the same for connecting where a test expects to connect: a Cluster start also checks each master's identity */
+const GENEROUS_CONNECT_TIMEOUT_MS = 20_000;
 
 function redisConfig(port: number, overrides: Partial<RedisConfig> = {}): RedisConfig {
   return { mode: 'standalone', host: '127.0.0.1', port, db: 0, commandTimeoutMs: GENEROUS_COMMAND_TIMEOUT_MS, connectTimeoutMs: 500, ...overrides } as RedisConfig;
@@ -377,7 +379,7 @@ test('a Redis that is down at start: the stores open, answer unavailable, and wo
 
 test('cluster: a one-node Redis Cluster takes the hash-tagged keys (claims, device revoke script)', { skip }, async () => {
   const cluster = await TestRedisServer.start({ cluster: true });
-  const config = storesConfig({ mode: 'cluster', nodes: [{ host: '127.0.0.1', port: cluster.port }], commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+  const config = storesConfig({ mode: 'cluster', nodes: [{ host: '127.0.0.1', port: cluster.port }], commandTimeoutMs: GENEROUS_COMMAND_TIMEOUT_MS, connectTimeoutMs: GENEROUS_CONNECT_TIMEOUT_MS });
   const opened = await openStores(config);
   const { stores } = opened;
   try {
@@ -401,7 +403,7 @@ test('cluster: a one-node Redis Cluster takes the hash-tagged keys (claims, devi
 
 test('sentinel: the stores find the master through a Sentinel', { skip }, async () => {
   const sentinel = await TestRedisServer.start({ sentinelOf: { port: server.port, name: 'gatehouse-test' } });
-  const config = storesConfig({ mode: 'sentinel', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], masterName: 'gatehouse-test', db: 0, commandTimeoutMs: 200, connectTimeoutMs: 2_000 });
+  const config = storesConfig({ mode: 'sentinel', sentinels: [{ host: '127.0.0.1', port: sentinel.port }], masterName: 'gatehouse-test', db: 0, commandTimeoutMs: GENEROUS_COMMAND_TIMEOUT_MS, connectTimeoutMs: GENEROUS_CONNECT_TIMEOUT_MS });
   const opened = await openStores(config);
   try {
     assert.equal(opened.connectError, undefined);
