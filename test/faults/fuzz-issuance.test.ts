@@ -106,7 +106,8 @@ routes:
     ['twice', `${genuine}${genuine}`],
     ['empty', ''],
   ).map(([what, request]) => ({ how: `encoding: ${what}`, request }));
-  const input = fc.oneof({ weight: 4, arbitrary: forged }, { weight: 4, arbitrary: mutated.filter((m) => m.request !== genuine) }, { weight: 1, arbitrary: encodings });
+  // a forgery that rebuilds the genuine request byte for byte (its header, its claims, its signature) is no forgery
+  const input = fc.oneof({ weight: 4, arbitrary: forged.filter((f) => f.request !== genuine) }, { weight: 4, arbitrary: mutated.filter((m) => m.request !== genuine) }, { weight: 1, arbitrary: encodings });
 
   const reasons = new Tally();
   let sent = 0;
